@@ -1,0 +1,66 @@
+"""Anchor sets: the binary configurations the re-expression is interpolated between.
+
+Most anchors are a base configuration with a few bits flipped (the ideal, the current hard
+configuration). Keeping them as ``base + flip indices`` makes their squared distance to the relaxed
+binaries ``x`` cheap: ``|x - a|^2 = |x - base|^2 + 4 * sum over flipped k of x_k * base_k``
+(in the +-1 encoding), one pass over K for the base and O(f) per anchor. Uniform random anchors are
+dense and use one matrix-vector product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+def signs(configuration: torch.Tensor) -> torch.Tensor:
+    """bool -> +1/-1 float (true -> +1)."""
+    return configuration.to(torch.float32) * 2 - 1
+
+
+@dataclass(frozen=True)
+class FlipAnchors:
+    """``count`` anchors, each ``base`` ([K] bool) with the bits ``flips[j]`` ([count, f]) inverted."""
+
+    base: torch.Tensor
+    flips: torch.Tensor
+
+    @property
+    def count(self) -> int:
+        return self.flips.shape[0]
+
+    def squared_distances(self, relaxed: torch.Tensor) -> torch.Tensor:
+        base = signs(self.base)
+        common = (relaxed - base).square().sum()
+        if self.flips.shape[1] == 0:
+            return common.expand(self.count)
+        correction = (relaxed[self.flips] * base[self.flips]).sum(1)
+        return (common + 4 * correction).clamp_min(0)
+
+    def configurations(self, start: int, stop: int) -> torch.Tensor:
+        flips = self.flips[start:stop]
+        rows = self.base.expand(flips.shape[0], -1).clone()
+        return rows.scatter_(1, flips, ~self.base[flips])
+
+
+@dataclass(frozen=True)
+class DenseAnchors:
+    """Anchors given bit by bit: ``points`` is [count, K] bool."""
+
+    points: torch.Tensor
+
+    @property
+    def count(self) -> int:
+        return self.points.shape[0]
+
+    def squared_distances(self, relaxed: torch.Tensor) -> torch.Tensor:
+        size = relaxed.numel()
+        cross = signs(self.points) @ relaxed
+        return (relaxed.square().sum() + size - 2 * cross).clamp_min(0)
+
+    def configurations(self, start: int, stop: int) -> torch.Tensor:
+        return self.points[start:stop]
+
+
+Anchors = FlipAnchors | DenseAnchors

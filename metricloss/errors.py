@@ -1,0 +1,72 @@
+"""The errors metricloss raises, and where in the user's code they point.
+
+Every message says what was wrong, where (the user's ``file:line`` for anything found in a metric
+declaration), and what to do about it.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+from dataclasses import dataclass
+
+
+class MetricLossError(Exception):
+    """Base class of every error metricloss raises on purpose."""
+
+
+class CompileError(MetricLossError):
+    """A metric declaration cannot be turned into binary variables and a re-expression."""
+
+
+class InputError(MetricLossError, ValueError):
+    """Scores or targets handed to a metric or a loss are not what it expects."""
+
+
+class PluginError(MetricLossError, LookupError):
+    """A plugin cannot be found, loaded, or registered."""
+
+
+class MetricLossWarning(UserWarning):
+    """Something worth knowing that does not stop the computation (e.g. an undefined batch)."""
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """A place in the user's source: shown as ``file:line (`code`)`` in messages."""
+
+    filename: str
+    lineno: int
+
+    @property
+    def code(self) -> str:
+        return linecache.getline(self.filename, self.lineno).strip()
+
+    def __str__(self) -> str:
+        name = _short_path(self.filename)
+        code = self.code
+        return f"{name}:{self.lineno} (`{code}`)" if code else f"{name}:{self.lineno}"
+
+
+def _short_path(filename: str) -> str:
+    try:
+        relative = os.path.relpath(filename)
+    except ValueError:  # another drive on Windows
+        return filename
+    return filename if relative.startswith("..") else relative
+
+
+def location_in_stack_trace(stack_trace: str | None, filename: str) -> SourceLocation | None:
+    """The innermost frame of a torch.fx stack trace that lies in ``filename``."""
+    if not stack_trace:
+        return None
+    found = None
+    for line in stack_trace.splitlines():
+        line = line.strip()
+        if not line.startswith('File "'):
+            continue
+        path, _, rest = line[len('File "'):].partition('", line ')
+        number = rest.split(",", 1)[0]
+        if path == filename and number.isdigit():
+            found = SourceLocation(path, int(number))
+    return found

@@ -1,0 +1,74 @@
+"""``UniLoss``: the training loss of a metric, as a ``torch.nn.Module``."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import torch
+
+from .errors import MetricLossWarning
+from .functional import UNDEFINED_POLICIES, Terms, undefined_error, uniloss_terms
+from .interpolators import Interpolator, inverse_distance
+from .metric import Metric, get_metric
+from .relaxations import Relaxation, sigmoid
+from .samplers import Sampler, default_samplers
+
+
+class UniLoss(torch.nn.Module):
+    """``m* - g^(h(d))``: zero at the ideal, differentiable in the scores.
+
+    >>> import metricloss as ml
+    >>> loss_fn = ml.UniLoss("auc", generator=torch.Generator().manual_seed(0))
+    >>> scores = torch.tensor([2.0, -1.0, 0.5, 1.0], requires_grad=True)
+    >>> loss = loss_fn(scores, torch.tensor([1, 0, 0, 1]))
+    >>> loss.backward(); bool(scores.grad[0] < 0 and scores.grad[1] > 0)
+    True
+    """
+
+    def __init__(
+        self,
+        metric: str | Metric,
+        *,
+        relaxation: Relaxation | None = None,
+        samplers: Sequence[Sampler] | None = None,
+        interpolator: Interpolator | None = None,
+        generator: torch.Generator | None = None,
+        undefined: str = "zero",
+    ):
+        super().__init__()
+        if undefined not in UNDEFINED_POLICIES:
+            raise ValueError(f"undefined must be one of {UNDEFINED_POLICIES}, got {undefined!r}")
+        self.metric = get_metric(metric)
+        self.relaxation = relaxation or sigmoid()
+        self.samplers = list(default_samplers() if samplers is None else samplers)
+        self.interpolator = interpolator or inverse_distance()
+        self.generator = generator
+        self.undefined = undefined
+        self.undefined_batches = 0
+        self.last: Terms | None = None
+
+    def forward(self, scores: torch.Tensor, *targets) -> torch.Tensor:
+        terms = uniloss_terms(
+            self.metric, scores, *targets, relaxation=self.relaxation, samplers=self.samplers,
+            interpolator=self.interpolator, generator=self.generator,
+        )
+        self.last = terms
+        if not terms.defined:
+            if self.undefined == "raise":
+                raise undefined_error(self.metric)
+            self.undefined_batches += 1
+            if self.undefined_batches == 1:
+                warnings.warn(
+                    f"metric `{self.metric.name}` is undefined on a batch (e.g. AUC without a positive "
+                    "or a negative); such batches give a zero loss with no gradient. They are counted "
+                    "in UniLoss.undefined_batches; pass undefined='raise' to stop instead.",
+                    MetricLossWarning,
+                    stacklevel=2,
+                )
+        return terms.loss
+
+    def extra_repr(self) -> str:
+        samplers = ", ".join(f"{s.name}({', '.join(f'{k}={v}' for k, v in s.params.items())})" for s in self.samplers)
+        return (f"metric={self.metric.name!r}, relaxation={self.relaxation.name}{self.relaxation.params}, "
+                f"samplers=[{samplers}], interpolator={self.interpolator.name}{self.interpolator.params}")

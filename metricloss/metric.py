@@ -1,0 +1,303 @@
+"""``@metric``: declare a metric as evaluation code; get back an exact, compiled ``Metric``.
+
+Compiling happens once per binding of the metric's keyword-only parameters: trace, lower, split
+at the comparisons, generate the pairs and re-expression modules. When the declaration says what
+its inputs look like (``shapes=``, ``classes=``), a small synthetic batch is run through the
+compiled code at decoration, so a metric whose ideal configuration cannot be found fails at the
+user's ``def`` line rather than at the first training step.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import torch
+
+from .errors import CompileError, InputError, PluginError, SourceLocation
+from .ideal import best_pattern, pattern_configuration
+from .inputs import InputSpec
+from .lowering import lower
+from .partition import partition
+from .program import Binaries, Program
+from .registry import GROUPS, REGISTRY
+from .trace import trace_metric
+
+_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True, eq=False)
+class Declaration:
+    fn: Callable
+    name: str
+    best: float | None
+    higher_is_better: bool
+    spec: InputSpec
+    ideal: Callable | None
+    defaults: Mapping[str, Any]  # keyword-only parameters and their defaults (missing: required)
+    location: SourceLocation
+
+    @property
+    def required(self) -> set[str]:
+        return {k for k, v in self.defaults.items() if v is inspect.Parameter.empty}
+
+
+@dataclass(eq=False)
+class Compiled:
+    """One binding of a declaration, compiled: the program plus the learned ideal pattern."""
+
+    declaration: Declaration
+    params: Mapping[str, Any]
+    program: Program
+    lowered: list[str]
+    pattern: tuple[bool, ...] | None = None
+    probed: bool = False
+    _warned_short: bool = field(default=False, repr=False)
+
+    def ideal_configuration(self, binaries: Binaries, targets: tuple) -> torch.Tensor | None:
+        """b* for this batch ([K] bool), or None when the metric is undefined on it."""
+        decl = self.declaration
+        if decl.ideal is not None:
+            return self._ideal_from_scores(targets)
+        if self.pattern is None:
+            found = best_pattern(self.program, binaries, decl.higher_is_better)
+            if found is None:
+                raise CompileError(
+                    f"metric `{decl.name}` at {decl.location} has {len(binaries.shapes)} comparison "
+                    "blocks, too many to search for its ideal configuration: pass ideal=, a function "
+                    "of the targets returning perfect scores."
+                )
+            pattern, value = found
+            if not math.isfinite(value):
+                return None  # undefined on this batch: learn from a later one
+            if decl.best is not None and not _reaches(value, decl.best, decl.higher_is_better):
+                raise CompileError(
+                    f"metric `{decl.name}` at {decl.location}: the best value reachable by making each "
+                    f"comparison block all true or all false is {value:.6g}, short of best={decl.best}. "
+                    "Its ideal configuration depends on the targets: pass ideal=, a function of the "
+                    "targets returning perfect scores (e.g. `ideal=lambda labels: labels.float()`)."
+                )
+            self.pattern = pattern
+        return pattern_configuration(self.pattern, binaries)
+
+    def _ideal_from_scores(self, targets: tuple) -> torch.Tensor:
+        decl = self.declaration
+        with torch.no_grad():
+            perfect = decl.ideal(*targets)
+            if not isinstance(perfect, torch.Tensor) or not perfect.is_floating_point():
+                raise InputError(
+                    f"metric `{decl.name}`: ideal= must return a floating-point tensor of perfect "
+                    f"scores, got {type(perfect).__name__}"
+                )
+            return self.program.pairs(perfect, targets).hard
+
+
+class Metric:
+    """A compiled metric. Calling it gives the exact value, computed through its binaries.
+
+    >>> import metricloss as ml
+    >>> auc = ml.get_metric("auc")
+    >>> auc(torch.tensor([0.9, 0.2, 0.6, 0.4]), torch.tensor([1, 0, 0, 1])).item()
+    0.75
+    """
+
+    def __init__(self, declaration: Declaration, params: Mapping[str, Any]):
+        self.declaration = declaration
+        self.params = dict(params)
+        self.compiled = _compile(declaration, tuple(sorted(self.params.items())))
+
+    @property
+    def name(self) -> str:
+        return self.declaration.name
+
+    @property
+    def best(self) -> float | None:
+        return self.declaration.best
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.declaration.higher_is_better
+
+    @property
+    def program(self) -> Program:
+        return self.compiled.program
+
+    def check_inputs(self, scores, *targets) -> None:
+        self.declaration.spec.check(f"metric `{self.name}`", scores, *targets)
+
+    def binaries(self, scores: torch.Tensor, *targets) -> Binaries:
+        self.check_inputs(scores, *targets)
+        return self.program.pairs(scores, targets)
+
+    def __call__(self, scores: torch.Tensor, *targets) -> torch.Tensor:
+        with torch.no_grad():
+            return self.program.value(self.binaries(scores, *targets)).to(torch.float32)
+
+    def bind(self, **params) -> Metric:
+        unknown = set(params) - set(self.declaration.defaults)
+        if unknown:
+            raise InputError(
+                f"metric `{self.name}` has no parameter {sorted(unknown)}; its keyword-only "
+                f"parameters are {sorted(self.declaration.defaults) or 'none'}"
+            )
+        return Metric(self.declaration, {**self.params, **params})
+
+    def __repr__(self) -> str:
+        params = "".join(f", {k}={v!r}" for k, v in self.params.items())
+        return f"<Metric {self.name}{params} from {self.declaration.location}>"
+
+
+def metric(
+    fn: Callable | None = None,
+    *,
+    name: str | None = None,
+    best: float | None = None,
+    higher_is_better: bool = True,
+    shapes: Mapping[str, str] | None = None,
+    classes: Mapping[str, int | str] | None = None,
+    ideal: Callable | None = None,
+) -> Metric | Callable[[Callable], Metric]:
+    """Compile ``fn(scores, *targets, *, **params)`` into a metric and register it under ``name``.
+
+    ``best``: the metric's best value, checked against the derived ideal configuration.
+    ``shapes``: einops-style dimensions per argument, e.g. ``{"scores": "N C", "labels": "N"}``.
+    ``classes``: arguments holding class indices and how many classes (an int or a dim of shapes).
+    ``ideal``: a function of the targets returning perfect scores, for metrics whose best
+    configuration is not all-true/all-false per comparison block.
+    """
+    if fn is None:
+        return functools.partial(
+            metric, name=name, best=best, higher_is_better=higher_is_better,
+            shapes=shapes, classes=classes, ideal=ideal,
+        )
+    if not callable(fn):
+        raise CompileError(f"@metric decorates a function, got {type(fn).__name__}")
+    location = _def_line(fn)
+    name = name or fn.__name__
+    signature = inspect.signature(fn)
+    positional, defaults = [], {}
+    for parameter in signature.parameters.values():
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            positional.append(parameter.name)
+        elif parameter.kind is parameter.KEYWORD_ONLY:
+            defaults[parameter.name] = parameter.default
+        else:
+            raise CompileError(
+                f"metric `{name}` at {location}: `*{parameter.name}`/`**{parameter.name}` arguments "
+                "cannot be traced; list the targets as positional arguments and parameters as "
+                "keyword-only ones."
+            )
+    if not positional:
+        raise CompileError(f"metric `{name}` at {location} must take the scores as its first argument")
+    try:
+        spec = InputSpec.parse(positional, shapes, classes)
+    except CompileError as error:
+        raise CompileError(f"metric `{name}` at {location}: {error}") from None
+    declaration = Declaration(
+        fn=fn, name=name, best=best, higher_is_better=higher_is_better, spec=spec, ideal=ideal,
+        defaults=defaults, location=location,
+    )
+    missing = declaration.required
+    bound = Metric(declaration, {k: v for k, v in defaults.items() if k not in missing}) if not missing else None
+    result = bound if bound is not None else _Unbound(declaration)
+    _check_name_free(name, fn)
+    REGISTRY.register("metric", name, result, str(location))
+    return result
+
+
+class _Unbound(Metric):
+    """A metric whose required keyword-only parameters are not given yet: bind them to use it."""
+
+    def __init__(self, declaration: Declaration):
+        self.declaration = declaration
+        self.params = {}
+        self.compiled = None
+
+    def __call__(self, scores, *targets):
+        raise InputError(
+            f"metric `{self.name}` needs {sorted(self.declaration.required)}: use "
+            f"metricloss.get_metric({self.name!r}, ...) or .bind(...)"
+        )
+
+    def bind(self, **params) -> Metric:
+        missing = self.declaration.required - set(params)
+        if missing:
+            raise InputError(f"metric `{self.name}` needs {sorted(missing)}")
+        return Metric(self.declaration, {k: v for k, v in self.declaration.defaults.items()
+                                         if k not in self.declaration.required} | params)
+
+
+def get_metric(name: str | Metric, **params) -> Metric:
+    """The registered metric called ``name``, with keyword-only parameters bound to ``params``."""
+    found = name if isinstance(name, Metric) else REGISTRY.get("metric", name)
+    return found.bind(**params) if params or isinstance(found, _Unbound) else found
+
+
+def _check_name_free(name: str, fn: Callable) -> None:
+    """A decorated metric may not take the name of an installed plugin it is not."""
+    for point in metadata.entry_points(group=GROUPS["metric"]):
+        if point.name == name and point.module != fn.__module__:
+            dist = f"{point.dist.name} {point.dist.version}" if point.dist else point.value
+            raise PluginError(
+                f"a metric named {name!r} is already provided by {dist} ({point.value}); "
+                "choose another name with @metric(name=...)"
+            )
+
+
+@functools.lru_cache(maxsize=None)
+def _compile(declaration: Declaration, params: tuple) -> Compiled:
+    bound = dict(params)
+    graph = trace_metric(declaration.fn, declaration.name, bound)
+    lowered = lower(graph, declaration.name)
+    program = Program(declaration.name, graph, partition(graph, declaration.name))
+    compiled = Compiled(declaration, bound, program, lowered)
+    _probe(compiled)
+    return compiled
+
+
+def _probe(compiled: Compiled) -> None:
+    """Run a synthetic batch built from the declared shapes, to fail at decoration, not in training."""
+    decl = compiled.declaration
+    spec = decl.spec
+    if any(name not in spec.shapes for name in spec.names):
+        return
+    class_dims = {count for count in spec.classes.values() if isinstance(count, str)}
+    sizes = {dim: (3 if dim in class_dims else 6) for dims in spec.shapes.values() for dim in dims}
+    sizes.update({dim: int(dim) for dim in sizes if dim.isdigit()})
+    generator = torch.Generator().manual_seed(0)
+    arguments = []
+    for name in spec.names:
+        shape = [sizes[d] for d in spec.shapes[name]]
+        count = spec.classes.get(name)
+        if count is None:
+            arguments.append(torch.randn(shape, generator=generator))
+        else:
+            count = sizes[count] if isinstance(count, str) else count
+            arguments.append((torch.arange(math.prod(shape)) % count).reshape(shape))
+    scores, *targets = arguments
+    binaries = compiled.program.pairs(scores, tuple(targets))
+    compiled.program.value(binaries)
+    compiled.ideal_configuration(binaries, tuple(targets))
+    compiled.probed = True
+
+
+def _def_line(fn: Callable) -> SourceLocation:
+    """The ``def`` line of ``fn`` (its code starts at the first decorator)."""
+    filename, line = fn.__code__.co_filename, fn.__code__.co_firstlineno
+    try:
+        source, _ = inspect.getsourcelines(fn)
+    except (OSError, TypeError):
+        return SourceLocation(filename, line)
+    for offset, text in enumerate(source):
+        if text.lstrip().startswith(("def ", "async def ")):
+            return SourceLocation(filename, line + offset)
+    return SourceLocation(filename, line)
+
+
+def _reaches(value: float, best: float, higher_is_better: bool) -> bool:
+    return value >= best - _TOLERANCE if higher_is_better else value <= best + _TOLERANCE

@@ -1,0 +1,108 @@
+"""What each traced op means to the compiler: a comparison, a pass-through for scores, or metadata.
+
+Scores may reach a comparison only through ops that keep "which score is larger" computable by
+autograd: indexing and reshaping (structural), monotone elementwise maps, and shifts or scalings by
+values that do not depend on the scores. Anything else applied to scores (a sum, a mean, a max) is
+a compile error, because the metric would then not be a function of comparisons.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+import torch.fx as fx
+
+# A comparison's target -> whether the difference is ``lhs - rhs`` (+1) or ``rhs - lhs`` (-1).
+_COMPARISON_SIGNS = {
+    operator.gt: 1, operator.ge: 1, operator.lt: -1, operator.le: -1,
+    torch.gt: 1, torch.ge: 1, torch.lt: -1, torch.le: -1,
+    torch.greater: 1, torch.greater_equal: 1, torch.less: -1, torch.less_equal: -1,
+    "gt": 1, "ge": 1, "lt": -1, "le": -1,
+    "greater": 1, "greater_equal": 1, "less": -1, "less_equal": -1,
+}
+_COMPARISON_SYMBOLS = {1: (">", ">="), -1: ("<", "<=")}
+_STRICT = {operator.gt, operator.lt, torch.gt, torch.lt, torch.greater, torch.less,
+           "gt", "lt", "greater", "less"}
+
+_EQUALITIES = {operator.eq, operator.ne, torch.eq, torch.ne, "eq", "ne"}
+
+_STRUCTURAL = {
+    operator.getitem, torch.cat, torch.concat, torch.stack, torch.gather, torch.index_select,
+    torch.take_along_dim, torch.narrow, torch.select, torch.movedim, torch.permute,
+    torch.transpose, torch.reshape, torch.flatten, torch.squeeze, torch.unsqueeze,
+    torch.masked_select, torch.broadcast_to, torch.flip, torch.roll, torch.tile, torch.diagonal,
+    torch.unbind, torch.split, torch.chunk,
+    "view", "reshape", "permute", "transpose", "t", "unsqueeze", "squeeze", "flatten",
+    "unflatten", "expand", "expand_as", "contiguous", "clone", "gather", "index_select",
+    "masked_select", "take_along_dim", "narrow", "select", "movedim", "flip", "roll", "repeat",
+    "tile", "split", "chunk", "unbind", "diagonal", "float", "double", "half", "to", "type_as",
+}
+_MONOTONE = {
+    torch.sigmoid, torch.tanh, torch.exp, torch.log, torch.softmax, torch.log_softmax,
+    torch.neg, operator.neg,
+    "sigmoid", "tanh", "exp", "log", "softmax", "log_softmax", "neg",
+}
+# Shifts (any operand) and scalings (by something that is not a score).
+_SHIFTS = {operator.add, operator.sub, torch.add, torch.sub, "add", "sub"}
+_SCALINGS = {operator.mul, operator.truediv, torch.mul, torch.div, "mul", "div"}
+
+# Ops that read only a tensor's metadata: their result carries no score value.
+_METADATA_ATTRIBUTES = {"shape", "dtype", "device", "ndim", "is_cuda"}
+_METADATA = {
+    "size", "dim", "numel", "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor",
+    torch.zeros_like, torch.ones_like, torch.full_like, torch.empty_like, torch.numel,
+}
+
+
+def _key(node: fx.Node):
+    if node.op in ("call_function", "call_method"):
+        return node.target
+    return None
+
+
+def is_comparison(node: fx.Node) -> bool:
+    return _key(node) in _COMPARISON_SIGNS and len(node.args) == 2
+
+
+def comparison_sign(node: fx.Node) -> int:
+    return _COMPARISON_SIGNS[_key(node)]
+
+
+def comparison_symbol(node: fx.Node) -> str:
+    key = _key(node)
+    strict, loose = _COMPARISON_SYMBOLS[_COMPARISON_SIGNS[key]]
+    return strict if key in _STRICT else loose
+
+
+def is_equality(node: fx.Node) -> bool:
+    return _key(node) in _EQUALITIES
+
+
+def is_metadata(node: fx.Node) -> bool:
+    if node.op == "call_function" and node.target is getattr:
+        return node.args[1] in _METADATA_ATTRIBUTES
+    return _key(node) in _METADATA
+
+
+def passes_scores(node: fx.Node, score_operands: list[fx.Node]) -> bool:
+    """Whether ``node`` may carry score values on toward a comparison."""
+    key = _key(node)
+    if key in _STRUCTURAL or key in _MONOTONE or key in _SHIFTS:
+        return True
+    if key in _SCALINGS:
+        # ``scores * 2`` or ``scores / temperature`` keeps comparisons meaningful; ``a * b`` of two
+        # score-derived values does not, and a divisor that is a score is not a scaling.
+        if len(score_operands) != 1:
+            return False
+        return not (key in (operator.truediv, torch.div, "div") and node.args[0] is not score_operands[0])
+    return False
+
+
+def describe(node: fx.Node) -> str:
+    """A short human name for an op: ``scores.mean()``-style for methods, the function otherwise."""
+    if node.op == "call_method":
+        return f".{node.target}()"
+    if node.op == "call_function":
+        return getattr(node.target, "__name__", str(node.target))
+    return node.op

@@ -1,0 +1,180 @@
+"""A compiled metric: the pairs part and the re-expression ``g`` as two generated modules.
+
+``pairs(scores, *targets)`` computes, for every binary block, the hard binaries (the user's own
+comparison, so ties behave exactly as in their code) and the differences ``d`` whose sign they
+are (with autograd from the scores), plus the target-only values ``g`` reads.
+``g(*blocks, *target_values)`` is everything after the comparisons. Anchors are evaluated by
+``torch.func.vmap`` over ``g``: one batched call, no loop over anchors.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import torch
+import torch.fx as fx
+from torch.func import vmap
+
+from .errors import InputError, MetricLossWarning
+from .partition import Partition, Role
+
+# Anchors are materialised for g in chunks of at most this many binaries.
+CHUNK_ELEMENTS = 1 << 24
+
+
+@dataclass
+class Binaries:
+    """The binary variables of one batch, flattened across blocks into vectors of length K."""
+
+    differences: torch.Tensor  # [K], float, carries autograd to the scores
+    hard: torch.Tensor  # [K], bool, the metric's own comparisons
+    shapes: tuple[torch.Size, ...]  # one per block, for splitting a flat configuration
+    target_values: tuple  # what g reads besides the binaries
+
+    @property
+    def count(self) -> int:
+        return self.hard.numel()
+
+
+class Program:
+    def __init__(self, name: str, graph: fx.Graph, part: Partition):
+        self.name = name
+        self.partition = part
+        self.pairs_module = fx.GraphModule(torch.nn.Module(), _pairs_graph(graph, part))
+        self.g_module = fx.GraphModule(torch.nn.Module(), _g_graph(part))
+        self._vectorised: bool | None = None
+
+    @property
+    def blocks(self):
+        return self.partition.blocks
+
+    def pairs(self, scores: torch.Tensor, targets: tuple) -> Binaries:
+        try:
+            differences, hard, target_values = self.pairs_module(scores, *targets)
+        except (RuntimeError, IndexError, TypeError) as error:
+            raise InputError(
+                f"metric `{self.name}` failed on these inputs (scores {tuple(scores.shape)}, "
+                f"targets {[tuple(t.shape) if isinstance(t, torch.Tensor) else t for t in targets]}): "
+                f"{error}"
+            ) from error
+        shapes = tuple(h.shape for h in hard)
+        return Binaries(
+            differences=torch.cat([d.reshape(-1) for d in differences]) if differences else scores.new_zeros(0),
+            hard=torch.cat([h.reshape(-1) for h in hard]),
+            shapes=shapes,
+            target_values=tuple(target_values),
+        )
+
+    def value(self, binaries: Binaries, configuration: torch.Tensor | None = None) -> torch.Tensor:
+        """g at one configuration (default: the hard binaries): the exact metric value."""
+        configuration = binaries.hard if configuration is None else configuration
+        blocks = _split(configuration, binaries.shapes)
+        return _as_tensor(self.g_module(*blocks, *binaries.target_values), configuration.device)
+
+    @torch.no_grad()
+    def values(self, binaries: Binaries, configurations: torch.Tensor) -> torch.Tensor:
+        """g at each row of ``configurations`` ([A, K] bool): one vmapped call per chunk."""
+        count, size = configurations.shape
+        if count == 0:
+            return configurations.new_zeros(0, dtype=torch.float32)
+        per_chunk = max(1, CHUNK_ELEMENTS // max(size, 1))
+        results = [self._values(binaries, chunk) for chunk in configurations.split(per_chunk)]
+        return torch.cat(results)
+
+    def _values(self, binaries: Binaries, configurations: torch.Tensor) -> torch.Tensor:
+        blocks = _split_batched(configurations, binaries.shapes)
+        if self._vectorised is not False:
+            def g(*blocks):
+                return _as_tensor(self.g_module(*blocks, *binaries.target_values), configurations.device)
+
+            try:
+                out = vmap(g)(*blocks).to(torch.float32)
+                self._vectorised = True
+                return out
+            except Exception as error:  # vmap refuses some data-dependent ops
+                if self._vectorised:
+                    raise
+                self._vectorised = False
+                warnings.warn(
+                    f"metric `{self.name}`: its re-expression cannot be vectorised over anchors "
+                    f"({type(error).__name__}: {error}); anchors are evaluated one at a time, which "
+                    "is slow. Avoid data-dependent ops (`.item()`, `.nonzero()`, masking by "
+                    "binaries) after the comparisons.",
+                    MetricLossWarning,
+                    stacklevel=3,
+                )
+        rows = [self.value(binaries, row) for row in configurations]
+        return torch.stack(rows).to(torch.float32)
+
+
+def _as_tensor(value, device) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise InputError(f"a metric must return a single number; this one returned shape {tuple(value.shape)}")
+        return value.reshape(())
+    if isinstance(value, (int, float, bool)):
+        return torch.tensor(float(value), device=device)
+    raise InputError(f"a metric must return a single number; this one returned {type(value).__name__}")
+
+
+def _split(configuration: torch.Tensor, shapes) -> list[torch.Tensor]:
+    sizes = [math.prod(s) for s in shapes]
+    return [part.reshape(shape) for part, shape in zip(configuration.split(sizes), shapes)]
+
+
+def _split_batched(configurations: torch.Tensor, shapes) -> list[torch.Tensor]:
+    sizes = [math.prod(s) for s in shapes]
+    count = configurations.shape[0]
+    return [part.reshape(count, *shape) for part, shape in zip(configurations.split(sizes, dim=1), shapes)]
+
+
+def _pairs_graph(graph: fx.Graph, part: Partition) -> fx.Graph:
+    """Everything up to the comparisons, returning (differences, hard binaries, g's target inputs)."""
+    pairs = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    needed = _ancestors([b.node for b in part.blocks] + part.target_inputs)
+    for node in graph.nodes:
+        if node.op == "placeholder":
+            env[node] = pairs.placeholder(node.target)
+        elif node in needed:
+            env[node] = pairs.node_copy(node, lambda n: env[n])
+    differences = []
+    for block in part.blocks:
+        lhs, rhs = (fx.node.map_arg(a, lambda n: env[n]) for a in block.node.args)
+        if block.sign < 0:
+            lhs, rhs = rhs, lhs
+        difference = pairs.call_function(torch.sub, (lhs, rhs))
+        # Broadcast against the comparison so both have the block's full shape.
+        differences.append(pairs.call_method("expand_as", (difference, env[block.node])))
+    hard = [env[b.node] for b in part.blocks]
+    pairs.output((tuple(differences), tuple(hard), tuple(env[n] for n in part.target_inputs)))
+    pairs.lint()
+    return pairs
+
+
+def _g_graph(part: Partition) -> fx.Graph:
+    """Everything after the comparisons, with the blocks and target values as inputs."""
+    g = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    for index, block in enumerate(part.blocks):
+        env[block.node] = g.placeholder(f"b{index}")
+    for node in part.target_inputs:
+        env[node] = g.placeholder(node.name)
+    for node, role in part.roles.items():
+        if role is Role.BINARY:
+            env[node] = g.node_copy(node, lambda n: env[n])
+    g.output(env[part.output])
+    g.lint()
+    return g
+
+
+def _ancestors(nodes: list[fx.Node]) -> set[fx.Node]:
+    seen, stack = set(), list(nodes)
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(node.all_input_nodes)
+    return seen

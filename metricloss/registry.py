@@ -1,0 +1,128 @@
+"""The plugin registry: one table per kind, filled by decorators and by entry points.
+
+Entry points (group ``metricloss.metrics`` for metrics) are loaded lazily, on the first lookup
+that misses, the way pytest and pluggy find plugins. ``METRICLOSS_DISABLE_PLUGIN_AUTOLOAD=1`` turns
+discovery off. A plugin that fails to import is recorded with its distribution and error and the
+rest still load; asking for it by name raises a PluginError that says why it is missing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from .errors import PluginError
+
+GROUPS = {
+    "metric": "metricloss.metrics",
+    "relaxation": "metricloss.relaxations",
+    "sampler": "metricloss.samplers",
+    "interpolator": "metricloss.interpolators",
+    "task": "metricloss.tasks",
+}
+AUTOLOAD_SWITCH = "METRICLOSS_DISABLE_PLUGIN_AUTOLOAD"
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    kind: str
+    plugin: Any
+    source: str  # "distribution version" for entry points, "file:line" for decorators
+
+
+@dataclass(frozen=True)
+class Failure:
+    name: str
+    kind: str
+    source: str
+    error: str
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in GROUPS}
+        self._failures: dict[str, dict[str, Failure]] = {kind: {} for kind in GROUPS}
+        self._loaded: set[str] = set()
+
+    def register(self, kind: str, name: str, plugin: Any, source: str) -> None:
+        entries = self._entries[kind]
+        existing = entries.get(name)
+        if existing is not None and existing.plugin is not plugin and existing.source != source:
+            raise PluginError(
+                f"two {kind}s are named {name!r}: one from {existing.source}, one from {source}. "
+                "Rename one of them (name=...)."
+            )
+        entries[name] = Entry(name, kind, plugin, source)
+
+    def get(self, kind: str, name: str) -> Any:
+        if name not in self._entries[kind]:
+            self.load_entry_points(kind)
+        entry = self._entries[kind].get(name)
+        if entry is not None:
+            return entry.plugin
+        failure = self._failures[kind].get(name)
+        if failure is not None:
+            raise PluginError(
+                f"the {kind} {name!r} from {failure.source} failed to load: {failure.error}"
+            )
+        known = sorted(self._entries[kind])
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        off = " (plugin autoload is off: METRICLOSS_DISABLE_PLUGIN_AUTOLOAD is set)" if _autoload_disabled() else ""
+        raise PluginError(
+            f"no {kind} named {name!r}{off}. Known {kind}s: {', '.join(known) or 'none'}.{hint}"
+        )
+
+    def entries(self, kind: str) -> list[Entry]:
+        self.load_entry_points(kind)
+        return sorted(self._entries[kind].values(), key=lambda e: e.name)
+
+    def failures(self, kind: str) -> list[Failure]:
+        self.load_entry_points(kind)
+        return sorted(self._failures[kind].values(), key=lambda f: f.name)
+
+    def load_entry_points(self, kind: str) -> None:
+        if kind in self._loaded or _autoload_disabled():
+            return
+        self._loaded.add(kind)
+        found: dict[str, str] = {}
+        for point in metadata.entry_points(group=GROUPS[kind]):
+            source = _distribution(point)
+            if point.name in found and found[point.name] != source:
+                raise PluginError(
+                    f"two {kind}s are named {point.name!r}: one from {found[point.name]}, one from "
+                    f"{source}. Uninstall one of the distributions."
+                )
+            found[point.name] = source
+            try:
+                plugin = point.load()
+            except Exception as error:  # a broken plugin must not take the others down
+                self._failures[kind][point.name] = Failure(
+                    point.name, kind, source, f"{type(error).__name__}: {error}"
+                )
+                continue
+            plugin_name = getattr(plugin, "name", point.name)
+            if plugin_name != point.name:
+                self._failures[kind][point.name] = Failure(
+                    point.name, kind, source,
+                    f"entry point {point.name!r} ({point.value}) is a {kind} named {plugin_name!r}; "
+                    "the two names must agree",
+                )
+                continue
+            self.register(kind, point.name, plugin, source)
+
+
+def _distribution(point: metadata.EntryPoint) -> str:
+    dist = point.dist
+    return f"{dist.name} {dist.version}" if dist is not None else point.value
+
+
+def _autoload_disabled() -> bool:
+    return os.environ.get(AUTOLOAD_SWITCH, "") not in ("", "0")
+
+
+REGISTRY = Registry()

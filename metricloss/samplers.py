@@ -1,0 +1,124 @@
+"""Anchor samplers (DESIGN §2): where the interpolation of the metric is anchored.
+
+Each factory returns a ``Sampler``: a named callable from a ``SamplingContext`` to anchors,
+resampled on every call of the loss and drawn from the context's generator, so a seeded generator
+gives the same loss twice.
+
+    >>> [s.name for s in default_samplers()]
+    ['ideal', 'good', 'nearby', 'random']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .anchors import Anchors, DenseAnchors, FlipAnchors
+
+
+@dataclass(frozen=True)
+class SamplingContext:
+    ideal: torch.Tensor  # [K] bool: b*
+    current: torch.Tensor  # [K] bool: the hard binaries of this batch
+    generator: torch.Generator | None
+
+    @property
+    def size(self) -> int:
+        return self.ideal.numel()
+
+    @property
+    def device(self) -> torch.device:
+        return self.ideal.device
+
+
+@dataclass(frozen=True)
+class Sampler:
+    name: str
+    params: dict[str, Any]
+    sample: Callable[[SamplingContext], Anchors] = field(repr=False)
+
+    def __call__(self, context: SamplingContext) -> Anchors:
+        return self.sample(context)
+
+
+def _count(count: int, what: str) -> int:
+    if not isinstance(count, int) or count < 0:
+        raise ValueError(f"{what}: count must be a non-negative int, got {count!r}")
+    return count
+
+
+def ideal(count: int = 16) -> Sampler:
+    """``count`` copies of the ideal configuration b* (their number weights the ideal)."""
+    _count(count, "ideal")
+
+    def sample(context: SamplingContext) -> Anchors:
+        flips = torch.empty(count, 0, dtype=torch.long, device=context.device)
+        return FlipAnchors(context.ideal, flips)
+
+    return Sampler("ideal", {"count": count}, sample)
+
+
+def good(count: int = 16, flips: int = 1) -> Sampler:
+    """b* with ``flips`` distinct random bits inverted: configurations near the best."""
+    _count(count, "good")
+    if not isinstance(flips, int) or flips < 1:
+        raise ValueError(f"good: flips must be a positive int, got {flips!r}")
+
+    def sample(context: SamplingContext) -> Anchors:
+        chosen = distinct_indices(count, min(flips, context.size), context.size, context.generator, context.device)
+        return FlipAnchors(context.ideal, chosen)
+
+    return Sampler("good", {"count": count, "flips": flips}, sample)
+
+
+def nearby(count: int = 16) -> Sampler:
+    """The current hard configuration with one bit that disagrees with b* turned toward b*."""
+    _count(count, "nearby")
+
+    def sample(context: SamplingContext) -> Anchors:
+        disagree = context.current != context.ideal
+        if context.size == 0:
+            return FlipAnchors(context.ideal, torch.empty(count, 0, dtype=torch.long, device=context.device))
+        if bool(disagree.any()):
+            chosen = torch.multinomial(disagree.to(torch.float32), count, replacement=True,
+                                       generator=context.generator)
+            return FlipAnchors(context.current, chosen[:, None])
+        chosen = torch.randint(context.size, (count, 1), generator=context.generator, device=context.device)
+        return FlipAnchors(context.ideal, chosen)
+
+    return Sampler("nearby", {"count": count}, sample)
+
+
+def random(count: int = 16) -> Sampler:
+    """Uniformly random configurations: they keep the surface anchored far from b*."""
+    _count(count, "random")
+
+    def sample(context: SamplingContext) -> Anchors:
+        bits = torch.randint(0, 2, (count, context.size), generator=context.generator,
+                             device=context.device, dtype=torch.uint8)
+        return DenseAnchors(bits.bool())
+
+    return Sampler("random", {"count": count}, sample)
+
+
+def default_samplers() -> list[Sampler]:
+    return [ideal(), good(), nearby(), random()]
+
+
+def distinct_indices(rows: int, per_row: int, size: int, generator, device) -> torch.Tensor:
+    """``rows`` sets of ``per_row`` distinct indices in [0, size), by Floyd's sampling.
+
+    Vectorised over rows; the loop runs over the ``per_row`` draws (a handful of flips), never
+    over rows or indices.
+    """
+    chosen = torch.empty(rows, per_row, dtype=torch.long, device=device)
+    if size == 0 or per_row == 0:
+        return chosen[:, :0]
+    for step, top in enumerate(range(size - per_row, size)):
+        draw = torch.randint(top + 1, (rows,), generator=generator, device=device)
+        taken = (chosen[:, :step] == draw[:, None]).any(1)
+        chosen[:, step] = torch.where(taken, torch.full_like(draw, top), draw)
+    return chosen

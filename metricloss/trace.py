@@ -1,0 +1,153 @@
+"""Tracing a metric into a torch.fx graph, with every node tagged by the user's source line.
+
+The metric is traced once, symbolically: nothing here depends on a batch's shape. Python control
+flow cannot be traced; where the user's code tries (an ``if`` on a comparison, a ``for`` over a
+tensor, ``len``), the error names the line and says what to write instead.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+import torch.fx as fx
+
+from .errors import CompileError, SourceLocation
+
+_TORCH_DIR = os.path.dirname(torch.__file__)
+_OWN_DIR = os.path.dirname(__file__)
+SCORE_ARGUMENT = "score_argument"  # node.meta key marking the scores placeholder
+
+
+def user_location() -> SourceLocation | None:
+    """The innermost frame on the stack that belongs to neither torch nor metricloss."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith((_TORCH_DIR, _OWN_DIR)) and not filename.startswith("<frozen"):
+            return SourceLocation(filename, frame.f_lineno)
+        frame = frame.f_back
+    return None
+
+
+def depends_on_scores(node: fx.Node) -> bool:
+    seen, stack = set(), [node]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if current.meta.get(SCORE_ARGUMENT):
+            return True
+        stack.extend(current.all_input_nodes)
+    return False
+
+
+class MetricTracer(fx.Tracer):
+    """A torch.fx tracer that remembers where each node came from and explains tracing limits."""
+
+    def __init__(self, metric_name: str):
+        super().__init__(autowrap_functions=())
+        self.metric_name = metric_name
+
+    def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
+        node = super().create_node(kind, target, args, kwargs, name, type_expr)
+        node.meta["location"] = user_location()
+        return node
+
+    def to_bool(self, obj: fx.Proxy) -> bool:
+        where = user_location()
+        if depends_on_scores(obj.node):
+            raise CompileError(
+                f"metric `{self.metric_name}`: a comparison of scores drives Python control flow at "
+                f"{where} (an `if`, `and`/`or`, `not` or `bool()` on a tensor). A metric is traced "
+                "once and must be branch-free tensor code: combine comparisons with `&`, `|`, `~` "
+                "and choose values with `torch.where(condition, a, b)`."
+            )
+        raise CompileError(
+            f"metric `{self.metric_name}`: a tensor drives Python control flow at {where}. "
+            "A metric is traced once for every batch, so it cannot branch on data: use "
+            "`torch.where(condition, a, b)` or masks instead of `if`."
+        )
+
+    def iter(self, obj: fx.Proxy):
+        raise CompileError(
+            f"metric `{self.metric_name}`: iterating over a tensor at {user_location()} cannot be "
+            "traced. Write the loop as a batched tensor operation (broadcasting, indexing, "
+            "`.sum(dim)`)."
+        )
+
+    def keys(self, obj: fx.Proxy):
+        raise CompileError(
+            f"metric `{self.metric_name}`: `**` unpacking of a tensor at {user_location()} cannot "
+            "be traced."
+        )
+
+
+def trace_metric(fn: Callable, name: str, params: Mapping[str, Any]) -> fx.Graph:
+    """Trace ``fn`` with its keyword-only parameters fixed to ``params``.
+
+    The first positional argument is the scores; the rest are targets.
+    """
+    signature = inspect.signature(fn)
+    positional = [
+        p for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    tracer = MetricTracer(name)
+    try:
+        graph = tracer.trace(fn, concrete_args=dict(params) or None)
+    except CompileError:
+        raise
+    except RuntimeError as error:
+        if "len" in str(error) and "symbolic tracing" in str(error):
+            raise CompileError(
+                f"metric `{name}`: `len()` of a tensor at {user_location_from(error)} cannot be "
+                "traced; use `tensor.shape[0]`."
+            ) from None
+        raise CompileError(
+            f"metric `{name}` could not be traced: {error}. A metric must be written as tensor code "
+            "on its arguments."
+        ) from error
+    except TypeError as error:
+        raise CompileError(
+            f"metric `{name}` could not be traced at {user_location_from(error)}: {error}. A metric "
+            "must be written as tensor code on its arguments (methods and torch functions)."
+        ) from error
+    _drop_specialisation_guards(graph, len(positional))
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    if not placeholders or not positional:
+        raise CompileError(f"metric `{name}` must take the scores as its first argument.")
+    placeholders[0].meta[SCORE_ARGUMENT] = True
+    return graph
+
+
+def user_location_from(error: BaseException) -> SourceLocation | None:
+    """The innermost non-library frame of an exception's traceback."""
+    found = None
+    tb = error.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not filename.startswith((_TORCH_DIR, _OWN_DIR)):
+            found = SourceLocation(filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+def _drop_specialisation_guards(graph: fx.Graph, positional: int) -> None:
+    """torch.fx keeps bound keyword-only parameters as placeholders guarded by asserts.
+
+    The compiled metric is specialised to one binding for good, so the guards and the placeholders
+    after the positional ones go.
+    """
+    for node in list(graph.nodes):
+        if node.op == "call_function" and node.target is torch._assert:
+            graph.erase_node(node)
+    graph.eliminate_dead_code()
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    for node in placeholders[positional:]:
+        graph.erase_node(node)
