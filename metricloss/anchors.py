@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 
 
-def signs(configuration: torch.Tensor) -> torch.Tensor:
-    """bool -> +1/-1 float (true -> +1)."""
-    return configuration.to(torch.float32) * 2 - 1
+def signs(configuration: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """bool -> +1/-1 (true -> +1)."""
+    return configuration.to(dtype) * 2 - 1
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class FlipAnchors:
         return self.flips.shape[0]
 
     def squared_distances(self, relaxed: torch.Tensor) -> torch.Tensor:
-        base = signs(self.base)
+        base = signs(self.base, relaxed.dtype)
         common = (relaxed - base).square().sum()
         if self.flips.shape[1] == 0:
             return common.expand(self.count)
@@ -56,7 +56,7 @@ class DenseAnchors:
 
     def squared_distances(self, relaxed: torch.Tensor) -> torch.Tensor:
         size = relaxed.numel()
-        cross = signs(self.points) @ relaxed
+        cross = signs(self.points, relaxed.dtype) @ relaxed
         return (relaxed.square().sum() + size - 2 * cross).clamp_min(0)
 
     def configurations(self, start: int, stop: int) -> torch.Tensor:

@@ -39,7 +39,8 @@ def explain(metric: str | Metric) -> str:
     if decl.ideal is not None:
         lines.append(f"ideal b*: the binaries of the perfect scores given by ideal= ({decl.ideal!r})")
     elif compiled.pattern is not None:
-        pattern = ", ".join(f"b{i} all {'true' if v else 'false'}" for i, v in enumerate(compiled.pattern))
+        words = {True: "all true", False: "all false", None: "free (cannot change g at the ideal; follows the current binaries)"}
+        pattern = ", ".join(f"b{i} {words[v]}" for i, v in enumerate(compiled.pattern))
         lines.append(f"ideal b*: {pattern}")
     else:
         lines.append("ideal b*: found on the first batch (each block all true or all false)")

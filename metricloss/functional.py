@@ -61,24 +61,28 @@ def uniloss_terms(
     binaries = metric.binaries(scores, *targets)
     with torch.no_grad():
         value = program.value(binaries).to(torch.float32)
-        ideal = compiled.ideal_configuration(binaries, targets)
-        ideal_value = program.value(binaries, ideal).to(torch.float32) if ideal is not None else None
-    if ideal is None or binaries.count == 0 or not math.isfinite(float(ideal_value)):
+        found = compiled.ideal(binaries, targets)
+    if found is not None:
+        ideal, ideal_value = found[0], found[1].to(torch.float32)
+    differences = binaries.restrict(binaries.differences)  # dead binaries take no part in the loss
+    if found is None or differences.numel() == 0 or not math.isfinite(float(ideal_value)):
         nan = torch.tensor(float("nan"), device=scores.device)
-        return Terms(scores.sum() * 0.0, value, nan, nan, binaries.count, 0, defined=False)
+        return Terms(scores.sum() * 0.0, value, nan, nan, differences.numel(), 0, defined=False)
 
-    context = SamplingContext(ideal=ideal, current=binaries.hard, generator=generator)
+    context = SamplingContext(
+        ideal=binaries.restrict(ideal), current=binaries.restrict(binaries.hard), generator=generator
+    )
     anchor_sets = [sampler(context) for sampler in samplers]
     with torch.no_grad():
         anchor_values = torch.cat([_values(program, binaries, anchors) for anchors in anchor_sets])
-    relaxed = relaxation(binaries.differences)
+    relaxed = relaxation(differences)
     distances = torch.cat([anchors.squared_distances(relaxed) for anchors in anchor_sets])
     usable = torch.isfinite(anchor_values)
     if not bool(usable.all()):
         distances, anchor_values = distances[usable], anchor_values[usable]
     estimate = interpolator(distances, anchor_values)
     loss = ideal_value - estimate if metric.higher_is_better else estimate - ideal_value
-    return Terms(loss, value, ideal_value, estimate.detach(), binaries.count, int(distances.numel()), True)
+    return Terms(loss, value, ideal_value, estimate.detach(), differences.numel(), int(distances.numel()), True)
 
 
 def uniloss(metric: Metric, scores: torch.Tensor, *targets, undefined: str = "zero", **parts) -> torch.Tensor:
@@ -102,9 +106,10 @@ def undefined_error(metric: Metric) -> InputError:
 
 
 def _values(program, binaries, anchors) -> torch.Tensor:
+    """g at every anchor, materialised a chunk of anchors at a time to bound memory."""
     per_chunk = max(1, CHUNK_ELEMENTS // max(binaries.count, 1))
     chunks = [
-        program.values(binaries, anchors.configurations(start, min(start + per_chunk, anchors.count)))
+        program.values(binaries, binaries.complete(anchors.configurations(start, min(start + per_chunk, anchors.count))))
         for start in range(0, anchors.count, per_chunk)
     ]
     return torch.cat(chunks) if chunks else torch.zeros(0, device=binaries.hard.device)

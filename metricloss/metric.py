@@ -55,35 +55,47 @@ class Compiled:
     params: Mapping[str, Any]
     program: Program
     lowered: list[str]
-    pattern: tuple[bool, ...] | None = None
+    pattern: tuple[bool | None, ...] | None = None  # per block: all true, all false, free (None)
+    constant_pattern: tuple[bool, ...] | None = None  # the same with free blocks pinned
     probed: bool = False
-    _warned_short: bool = field(default=False, repr=False)
 
-    def ideal_configuration(self, binaries: Binaries, targets: tuple) -> torch.Tensor | None:
-        """b* for this batch ([K] bool), or None when the metric is undefined on it."""
+    def ideal(self, binaries: Binaries, targets: tuple) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(b* as [K] bool, m* = g(b*)) for this batch, or None when the metric is undefined on it."""
         decl = self.declaration
         if decl.ideal is not None:
-            return self._ideal_from_scores(targets)
-        if self.pattern is None:
-            found = best_pattern(self.program, binaries, decl.higher_is_better)
-            if found is None:
-                raise CompileError(
-                    f"metric `{decl.name}` at {decl.location} has {len(binaries.shapes)} comparison "
-                    "blocks, too many to search for its ideal configuration: pass ideal=, a function "
-                    "of the targets returning perfect scores."
-                )
-            pattern, value = found
-            if not math.isfinite(value):
-                return None  # undefined on this batch: learn from a later one
-            if decl.best is not None and not _reaches(value, decl.best, decl.higher_is_better):
-                raise CompileError(
-                    f"metric `{decl.name}` at {decl.location}: the best value reachable by making each "
-                    f"comparison block all true or all false is {value:.6g}, short of best={decl.best}. "
-                    "Its ideal configuration depends on the targets: pass ideal=, a function of the "
-                    "targets returning perfect scores (e.g. `ideal=lambda labels: labels.float()`)."
-                )
-            self.pattern = pattern
-        return pattern_configuration(self.pattern, binaries)
+            configuration = self._ideal_from_scores(targets)
+            return configuration, self.program.value(binaries, configuration)
+        if self.pattern is None and not self._learn_pattern(binaries):
+            return None
+        configuration = pattern_configuration(self.pattern, binaries)
+        value = self.program.value(binaries, configuration)
+        if None in self.pattern and decl.best is not None and not _reaches(float(value), decl.best, decl.higher_is_better):
+            # The free blocks were free on the batch they were learned from, not on this one.
+            configuration = pattern_configuration(self.constant_pattern, binaries)
+            value = self.program.value(binaries, configuration)
+        return configuration, value
+
+    def _learn_pattern(self, binaries: Binaries) -> bool:
+        decl = self.declaration
+        found = best_pattern(self.program, binaries, decl.higher_is_better)
+        if found is None:
+            raise CompileError(
+                f"metric `{decl.name}` at {decl.location} has {len(binaries.shapes)} comparison "
+                "blocks, too many to search for its ideal configuration: pass ideal=, a function "
+                "of the targets returning perfect scores."
+            )
+        pattern, value = found
+        if not math.isfinite(value):
+            return False  # undefined on this batch: learn from a later one
+        if decl.best is not None and not _reaches(value, decl.best, decl.higher_is_better):
+            raise CompileError(
+                f"metric `{decl.name}` at {decl.location}: the best value reachable by making each "
+                f"comparison block all true or all false is {value:.6g}, short of best={decl.best}. "
+                "Its ideal configuration depends on the targets: pass ideal=, a function of the "
+                "targets returning perfect scores (e.g. `ideal=lambda labels: labels.float()`)."
+            )
+        self.pattern, self.constant_pattern = pattern
+        return True
 
     def _ideal_from_scores(self, targets: tuple) -> torch.Tensor:
         decl = self.declaration
@@ -282,7 +294,7 @@ def _probe(compiled: Compiled) -> None:
     scores, *targets = arguments
     binaries = compiled.program.pairs(scores, tuple(targets))
     compiled.program.value(binaries)
-    compiled.ideal_configuration(binaries, tuple(targets))
+    compiled.ideal(binaries, tuple(targets))
     compiled.probed = True
 
 

@@ -85,6 +85,18 @@ def is_metadata(node: fx.Node) -> bool:
     return _key(node) in _METADATA
 
 
+_CONVERSIONS = {"float", "double", "half", "to", "type_as"}
+
+
+def moves_elements(node: fx.Node) -> bool:
+    """Structural ops that only select, repeat or rearrange elements (no dtype change).
+
+    Replaying them on element ids tells which score element ends up where.
+    """
+    key = _key(node)
+    return key in _STRUCTURAL and key not in _CONVERSIONS
+
+
 def passes_scores(node: fx.Node, score_operands: list[fx.Node]) -> bool:
     """Whether ``node`` may carry score values on toward a comparison."""
     key = _key(node)

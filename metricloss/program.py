@@ -18,6 +18,7 @@ import torch.fx as fx
 from torch.func import vmap
 
 from .errors import InputError, MetricLossWarning
+from . import ops
 from .partition import Partition, Role
 
 # Anchors are materialised for g in chunks of at most this many binaries.
@@ -26,16 +27,46 @@ CHUNK_ELEMENTS = 1 << 24
 
 @dataclass
 class Binaries:
-    """The binary variables of one batch, flattened across blocks into vectors of length K."""
+    """The binary variables of one batch, flattened across blocks into vectors of length K.
+
+    Some binaries are *dead*: a score compared with itself (the diagonal of
+    ``x[None, :] > x[:, None]``) is the same constant for every score vector. They keep their
+    hard value in every configuration g sees and are left out of the loss (``live``).
+    """
 
     differences: torch.Tensor  # [K], float, carries autograd to the scores
     hard: torch.Tensor  # [K], bool, the metric's own comparisons
     shapes: tuple[torch.Size, ...]  # one per block, for splitting a flat configuration
     target_values: tuple  # what g reads besides the binaries
+    dead: torch.Tensor | None = None  # [K] bool, or None when every binary is live
 
     @property
     def count(self) -> int:
         return self.hard.numel()
+
+    @property
+    def live(self) -> torch.Tensor | None:
+        """Indices of the live binaries, or None when all are live."""
+        if self.dead is None:
+            return None
+        if not hasattr(self, "_live"):
+            self._live = (~self.dead).nonzero().squeeze(1)
+        return self._live
+
+    def restrict(self, configuration: torch.Tensor) -> torch.Tensor:
+        """[..., K] -> [..., live]."""
+        return configuration if self.live is None else configuration[..., self.live]
+
+    def complete(self, live_configurations: torch.Tensor) -> torch.Tensor:
+        """[A, live] bool -> [A, K] bool, dead binaries at their (constant) hard values."""
+        if self.live is None:
+            return live_configurations
+        full = self.hard.expand(live_configurations.shape[0], -1).clone()
+        full[:, self.live] = live_configurations
+        return full
+
+    def pin_dead(self, configuration: torch.Tensor) -> torch.Tensor:
+        return configuration if self.dead is None else torch.where(self.dead, self.hard, configuration)
 
 
 class Program:
@@ -52,7 +83,7 @@ class Program:
 
     def pairs(self, scores: torch.Tensor, targets: tuple) -> Binaries:
         try:
-            differences, hard, target_values = self.pairs_module(scores, *targets)
+            differences, hard, dead, target_values = self.pairs_module(scores, *targets)
         except (RuntimeError, IndexError, TypeError) as error:
             raise InputError(
                 f"metric `{self.name}` failed on these inputs (scores {tuple(scores.shape)}, "
@@ -60,16 +91,25 @@ class Program:
                 f"{error}"
             ) from error
         shapes = tuple(h.shape for h in hard)
+        flat_hard = torch.cat([h.reshape(-1) for h in hard])
+        if any(mask is not None for mask in dead):
+            dead = torch.cat([
+                (torch.zeros_like(h) if mask is None else mask).reshape(-1) for h, mask in zip(hard, dead)
+            ])
+            dead = dead if bool(dead.any()) else None
+        else:
+            dead = None
         return Binaries(
             differences=torch.cat([d.reshape(-1) for d in differences]) if differences else scores.new_zeros(0),
-            hard=torch.cat([h.reshape(-1) for h in hard]),
+            hard=flat_hard,
             shapes=shapes,
             target_values=tuple(target_values),
+            dead=dead,
         )
 
     def value(self, binaries: Binaries, configuration: torch.Tensor | None = None) -> torch.Tensor:
         """g at one configuration (default: the hard binaries): the exact metric value."""
-        configuration = binaries.hard if configuration is None else configuration
+        configuration = binaries.hard if configuration is None else binaries.pin_dead(configuration)
         blocks = _split(configuration, binaries.shapes)
         return _as_tensor(self.g_module(*blocks, *binaries.target_values), configuration.device)
 
@@ -84,7 +124,7 @@ class Program:
         return torch.cat(results)
 
     def _values(self, binaries: Binaries, configurations: torch.Tensor) -> torch.Tensor:
-        blocks = _split_batched(configurations, binaries.shapes)
+        blocks = _split_batched(binaries.pin_dead(configurations), binaries.shapes)
         if self._vectorised is not False:
             def g(*blocks):
                 return _as_tensor(self.g_module(*blocks, *binaries.target_values), configurations.device)
@@ -140,7 +180,7 @@ def _pairs_graph(graph: fx.Graph, part: Partition) -> fx.Graph:
             env[node] = pairs.placeholder(node.target)
         elif node in needed:
             env[node] = pairs.node_copy(node, lambda n: env[n])
-    differences = []
+    differences, dead = [], []
     for block in part.blocks:
         lhs, rhs = (fx.node.map_arg(a, lambda n: env[n]) for a in block.node.args)
         if block.sign < 0:
@@ -148,10 +188,47 @@ def _pairs_graph(graph: fx.Graph, part: Partition) -> fx.Graph:
         difference = pairs.call_function(torch.sub, (lhs, rhs))
         # Broadcast against the comparison so both have the block's full shape.
         differences.append(pairs.call_method("expand_as", (difference, env[block.node])))
+        dead.append(_self_comparisons(pairs, env, block.node, part))
     hard = [env[b.node] for b in part.blocks]
-    pairs.output((tuple(differences), tuple(hard), tuple(env[n] for n in part.target_inputs)))
+    pairs.output((tuple(differences), tuple(hard), tuple(dead), tuple(env[n] for n in part.target_inputs)))
     pairs.lint()
     return pairs
+
+
+def element_ids(values: torch.Tensor) -> torch.Tensor:
+    """Each element's flat index, in ``values``' shape: provenance through structural ops."""
+    return torch.arange(values.numel(), device=values.device).reshape(values.shape)
+
+
+def _element_chain(node, part: Partition):
+    """Walk back from a comparison operand through element-moving ops: (root, chain from root)."""
+    chain = []
+    while (isinstance(node, fx.Node) and part.roles.get(node) is Role.SCORE and node.op != "placeholder"
+           and ops.moves_elements(node)):
+        sources = [n for n in node.all_input_nodes if part.roles[n] is Role.SCORE]
+        if len(sources) != 1:
+            break
+        chain.append(node)
+        node = sources[0]
+    return node, chain[::-1]
+
+
+def _self_comparisons(pairs: fx.Graph, env: dict, comparison: fx.Node, part: Partition):
+    """Emit a mask of the comparison's entries that compare a score element with itself, or None."""
+    left, right = comparison.args
+    (left_root, left_chain), (right_root, right_chain) = (_element_chain(a, part) for a in (left, right))
+    if not isinstance(left_root, fx.Node) or left_root is not right_root:
+        return None
+    ids = pairs.call_function(element_ids, (env[left_root],))
+
+    def replay(chain):
+        local = {left_root: ids}
+        for node in chain:
+            local[node] = pairs.node_copy(node, lambda n: local.get(n, env.get(n)))
+        return local[chain[-1]] if chain else ids
+
+    same = pairs.call_function(torch.eq, (replay(left_chain), replay(right_chain)))
+    return pairs.call_method("expand_as", (same, env[comparison]))
 
 
 def _g_graph(part: Partition) -> fx.Graph:

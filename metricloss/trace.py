@@ -53,10 +53,14 @@ class MetricTracer(fx.Tracer):
     def __init__(self, metric_name: str):
         super().__init__(autowrap_functions=())
         self.metric_name = metric_name
+        self._seen_scores = False
 
     def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
         node = super().create_node(kind, target, args, kwargs, name, type_expr)
         node.meta["location"] = user_location()
+        if kind == "placeholder" and not self._seen_scores:
+            node.meta[SCORE_ARGUMENT] = True  # the first argument is the scores
+            self._seen_scores = True
         return node
 
     def to_bool(self, obj: fx.Proxy) -> bool:
@@ -119,10 +123,6 @@ def trace_metric(fn: Callable, name: str, params: Mapping[str, Any]) -> fx.Graph
             "must be written as tensor code on its arguments (methods and torch functions)."
         ) from error
     _drop_specialisation_guards(graph, len(positional))
-    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
-    if not placeholders or not positional:
-        raise CompileError(f"metric `{name}` must take the scores as its first argument.")
-    placeholders[0].meta[SCORE_ARGUMENT] = True
     return graph
 
 

@@ -1,0 +1,136 @@
+"""Bad declarations fail at decoration with the user's file:line and what to do."""
+
+import re
+
+import pytest
+import torch
+
+import metricloss as ml
+
+HERE = "test_compile_errors.py"
+
+
+def _line_of(text: str) -> int:
+    with open(__file__) as source:
+        for number, line in enumerate(source, 1):
+            if text in line and "_line_of" not in line:
+                return number
+    raise AssertionError(text)
+
+
+def test_scores_reduced_outside_a_comparison():
+    with pytest.raises(ml.CompileError) as caught:
+        @ml.metric
+        def mean_score(scores, labels):
+            return scores.mean()
+    message = str(caught.value)
+    assert f"{HERE}:{_line_of('return scores.mean()')}" in message
+    assert "scores are used outside a comparison" in message and "(op `.mean()`)" in message
+    assert "only through comparisons" in message
+
+
+def test_weighted_scores_summed():
+    with pytest.raises(ml.CompileError) as caught:
+        @ml.metric
+        def weighted(scores, labels):
+            w = labels.float()
+            return (scores * w).sum()
+    message = str(caught.value)
+    assert f"{HERE}:{_line_of('return (scores * w).sum()')}" in message
+    assert "scores are used outside a comparison" in message
+
+
+def test_scores_mixed_into_the_reexpression():
+    with pytest.raises(ml.CompileError, match="scores are used outside a comparison") as caught:
+        @ml.metric
+        def weighted_hits(scores, labels):
+            hits = scores > 0
+            return (hits.float() * scores).sum()
+    assert f"{HERE}:{_line_of('return (hits.float() * scores).sum()')}" in str(caught.value)
+
+
+def test_no_comparison_at_all():
+    with pytest.raises(ml.CompileError, match="never compares scores") as caught:
+        @ml.metric
+        def label_rate(scores, labels):
+            return labels.float().mean()
+    assert "pos[:, None] > neg[None, :]" in str(caught.value)
+
+
+def test_returning_scores():
+    with pytest.raises(ml.CompileError, match="returns score values") as caught:
+        @ml.metric
+        def identity(scores, labels):
+            return scores[labels == 1]
+    assert f"{HERE}:{_line_of('return scores[labels == 1]')}" in str(caught.value)
+
+
+def test_python_if_on_a_score_comparison():
+    with pytest.raises(ml.CompileError) as caught:
+        @ml.metric
+        def branching(scores, labels):
+            if scores[0] > scores[1]:
+                return (scores > 0).float().mean()
+            return (scores < 0).float().mean()
+    message = str(caught.value)
+    assert f"{HERE}:{_line_of('if scores[0] > scores[1]:')}" in message
+    assert "a comparison of scores drives Python control flow" in message
+    assert "torch.where" in message
+
+
+def test_python_if_on_targets():
+    with pytest.raises(ml.CompileError, match="a tensor drives Python control flow") as caught:
+        @ml.metric
+        def guarded(scores, labels):
+            if labels.sum() == 0:
+                return labels.float().sum()
+            return (scores > 0).float().mean()
+    assert f"{HERE}:{_line_of('if labels.sum() == 0:')}" in str(caught.value)
+
+
+def test_equality_of_scores():
+    with pytest.raises(ml.CompileError, match="tested for equality") as caught:
+        @ml.metric
+        def ties(scores, labels):
+            return (scores[labels == 1][:, None] == scores[labels == 0][None, :]).float().mean()
+    assert HERE in str(caught.value)
+
+
+def test_unreachable_best_asks_for_ideal():
+    with pytest.raises(ml.CompileError) as caught:
+        @ml.metric(best=1.0, shapes={"scores": "N", "labels": "N"}, classes={"labels": 2})
+        def thresholded_accuracy(scores, labels):
+            return ((scores > 0) == (labels == 1)).float().mean()
+    message = str(caught.value)
+    assert f"{HERE}:{_line_of('def thresholded_accuracy(scores, labels):')}" in message
+    assert "pass ideal=" in message
+
+
+def test_ideal_given_as_perfect_scores():
+    @ml.metric(best=1.0, shapes={"scores": "N", "labels": "N"}, classes={"labels": 2},
+               ideal=lambda labels: labels.float() * 2 - 1, name="thresholded_accuracy_ok")
+    def thresholded_accuracy(scores, labels):
+        return ((scores > 0) == (labels == 1)).float().mean()
+
+    scores = torch.tensor([1.0, -2.0, 0.5, -0.1], requires_grad=True)
+    labels = torch.tensor([1, 1, 0, 0])
+    assert thresholded_accuracy(scores, labels).item() == 0.5
+    loss_fn = ml.UniLoss(thresholded_accuracy, generator=torch.Generator().manual_seed(0))
+    loss = loss_fn(scores, labels)
+    assert loss_fn.last.ideal_value.item() == 1.0
+    loss.backward()
+    assert scores.grad[1] < 0 and scores.grad[2] > 0
+
+
+def test_star_arguments_are_refused():
+    with pytest.raises(ml.CompileError, match=re.escape("`*targets`")):
+        @ml.metric
+        def variadic(scores, *targets):
+            return (scores > 0).float().mean()
+
+
+def test_shapes_naming_an_unknown_argument():
+    with pytest.raises(ml.CompileError, match="not arguments of the metric"):
+        @ml.metric(shapes={"score": "N"})
+        def typo(scores, labels):
+            return (scores > 0).float().mean()

@@ -1,0 +1,168 @@
+"""UniLoss: zero at the ideal, exact gradients by autograd, deterministic under a seed."""
+
+import pytest
+import torch
+
+import metricloss as ml
+
+
+def _batch(seed=0, n=40):
+    generator = torch.Generator().manual_seed(seed)
+    scores = torch.randn(n, generator=generator, requires_grad=True)
+    labels = (torch.rand(n, generator=generator) < 0.3).long()
+    labels[0], labels[1] = 1, 0
+    return scores, labels
+
+
+@pytest.mark.parametrize("name", ["auc", "average_precision"])
+def test_loss_is_zero_at_the_ideal(name):
+    labels = torch.tensor([1, 0, 1, 0, 0, 1])
+    # A perfect, tie-free ranking with gaps wide enough to saturate the relaxation.
+    scores = (labels.float() * 2 - 1) * 1000 + torch.arange(6.0) * 50
+    loss = ml.UniLoss(name)(scores, labels)
+    assert loss.item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_accuracy_loss_is_zero_at_the_ideal_and_positive_elsewhere():
+    labels = torch.tensor([2, 0, 1])
+    perfect = torch.nn.functional.one_hot(labels, 3).float() * 100
+    assert ml.UniLoss("accuracy")(perfect, labels).item() == pytest.approx(0.0, abs=1e-6)
+    assert ml.UniLoss("accuracy")(-perfect, labels).item() > 0.1
+
+
+@pytest.mark.parametrize("name", ["auc", "average_precision"])
+def test_gradient_raises_positives_and_lowers_negatives(name):
+    scores, labels = _batch()
+    ml.UniLoss(name, generator=torch.Generator().manual_seed(0))(scores, labels).backward()
+    assert torch.isfinite(scores.grad).all()
+    assert scores.grad[labels == 1].mean() < 0 < scores.grad[labels == 0].mean()
+
+
+def test_gradient_matches_finite_differences():
+    scores, labels = _batch(n=12)
+    scores = scores.detach().double().requires_grad_()
+    loss_fn = ml.UniLoss("auc", generator=torch.Generator().manual_seed(3))
+
+    def loss_at(s):
+        loss_fn.generator.manual_seed(3)
+        return loss_fn(s, labels)
+
+    assert torch.autograd.gradcheck(loss_at, (scores,), eps=1e-6, atol=1e-5)
+
+
+def test_same_seed_same_loss_and_gradient():
+    results = []
+    for _ in range(2):
+        scores, labels = _batch(seed=5)
+        loss = ml.UniLoss("average_precision", generator=torch.Generator().manual_seed(11))(scores, labels)
+        loss.backward()
+        results.append((loss.detach(), scores.grad.clone()))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
+
+
+def test_anchors_are_resampled_every_call():
+    scores, labels = _batch(seed=2)
+    loss_fn = ml.UniLoss("auc", generator=torch.Generator().manual_seed(0))
+    assert loss_fn(scores, labels).item() != loss_fn(scores, labels).item()
+
+
+def test_terms_report_the_metric_and_the_anchor_count():
+    scores, labels = _batch()
+    loss_fn = ml.UniLoss("auc")
+    loss_fn(scores, labels)
+    terms = loss_fn.last
+    assert terms.value.item() == pytest.approx(ml.get_metric("auc")(scores, labels).item())
+    assert terms.ideal_value.item() == 1.0
+    assert terms.anchors == 64
+    positives = int(labels.sum())
+    assert terms.binaries == positives * (len(labels) - positives)
+
+
+def test_parts_are_injected_by_keyword():
+    scores, labels = _batch()
+    loss_fn = ml.UniLoss(
+        "auc",
+        relaxation=ml.sigmoid(tau=0.5),
+        samplers=[ml.ideal(4), ml.good(8, flips=3), ml.nearby(2), ml.random(5)],
+        interpolator=ml.inverse_distance(power=2.0),
+    )
+    loss_fn(scores, labels).backward()
+    assert loss_fn.last.anchors == 19
+    assert "sigmoid{'tau': 0.5}" in repr(loss_fn) and "good(count=8, flips=3)" in repr(loss_fn)
+
+
+def test_good_anchors_flip_distinct_bits():
+    from metricloss.samplers import distinct_indices
+
+    chosen = distinct_indices(500, 5, 7, torch.Generator().manual_seed(0), "cpu")
+    assert all(len(set(row)) == 5 for row in chosen.tolist())
+    assert chosen.min() >= 0 and chosen.max() < 7
+
+
+def test_sparse_distances_equal_dense_ones():
+    from metricloss.anchors import FlipAnchors, signs
+
+    generator = torch.Generator().manual_seed(0)
+    base = torch.rand(50, generator=generator) < 0.5
+    flips = torch.stack([torch.randperm(50, generator=generator)[:3] for _ in range(6)])
+    anchors = FlipAnchors(base, flips)
+    relaxed = torch.rand(50, generator=generator) * 2 - 1
+    dense = signs(anchors.configurations(0, 6))
+    torch.testing.assert_close(anchors.squared_distances(relaxed), (relaxed - dense).square().sum(1))
+
+
+def test_lower_is_better_metric_gives_a_loss_that_falls_with_the_metric():
+    @ml.metric(best=0.0, higher_is_better=False, name="inversions")
+    def inversions(scores, labels):
+        return (scores[labels == 0][None, :] > scores[labels == 1][:, None]).float().mean()
+
+    labels = torch.tensor([1, 0, 1, 0])
+    good = torch.tensor([3.0, -3.0, 3.0, -3.0])
+    assert ml.UniLoss(inversions)(good, labels).item() < ml.UniLoss(inversions)(-good, labels).item()
+
+
+def test_undefined_batch_gives_zero_loss_no_gradient_and_one_warning():
+    loss_fn = ml.UniLoss("auc")
+    scores = torch.randn(8, requires_grad=True)
+    with pytest.warns(ml.MetricLossWarning, match="undefined on a batch") as caught:
+        first = loss_fn(scores, torch.zeros(8, dtype=torch.long))
+        second = loss_fn(scores, torch.ones(8, dtype=torch.long))
+    assert len(caught) == 1
+    assert first.item() == 0.0 and second.item() == 0.0
+    (first + second).backward()
+    assert torch.equal(scores.grad, torch.zeros(8))
+    assert loss_fn.undefined_batches == 2
+
+
+def test_undefined_batch_can_raise():
+    loss_fn = ml.UniLoss("auc", undefined="raise")
+    with pytest.raises(ml.InputError, match="undefined on this batch"):
+        loss_fn(torch.randn(8), torch.zeros(8, dtype=torch.long))
+
+
+def test_empty_batch_is_undefined_not_a_crash():
+    loss_fn = ml.UniLoss("average_precision", undefined="raise")
+    with pytest.raises(ml.InputError, match="undefined on this batch"):
+        loss_fn(torch.randn(0), torch.zeros(0, dtype=torch.long))
+
+
+def test_unknown_undefined_policy():
+    with pytest.raises(ValueError, match="undefined must be one of"):
+        ml.UniLoss("auc", undefined="skip")
+
+
+@pytest.mark.cuda
+def test_generator_on_another_device():
+    scores, labels = _batch()
+    with pytest.raises(ml.InputError, match="generator is on cuda"):
+        ml.UniLoss("auc", generator=torch.Generator(device="cuda"))(scores, labels)
+
+
+@pytest.mark.cuda
+def test_loss_runs_on_cuda():
+    scores, labels = _batch()
+    scores = scores.detach().cuda().requires_grad_()
+    loss = ml.UniLoss("auc", generator=torch.Generator(device="cuda").manual_seed(0))(scores, labels.cuda())
+    loss.backward()
+    assert loss.device.type == "cuda" and torch.isfinite(scores.grad).all()

@@ -1,0 +1,119 @@
+"""Metrics declared in a user's file compile, are exact, and bind their parameters."""
+
+import pytest
+import torch
+from hypothesis import given
+
+import metricloss as ml
+from strategies import binary_batches, multiclass_batches
+
+
+@ml.metric(best=1.0)
+def pairwise_auc(scores, labels):
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    return (pos[:, None] > neg[None, :]).float().mean()
+
+
+@ml.metric(best=0.0, higher_is_better=False)
+def misordered_pairs(scores, labels):
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    return (neg[None, :] > pos[:, None]).float().sum()
+
+
+@ml.metric(best=1.0)
+def precision_over_threshold(scores, labels, *, threshold=0.0):
+    predicted = scores > threshold
+    return (predicted & (labels == 1)).sum() / predicted.sum().clamp_min(1)
+
+
+@ml.metric(best=1.0)
+def top1_error_free(scores, labels):
+    return (labels == scores.argmax(dim=1)).float().mean()
+
+
+@ml.metric
+def bare_accuracy(scores, labels):
+    return (torch.argmax(scores, 1) == labels).float().mean()
+
+
+def plain_auc(scores, labels):
+    pos, neg = scores[labels == 1].tolist(), scores[labels == 0].tolist()
+    return sum(p > n for p in pos for n in neg) / (len(pos) * len(neg))
+
+
+@given(binary_batches())
+def test_user_auc_is_exact(batch):
+    scores, labels = batch
+    assert pairwise_auc(scores, labels).item() == pytest.approx(plain_auc(scores, labels), abs=1e-6)
+
+
+@given(binary_batches())
+def test_lower_is_better_metric_is_exact(batch):
+    scores, labels = batch
+    pos, neg = scores[labels == 1].tolist(), scores[labels == 0].tolist()
+    assert misordered_pairs(scores, labels).item() == sum(n > p for p in pos for n in neg)
+
+
+@given(multiclass_batches())
+def test_argmax_lowering_in_either_order(batch):
+    scores, labels = batch
+    expected = (scores.argmax(1) == labels).float().mean().item()
+    assert top1_error_free(scores, labels).item() == pytest.approx(expected)
+    assert bare_accuracy(scores, labels).item() == pytest.approx(expected)
+
+
+def test_argmax_over_a_leading_dimension():
+    @ml.metric(best=1.0, name="accuracy_classes_first")
+    def accuracy_classes_first(scores, labels):
+        return (scores.argmax(0) == labels).float().mean()
+
+    scores = torch.randn(5, 30, generator=torch.Generator().manual_seed(0))
+    labels = torch.randint(5, (30,), generator=torch.Generator().manual_seed(1))
+    expected = (scores.argmax(0) == labels).float().mean().item()
+    assert accuracy_classes_first(scores, labels).item() == pytest.approx(expected)
+
+
+def test_keyword_parameters_are_bound_by_get_metric():
+    scores = torch.tensor([-1.0, 0.5, 2.0, 3.0])
+    labels = torch.tensor([1, 0, 1, 1])
+    assert precision_over_threshold(scores, labels).item() == pytest.approx(2 / 3)
+    strict = ml.get_metric("precision_over_threshold", threshold=2.5)
+    assert strict(scores, labels).item() == pytest.approx(1.0)
+    assert strict.params == {"threshold": 2.5}
+    with pytest.raises(ml.InputError, match="has no parameter \\['thresh'\\]"):
+        ml.get_metric("precision_over_threshold", thresh=1.0)
+
+
+def test_registered_under_its_name_and_usable_as_a_loss():
+    assert ml.get_metric("pairwise_auc") is pairwise_auc
+    scores = torch.randn(20, requires_grad=True, generator=torch.Generator().manual_seed(0))
+    labels = (torch.arange(20) % 3 == 0).long()
+    loss = ml.UniLoss(pairwise_auc)(scores, labels)
+    loss.backward()
+    assert torch.isfinite(scores.grad).all() and scores.grad.abs().sum() > 0
+
+
+def test_redeclaring_in_the_same_place_replaces_the_metric():
+    def declare():
+        @ml.metric(name="redeclared")
+        def redeclared(scores, labels):
+            return (scores[labels == 1][:, None] > scores[labels == 0][None, :]).float().mean()
+        return redeclared
+
+    first, second = declare(), declare()
+    assert ml.get_metric("redeclared") is second is not first
+
+
+def test_explain_names_binaries_reexpression_and_ideal():
+    text = ml.explain("pairwise_auc")
+    assert "b0 = [scores[(labels == 1)][:, None] > scores[(labels == 0)][None, :]]" in text
+    assert "test_user_metrics.py" in text
+    assert "def g(b0)" in text and "mean()" in text
+    assert "ideal b*: b0 all true" in text
+
+
+def test_explain_accuracy_shows_the_lowering():
+    text = ml.explain("accuracy")
+    assert "for every class c != labels" in text
+    assert "argmax_equals" in text
+    assert ".all(-1)" in text
