@@ -1,0 +1,83 @@
+"""Bad inputs fail at call time with an InputError naming the argument and what was expected."""
+
+import pytest
+import torch
+
+import metricloss as ml
+
+
+@pytest.fixture(params=["metric", "loss"])
+def call(request):
+    """Each check holds both for evaluating a metric and for its loss."""
+    def run(name, *arguments):
+        if request.param == "metric":
+            return ml.get_metric(name)(*arguments)
+        return ml.UniLoss(name)(*arguments)
+    return run
+
+
+def test_length_mismatch(call):
+    with pytest.raises(ml.InputError, match=r"labels has N = 5 but scores has N = 6; expected scores \[N\], labels \[N\]"):
+        call("auc", torch.randn(6), torch.tensor([0, 1, 0, 1, 1]))
+
+
+def test_wrong_number_of_dimensions(call):
+    with pytest.raises(ml.InputError, match=r"scores must have shape \[N, C\] \(2 dimensions\), got \(8,\)"):
+        call("accuracy", torch.randn(8), torch.zeros(8, dtype=torch.long))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_scores(call, bad):
+    scores = torch.randn(6)
+    scores[3] = bad
+    with pytest.raises(ml.InputError, match=rf"scores contain {bad} at index \(3,\); scores must be finite"):
+        call("auc", scores, torch.tensor([0, 1, 0, 1, 1, 0]))
+
+
+def test_labels_out_of_range(call):
+    with pytest.raises(ml.InputError, match=r"labels must hold class indices in \[0, 2\); found 2 at index \(1,\)"):
+        call("average_precision", torch.randn(3), torch.tensor([0, 2, 1]))
+
+
+def test_class_index_beyond_the_number_of_classes(call):
+    with pytest.raises(ml.InputError, match=r"labels must hold class indices in \[0, 4\) \(C = 4\); found -1"):
+        call("accuracy", torch.randn(3, 4), torch.tensor([0, -1, 3]))
+
+
+def test_float_labels(call):
+    with pytest.raises(ml.InputError, match=r"labels must be an integer \(or bool\) tensor of class indices, got torch.float32; convert with `labels.long\(\)`"):
+        call("auc", torch.randn(4), torch.tensor([0.0, 1.0, 1.0, 0.0]))
+
+
+def test_integer_scores(call):
+    with pytest.raises(ml.InputError, match="scores must be a floating-point tensor of model outputs, got torch.int64"):
+        call("auc", torch.tensor([1, 2, 3]), torch.tensor([0, 1, 1]))
+
+
+def test_not_a_tensor(call):
+    with pytest.raises(ml.InputError, match="labels must be a torch.Tensor, got list"):
+        call("auc", torch.randn(3), [0, 1, 1])
+
+
+def test_missing_target(call):
+    with pytest.raises(ml.InputError, match=r"takes 2 arguments \(scores, labels\); got 1"):
+        call("auc", torch.randn(3))
+
+
+def test_different_devices(call):
+    with pytest.raises(ml.InputError, match="labels is on meta but scores is on cpu; move them to one device"):
+        call("auc", torch.randn(3), torch.zeros(3, dtype=torch.long, device="meta"))
+
+
+def test_bool_labels_are_accepted():
+    scores = torch.tensor([0.9, 0.1, 0.5])
+    assert ml.get_metric("auc")(scores, torch.tensor([True, False, False])).item() == 1.0
+
+
+def test_metric_without_declared_shapes_reports_where_it_failed():
+    @ml.metric(name="rowwise_wins")
+    def rowwise_wins(scores, other):
+        return (scores > other).float().mean()
+
+    with pytest.raises(ml.InputError, match=r"metric `rowwise_wins` failed on these inputs \(scores \(3,\), targets \[\(4,\)\]\)"):
+        rowwise_wins(torch.randn(3), torch.randn(4))
