@@ -3,14 +3,16 @@
 This is the yardstick for ``loss_speed.py``: how much the vectorised ``metricloss`` path buys over
 a straightforward per-pair implementation (the published code, princeton-vl/uniloss, builds its
 binaries, anchors and anchor values in Python loops over pairs). To make the comparison about
-speed only, it computes exactly what ``metricloss.UniLoss("average_precision")`` computes
-(DESIGN.md §2), with the same binaries in the same order:
+speed only, it computes what ``metricloss.UniLoss("average_precision")`` computes (DESIGN.md §2),
+with the same binaries in the same order, and ``loss_speed.py`` checks that on identical anchors:
 
-- binaries, positive ``i`` against every positive ``j`` (``[s_j > s_i]``, P*P of them, the
-  diagonal included) and then against every negative ``j`` (``[s_j > s_i]``, P*N of them);
+- binaries, positive ``i`` against every other positive ``j`` (``[s_j > s_i]``; a positive
+  against itself is a constant, left out as metricloss leaves out its dead binaries) and then
+  against every negative ``j`` (``[s_j > s_i]``);
 - AP of a configuration: ``mean_i (1 + pos above i) / (1 + pos above i + neg above i)``;
-- the ideal ``b*`` the compiler derives for it: positive-positive all true, negative-positive all
-  false (AP 1);
+- the ideal ``b*`` the compiler derives for it: no negative above a positive, and the
+  positive-positive binaries as they currently are (their order does not change AP at the ideal,
+  so metricloss marks that block free rather than pinning it to an impossible all-true);
 - 16 ideal, 16 good (``b*`` with one flip), 16 nearby (current binaries with one bit that disagrees
   with ``b*`` turned toward it) and 16 uniformly random anchors;
 - relaxation ``tanh(d / 2)``, inverse-distance weights ``1 / (|x - a| + 1e-8)`` and
@@ -34,7 +36,7 @@ def pair_indices(labels: list[int]) -> tuple[list[tuple[int, int]], int, int]:
     """``(j, i)`` for each binary ``[s_j > s_i]``, in metricloss's order; and P, N."""
     positives = [k for k, label in enumerate(labels) if label == 1]
     negatives = [k for k, label in enumerate(labels) if label == 0]
-    pairs = [(j, i) for i in positives for j in positives]
+    pairs = [(j, i) for i in positives for j in positives if j != i]
     pairs += [(j, i) for i in positives for j in negatives]
     return pairs, len(positives), len(negatives)
 
@@ -46,11 +48,11 @@ def average_precision_from_binaries(bits: list[bool], n_pos: int, n_neg: int) ->
     total = 0.0
     for i in range(n_pos):
         positives_above = 0
-        for j in range(n_pos):
-            if bits[i * n_pos + j]:
+        for j in range(n_pos - 1):
+            if bits[i * (n_pos - 1) + j]:
                 positives_above += 1
         negatives_above = 0
-        offset = n_pos * n_pos + i * n_neg
+        offset = n_pos * (n_pos - 1) + i * n_neg
         for j in range(n_neg):
             if bits[offset + j]:
                 negatives_above += 1
@@ -58,9 +60,9 @@ def average_precision_from_binaries(bits: list[bool], n_pos: int, n_neg: int) ->
     return total / n_pos
 
 
-def ideal_binaries(n_pos: int, n_neg: int) -> list[bool]:
-    """b*: every positive above every positive (AP-neutral) and no negative above a positive."""
-    return [True] * (n_pos * n_pos) + [False] * (n_pos * n_neg)
+def ideal_binaries(hard: list[bool], n_pos: int, n_neg: int) -> list[bool]:
+    """b*: the positives in their current order, and no negative above a positive."""
+    return hard[:n_pos * (n_pos - 1)] + [False] * (n_pos * n_neg)
 
 
 def hard_binaries(scores: torch.Tensor, labels: list[int]) -> list[bool]:
@@ -110,9 +112,9 @@ def uniloss_ap(
         relaxed.append(torch.tanh(difference / 2))
     relaxed = torch.stack(relaxed)
 
-    ideal = ideal_binaries(n_pos, n_neg)
+    hard = hard_binaries(scores, label_list)
+    ideal = ideal_binaries(hard, n_pos, n_neg)
     if anchors is None:
-        hard = hard_binaries(scores, label_list)
         anchors = sample_anchors(hard, ideal, rng or random.Random(0))
     values = [average_precision_from_binaries(anchor, n_pos, n_neg) for anchor in anchors]
 
