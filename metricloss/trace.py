@@ -17,6 +17,7 @@ import torch
 import torch.fx as fx
 
 from .errors import CompileError, SourceLocation
+from .ops import is_metadata
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _OWN_DIR = os.path.dirname(__file__)
@@ -35,6 +36,7 @@ def user_location() -> SourceLocation | None:
 
 
 def depends_on_scores(node: fx.Node) -> bool:
+    """Whether score values (not just their shapes) reach ``node``."""
     seen, stack = set(), [node]
     while stack:
         current = stack.pop()
@@ -43,7 +45,8 @@ def depends_on_scores(node: fx.Node) -> bool:
         seen.add(current)
         if current.meta.get(SCORE_ARGUMENT):
             return True
-        stack.extend(current.all_input_nodes)
+        if not is_metadata(current):
+            stack.extend(current.all_input_nodes)
     return False
 
 

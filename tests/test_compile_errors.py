@@ -134,3 +134,11 @@ def test_shapes_naming_an_unknown_argument():
         @ml.metric(shapes={"score": "N"})
         def typo(scores, labels):
             return (scores > 0).float().mean()
+
+
+def test_python_if_on_the_size_of_a_score_tensor_is_not_called_a_comparison():
+    with pytest.raises(ml.CompileError, match="a tensor drives Python control flow"):
+        @ml.metric
+        def sized(scores, labels):
+            wins = scores > 0
+            return wins.float().mean() if wins.numel() > 0 else wins.float().sum()

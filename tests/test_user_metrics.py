@@ -117,3 +117,46 @@ def test_explain_accuracy_shows_the_lowering():
     assert "for every class c != labels" in text
     assert "argmax_equals" in text
     assert ".all(-1)" in text
+
+
+def test_monotone_maps_and_thresholds_before_the_comparison():
+    @ml.metric(name="recall_at_half")
+    def recall_at_half(scores, labels):
+        hits = scores[labels == 1].sigmoid() > 0.5
+        return hits.float().mean()
+
+    scores = torch.tensor([0.3, -0.2, 1.0, -4.0])
+    labels = torch.tensor([1, 1, 0, 1])
+    assert recall_at_half(scores, labels).item() == pytest.approx(1 / 3)
+
+
+def test_concordance_with_a_target_mask_compiles_and_drops_the_diagonal():
+    @ml.metric(name="concordance", best=1.0)
+    def concordance(scores, grades):
+        ordered = grades[:, None] > grades[None, :]
+        agree = (scores[:, None] > scores[None, :]) & ordered
+        return agree.sum() / ordered.sum()
+
+    generator = torch.Generator().manual_seed(0)
+    grades = torch.randint(0, 4, (12,), generator=generator)
+    scores = torch.randn(12, generator=generator)
+    expected = sum(
+        int(scores[i] > scores[j]) for i in range(12) for j in range(12) if grades[i] > grades[j]
+    ) / sum(int(grades[i] > grades[j]) for i in range(12) for j in range(12))
+    assert concordance(scores, grades).item() == pytest.approx(expected)
+    binaries = concordance.binaries(scores, grades)
+    assert int(binaries.dead.sum()) == 12  # the diagonal s_i > s_i
+
+
+def test_a_reexpression_vmap_cannot_batch_falls_back_with_a_warning():
+    @ml.metric(name="item_in_g")
+    def item_in_g(scores, labels):
+        wins = scores[labels == 1][:, None] > scores[labels == 0][None, :]
+        return wins.float().mean() + 0 * wins.sum().item()  # .item() cannot be vmapped
+
+    scores = torch.randn(10, requires_grad=True, generator=torch.Generator().manual_seed(0))
+    labels = (torch.arange(10) % 2)
+    with pytest.warns(ml.MetricLossWarning, match="cannot be vectorised over anchors"):
+        loss = ml.UniLoss(item_in_g, generator=torch.Generator().manual_seed(0))(scores, labels)
+    loss.backward()
+    assert torch.isfinite(scores.grad).all()
