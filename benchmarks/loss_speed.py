@@ -21,6 +21,7 @@ PROCESS_STARTED = time.perf_counter()  # before the imports: torch and the compi
 import argparse
 import json
 import math
+import os
 import platform
 import random
 import statistics
@@ -376,6 +377,10 @@ def main(argv=None) -> None:
         "settings": asdict(settings),
     }
     print(f"device: {environment['device']} ({device.type}, {environment['threads']} torch threads)")
+    environment["load_average_at_start"] = os.getloadavg()[0]
+    if environment["load_average_at_start"] > 0.5:
+        print(f"warning: load average {environment['load_average_at_start']:.2f} before starting: other "
+              "processes compete for the cores, and times (and ratios) can be badly off")
     print(f"torch {environment['torch']}, metricloss {environment['metricloss']}, "
           f"{environment['mode']} mode; times are medians of {settings.rounds} interleaved rounds")
 

@@ -59,22 +59,20 @@ def uniloss_terms(
     compiled = metric.compiled
     program = compiled.program
     binaries = metric.binaries(scores, *targets)
-    with torch.no_grad():
-        value = program.value(binaries).to(torch.float32)
-        found = compiled.ideal(binaries, targets)
-    if found is not None:
-        ideal, ideal_value = found[0], found[1].to(torch.float32)
     differences = binaries.restrict(binaries.differences)  # dead binaries take no part in the loss
-    if found is None or differences.numel() == 0 or not math.isfinite(float(ideal_value)):
-        nan = torch.tensor(float("nan"), device=scores.device)
-        return Terms(scores.sum() * 0.0, value, nan, nan, differences.numel(), 0, defined=False)
-
-    context = SamplingContext(
-        ideal=binaries.restrict(ideal), current=binaries.restrict(binaries.hard), generator=generator
-    )
-    anchor_sets = [sampler(context) for sampler in samplers]
     with torch.no_grad():
-        anchor_values = torch.cat([_values(program, binaries, anchors) for anchors in anchor_sets])
+        ideal = compiled.ideal_configuration(binaries, targets)
+        if ideal is None or differences.numel() == 0:
+            return _undefined(scores, program.value(binaries), differences.numel())
+        anchor_sets, values = _anchors_and_values(program, binaries, ideal, samplers, generator)
+        if compiled.needs_pinning(float(values[1])):
+            # Free blocks were free on the batch they were learned from, not on this one.
+            ideal = compiled.ideal_configuration(binaries, targets, pinned=True)
+            anchor_sets, values = _anchors_and_values(program, binaries, ideal, samplers, generator)
+    value, ideal_value, anchor_values = values[0], values[1], values[2:]
+    if not math.isfinite(float(ideal_value)):
+        return _undefined(scores, value, differences.numel())
+
     relaxed = relaxation(differences)
     distances = torch.cat([anchors.squared_distances(relaxed) for anchors in anchor_sets])
     usable = torch.isfinite(anchor_values)
@@ -83,6 +81,37 @@ def uniloss_terms(
     estimate = interpolator(distances, anchor_values)
     loss = ideal_value - estimate if metric.higher_is_better else estimate - ideal_value
     return Terms(loss, value, ideal_value, estimate.detach(), differences.numel(), int(distances.numel()), True)
+
+
+def _undefined(scores: torch.Tensor, value: torch.Tensor, binaries: int) -> Terms:
+    """A zero loss that still belongs to the graph, so ``backward()`` works and gives zeros."""
+    nan = torch.tensor(float("nan"), device=scores.device)
+    with torch.enable_grad():
+        zero = scores.sum() * 0.0
+    return Terms(zero, value.to(torch.float32), nan, nan, binaries, 0, defined=False)
+
+
+def _anchors_and_values(program, binaries, ideal, samplers, generator):
+    """Sample every anchor set, then g at [hard, ideal, *anchors]: one vmapped call when it fits.
+
+    Larger problems are materialised a chunk of anchors at a time to bound memory.
+    """
+    context = SamplingContext(
+        ideal=binaries.restrict(ideal), current=binaries.restrict(binaries.hard), generator=generator
+    )
+    anchor_sets = [sampler(context) for sampler in samplers]
+    leading = torch.stack([binaries.hard, ideal])
+    total = 2 + sum(anchors.count for anchors in anchor_sets)
+    if total * binaries.count <= CHUNK_ELEMENTS:
+        rows = [leading] + [binaries.complete(a.configurations(0, a.count)) for a in anchor_sets]
+        return anchor_sets, program.values(binaries, torch.cat(rows)).to(torch.float32)
+    per_chunk = max(1, CHUNK_ELEMENTS // max(binaries.count, 1))
+    values = [program.values(binaries, leading)]
+    for anchors in anchor_sets:
+        for start in range(0, anchors.count, per_chunk):
+            rows = anchors.configurations(start, min(start + per_chunk, anchors.count))
+            values.append(program.values(binaries, binaries.complete(rows)))
+    return anchor_sets, torch.cat(values).to(torch.float32)
 
 
 def uniloss(metric: Metric, scores: torch.Tensor, *targets, undefined: str = "zero", **parts) -> torch.Tensor:
@@ -103,13 +132,3 @@ def undefined_error(metric: Metric) -> InputError:
         "e.g. AUC needs at least one positive and one negative). Use larger or stratified "
         "batches, or undefined='zero' to skip such batches."
     )
-
-
-def _values(program, binaries, anchors) -> torch.Tensor:
-    """g at every anchor, materialised a chunk of anchors at a time to bound memory."""
-    per_chunk = max(1, CHUNK_ELEMENTS // max(binaries.count, 1))
-    chunks = [
-        program.values(binaries, binaries.complete(anchors.configurations(start, min(start + per_chunk, anchors.count))))
-        for start in range(0, anchors.count, per_chunk)
-    ]
-    return torch.cat(chunks) if chunks else torch.zeros(0, device=binaries.hard.device)

@@ -59,21 +59,23 @@ class Compiled:
     constant_pattern: tuple[bool, ...] | None = None  # the same with free blocks pinned
     probed: bool = False
 
-    def ideal(self, binaries: Binaries, targets: tuple) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(b* as [K] bool, m* = g(b*)) for this batch, or None when the metric is undefined on it."""
-        decl = self.declaration
-        if decl.ideal is not None:
-            configuration = self._ideal_from_scores(targets)
-            return configuration, self.program.value(binaries, configuration)
+    def ideal_configuration(self, binaries: Binaries, targets: tuple, pinned: bool = False) -> torch.Tensor | None:
+        """b* for this batch as [K] bool, or None when the metric is undefined on it.
+
+        ``pinned``: fill free blocks with their constant instead of the current binaries.
+        """
+        if self.declaration.ideal is not None:
+            return self._ideal_from_scores(targets)
         if self.pattern is None and not self._learn_pattern(binaries):
             return None
-        configuration = pattern_configuration(self.pattern, binaries)
-        value = self.program.value(binaries, configuration)
-        if None in self.pattern and decl.best is not None and not _reaches(float(value), decl.best, decl.higher_is_better):
-            # The free blocks were free on the batch they were learned from, not on this one.
-            configuration = pattern_configuration(self.constant_pattern, binaries)
-            value = self.program.value(binaries, configuration)
-        return configuration, value
+        return pattern_configuration(self.constant_pattern if pinned else self.pattern, binaries)
+
+    def needs_pinning(self, ideal_value: float) -> bool:
+        """Whether b* with free blocks missed ``best`` on this batch (and the pinned one may not)."""
+        decl = self.declaration
+        return (decl.ideal is None and decl.best is not None and self.pattern is not None
+                and None in self.pattern and math.isfinite(ideal_value)
+                and not _reaches(ideal_value, decl.best, decl.higher_is_better))
 
     def _learn_pattern(self, binaries: Binaries) -> bool:
         decl = self.declaration
@@ -294,7 +296,7 @@ def _probe(compiled: Compiled) -> None:
     scores, *targets = arguments
     binaries = compiled.program.pairs(scores, tuple(targets))
     compiled.program.value(binaries)
-    compiled.ideal(binaries, tuple(targets))
+    compiled.ideal_configuration(binaries, tuple(targets))
     compiled.probed = True
 
 
