@@ -27,6 +27,7 @@ import random
 import statistics
 import sys
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,7 +50,7 @@ SEED = 0
 class Settings:
     rounds: int  # timed blocks per function; the median is reported
     block_seconds: float  # each block repeats a call until about this long
-    loop_rounds: int  # the Python-loop reference is slow: fewer, single-call blocks
+    loop_rounds: int  # the Python-loop reference is slow: fewer rounds
     compile_repeats: int
 
 
@@ -119,6 +120,33 @@ def measure(fns: dict[str, Callable[[], object]], rounds: int, block_seconds: fl
     return {name: {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
                    "calls_per_round": calls[name], "rounds": rounds}
             for name, times in samples.items()}
+
+
+def busy_cpu_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy (or stolen by the hypervisor) since boot, or
+    None where ``/proc/stat`` does not exist."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields)
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def contention(record: dict, key: str):
+    """Record how many cores other processes kept busy while a section ran.
+
+    On a small machine another process (a test run, a build) can slow a few of the interleaved
+    rounds by an order of magnitude; this says whether a table was measured on a quiet machine.
+    """
+    busy, own, wall = busy_cpu_seconds(), time.process_time(), time.perf_counter()
+    yield
+    if busy is None:
+        record[key] = None
+        return
+    others = (busy_cpu_seconds() - busy) - (time.process_time() - own)
+    record[key] = max(0.0, others) / (time.perf_counter() - wall)
 
 
 # ----------------------------------------------------------------------------- inputs and work
@@ -269,7 +297,7 @@ def bench_loop(settings: Settings, device, sync) -> list[dict]:
         timings = measure({
             "loop": loss_step(lambda s, y: loop_reference.uniloss_ap(s, y, rng), scores, labels),
             "vectorised": loss_step(vectorised, scores, labels),
-        }, settings.loop_rounds, 0.0, sync)
+        }, settings.loop_rounds, settings.block_seconds, sync)
         rows.append({"case": case.label, "binaries": vectorised.last.binaries, "timings": timings,
                      "loop_over_vectorised": timings["loop"]["median_s"] / timings["vectorised"]["median_s"]})
     return rows
@@ -322,6 +350,14 @@ def print_table(title: str, headers: list[str], rows: list[list[str]]) -> None:
         print(line(row))
 
 
+def print_contention(results: dict, key: str) -> None:
+    cores = results["contention"][key]
+    if cores is None:
+        return
+    note = "  WARNING: the machine was busy, these numbers are unreliable" if cores > 0.1 else ""
+    print(f"   (other processes kept {cores:.2f} cores busy meanwhile){note}")
+
+
 def report(results: dict) -> None:
     cases = results["cases"]
     med = lambda row, name: row["timings"][name]["median_s"]
@@ -330,6 +366,7 @@ def report(results: dict) -> None:
         ["case", "binaries K", "UniLoss ms", "CE ms", "UniLoss/CE"],
         [[r["case"], r["binaries"], ms(med(r, "uniloss")), ms(med(r, "baseline")),
           f"{r['uniloss_over_baseline']:.1f}x"] for r in cases])
+    print_contention(results, "cases")
     print_table(
         "2. Against a training step of the scoring network (MLP; step = forward+backward+SGD)",
         ["case", "net params", "UniLoss ms", "step+CE ms", "step+UniLoss ms",
@@ -337,6 +374,7 @@ def report(results: dict) -> None:
         [[r["case"], r["network_parameters"], ms(med(r, "uniloss")), ms(med(r, "step_baseline")),
           ms(med(r, "step_uniloss")), f"{r['uniloss_over_network_step']:.2f}",
           f"{r['step_uniloss_over_step_baseline']:.2f}x"] for r in cases])
+    print_contention(results, "cases")
     print_table(
         "3. AP UniLoss forward+backward: Python-loop reference / vectorised metricloss",
         ["case", "binaries K", "loop ms", "vectorised ms", "loop/vectorised"],
@@ -347,16 +385,20 @@ def report(results: dict) -> None:
     print(f"   (checked: loop AP from hard binaries {check['ap_loop']:.6f} = sklearn {check['ap_sklearn']:.6f}; "
           f"on identical anchors, {verdict} loss as metricloss to {check['loss_gap']:.1e}, "
           f"gradient to {check['grad_gap']:.1e})")
+    print_contention(results, "loop")
     print_table(
         "4. Compile time of each built-in metric (trace, lower, partition, generate, probe)",
         ["metric", "median ms", "min ms", "max ms"],
         [[r["metric"], ms(r["median_s"]), ms(r["min_s"]), ms(r["max_s"])] for r in results["compile"]])
+    print_contention(results, "compile")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (about 2 minutes on 2 cores)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (default: torch's choice); 1 is steadier on a shared machine")
     parser.add_argument("--json", default="bench-results/loss_speed.json", type=Path,
                         help="where to write the numbers (default: %(default)s)")
     return parser.parse_args(argv)
@@ -367,6 +409,8 @@ def main(argv=None) -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device is available")
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     settings = QUICK if args.quick else FULL
     sync = synchronizer(device)
     started = time.perf_counter()
@@ -377,18 +421,17 @@ def main(argv=None) -> None:
         "settings": asdict(settings),
     }
     print(f"device: {environment['device']} ({device.type}, {environment['threads']} torch threads)")
-    environment["load_average_at_start"] = os.getloadavg()[0]
-    if environment["load_average_at_start"] > 0.5:
-        print(f"warning: load average {environment['load_average_at_start']:.2f} before starting: other "
-              "processes compete for the cores, and times (and ratios) can be badly off")
     print(f"torch {environment['torch']}, metricloss {environment['metricloss']}, "
           f"{environment['mode']} mode; times are medians of {settings.rounds} interleaved rounds")
 
-    results = {"environment": environment}
-    results["cases"] = bench_cases(settings, device, sync)
+    results = {"environment": environment, "contention": {}}
+    with contention(results["contention"], "cases"):
+        results["cases"] = bench_cases(settings, device, sync)
     results["loop_check"] = check_loop_reference(device)
-    results["loop"] = bench_loop(settings, device, sync)
-    results["compile"] = bench_compile(settings)
+    with contention(results["contention"], "loop"):
+        results["loop"] = bench_loop(settings, device, sync)
+    with contention(results["contention"], "compile"):
+        results["compile"] = bench_compile(settings)
     results["benchmark_seconds"] = time.perf_counter() - started
     results["process_seconds"] = time.perf_counter() - PROCESS_STARTED
     report(results)

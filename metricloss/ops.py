@@ -97,6 +97,20 @@ def moves_elements(node: fx.Node) -> bool:
     return key in _STRUCTURAL and key not in _CONVERSIONS
 
 
+_CASTS = {"float", "double", "half", "int", "long", "bool", "to", "type_as"}
+_MASKINGS = {operator.and_, operator.mul, torch.logical_and, torch.mul,
+             "logical_and", "mul", "__and__", "bitwise_and", torch.bitwise_and}
+
+
+def is_cast(node: fx.Node) -> bool:
+    return _key(node) in _CASTS
+
+
+def is_masking(node: fx.Node) -> bool:
+    """``a & m``, ``a * m``: zero wherever ``m`` is zero, whatever ``a`` is."""
+    return _key(node) in _MASKINGS
+
+
 def passes_scores(node: fx.Node, score_operands: list[fx.Node]) -> bool:
     """Whether ``node`` may carry score values on toward a comparison."""
     key = _key(node)

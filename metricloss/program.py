@@ -188,7 +188,7 @@ def _pairs_graph(graph: fx.Graph, part: Partition) -> fx.Graph:
         difference = pairs.call_function(torch.sub, (lhs, rhs))
         # Broadcast against the comparison so both have the block's full shape.
         differences.append(pairs.call_method("expand_as", (difference, env[block.node])))
-        dead.append(_self_comparisons(pairs, env, block.node, part))
+        dead.append(_dead_binaries(pairs, env, block.node, part))
     hard = [env[b.node] for b in part.blocks]
     pairs.output((tuple(differences), tuple(hard), tuple(dead), tuple(env[n] for n in part.target_inputs)))
     pairs.lint()
@@ -229,6 +229,49 @@ def _self_comparisons(pairs: fx.Graph, env: dict, comparison: fx.Node, part: Par
 
     same = pairs.call_function(torch.eq, (replay(left_chain), replay(right_chain)))
     return pairs.call_method("expand_as", (same, env[comparison]))
+
+
+def _dead_binaries(pairs: fx.Graph, env: dict, comparison: fx.Node, part: Partition):
+    """Emit the mask of a block's binaries that cannot matter, or None when none can be proven dead."""
+    masks = [m for m in (_self_comparisons(pairs, env, comparison, part),
+                         _masked_by_targets(pairs, env, comparison, part)) if m is not None]
+    if not masks:
+        return None
+    return masks[0] if len(masks) == 1 else pairs.call_function(torch.logical_or, tuple(masks))
+
+
+def zero_under(mask: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
+    """Where ``block & mask`` is false whatever the block says, in the block's shape.
+
+    ``mask`` may broadcast against the block from either side: an entry of the block is masked
+    only if every entry of the mask it meets is zero.
+    """
+    mask = torch.as_tensor(mask, device=block.device)
+    shape = torch.broadcast_shapes(mask.shape, block.shape)
+    zero = (mask == 0).expand(shape)
+    extra = len(shape) - block.dim()
+    if extra:
+        zero = zero.all(dim=tuple(range(extra)))
+    spread = tuple(d for d, (size, full) in enumerate(zip(block.shape, zero.shape)) if size == 1 and full != 1)
+    if spread:
+        zero = zero.all(dim=spread, keepdim=True)
+    return zero.expand_as(block)
+
+
+def _masked_by_targets(pairs: fx.Graph, env: dict, comparison: fx.Node, part: Partition):
+    """A block used only as ``block & target_mask`` (or ``* mask``): entries with a zero mask are dead."""
+    current = comparison
+    while len(current.users) == 1:
+        user = next(iter(current.users))
+        if ops.is_cast(user):
+            current = user
+            continue
+        if ops.is_masking(user) and len(user.args) == 2:
+            other = user.args[1] if user.args[0] is current else user.args[0]
+            if isinstance(other, fx.Node) and part.roles.get(other) is Role.TARGET:
+                return pairs.call_function(zero_under, (env[other], env[comparison]))
+        return None
+    return None
 
 
 def _g_graph(part: Partition) -> fx.Graph:

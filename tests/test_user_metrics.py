@@ -130,7 +130,7 @@ def test_monotone_maps_and_thresholds_before_the_comparison():
     assert recall_at_half(scores, labels).item() == pytest.approx(1 / 3)
 
 
-def test_concordance_with_a_target_mask_compiles_and_drops_the_diagonal():
+def test_concordance_drops_binaries_its_target_mask_hides():
     @ml.metric(name="concordance", best=1.0)
     def concordance(scores, grades):
         ordered = grades[:, None] > grades[None, :]
@@ -145,7 +145,31 @@ def test_concordance_with_a_target_mask_compiles_and_drops_the_diagonal():
     ) / sum(int(grades[i] > grades[j]) for i in range(12) for j in range(12))
     assert concordance(scores, grades).item() == pytest.approx(expected)
     binaries = concordance.binaries(scores, grades)
-    assert int(binaries.dead.sum()) == 12  # the diagonal s_i > s_i
+    # Only pairs with grade_i > grade_j can change the value (which also drops s_i > s_i).
+    assert torch.equal(binaries.dead, ~(grades[:, None] > grades[None, :]).reshape(-1))
+
+
+def test_concordance_trains_on_raw_scores():
+    @ml.metric(name="concordance_trained", best=1.0)
+    def concordance(scores, grades):
+        ordered = grades[:, None] > grades[None, :]
+        return ((scores[:, None] > scores[None, :]) & ordered).sum() / ordered.sum()
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 5, generator=generator)
+    grades = (x @ torch.tensor([1.0, -2.0, 0.5, 0.0, 1.5])).mul(2).round().long()
+    model = torch.nn.Linear(5, 1)
+    loss_fn = ml.UniLoss(concordance, generator=torch.Generator().manual_seed(0))
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    start = concordance(model(x).squeeze(1), grades).item()
+    for _ in range(60):
+        index = torch.randperm(256, generator=generator)[:64]
+        loss = loss_fn(model(x[index]).squeeze(1), grades[index])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    end = concordance(model(x).squeeze(1), grades).item()
+    assert end >= 0.95 > start
 
 
 def test_a_reexpression_vmap_cannot_batch_falls_back_with_a_warning():
