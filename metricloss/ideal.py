@@ -42,11 +42,12 @@ def pattern_configuration(pattern: tuple[bool | None, ...], binaries: Binaries,
     return configuration
 
 
-def best_pattern(program: Program, binaries: Binaries, higher_is_better: bool):
+def best_pattern(program: Program, binaries: Binaries, higher_is_better: bool, best: float | None = None):
     """Try every all-true/all-false pattern.
 
-    Returns ((pattern with free blocks, constant pattern), best value), or None if the blocks are
-    too many to try.
+    A pattern that beats the declared ``best`` is a configuration no scores can produce (every
+    item ranked first at once, say) and is not taken. Returns ((pattern with free blocks, constant
+    pattern), best value), or None if the blocks are too many to try.
     """
     blocks = len(binaries.shapes)
     if blocks > _MAX_BLOCKS_TRIED:
@@ -54,10 +55,19 @@ def best_pattern(program: Program, binaries: Binaries, higher_is_better: bool):
     patterns = list(itertools.product((True, False), repeat=blocks))
     configurations = torch.stack([pattern_configuration(p, binaries) for p in patterns])
     values = program.values(binaries, configurations)
-    values = torch.where(torch.isnan(values), float("-inf") if higher_is_better else float("inf"), values)
+    worst = float("-inf") if higher_is_better else float("inf")
+    undefined = bool(torch.isnan(values).all())
+    values = torch.where(torch.isnan(values), worst, values)
+    if best is not None:
+        beyond = values > best + 1e-6 if higher_is_better else values < best - 1e-6
+        values = torch.where(beyond, worst, values)
     index = int(values.argmax() if higher_is_better else values.argmin())
-    best = float(values[index])
-    return (free_blocks(program, binaries, patterns[index], best), patterns[index]), best
+    if undefined:
+        return (patterns[index], patterns[index]), float("nan")
+    value = float(values[index])
+    if not math.isfinite(value):
+        return (patterns[index], patterns[index]), value
+    return (free_blocks(program, binaries, patterns[index], value), patterns[index]), value
 
 
 def free_blocks(program: Program, binaries: Binaries, pattern: tuple[bool, ...], best: float):

@@ -2,77 +2,216 @@
 
 Users write ``(scores.argmax(1) == labels).float().mean()``; argmax is not a comparison, but
 "the true class wins" is exactly "the true class's score beats every other class's score". Each
-rule pairs a matcher over the traced graph with a replacement written as ordinary tensor code; the
-replacement is traced once and inlined in place of the matched node, so the rest of the compiler
-sees only comparisons.
+rule in ``REWRITES`` pairs a matcher over the traced graph with a replacement written as ordinary
+tensor code; the replacement is traced once and inlined in place of the matched node, so the rest
+of the compiler sees only comparisons. All rules assume tie-free scores, like the metrics they
+rewrite.
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.fx as fx
+import torch.nn.functional as F
 
 from .errors import CompileError
 from .render import render
 from .trace import depends_on_scores
 
+# --------------------------------------------------------------------------------------------
+# Replacements: ordinary tensor code, traced and inlined. ``scores`` is the ranked tensor, the
+# other tensors are targets; constants (dim, k, ...) are bound when the rule matches.
 
-def argmax_equals(scores: torch.Tensor, labels: torch.Tensor, dim: int) -> torch.Tensor:
-    """``scores.argmax(dim) == labels`` as ``all over c != labels of scores[labels] > scores[c]``."""
+
+def _last(scores: torch.Tensor, dim: int) -> tuple[torch.Tensor, Any]:
     scores = scores.movedim(dim, -1)
-    classes = scores.shape[-1]
+    return scores, scores.shape[-1]
+
+
+def argmax_equals(scores, labels, *, dim):
+    """``scores.argmax(dim) == labels``: the labelled entry beats every other entry."""
+    scores, classes = _last(scores, dim)
     index = labels.long().unsqueeze(-1)
     true_score = scores.gather(-1, index).reshape(-1, 1)
     rivals = scores[torch.arange(classes, device=labels.device) != index].reshape(-1, classes - 1)
     return (true_score > rivals).all(-1).reshape(labels.shape)
 
 
+def one_hot_argmax(scores, *, dim, num_classes):
+    """``one_hot(scores.argmax(dim), C)``: entry c is 1 iff c beats every other entry.
+
+    The diagonal (c against itself) is a self-comparison the compiler drops from the loss.
+    """
+    scores, classes = _last(scores, dim)
+    beats = scores[..., :, None] > scores[..., None, :]  # [..., c, c']
+    itself = torch.eye(classes, dtype=torch.bool, device=scores.device)
+    return (beats | itself).all(-1).long()
+
+
+def topk_contains(scores, labels, *, dim, k):
+    """``labels`` is among the top-k entries iff fewer than k entries beat it."""
+    scores, classes = _last(scores, dim)
+    batch = scores.shape[:-1]
+    flat = scores.reshape(-1, classes)
+    index = labels.long().reshape(-1, 1)
+    true_score = flat.gather(-1, index)
+    rivals = flat[torch.arange(classes, device=labels.device) != index].reshape(-1, classes - 1)
+    return ((rivals > true_score).sum(-1) < k).reshape(batch)
+
+
+def rank(scores, *, dim, descending):
+    """``scores.argsort(dim, descending).argsort(dim)``: how many entries come before each one."""
+    scores, _ = _last(scores, dim)
+    if descending:
+        before = scores[..., None, :] > scores[..., :, None]  # [i, j]: j ranks above i
+    else:
+        before = scores[..., None, :] < scores[..., :, None]
+    return before.sum(-1).movedim(-1, dim)
+
+
+# --------------------------------------------------------------------------------------------
+# Matchers: return a Match or None. They see the graph before taint analysis, so they ask
+# ``depends_on_scores`` which operand carries the scores.
+
+
+@dataclass(frozen=True)
+class Match:
+    inputs: tuple[fx.Node, ...]  # scores first, then targets
+    constants: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Rewrite:
-    """One lowering rule: ``match`` returns the replacement's arguments, or None."""
-
     name: str
     pattern: str
     rewrite: str
-    block: str  # the binaries it creates, with {scores}, {labels}, {dim} filled in for explain
-    match: Callable[[fx.Node, str], tuple | None]
+    block: str  # the binaries it creates, for explain; {scores}, {labels} and constants filled in
+    match: Callable[[fx.Node, str], Match | None]
     replacement: Callable
 
 
-def _argmax_of_scores(node: object) -> fx.Node | None:
-    if not isinstance(node, fx.Node):
+def _is(node, method: str, function=None) -> bool:
+    return isinstance(node, fx.Node) and (
+        (node.op == "call_method" and node.target == method)
+        or (node.op == "call_function" and function is not None and node.target is function)
+    )
+
+
+def _argument(node: fx.Node, position: int, name: str, default=None):
+    if len(node.args) > position:
+        return node.args[position]
+    return node.kwargs.get(name, default)
+
+
+def _is_equality(node) -> bool:
+    return _is(node, "eq", torch.eq) or (
+        isinstance(node, fx.Node) and node.op == "call_function" and node.target is operator.eq
+    )
+
+
+def _scores_and_target(node: fx.Node, pick: Callable[[Any], bool]):
+    """The operand of a binary op that ``pick`` accepts, and the other one if it is a target."""
+    if len(node.args) != 2:
         return None
-    if (node.op == "call_method" and node.target == "argmax") or (
-        node.op == "call_function" and node.target is torch.argmax
-    ):
-        return node if depends_on_scores(node) else None
+    for mine, other in (node.args, node.args[::-1]):
+        if pick(mine) and isinstance(other, fx.Node) and not depends_on_scores(other):
+            return mine, other
     return None
 
 
-def _match_argmax_equals(node: fx.Node, metric: str) -> tuple | None:
-    is_eq = (node.op == "call_function" and node.target in (operator.eq, torch.eq)) or (
-        node.op == "call_method" and node.target == "eq"
-    )
-    if not is_eq or len(node.args) != 2:
-        return None
-    left, right = node.args
-    argmax, labels = (left, right) if _argmax_of_scores(left) else (right, left)
-    argmax = _argmax_of_scores(argmax)
-    if argmax is None or not isinstance(labels, fx.Node) or depends_on_scores(labels):
-        return None
-    source = argmax.args[0]
-    dim = argmax.args[1] if len(argmax.args) > 1 else argmax.kwargs.get("dim")
-    keepdim = argmax.args[2] if len(argmax.args) > 2 else argmax.kwargs.get("keepdim", False)
-    if not isinstance(dim, int) or keepdim:
+def _constant_dim(node: fx.Node, metric: str, default=None) -> int:
+    dim = _argument(node, 1, "dim", default)
+    if not isinstance(dim, int):
         raise CompileError(
-            f"metric `{metric}`: argmax at {argmax.meta.get('location')} needs a constant `dim` "
-            "and keepdim=False to be lowered into comparisons; write `scores.argmax(dim) == labels`."
+            f"metric `{metric}`: `{node.target}` at {node.meta.get('location')} needs a constant "
+            "`dim` to be rewritten into comparisons, e.g. `scores.argmax(1)`."
         )
-    return source, labels, dim
+    return dim
+
+
+def _match_argmax_equals(node: fx.Node, metric: str) -> Match | None:
+    if not _is_equality(node):
+        return None
+    found = _scores_and_target(node, lambda n: _is(n, "argmax", torch.argmax) and depends_on_scores(n))
+    if found is None:
+        return None
+    argmax, labels = found
+    if _argument(argmax, 2, "keepdim", False):
+        raise CompileError(
+            f"metric `{metric}`: argmax(..., keepdim=True) at {argmax.meta.get('location')} cannot be "
+            "lowered; write `scores.argmax(dim) == labels` with labels of the batch's shape."
+        )
+    return Match((argmax.args[0], labels), {"dim": _constant_dim(argmax, metric)})
+
+
+def _match_one_hot_argmax(node: fx.Node, metric: str) -> Match | None:
+    if not (isinstance(node, fx.Node) and node.op == "call_function" and node.target is F.one_hot):
+        return None
+    argmax = node.args[0]
+    if not (_is(argmax, "argmax", torch.argmax) and depends_on_scores(argmax)):
+        return None
+    num_classes = _argument(node, 1, "num_classes", -1)
+    return Match((argmax.args[0],), {"dim": _constant_dim(argmax, metric), "num_classes": num_classes})
+
+
+def _topk_indices(node) -> fx.Node | None:
+    """``scores.topk(...).indices`` or ``scores.topk(...)[1]`` -> the topk node."""
+    if not isinstance(node, fx.Node) or node.op != "call_function":
+        return None
+    if node.target is getattr and node.args[1] == "indices":
+        source = node.args[0]
+    elif node.target is operator.getitem and node.args[1] == 1:
+        source = node.args[0]
+    else:
+        return None
+    return source if _is(source, "topk", torch.topk) and depends_on_scores(source) else None
+
+
+def _match_topk_contains(node: fx.Node, metric: str) -> Match | None:
+    if not _is(node, "any", torch.any):
+        return None
+    equality = node.args[0]
+    if not _is_equality(equality):
+        return None
+    found = _scores_and_target(equality, lambda n: _topk_indices(n) is not None)
+    if found is None:
+        return None
+    topk = _topk_indices(found[0])
+    k = _argument(topk, 1, "k")
+    dim = _argument(topk, 2, "dim", -1)
+    if not _argument(topk, 3, "largest", True):
+        raise CompileError(
+            f"metric `{metric}`: topk(largest=False) at {topk.meta.get('location')} has no rewrite; "
+            "negate the scores instead: `(-scores).topk(k)`."
+        )
+    any_dim = _argument(node, 1, "dim")
+    if not isinstance(k, int) or not isinstance(dim, int) or any_dim is None:
+        raise CompileError(
+            f"metric `{metric}`: top-k membership at {node.meta.get('location')} needs constant k and "
+            "dim: `(scores.topk(k, dim).indices == labels[:, None]).any(dim)`."
+        )
+    return Match((topk.args[0], found[1]), {"dim": dim, "k": k})
+
+
+def _match_rank(node: fx.Node, metric: str) -> Match | None:
+    if not _is(node, "argsort", torch.argsort):
+        return None
+    inner = node.args[0]
+    if not (_is(inner, "argsort", torch.argsort) and depends_on_scores(inner)):
+        return None
+    dim = _argument(inner, 1, "dim", -1)
+    if _argument(node, 1, "dim", -1) != dim or not isinstance(dim, int):
+        raise CompileError(
+            f"metric `{metric}`: a rank `scores.argsort(dim).argsort(dim)` at {node.meta.get('location')} "
+            "needs one constant dim for both argsorts."
+        )
+    descending = bool(_argument(inner, 2, "descending", False))
+    return Match((inner.args[0],), {"dim": dim, "descending": descending})
 
 
 REWRITES: tuple[Rewrite, ...] = (
@@ -84,36 +223,67 @@ REWRITES: tuple[Rewrite, ...] = (
         match=_match_argmax_equals,
         replacement=argmax_equals,
     ),
+    Rewrite(
+        name="one_hot_argmax",
+        pattern="one_hot(scores.argmax(dim), C)",
+        rewrite="entry c = all over c' != c of (scores[c] > scores[c'])",
+        block="[{scores}[..., c] > {scores}[..., c']] along dim {dim}, for every pair of classes c != c'",
+        match=_match_one_hot_argmax,
+        replacement=one_hot_argmax,
+    ),
+    Rewrite(
+        name="topk_contains",
+        pattern="(scores.topk(k, dim).indices == labels[:, None]).any(dim)",
+        rewrite="(sum over c != labels of [scores[c] > scores[labels]]) < k",
+        block="[{scores}[..., c] > {scores}[..., {labels}]] along dim {dim}, for every class c != {labels}",
+        match=_match_topk_contains,
+        replacement=topk_contains,
+    ),
+    Rewrite(
+        name="rank",
+        pattern="scores.argsort(dim, descending).argsort(dim)",
+        rewrite="rank of i = sum over j of [scores[j] > scores[i]] (< when ascending)",
+        block="[{scores}[j] > {scores}[i]] along dim {dim} (descending={descending}), for every pair i, j",
+        match=_match_rank,
+        replacement=rank,
+    ),
 )
+
+SUPPORTED = "; ".join(rule.pattern for rule in REWRITES)
 
 
 def lower(graph: fx.Graph, metric: str) -> list[str]:
-    """Apply every rule of ``REWRITES`` until none matches; return what was rewritten."""
+    """Apply the first matching rule of ``REWRITES`` at every node; return what was rewritten."""
     applied = []
     for node in list(graph.nodes):
         for rule in REWRITES:
-            arguments = rule.match(node, metric)
-            if arguments is None:
+            match = rule.match(node, metric)
+            if match is None:
                 continue
-            *inputs, dim = arguments
-            _inline(graph, node, rule, inputs, dim)
+            _inline(graph, node, rule, match)
             applied.append(f"{rule.name}: {rule.pattern} -> {rule.rewrite}")
             break
     graph.eliminate_dead_code()
     return applied
 
 
-def _inline(graph: fx.Graph, node: fx.Node, rule: Rewrite, inputs: list[fx.Node], dim: int) -> None:
-    def replacement(scores, labels):
-        return rule.replacement(scores, labels, dim)
+def _inline(graph: fx.Graph, node: fx.Node, rule: Rewrite, match: Match) -> None:
+    constants = match.constants
+    if len(match.inputs) == 1:
+        def replacement(scores):
+            return rule.replacement(scores, **constants)
+    else:
+        def replacement(scores, labels):
+            return rule.replacement(scores, labels, **constants)
 
     sub = fx.Tracer().trace(replacement)
     placeholders = [n for n in sub.nodes if n.op == "placeholder"]
-    value_map = dict(zip(placeholders, inputs))
+    value_map = dict(zip(placeholders, match.inputs))
     with graph.inserting_before(node):
         before = set(graph.nodes)
         result = graph.graph_copy(sub, value_map)
-    text = rule.block.format(scores=render(inputs[0]), labels=render(inputs[1]), dim=dim)
+    labels = render(match.inputs[1]) if len(match.inputs) > 1 else ""
+    text = rule.block.format(scores=render(match.inputs[0]), labels=labels, **match.constants)
     for new in graph.nodes:
         if new not in before and new is not node:
             new.meta["location"] = node.meta.get("location")

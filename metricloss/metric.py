@@ -79,7 +79,7 @@ class Compiled:
 
     def _learn_pattern(self, binaries: Binaries) -> bool:
         decl = self.declaration
-        found = best_pattern(self.program, binaries, decl.higher_is_better)
+        found = best_pattern(self.program, binaries, decl.higher_is_better, decl.best)
         if found is None:
             raise CompileError(
                 f"metric `{decl.name}` at {decl.location} has {len(binaries.shapes)} comparison "
@@ -87,12 +87,13 @@ class Compiled:
                 "of the targets returning perfect scores."
             )
         pattern, value = found
-        if not math.isfinite(value):
+        if math.isnan(value):
             return False  # undefined on this batch: learn from a later one
         if decl.best is not None and not _reaches(value, decl.best, decl.higher_is_better):
             raise CompileError(
                 f"metric `{decl.name}` at {decl.location}: the best value reachable by making each "
-                f"comparison block all true or all false is {value:.6g}, short of best={decl.best}. "
+                f"comparison block all true or all false is {value:.6g}, not best={decl.best} "
+                "(patterns beyond best= are configurations no scores can produce). "
                 "Its ideal configuration depends on the targets: pass ideal=, a function of the "
                 "targets returning perfect scores (e.g. `ideal=lambda labels: labels.float()`)."
             )
@@ -296,7 +297,15 @@ def _probe(compiled: Compiled) -> None:
     scores, *targets = arguments
     binaries = compiled.program.pairs(scores, tuple(targets))
     compiled.program.value(binaries)
-    compiled.ideal_configuration(binaries, tuple(targets))
+    ideal = compiled.ideal_configuration(binaries, tuple(targets))
+    if decl.ideal is not None and decl.best is not None:
+        value = float(compiled.program.value(binaries, ideal))
+        if not _reaches(value, decl.best, decl.higher_is_better) or abs(value - decl.best) > _TOLERANCE:
+            raise CompileError(
+                f"metric `{decl.name}` at {decl.location}: the scores from ideal= give {value:.6g} on a "
+                f"synthetic batch, not best={decl.best}. ideal= must return perfect, tie-free scores "
+                "(ties make comparisons false both ways)."
+            )
     compiled.probed = True
 
 

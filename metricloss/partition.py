@@ -21,6 +21,7 @@ import torch.fx as fx
 
 from . import ops
 from .errors import CompileError
+from .lowering import SUPPORTED
 
 _HOW_TO = (
     "a metric must depend on scores only through comparisons such as `pos[:, None] > neg[None, :]` "
@@ -125,5 +126,6 @@ def _outside_comparison(node: fx.Node, metric: str) -> CompileError:
     return CompileError(
         f"metric `{metric}`: scores are used outside a comparison at {node.meta.get('location')} "
         f"(op `{ops.describe(node)}`); {_HOW_TO}. Reductions of scores (sum, mean, max) and "
-        "products of scores with comparisons have no rewrite into comparisons."
+        "products of scores with comparisons have no rewrite into comparisons; the rank-type "
+        f"ops that do are: {SUPPORTED}."
     )

@@ -1,0 +1,8 @@
+"""Top-k accuracy: the fraction of samples whose true class is among the k highest scores."""
+
+import metricloss
+
+
+@metricloss.metric(best=1.0, shapes={"scores": "N C", "labels": "N"}, classes={"labels": "C"})
+def topk_accuracy(scores, labels, *, k=5):
+    return (scores.topk(k, 1).indices == labels[:, None]).any(1).float().mean()

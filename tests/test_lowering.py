@@ -1,0 +1,107 @@
+"""Each lowering rule rewrites evaluation code into comparisons, exactly (tie-free scores)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from sklearn.metrics import top_k_accuracy_score
+
+import metricloss as ml
+from metricloss.lowering import REWRITES
+from strategies import binary_batches, multiclass_batches
+
+
+def test_every_rule_is_listed_once():
+    names = [rule.name for rule in REWRITES]
+    assert names == sorted(set(names), key=names.index)
+    assert {"argmax_equals", "one_hot_argmax", "topk_contains", "rank"} <= set(names)
+
+
+@given(multiclass_batches(), st.integers(1, 4))
+def test_topk_accuracy_equals_scikit_learn(batch, k):
+    scores, labels = batch
+    classes = scores.shape[1]
+    assume(classes > 2)  # scikit-learn reads two-class scores as binary decision values
+    k = min(k, classes - 1)
+    expected = top_k_accuracy_score(labels.numpy(), scores.numpy(), k=k, labels=list(range(classes)))
+    assert ml.get_metric("topk_accuracy", k=k)(scores, labels).item() == pytest.approx(expected, abs=1e-6)
+
+
+@ml.metric(best=1.0, name="one_hot_recall")
+def one_hot_recall(scores, labels):
+    predicted = F.one_hot(scores.argmax(1), scores.shape[1])
+    truth = F.one_hot(labels, scores.shape[1])
+    return ((predicted * truth).sum(0) / truth.sum(0).clamp_min(1)).float().mean()
+
+
+@given(multiclass_batches())
+def test_one_hot_of_argmax(batch):
+    scores, labels = batch
+    predicted = F.one_hot(scores.argmax(1), scores.shape[1])
+    truth = F.one_hot(labels, scores.shape[1])
+    expected = ((predicted * truth).sum(0) / truth.sum(0).clamp_min(1)).float().mean()
+    assert one_hot_recall(scores, labels).item() == pytest.approx(expected.item(), abs=1e-6)
+    # Its diagonal (a class against itself) is dead: C per row.
+    binaries = one_hot_recall.binaries(scores, labels)
+    assert int(binaries.dead.sum()) == scores.shape[0] * scores.shape[1]
+
+
+def _plain_at_k(scores, labels, k):
+    top = scores.argsort(descending=True)[:k]
+    hits = int(labels[top].sum())
+    return hits / min(k, len(labels)), hits / int(labels.sum())
+
+
+@given(binary_batches(), st.integers(1, 8))
+def test_precision_and_recall_at_k(batch, k):
+    scores, labels = batch
+    precision, recall = _plain_at_k(scores, labels, k)
+    assert ml.get_metric("precision_at_k", k=k)(scores, labels).item() == pytest.approx(precision, abs=1e-6)
+    assert ml.get_metric("recall_at_k", k=k)(scores, labels).item() == pytest.approx(recall, abs=1e-6)
+
+
+@ml.metric(name="ascending_rank_sum")
+def ascending_rank_sum(scores, weights):
+    return (scores.argsort().argsort() * weights).sum()
+
+
+@given(binary_batches())
+def test_ascending_rank(batch):
+    scores, labels = batch
+    weights = labels.float()
+    expected = (scores.argsort().argsort() * weights).sum().item()
+    assert ascending_rank_sum(scores, weights).item() == pytest.approx(expected)
+
+
+def test_rank_metrics_train_towards_their_ideal():
+    scores = torch.randn(40, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    labels = (torch.arange(40) % 4 == 0).long()
+    loss_fn = ml.UniLoss(ml.get_metric("precision_at_k", k=5), generator=torch.Generator().manual_seed(0))
+    loss = loss_fn(scores, labels)
+    assert loss_fn.last.ideal_value.item() == 1.0
+    loss.backward()
+    assert scores.grad[labels == 1].mean() < 0 < scores.grad[labels == 0].mean()
+
+
+def test_topk_with_largest_false_is_refused():
+    with pytest.raises(ml.CompileError, match=r"topk\(largest=False\).*negate the scores"):
+        @ml.metric
+        def bottom(scores, labels):
+            return (scores.topk(2, 1, False).indices == labels[:, None]).any(1).float().mean()
+
+
+def test_argmax_without_a_constant_dim_is_refused():
+    with pytest.raises(ml.CompileError, match="needs a constant `dim`"):
+        @ml.metric
+        def flat_argmax(scores, labels):
+            return (scores.argmax() == labels).float().mean()
+
+
+def test_an_op_without_a_rule_names_the_supported_patterns():
+    with pytest.raises(ml.CompileError) as caught:
+        @ml.metric
+        def sorted_scores(scores, labels):
+            return (scores.sort().values[-1] > 0).float()
+    message = str(caught.value)
+    assert "(op `.sort()`)" in message and "scores.argsort(dim, descending).argsort(dim)" in message
