@@ -25,17 +25,17 @@ The pipeline, for the AUC a user would write to evaluate a model::
 
 from .errors import CompileError, InputError, MetricLossError, MetricLossWarning, PluginError
 from .explain import explain
-from .interpolators import Interpolator, inverse_distance
+from .interpolators import Interpolator, gaussian_kernel, inverse_distance, nearest
 from .loss import UniLoss
 from .metric import Metric, get_metric, metric
 from .registry import REGISTRY
-from .relaxations import Relaxation, sigmoid
-from .samplers import Sampler, good, ideal, nearby, random
+from .relaxations import Relaxation, gaussian_cdf, linear, sigmoid
+from .samplers import Sampler, SamplingContext, element_nearby, good, ideal, nearby, random
 
 __all__ = [
     "CompileError", "InputError", "MetricLossError", "MetricLossWarning", "PluginError",
-    "Interpolator", "Metric", "Relaxation", "Sampler", "UniLoss", "REGISTRY",
-    "explain", "get_metric", "good", "ideal", "inverse_distance", "metric", "nearby", "random",
-    "sigmoid",
+    "Interpolator", "Metric", "Relaxation", "Sampler", "SamplingContext", "UniLoss", "REGISTRY",
+    "element_nearby", "explain", "gaussian_cdf", "gaussian_kernel", "get_metric", "good", "ideal",
+    "inverse_distance", "linear", "metric", "nearby", "nearest", "random", "sigmoid",
 ]
 __version__ = "0.1.0"

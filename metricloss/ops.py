@@ -43,6 +43,9 @@ _MONOTONE = {
     torch.neg, operator.neg,
     "sigmoid", "tanh", "exp", "log", "softmax", "log_softmax", "neg",
 }
+# Selections: the value of one score element (the largest or smallest of a set), so a comparison
+# of it is still a comparison of scores; autograd sends the gradient to the selected element.
+_SELECTIONS = {torch.amax, torch.amin, "amax", "amin", "max", "min", "masked_fill", torch.masked_fill}
 # Shifts (any operand) and scalings (by something that is not a score).
 _SHIFTS = {operator.add, operator.sub, torch.add, torch.sub, "add", "sub"}
 _SCALINGS = {operator.mul, operator.truediv, torch.mul, torch.div, "mul", "div"}
@@ -100,6 +103,7 @@ def moves_elements(node: fx.Node) -> bool:
 _CASTS = {"float", "double", "half", "int", "long", "bool", "to", "type_as"}
 _MASKINGS = {operator.and_, operator.mul, torch.logical_and, torch.mul,
              "logical_and", "mul", "__and__", "bitwise_and", torch.bitwise_and}
+_COVERINGS = {operator.or_, torch.logical_or, torch.bitwise_or, "logical_or", "__or__", "bitwise_or"}
 
 
 def is_cast(node: fx.Node) -> bool:
@@ -111,10 +115,15 @@ def is_masking(node: fx.Node) -> bool:
     return _key(node) in _MASKINGS
 
 
+def is_covering(node: fx.Node) -> bool:
+    """``a | m``: true wherever ``m`` is true, whatever ``a`` is."""
+    return _key(node) in _COVERINGS
+
+
 def passes_scores(node: fx.Node, score_operands: list[fx.Node]) -> bool:
     """Whether ``node`` may carry score values on toward a comparison."""
     key = _key(node)
-    if key in _STRUCTURAL or key in _MONOTONE or key in _SHIFTS:
+    if key in _STRUCTURAL or key in _MONOTONE or key in _SHIFTS or key in _SELECTIONS:
         return True
     if key in _SCALINGS:
         # ``scores * 2`` or ``scores / temperature`` keeps comparisons meaningful; ``a * b`` of two

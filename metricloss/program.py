@@ -92,15 +92,14 @@ class Program:
             ) from error
         shapes = tuple(h.shape for h in hard)
         flat_hard = torch.cat([h.reshape(-1) for h in hard])
-        if any(mask is not None for mask in dead):
-            dead = torch.cat([
-                (torch.zeros_like(h) if mask is None else mask).reshape(-1) for h, mask in zip(hard, dead)
-            ])
-            dead = dead if bool(dead.any()) else None
-        else:
-            dead = None
+        flat_differences = torch.cat([d.reshape(-1) for d in differences]) if differences else scores.new_zeros(0)
+        # A difference of +-inf (a max over an empty set) is a constant: no finite score moves it.
+        dead = torch.cat([
+            (torch.zeros_like(h) if mask is None else mask).reshape(-1) for h, mask in zip(hard, dead)
+        ]) | ~torch.isfinite(flat_differences.detach())
+        dead = dead if bool(dead.any()) else None
         return Binaries(
-            differences=torch.cat([d.reshape(-1) for d in differences]) if differences else scores.new_zeros(0),
+            differences=flat_differences,
             hard=flat_hard,
             shapes=shapes,
             target_values=tuple(target_values),
@@ -241,14 +240,20 @@ def _dead_binaries(pairs: fx.Graph, env: dict, comparison: fx.Node, part: Partit
 
 
 def zero_under(mask: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
-    """Where ``block & mask`` is false whatever the block says, in the block's shape.
+    """Where ``block & mask`` is false whatever the block says, in the block's shape."""
+    return _everywhere(torch.as_tensor(mask, device=block.device) == 0, block)
 
-    ``mask`` may broadcast against the block from either side: an entry of the block is masked
-    only if every entry of the mask it meets is zero.
-    """
-    mask = torch.as_tensor(mask, device=block.device)
-    shape = torch.broadcast_shapes(mask.shape, block.shape)
-    zero = (mask == 0).expand(shape)
+
+def true_under(mask: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
+    """Where ``block | mask`` is true whatever the block says, in the block's shape."""
+    return _everywhere(torch.as_tensor(mask, device=block.device) != 0, block)
+
+
+def _everywhere(zero: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
+    """``zero`` reduced to the block's shape: an entry of the block is covered only if every
+    entry of the (broadcast) mask it meets is."""
+    shape = torch.broadcast_shapes(zero.shape, block.shape)
+    zero = zero.expand(shape)
     extra = len(shape) - block.dim()
     if extra:
         zero = zero.all(dim=tuple(range(extra)))
@@ -259,17 +264,19 @@ def zero_under(mask: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
 
 
 def _masked_by_targets(pairs: fx.Graph, env: dict, comparison: fx.Node, part: Partition):
-    """A block used only as ``block & target_mask`` (or ``* mask``): entries with a zero mask are dead."""
+    """A block used only as ``block & mask`` (``* mask``) or ``block | mask`` with a target-only
+    mask: entries the mask decides (zero for ``&``, nonzero for ``|``) are dead."""
     current = comparison
     while len(current.users) == 1:
         user = next(iter(current.users))
         if ops.is_cast(user):
             current = user
             continue
-        if ops.is_masking(user) and len(user.args) == 2:
+        if (ops.is_masking(user) or ops.is_covering(user)) and len(user.args) == 2:
             other = user.args[1] if user.args[0] is current else user.args[0]
             if isinstance(other, fx.Node) and part.roles.get(other) is Role.TARGET:
-                return pairs.call_function(zero_under, (env[other], env[comparison]))
+                decided = zero_under if ops.is_masking(user) else true_under
+                return pairs.call_function(decided, (env[other], env[comparison]))
         return None
     return None
 

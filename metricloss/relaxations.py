@@ -1,12 +1,21 @@
 """Relaxations: smooth stand-ins for a binary ``[d > 0]`` in the +-1 encoding.
 
+Each maps a difference ``d`` to ``(-1, 1)``: odd, increasing, 0 at ``d = 0``. Their parameter sets
+the score scale at which a comparison counts as decided.
+
     >>> relax = sigmoid(tau=1.0)
     >>> relax(torch.tensor([0.0])).item()
     0.0
+    >>> linear(width=2.0)(torch.tensor([-5.0, 1.0, 5.0])).tolist()
+    [-1.0, 0.5, 1.0]
+    >>> round(gaussian_cdf(sigma=1.0)(torch.tensor([1.0])).item(), 4)  # 2 Phi(1) - 1
+    0.6827
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,9 +33,34 @@ class Relaxation:
         return self.relax(differences)
 
 
+def positive(value: Any, factory: str, parameter: str) -> float:
+    """``value`` as a float, or a ValueError naming the factory and parameter."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or not value > 0):
+        raise ValueError(f"{factory}: {parameter} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
 def sigmoid(tau: float = 1.0) -> Relaxation:
     """``2 * sigmoid(d / tau) - 1``, computed as ``tanh(d / (2 tau))``; tau sets the score scale."""
-    if not tau > 0:
-        raise ValueError(f"sigmoid: tau must be positive, got {tau!r}")
-    half = 0.5 / tau
+    half = 0.5 / positive(tau, "sigmoid", "tau")
     return Relaxation("sigmoid", {"tau": tau}, lambda d: torch.tanh(d * half))
+
+
+def linear(width: float = 1.0) -> Relaxation:
+    """``clamp(d / width, -1, 1)``: exact hard binaries outside ``|d| < width``.
+
+    Its gradient is zero outside the band, so comparisons already decided by more than ``width``
+    stop pulling on the scores (a hinge-like margin); within the band every one pulls equally.
+    """
+    scale = 1.0 / positive(width, "linear", "width")
+    return Relaxation("linear", {"width": width}, lambda d: (d * scale).clamp(-1.0, 1.0))
+
+
+def gaussian_cdf(sigma: float = 1.0) -> Relaxation:
+    """``2 Phi(d / sigma) - 1 = erf(d / (sigma sqrt 2))``: the probit analogue of ``sigmoid``.
+
+    Its tails are Gaussian rather than exponential, so well-separated pairs saturate sooner.
+    """
+    scale = 1.0 / (positive(sigma, "gaussian_cdf", "sigma") * math.sqrt(2.0))
+    return Relaxation("gaussian_cdf", {"sigma": sigma}, lambda d: torch.erf(d * scale))

@@ -21,9 +21,18 @@ from .anchors import Anchors, DenseAnchors, FlipAnchors
 
 @dataclass(frozen=True)
 class SamplingContext:
+    """What a sampler sees of one batch; K counts the live binaries.
+
+    ``elements`` is ``(left, right)``, two [K] long tensors: the flat index into the scores
+    tensor of each binary's left and right side (``b_k = [s[left_k] > s[right_k]]``), -1 where a
+    side is not a score (a constant or target threshold). None when the metric does not expose
+    them; only element-level samplers need it.
+    """
+
     ideal: torch.Tensor  # [K] bool: b*
     current: torch.Tensor  # [K] bool: the hard binaries of this batch
     generator: torch.Generator | None
+    elements: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @property
     def size(self) -> int:
@@ -102,6 +111,57 @@ def random(count: int = 16) -> Sampler:
         return DenseAnchors(bits.bool())
 
     return Sampler("random", {"count": count}, sample)
+
+
+ELEMENT_DIRECTIONS = ("top", "bottom", "both")
+
+
+def element_nearby(count: int = 16, direction: str = "top") -> Sampler:
+    """The current hard configuration with one score element moved to the top (or bottom).
+
+    Each anchor draws an element e uniformly among those that appear in some binary and sets
+    every comparison involving e as if e beat (``"top"``) or lost to (``"bottom"``) everything
+    it is compared with; ``"both"`` draws the direction per anchor. A binary that compares e
+    with itself keeps its hard value. Which bits change varies per anchor, so the anchors are
+    dense: ``count x K`` bools (and a few masks of that size while they are built).
+    """
+    _count(count, "element_nearby")
+    if direction not in ELEMENT_DIRECTIONS:
+        raise ValueError(f"element_nearby: direction must be one of {ELEMENT_DIRECTIONS}, got {direction!r}")
+
+    def sample(context: SamplingContext) -> Anchors:
+        left, right = _elements(context)
+        candidates = torch.cat([left, right]).unique()
+        candidates = candidates[candidates >= 0]
+        rows = context.current.expand(count, -1)
+        if candidates.numel() == 0:
+            return DenseAnchors(rows.clone())
+        chosen = candidates[torch.randint(candidates.numel(), (count, 1), generator=context.generator,
+                                          device=context.device)]
+        if direction == "both":
+            top = torch.randint(0, 2, (count, 1), generator=context.generator, device=context.device).bool()
+        else:
+            top = torch.full((count, 1), direction == "top", device=context.device)
+        wins, loses = left == chosen, right == chosen  # [count, K]: e on the left / on the right
+        points = torch.where(wins & ~loses, top, rows)
+        return DenseAnchors(torch.where(loses & ~wins, ~top, points))
+
+    return Sampler("element_nearby", {"count": count, "direction": direction}, sample)
+
+
+def _elements(context: SamplingContext) -> tuple[torch.Tensor, torch.Tensor]:
+    if context.elements is None:
+        raise ValueError(
+            "element_nearby: this metric does not expose which score elements its binaries compare "
+            "(SamplingContext.elements is None); use the ideal, good, nearby and random samplers instead"
+        )
+    left, right = context.elements
+    if left.shape != (context.size,) or right.shape != (context.size,):
+        raise ValueError(
+            f"element_nearby: SamplingContext.elements must be two [{context.size}] tensors, one per "
+            f"live binary, got shapes {tuple(left.shape)} and {tuple(right.shape)}"
+        )
+    return left, right
 
 
 def default_samplers() -> list[Sampler]:
