@@ -10,6 +10,7 @@ derives the gradient.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -64,11 +65,12 @@ def uniloss_terms(
         ideal = compiled.ideal_configuration(binaries, targets)
         if ideal is None or differences.numel() == 0:
             return _undefined(scores, program.value(binaries), differences.numel())
-        anchor_sets, values = _anchors_and_values(program, binaries, ideal, samplers, generator)
+        elements = functools.partial(program.elements, scores, targets, binaries)
+        anchor_sets, values = _anchors_and_values(program, binaries, ideal, samplers, generator, elements)
         if compiled.needs_pinning(float(values[1])):
             # Free blocks were free on the batch they were learned from, not on this one.
             ideal = compiled.ideal_configuration(binaries, targets, pinned=True)
-            anchor_sets, values = _anchors_and_values(program, binaries, ideal, samplers, generator)
+            anchor_sets, values = _anchors_and_values(program, binaries, ideal, samplers, generator, elements)
     value, ideal_value, anchor_values = values[0], values[1], values[2:]
     if not math.isfinite(float(ideal_value)):
         return _undefined(scores, value, differences.numel())
@@ -91,13 +93,14 @@ def _undefined(scores: torch.Tensor, value: torch.Tensor, binaries: int) -> Term
     return Terms(zero, value.to(torch.float32), nan, nan, binaries, 0, defined=False)
 
 
-def _anchors_and_values(program, binaries, ideal, samplers, generator):
+def _anchors_and_values(program, binaries, ideal, samplers, generator, elements):
     """Sample every anchor set, then g at [hard, ideal, *anchors]: one vmapped call when it fits.
 
     Larger problems are materialised a chunk of anchors at a time to bound memory.
     """
     context = SamplingContext(
-        ideal=binaries.restrict(ideal), current=binaries.restrict(binaries.hard), generator=generator
+        ideal=binaries.restrict(ideal), current=binaries.restrict(binaries.hard), generator=generator,
+        elements=elements,
     )
     anchor_sets = [sampler(context) for sampler in samplers]
     leading = torch.stack([binaries.hard, ideal])

@@ -74,6 +74,16 @@ def rank(scores, *, dim, descending):
     return before.sum(-1).movedim(-1, dim)
 
 
+def argmax_in_region(scores, region, *, dim):
+    """``region.gather(dim, scores.argmax(dim, keepdim=True))``: the maximum lies in the region
+    iff the best score inside it beats every score outside it (one binary per outside entry)."""
+    scores, _ = _last(scores, dim)
+    region = region.movedim(dim, -1).bool()
+    best_inside = scores.masked_fill(~region, float("-inf")).amax(-1, keepdim=True)
+    beats = best_inside > scores
+    return (beats | region).all(-1, keepdim=True).movedim(-1, dim)
+
+
 # --------------------------------------------------------------------------------------------
 # Matchers: return a Match or None. They see the graph before taint analysis, so they ask
 # ``depends_on_scores`` which operand carries the scores.
@@ -214,6 +224,22 @@ def _match_rank(node: fx.Node, metric: str) -> Match | None:
     return Match((inner.args[0],), {"dim": dim, "descending": descending})
 
 
+def _match_argmax_in_region(node: fx.Node, metric: str) -> Match | None:
+    if not _is(node, "gather", torch.gather) or len(node.args) < 3:
+        return None
+    region, dim, index = node.args[:3]
+    if not (_is(index, "argmax", torch.argmax) and depends_on_scores(index)):
+        return None
+    if not isinstance(region, fx.Node) or depends_on_scores(region):
+        return None
+    if _constant_dim(index, metric) != dim or not _argument(index, 2, "keepdim", False):
+        raise CompileError(
+            f"metric `{metric}`: \"argmax lies in a region\" at {node.meta.get('location')} must read "
+            "`region.gather(dim, scores.argmax(dim, keepdim=True))` with one constant dim."
+        )
+    return Match((index.args[0], region), {"dim": dim})
+
+
 REWRITES: tuple[Rewrite, ...] = (
     Rewrite(
         name="argmax_equals",
@@ -238,6 +264,14 @@ REWRITES: tuple[Rewrite, ...] = (
         block="[{scores}[..., c] > {scores}[..., {labels}]] along dim {dim}, for every class c != {labels}",
         match=_match_topk_contains,
         replacement=topk_contains,
+    ),
+    Rewrite(
+        name="argmax_in_region",
+        pattern="region.gather(dim, scores.argmax(dim, keepdim=True))",
+        rewrite="all over p outside the region of (max of scores inside > scores[p])",
+        block="[max of {scores} inside {labels} > {scores}[p]] along dim {dim}, for every p outside it",
+        match=_match_argmax_in_region,
+        replacement=argmax_in_region,
     ),
     Rewrite(
         name="rank",
@@ -267,6 +301,15 @@ def lower(graph: fx.Graph, metric: str) -> list[str]:
     return applied
 
 
+def _short(node: fx.Node, limit: int = 48) -> str:
+    """A value as an expression when that is short, else by name and line."""
+    text = render(node)
+    if len(text) <= limit:
+        return text
+    location = node.meta.get("location")
+    return f"`{node.name}` (line {location.lineno})" if location else f"`{node.name}`"
+
+
 def _inline(graph: fx.Graph, node: fx.Node, rule: Rewrite, match: Match) -> None:
     constants = match.constants
     if len(match.inputs) == 1:
@@ -282,8 +325,8 @@ def _inline(graph: fx.Graph, node: fx.Node, rule: Rewrite, match: Match) -> None
     with graph.inserting_before(node):
         before = set(graph.nodes)
         result = graph.graph_copy(sub, value_map)
-    labels = render(match.inputs[1]) if len(match.inputs) > 1 else ""
-    text = rule.block.format(scores=render(match.inputs[0]), labels=labels, **match.constants)
+    labels = _short(match.inputs[1]) if len(match.inputs) > 1 else ""
+    text = rule.block.format(scores=_short(match.inputs[0]), labels=labels, **match.constants)
     for new in graph.nodes:
         if new not in before and new is not node:
             new.meta["location"] = node.meta.get("location")

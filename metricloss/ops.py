@@ -120,6 +120,23 @@ def is_covering(node: fx.Node) -> bool:
     return _key(node) in _COVERINGS
 
 
+def selection(node: fx.Node) -> str | None:
+    """"max"/"min" for ops that select one element per reduced slice; None otherwise."""
+    key = _key(node)
+    if key in ("amax", "max", torch.amax):
+        return "max"
+    if key in ("amin", "min", torch.amin):
+        return "min"
+    return None
+
+
+def keeps_elements(node: fx.Node) -> bool:
+    """Elementwise ops on scores: each output element is still "that score" for element samplers."""
+    key = _key(node)
+    return (key in _MONOTONE or key in _SHIFTS or key in _SCALINGS or key in _CONVERSIONS
+            or key in ("masked_fill", torch.masked_fill))
+
+
 def passes_scores(node: fx.Node, score_operands: list[fx.Node]) -> bool:
     """Whether ``node`` may carry score values on toward a comparison."""
     key = _key(node)

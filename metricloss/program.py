@@ -75,6 +75,8 @@ class Program:
         self.partition = part
         self.pairs_module = fx.GraphModule(torch.nn.Module(), _pairs_graph(graph, part))
         self.g_module = fx.GraphModule(torch.nn.Module(), _g_graph(part))
+        elements = _elements_graph(graph, part)
+        self.elements_module = None if elements is None else fx.GraphModule(torch.nn.Module(), elements)
         self._vectorised: bool | None = None
 
     @property
@@ -105,6 +107,18 @@ class Program:
             target_values=tuple(target_values),
             dead=dead,
         )
+
+    def elements(self, scores: torch.Tensor, targets: tuple, binaries: Binaries):
+        """(left, right) flat score indices of each live binary's two sides (-1: not a score).
+
+        ``b_k`` is true when ``scores.flatten()[left_k]`` wins. None when some comparison's
+        operand cannot be traced back to score elements (a max over a set, say).
+        """
+        if self.elements_module is None:
+            return None
+        with torch.no_grad():
+            left, right = self.elements_module(scores.detach(), *targets)
+        return binaries.restrict(torch.cat(left)), binaries.restrict(torch.cat(right))
 
     def value(self, binaries: Binaries, configuration: torch.Tensor | None = None) -> torch.Tensor:
         """g at one configuration (default: the hard binaries): the exact metric value."""
@@ -199,11 +213,15 @@ def element_ids(values: torch.Tensor) -> torch.Tensor:
     return torch.arange(values.numel(), device=values.device).reshape(values.shape)
 
 
-def _element_chain(node, part: Partition):
-    """Walk back from a comparison operand through element-moving ops: (root, chain from root)."""
+def _element_chain(node, part: Partition, elementwise: bool = False):
+    """Walk back from a comparison operand through element-moving ops: (root, chain from root).
+
+    With ``elementwise``, also through ops that keep each element's identity (sigmoid, a shift).
+    """
     chain = []
     while (isinstance(node, fx.Node) and part.roles.get(node) is Role.SCORE and node.op != "placeholder"
-           and ops.moves_elements(node)):
+           and (ops.moves_elements(node)
+                or elementwise and (ops.keeps_elements(node) or ops.selection(node)))):
         sources = [n for n in node.all_input_nodes if part.roles[n] is Role.SCORE]
         if len(sources) != 1:
             break
@@ -279,6 +297,71 @@ def _masked_by_targets(pairs: fx.Graph, env: dict, comparison: fx.Node, part: Pa
                 return pairs.call_function(decided, (env[other], env[comparison]))
         return None
     return None
+
+
+def _elements_graph(graph: fx.Graph, part: Partition) -> fx.Graph | None:
+    """(scores, *targets) -> per block, the flat score index on each side of every comparison."""
+    out = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    needed = _ancestors([b.node for b in part.blocks])
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    for node in graph.nodes:
+        if node.op == "placeholder":
+            env[node] = out.placeholder(node.target)
+        elif node in needed:
+            env[node] = out.node_copy(node, lambda n: env[n])
+    ids = out.call_function(element_ids, (env[placeholders[0]],))
+    sides: list[list[fx.Node]] = [[], []]
+    for block in part.blocks:
+        operands = block.node.args if block.sign > 0 else block.node.args[::-1]
+        for side, operand in zip(sides, operands):
+            if not isinstance(operand, fx.Node) or part.roles.get(operand) is Role.TARGET:
+                index = out.call_function(_no_element, (env[block.node],))
+            else:
+                root, chain = _element_chain(operand, part, elementwise=True)
+                if root is not placeholders[0]:
+                    return None
+                local = {root: ids}
+                for node in chain:
+                    source = next(n for n in node.all_input_nodes if part.roles[n] is Role.SCORE)
+                    if ops.moves_elements(node):
+                        local[node] = out.node_copy(node, lambda n: local.get(n, env.get(n)))
+                    elif ops.selection(node):
+                        if len(node.args) < 2 and "dim" not in node.kwargs:
+                            return None  # a max over everything: not worth tracing
+                        local[node] = out.call_function(
+                            selected_ids,
+                            (env[source], local[source], _argument(node, 1, "dim"),
+                             bool(_argument(node, 2, "keepdim", False)), ops.selection(node) == "max"),
+                        )
+                    else:  # the element keeps its identity; only broadcasting can change the shape
+                        local[node] = out.call_method("expand_as", (local[source], env[node]))
+                index = out.call_method("expand_as", (local[chain[-1]] if chain else ids, env[block.node]))
+            side.append(out.call_method("reshape", (index, -1)))
+    out.output((tuple(sides[0]), tuple(sides[1])))
+    out.lint()
+    return out
+
+
+def selected_ids(values: torch.Tensor, ids: torch.Tensor, dim, keepdim: bool, largest: bool) -> torch.Tensor:
+    """The id of the element a max/min over ``dim`` selects."""
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    moved = values.movedim(dims, tuple(range(-len(dims), 0))).flatten(-len(dims))
+    moved_ids = ids.expand_as(values).movedim(dims, tuple(range(-len(dims), 0))).flatten(-len(dims))
+    pick = moved.argmax(-1, keepdim=True) if largest else moved.argmin(-1, keepdim=True)
+    chosen = moved_ids.gather(-1, pick).squeeze(-1)
+    if keepdim:
+        for d in sorted(d % values.dim() for d in dims):
+            chosen = chosen.unsqueeze(d)
+    return chosen
+
+
+def _argument(node: fx.Node, position: int, name: str, default=None):
+    return node.args[position] if len(node.args) > position else node.kwargs.get(name, default)
+
+
+def _no_element(block: torch.Tensor) -> torch.Tensor:
+    return torch.full(block.shape, -1, dtype=torch.long, device=block.device)
 
 
 def _g_graph(part: Partition) -> fx.Graph:

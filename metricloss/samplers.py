@@ -32,7 +32,13 @@ class SamplingContext:
     ideal: torch.Tensor  # [K] bool: b*
     current: torch.Tensor  # [K] bool: the hard binaries of this batch
     generator: torch.Generator | None
-    elements: tuple[torch.Tensor, torch.Tensor] | None = None
+    # The pair, or a function computing it on first use (only element-level samplers pay for it).
+    elements: tuple[torch.Tensor, torch.Tensor] | Callable[[], tuple | None] | None = None
+
+    def element_ids(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if callable(self.elements):
+            object.__setattr__(self, "elements", self.elements())
+        return self.elements
 
     @property
     def size(self) -> int:
@@ -150,12 +156,12 @@ def element_nearby(count: int = 16, direction: str = "top") -> Sampler:
 
 
 def _elements(context: SamplingContext) -> tuple[torch.Tensor, torch.Tensor]:
-    if context.elements is None:
+    if context.element_ids() is None:
         raise ValueError(
             "element_nearby: this metric does not expose which score elements its binaries compare "
             "(SamplingContext.elements is None); use the ideal, good, nearby and random samplers instead"
         )
-    left, right = context.elements
+    left, right = context.element_ids()
     if left.shape != (context.size,) or right.shape != (context.size,):
         raise ValueError(
             f"element_nearby: SamplingContext.elements must be two [{context.size}] tensors, one per "
