@@ -24,10 +24,11 @@ The pipeline, for the AUC a user would write to evaluate a model::
 """
 
 from .errors import CompileError, InputError, MetricLossError, MetricLossWarning, PluginError
-from .explain import explain
+from .explanation import explain
 from .interpolators import Interpolator, gaussian_kernel, inverse_distance, nearest
 from .loss import UniLoss
 from .metric import Metric, get_metric, metric
+from .plugins import get_plugin, interpolator, relaxation, sampler, task
 from .registry import REGISTRY
 from .relaxations import Relaxation, gaussian_cdf, linear, sigmoid
 from .samplers import Sampler, SamplingContext, element_nearby, good, ideal, nearby, random
@@ -37,5 +38,6 @@ __all__ = [
     "Interpolator", "Metric", "Relaxation", "Sampler", "SamplingContext", "UniLoss", "REGISTRY",
     "element_nearby", "explain", "gaussian_cdf", "gaussian_kernel", "get_metric", "good", "ideal",
     "inverse_distance", "linear", "metric", "nearby", "nearest", "random", "sigmoid",
+    "get_plugin", "interpolator", "relaxation", "sampler", "task",
 ]
 __version__ = "0.1.0"

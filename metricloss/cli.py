@@ -20,6 +20,11 @@ def main(argv: list[str] | None = None) -> int:
 
     explain = commands.add_parser("explain", help="print a metric's binary variables and re-expression")
     explain.add_argument("name", help="a registered metric, e.g. auc, average_precision, accuracy")
+    form = explain.add_mutually_exclusive_group()
+    form.add_argument("--latex", action="store_true", help="print the re-expression as LaTeX")
+    form.add_argument("--dot", action="store_true", help="print the metric's graph in Graphviz DOT")
+
+    commands.add_parser("plugins", help="list every registered plugin and any that failed to load")
 
     args = parser.parse_args(argv)
     try:
@@ -28,9 +33,18 @@ def main(argv: list[str] | None = None) -> int:
 
             demo_main(epochs=args.epochs, seed=args.seed)
         elif args.command == "explain":
-            from .explain import explain as explain_text
+            from . import explanation as explaining
 
-            print(explain_text(args.name))
+            if args.latex:
+                print(explaining.formula(args.name).latex)
+            elif args.dot:
+                print(explaining.dot(args.name))
+            else:
+                print(explaining.explain(args.name))
+        elif args.command == "plugins":
+            from .registry import REGISTRY, plugins_table
+
+            print(plugins_table(REGISTRY))
     except MetricLossError as error:
         print(f"metricloss: {error}", file=sys.stderr)
         return 2

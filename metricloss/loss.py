@@ -11,12 +11,16 @@ from .errors import MetricLossWarning
 from .functional import UNDEFINED_POLICIES, Terms, undefined_error, uniloss_terms
 from .interpolators import Interpolator, inverse_distance
 from .metric import Metric, get_metric
+from .plugins import resolve
 from .relaxations import Relaxation, sigmoid
 from .samplers import Sampler, default_samplers
 
 
 class UniLoss(torch.nn.Module):
     """``m* - g^(h(d))``: zero at the ideal, differentiable in the scores.
+
+    Parts are values (``relaxation=ml.sigmoid(tau=0.5)``) or registered names with default
+    parameters (``relaxation="gaussian_cdf"``, ``samplers=["ideal", "random"]``).
 
     >>> import metricloss as ml
     >>> loss_fn = ml.UniLoss("auc", generator=torch.Generator().manual_seed(0))
@@ -30,9 +34,9 @@ class UniLoss(torch.nn.Module):
         self,
         metric: str | Metric,
         *,
-        relaxation: Relaxation | None = None,
-        samplers: Sequence[Sampler] | None = None,
-        interpolator: Interpolator | None = None,
+        relaxation: Relaxation | str | None = None,
+        samplers: Sequence[Sampler | str] | None = None,
+        interpolator: Interpolator | str | None = None,
         generator: torch.Generator | None = None,
         undefined: str = "zero",
     ):
@@ -40,9 +44,9 @@ class UniLoss(torch.nn.Module):
         if undefined not in UNDEFINED_POLICIES:
             raise ValueError(f"undefined must be one of {UNDEFINED_POLICIES}, got {undefined!r}")
         self.metric = get_metric(metric)
-        self.relaxation = relaxation or sigmoid()
-        self.samplers = list(default_samplers() if samplers is None else samplers)
-        self.interpolator = interpolator or inverse_distance()
+        self.relaxation = resolve("relaxation", relaxation or sigmoid())
+        self.samplers = [resolve("sampler", s) for s in (default_samplers() if samplers is None else samplers)]
+        self.interpolator = resolve("interpolator", interpolator or inverse_distance())
         self.generator = generator
         self.undefined = undefined
         self.undefined_batches = 0

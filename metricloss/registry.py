@@ -32,6 +32,8 @@ class Entry:
     kind: str
     plugin: Any
     source: str  # "distribution version" for entry points, "file:line" for decorators
+    distribution: str = ""
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,8 @@ class Registry:
         self._failures: dict[str, dict[str, Failure]] = {kind: {} for kind in GROUPS}
         self._loaded: set[str] = set()
 
-    def register(self, kind: str, name: str, plugin: Any, source: str) -> None:
+    def register(self, kind: str, name: str, plugin: Any, source: str,
+                 distribution: str = "", version: str = "") -> None:
         entries = self._entries[kind]
         existing = entries.get(name)
         if existing is not None and existing.plugin is not plugin and existing.source != source:
@@ -56,7 +59,7 @@ class Registry:
                 f"two {kind}s are named {name!r}: one from {existing.source}, one from {source}. "
                 "Rename one of them (name=...)."
             )
-        entries[name] = Entry(name, kind, plugin, source)
+        entries[name] = Entry(name, kind, plugin, source, distribution, version)
 
     def get(self, kind: str, name: str) -> Any:
         if name not in self._entries[kind]:
@@ -113,7 +116,28 @@ class Registry:
                     "the two names must agree",
                 )
                 continue
-            self.register(kind, point.name, plugin, source)
+            dist = point.dist
+            self.register(kind, point.name, plugin, source,
+                          dist.name if dist else "", dist.version if dist else "")
+
+
+def plugins_table(registry: Registry) -> str:
+    """Every plugin by kind with where it comes from, then the ones that failed to load."""
+    rows = [("kind", "name", "distribution", "version")]
+    failed = []
+    for kind in GROUPS:
+        rows += [(kind, e.name, e.distribution or f"(in-process) {e.source}", e.version)
+                 for e in registry.entries(kind)]
+        failed += registry.failures(kind)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    if _autoload_disabled():
+        lines.append(f"\n(entry-point discovery is off: {AUTOLOAD_SWITCH} is set)")
+    if failed:
+        lines.append("\nfailed to load:")
+        lines += [f"  {f.kind} {f.name!r} from {f.source}: {f.error}" for f in failed]
+    return "\n".join(lines)
 
 
 def _distribution(point: metadata.EntryPoint) -> str:
