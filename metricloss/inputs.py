@@ -13,6 +13,7 @@ cheaply, and each failure is an InputError naming the argument and what was expe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -92,6 +93,30 @@ class InputSpec:
                 _check_labels(metric, name, arguments[name], sizes[count][0], f" ({count} = {sizes[count][0]})")
             else:
                 _check_labels(metric, name, arguments[name], count, "")
+
+    def synthetic(self, seed: int = 0, size: int = 6, classes: int = 3) -> list[torch.Tensor] | None:
+        """A small valid batch built from the declared shapes, or None if some argument has none.
+
+        Dimensions get ``size`` entries (``classes`` for a dimension that counts classes); class
+        arguments cycle through every class; the rest are standard normal and tie-free.
+        """
+        if any(name not in self.shapes for name in self.names):
+            return None
+        class_dims = {count for count in self.classes.values() if isinstance(count, str)}
+        sizes = {dim: (classes if dim in class_dims else size) for dims in self.shapes.values() for dim in dims}
+        sizes.update({dim: int(dim) for dim in sizes if dim.isdigit()})
+        generator = torch.Generator().manual_seed(seed)
+        arguments = []
+        for name in self.names:
+            shape = [sizes[d] for d in self.shapes[name]]
+            count = self.classes.get(name)
+            if count is None:
+                arguments.append(torch.randn(shape, generator=generator))
+            else:
+                count = sizes[count] if isinstance(count, str) else count
+                labels = torch.arange(math.prod(shape)) % count
+                arguments.append(labels[torch.randperm(labels.numel(), generator=generator)].reshape(shape))
+        return arguments
 
     def _describe(self) -> str:
         return ", ".join(f"{name} [{', '.join(dims)}]" for name, dims in self.shapes.items())

@@ -279,21 +279,9 @@ def _probe(compiled: Compiled) -> None:
     """Run a synthetic batch built from the declared shapes, to fail at decoration, not in training."""
     decl = compiled.declaration
     spec = decl.spec
-    if any(name not in spec.shapes for name in spec.names):
+    arguments = spec.synthetic(seed=0)
+    if arguments is None:
         return
-    class_dims = {count for count in spec.classes.values() if isinstance(count, str)}
-    sizes = {dim: (3 if dim in class_dims else 6) for dims in spec.shapes.values() for dim in dims}
-    sizes.update({dim: int(dim) for dim in sizes if dim.isdigit()})
-    generator = torch.Generator().manual_seed(0)
-    arguments = []
-    for name in spec.names:
-        shape = [sizes[d] for d in spec.shapes[name]]
-        count = spec.classes.get(name)
-        if count is None:
-            arguments.append(torch.randn(shape, generator=generator))
-        else:
-            count = sizes[count] if isinstance(count, str) else count
-            arguments.append((torch.arange(math.prod(shape)) % count).reshape(shape))
     scores, *targets = arguments
     binaries = compiled.program.pairs(scores, tuple(targets))
     compiled.program.value(binaries)

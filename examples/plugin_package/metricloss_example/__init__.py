@@ -1,0 +1,1 @@
+"""An example metricloss plugin package (see README.md)."""
