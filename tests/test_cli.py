@@ -21,3 +21,34 @@ def test_installed_console_script():
     out = subprocess.run([sys.executable, "-m", "metricloss.cli", "explain", "auc"],
                          capture_output=True, text=True, check=True)
     assert out.stdout.startswith("metric `auc` (higher is better; best 1.0)")
+
+
+def test_explain_latex_and_dot(capsys):
+    assert main(["explain", "auc", "--latex"]) == 0
+    assert capsys.readouterr().out.strip() == r"\operatorname{mean}{\left(b_{0} \right)}"
+    assert main(["explain", "average_precision", "--dot"]) == 0
+    dot = capsys.readouterr().out
+    assert dot.startswith('digraph "average_precision" {')
+    assert "fillcolor=orange" in dot and '"scores" -> ' in dot
+
+
+def test_explain_shows_the_formula():
+    text = ml.explain("average_precision")
+    assert "re-expression g as a formula:" in text
+    assert "sum(b₀, 1) + sum(b₁, 1) + 1" in text
+
+
+def test_plugins_command_lists_kinds_names_distributions_and_versions(capsys):
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["kind", "name", "distribution", "version"]
+    for kind, name in [("metric", "auc"), ("relaxation", "sigmoid"), ("sampler", "good"),
+                       ("interpolator", "inverse_distance")]:
+        assert any(line.split()[:3] == [kind, name, "metricloss"] for line in out.splitlines())
+
+
+def test_help_for_each_command():
+    for command in (["--help"], ["demo", "--help"], ["explain", "--help"], ["plugins", "--help"]):
+        out = subprocess.run([sys.executable, "-m", "metricloss.cli", *command], capture_output=True,
+                             text=True, check=True).stdout
+        assert out.startswith("usage: metricloss")
