@@ -32,6 +32,7 @@ from .plugins import get_plugin, interpolator, relaxation, sampler, task
 from .registry import REGISTRY
 from .relaxations import Relaxation, gaussian_cdf, linear, sigmoid
 from .samplers import Sampler, SamplingContext, element_nearby, good, ideal, nearby, random
+from .selection import Selection, hardest, random_fraction
 
 __all__ = [
     "CompileError", "InputError", "MetricLossError", "MetricLossWarning", "PluginError",
@@ -39,5 +40,6 @@ __all__ = [
     "element_nearby", "explain", "gaussian_cdf", "gaussian_kernel", "get_metric", "good", "ideal",
     "inverse_distance", "linear", "metric", "nearby", "nearest", "random", "sigmoid",
     "get_plugin", "interpolator", "relaxation", "sampler", "task",
+    "Selection", "hardest", "random_fraction",
 ]
 __version__ = "0.1.0"

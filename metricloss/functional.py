@@ -23,6 +23,7 @@ from .metric import Metric
 from .program import CHUNK_ELEMENTS
 from .relaxations import Relaxation, sigmoid
 from .samplers import Sampler, SamplingContext, default_samplers
+from .selection import Selection
 
 UNDEFINED_POLICIES = ("zero", "raise")
 
@@ -48,6 +49,7 @@ def uniloss_terms(
     samplers: Sequence[Sampler] | None = None,
     interpolator: Interpolator | None = None,
     generator: torch.Generator | None = None,
+    selection: Selection | None = None,
 ) -> Terms:
     relaxation = relaxation or sigmoid()
     samplers = default_samplers() if samplers is None else samplers
@@ -75,7 +77,8 @@ def uniloss_terms(
     if not math.isfinite(float(ideal_value)):
         return _undefined(scores, value, differences.numel())
 
-    relaxed = relaxation(differences)
+    relaxed = _relax(relaxation, differences, binaries.restrict(ideal), binaries.restrict(binaries.hard),
+                     selection, generator)
     distances = torch.cat([anchors.squared_distances(relaxed) for anchors in anchor_sets])
     usable = torch.isfinite(anchor_values)
     if not bool(usable.all()):
@@ -83,6 +86,15 @@ def uniloss_terms(
     estimate = interpolator(distances, anchor_values)
     loss = ideal_value - estimate if metric.higher_is_better else estimate - ideal_value
     return Terms(loss, value, ideal_value, estimate.detach(), differences.numel(), int(distances.numel()), True)
+
+
+def _relax(relaxation, differences, ideal, hard, selection, generator) -> torch.Tensor:
+    """Relaxed binaries; with a selection, the unselected ones are held at their hard +-1."""
+    if selection is None:
+        return relaxation(differences)
+    chosen = selection(differences, ideal, generator)
+    held = hard.to(differences.dtype) * 2 - 1
+    return held.index_put((chosen,), relaxation(differences[chosen]))
 
 
 def _undefined(scores: torch.Tensor, value: torch.Tensor, binaries: int) -> Terms:

@@ -14,10 +14,14 @@ from .metric import Metric, get_metric
 from .plugins import resolve
 from .relaxations import Relaxation, sigmoid
 from .samplers import Sampler, default_samplers
+from .selection import Selection
 
 
 class UniLoss(torch.nn.Module):
     """``m* - g^(h(d))``: zero at the ideal, differentiable in the scores.
+
+    ``selection=ml.hardest(0.2)`` relaxes only the hardest 20% of the binaries on each step
+    (the paper's CIFAR-100 setting); the rest are held at their hard values.
 
     Parts are values (``relaxation=ml.sigmoid(tau=0.5)``) or registered names with default
     parameters (``relaxation="gaussian_cdf"``, ``samplers=["ideal", "random"]``).
@@ -39,6 +43,7 @@ class UniLoss(torch.nn.Module):
         interpolator: Interpolator | str | None = None,
         generator: torch.Generator | None = None,
         undefined: str = "zero",
+        selection: Selection | None = None,
     ):
         super().__init__()
         if undefined not in UNDEFINED_POLICIES:
@@ -48,6 +53,7 @@ class UniLoss(torch.nn.Module):
         self.samplers = [resolve("sampler", s) for s in (default_samplers() if samplers is None else samplers)]
         self.interpolator = resolve("interpolator", interpolator or inverse_distance())
         self.generator = generator
+        self.selection = selection
         self.undefined = undefined
         self.undefined_batches = 0
         self.last: Terms | None = None
@@ -55,7 +61,7 @@ class UniLoss(torch.nn.Module):
     def forward(self, scores: torch.Tensor, *targets) -> torch.Tensor:
         terms = uniloss_terms(
             self.metric, scores, *targets, relaxation=self.relaxation, samplers=self.samplers,
-            interpolator=self.interpolator, generator=self.generator,
+            interpolator=self.interpolator, generator=self.generator, selection=self.selection,
         )
         self.last = terms
         if not terms.defined:
@@ -75,4 +81,5 @@ class UniLoss(torch.nn.Module):
     def extra_repr(self) -> str:
         samplers = ", ".join(f"{s.name}({', '.join(f'{k}={v}' for k, v in s.params.items())})" for s in self.samplers)
         return (f"metric={self.metric.name!r}, relaxation={self.relaxation.name}{self.relaxation.params}, "
-                f"samplers=[{samplers}], interpolator={self.interpolator.name}{self.interpolator.params}")
+                f"samplers=[{samplers}], interpolator={self.interpolator.name}{self.interpolator.params}"
+                + (f", selection={self.selection.name}{self.selection.params}" if self.selection else ""))

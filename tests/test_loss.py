@@ -166,3 +166,27 @@ def test_loss_runs_on_cuda():
     loss = ml.UniLoss("auc", generator=torch.Generator(device="cuda").manual_seed(0))(scores, labels.cuda())
     loss.backward()
     assert loss.device.type == "cuda" and torch.isfinite(scores.grad).all()
+
+
+@pytest.mark.parametrize("selection", [ml.hardest(0.25), ml.random_fraction(0.25)])
+def test_selection_relaxes_a_fraction_and_holds_the_rest(selection):
+    scores = torch.randn(16, 10, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    labels = torch.randint(10, (16,), generator=torch.Generator().manual_seed(1))
+    loss_fn = ml.UniLoss("accuracy", selection=selection, generator=torch.Generator().manual_seed(0))
+    loss_fn(scores, labels).backward()
+    assert torch.isfinite(scores.grad).all()
+    # Only the chosen comparisons carry gradient: at most 25% of the 16 * 9 binaries touch a rival.
+    rival_grads = scores.grad.clone()
+    rival_grads[torch.arange(16), labels] = 0
+    assert 0 < int((rival_grads != 0).sum()) <= 36
+
+
+def test_hardest_selection_picks_the_smallest_margins():
+    chosen = ml.hardest(0.5)(torch.tensor([3.0, -1.0, 0.5, -2.0]), torch.tensor([True, True, False, False]), None)
+    # margins toward the ideal: 3, -1, -0.5, 2 -> the two smallest are binaries 1 and 2
+    assert chosen.tolist() == [1, 2]
+
+
+def test_selection_fraction_is_checked():
+    with pytest.raises(ValueError, match=r"hardest: fraction must be in \(0, 1\], got 0"):
+        ml.hardest(0)

@@ -1,0 +1,61 @@
+"""Binary selection: relax only a fraction of the binaries on each step (DESIGN §2).
+
+The UniLoss paper trained CIFAR-100 with 20% of the binaries per step; its published code kept,
+per sample, the comparisons against the highest-scoring other classes, the hardest ones. The
+binaries left out are held at their hard values (+-1) and get no gradient.
+
+    >>> import torch
+    >>> choose = hardest(0.5)
+    >>> choose(torch.tensor([3.0, -1.0, 0.5, 2.0]), torch.ones(4, dtype=torch.bool), None).tolist()
+    [1, 2]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Selection:
+    name: str
+    params: dict[str, Any]
+    choose: Callable[[torch.Tensor, torch.Tensor, torch.Generator | None], torch.Tensor] = field(repr=False)
+
+    def __call__(self, differences, ideal, generator) -> torch.Tensor:
+        """Indices (sorted) of the binaries to relax, among the live ones."""
+        return self.choose(differences, ideal, generator)
+
+
+def _fraction(fraction: float, factory: str) -> float:
+    if not 0 < fraction <= 1:
+        raise ValueError(f"{factory}: fraction must be in (0, 1], got {fraction!r}")
+    return float(fraction)
+
+
+def hardest(fraction: float = 0.2) -> Selection:
+    """The binaries with the smallest margin toward the ideal (``d`` signed by ``b*``)."""
+    fraction = _fraction(fraction, "hardest")
+
+    def choose(differences, ideal, generator):
+        margin = torch.where(ideal, differences, -differences).detach()
+        count = max(1, math.ceil(fraction * margin.numel()))
+        return margin.topk(count, largest=False).indices.sort().values
+
+    return Selection("hardest", {"fraction": fraction}, choose)
+
+
+def random_fraction(fraction: float = 0.2) -> Selection:
+    """A uniformly random subset, drawn from the loss's generator."""
+    fraction = _fraction(fraction, "random_fraction")
+
+    def choose(differences, ideal, generator):
+        count = max(1, math.ceil(fraction * differences.numel()))
+        keys = torch.rand(differences.numel(), generator=generator, device=differences.device)
+        return keys.topk(count).indices.sort().values
+
+    return Selection("random_fraction", {"fraction": fraction}, choose)

@@ -1,0 +1,66 @@
+"""What a reference training task is: data, a model, the metric's scores, and the usual loss.
+
+A task is a plain value made by a factory and registered as a ``task`` plugin. The training loop
+(``metricloss.training``) knows nothing task-specific: it draws batches from ``Data``, runs
+``model``, turns the output into the metric's scores with ``scores``, and trains either with
+``UniLoss(metric)`` or with ``baseline``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Split:
+    """One part of a data set: model inputs and the metric's targets, row-aligned."""
+
+    inputs: torch.Tensor
+    targets: tuple[torch.Tensor, ...]  # what the metric takes after the scores
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+    def batch(self, index: torch.Tensor) -> Split:
+        return Split(self.inputs[index], tuple(t[index] for t in self.targets))
+
+
+@dataclass(frozen=True)
+class Data:
+    train: Split
+    validation: Split
+    test: Split
+    source: str  # said in every output: "scikit-learn digits (bundled, 8x8)", "MNIST IDX files in DIR", ...
+    synthetic: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A task's default hyper-parameters (the paper's, DESIGN §5), overridable from the CLI."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    uniloss: dict[str, Any] = field(default_factory=dict)  # keyword arguments for UniLoss
+    uniloss_epochs: int | None = None  # a longer schedule for UniLoss (CIFAR-100: 5x)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str
+    metrics: tuple[str, ...]  # the first is the default
+    settings: Settings
+    load: Callable[[Path | None, int], Data]  # (data_dir or None, seed) -> Data
+    model: Callable[[Data], torch.nn.Module]
+    scores: Callable[[torch.Tensor], torch.Tensor]  # network output -> the metric's scores
+    baseline: Callable[..., torch.Tensor]  # (network output, *targets) -> the usual loss
+    optimizer: Callable[[Any, float], torch.optim.Optimizer]  # (parameters, lr)
+    scheduler: Callable[[torch.optim.Optimizer, int], Any] | None = None  # (optimizer, epochs)
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+    score_scale: str = ""  # how scores meet the relaxation (raw logits and tau, or a sigmoid)
