@@ -23,6 +23,7 @@ The pipeline, for the AUC a user would write to evaluate a model::
 ``metricloss.explain("my_auc")`` prints what a metric compiled into.
 """
 
+from .counts import count_metric
 from .errors import CompileError, InputError, MetricLossError, MetricLossWarning, PluginError
 from .explanation import explain
 from .interpolators import Interpolator, gaussian_kernel, inverse_distance, nearest
@@ -40,6 +41,6 @@ __all__ = [
     "element_nearby", "explain", "gaussian_cdf", "gaussian_kernel", "get_metric", "good", "ideal",
     "inverse_distance", "linear", "metric", "nearby", "nearest", "random", "sigmoid",
     "get_plugin", "interpolator", "relaxation", "sampler", "task",
-    "Selection", "hardest", "random_fraction",
+    "Selection", "hardest", "random_fraction", "count_metric",
 ]
 __version__ = "0.1.0"

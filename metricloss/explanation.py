@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import sympy
 import torch.fx as fx
 
+from .counts import formula_of, formula_text
 from .metric import Metric, get_metric
 from .render import render
 
@@ -95,9 +96,11 @@ def formula(metric: str | Metric) -> Formula:
     declared as a count formula shows that formula instead.
     """
     metric = get_metric(metric)
-    expression = getattr(metric.declaration.fn, "formula", None)
-    if expression is None:
-        expression = _sympify_graph(metric.program.g_module.graph)
+    declared = formula_text(metric)
+    if declared is not None:
+        return Formula(formula_of(metric).expression, f"{declared.pretty}\n\nwhere {declared.counts}",
+                       declared.latex)
+    expression = _sympify_graph(metric.program.g_module.graph)
     return Formula(expression, sympy.pretty(expression, use_unicode=True), sympy.latex(expression))
 
 

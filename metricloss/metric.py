@@ -176,6 +176,7 @@ def metric(
     shapes: Mapping[str, str] | None = None,
     classes: Mapping[str, int | str] | None = None,
     ideal: Callable | None = None,
+    location: SourceLocation | None = None,
 ) -> Metric | Callable[[Callable], Metric]:
     """Compile ``fn(scores, *targets, *, **params)`` into a metric and register it under ``name``.
 
@@ -184,15 +185,17 @@ def metric(
     ``classes``: arguments holding class indices and how many classes (an int or a dim of shapes).
     ``ideal``: a function of the targets returning perfect scores, for metrics whose best
     configuration is not all-true/all-false per comparison block.
+    ``location``: where messages say the metric was declared, for factories that generate ``fn``
+    (default: ``fn``'s ``def`` line).
     """
     if fn is None:
         return functools.partial(
             metric, name=name, best=best, higher_is_better=higher_is_better,
-            shapes=shapes, classes=classes, ideal=ideal,
+            shapes=shapes, classes=classes, ideal=ideal, location=location,
         )
     if not callable(fn):
         raise CompileError(f"@metric decorates a function, got {type(fn).__name__}")
-    location = _def_line(fn)
+    location = location or _def_line(fn)
     name = name or fn.__name__
     signature = inspect.signature(fn)
     positional, defaults = [], {}

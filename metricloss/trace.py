@@ -29,7 +29,7 @@ def user_location() -> SourceLocation | None:
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith((_TORCH_DIR, _OWN_DIR)) and not filename.startswith("<frozen"):
+        if not filename.startswith((_TORCH_DIR, _OWN_DIR, "<frozen", "<count_metric ")):
             return SourceLocation(filename, frame.f_lineno)
         frame = frame.f_back
     return None
