@@ -30,6 +30,11 @@ class FlipAnchors:
     def count(self) -> int:
         return self.flips.shape[0]
 
+    @property
+    def distinct(self) -> int:
+        """How many leading rows to evaluate: 1 when every anchor is the base itself."""
+        return min(self.count, 1) if self.flips.shape[1] == 0 else self.count
+
     def squared_distances(self, relaxed: torch.Tensor) -> torch.Tensor:
         base = signs(self.base, relaxed.dtype)
         common = (relaxed - base).square().sum()
@@ -54,9 +59,14 @@ class DenseAnchors:
     def count(self) -> int:
         return self.points.shape[0]
 
+    @property
+    def distinct(self) -> int:
+        return self.count
+
     def squared_distances(self, relaxed: torch.Tensor) -> torch.Tensor:
+        # |x - a|^2 = |x|^2 + K - 2 x.a, and x.a = 2 (x over a's true bits) - sum(x).
         size = relaxed.numel()
-        cross = signs(self.points, relaxed.dtype) @ relaxed
+        cross = 2 * (self.points.to(relaxed.dtype) @ relaxed) - relaxed.sum()
         return (relaxed.square().sum() + size - 2 * cross).clamp_min(0)
 
     def configurations(self, start: int, stop: int) -> torch.Tensor:

@@ -116,16 +116,24 @@ def _anchors_and_values(program, binaries, ideal, samplers, generator, elements)
     )
     anchor_sets = [sampler(context) for sampler in samplers]
     leading = torch.stack([binaries.hard, ideal])
-    total = 2 + sum(anchors.count for anchors in anchor_sets)
+    # Copies of one configuration (the ideal anchors) are evaluated once.
+    distinct = [a.distinct for a in anchor_sets]
+    total = 2 + sum(distinct)
     if total * binaries.count <= CHUNK_ELEMENTS:
-        rows = [leading] + [binaries.complete(a.configurations(0, a.count)) for a in anchor_sets]
-        return anchor_sets, program.values(binaries, torch.cat(rows)).to(torch.float32)
-    per_chunk = max(1, CHUNK_ELEMENTS // max(binaries.count, 1))
-    values = [program.values(binaries, leading)]
-    for anchors in anchor_sets:
-        for start in range(0, anchors.count, per_chunk):
-            rows = anchors.configurations(start, min(start + per_chunk, anchors.count))
-            values.append(program.values(binaries, binaries.complete(rows)))
+        rows = [leading] + [binaries.complete(a.configurations(0, n)) for a, n in zip(anchor_sets, distinct)]
+        flat = program.values(binaries, torch.cat(rows))
+    else:
+        per_chunk = max(1, CHUNK_ELEMENTS // max(binaries.count, 1))
+        parts = [program.values(binaries, leading)]
+        for anchors, n in zip(anchor_sets, distinct):
+            for start in range(0, n, per_chunk):
+                rows = anchors.configurations(start, min(start + per_chunk, n))
+                parts.append(program.values(binaries, binaries.complete(rows)))
+        flat = torch.cat(parts)
+    values, offset = [flat[:2]], 2
+    for anchors, n in zip(anchor_sets, distinct):
+        values.append(flat[offset:offset + n].expand(anchors.count) if n == 1 else flat[offset:offset + n])
+        offset += n
     return anchor_sets, torch.cat(values).to(torch.float32)
 
 

@@ -112,11 +112,21 @@ def random(count: int = 16) -> Sampler:
     _count(count, "random")
 
     def sample(context: SamplingContext) -> Anchors:
-        bits = torch.randint(0, 2, (count, context.size), generator=context.generator,
-                             device=context.device, dtype=torch.uint8)
-        return DenseAnchors(bits.bool())
+        return DenseAnchors(random_bits(count, context.size, context.generator, context.device))
 
     return Sampler("random", {"count": count}, sample)
+
+
+_BIT_SHIFTS = {}
+
+
+def random_bits(rows: int, size: int, generator, device) -> torch.Tensor:
+    """[rows, size] uniform random bools, eight per random byte (about twice as fast as one each)."""
+    shifts = _BIT_SHIFTS.get(device)
+    if shifts is None:
+        shifts = _BIT_SHIFTS[device] = torch.arange(8, dtype=torch.uint8, device=device)
+    words = torch.randint(0, 256, (rows, (size + 7) // 8), generator=generator, device=device, dtype=torch.uint8)
+    return ((words[..., None] >> shifts) & 1).bool().reshape(rows, -1)[:, :size]
 
 
 ELEMENT_DIRECTIONS = ("top", "bottom", "both")
