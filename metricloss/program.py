@@ -9,6 +9,7 @@ are (with autograd from the scores), plus the target-only values ``g`` reads.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -44,14 +45,10 @@ class Binaries:
     def count(self) -> int:
         return self.hard.numel()
 
-    @property
+    @functools.cached_property
     def live(self) -> torch.Tensor | None:
         """Indices of the live binaries, or None when all are live."""
-        if self.dead is None:
-            return None
-        if not hasattr(self, "_live"):
-            self._live = (~self.dead).nonzero().squeeze(1)
-        return self._live
+        return None if self.dead is None else (~self.dead).nonzero().squeeze(1)
 
     def restrict(self, configuration: torch.Tensor) -> torch.Tensor:
         """[..., K] -> [..., live]."""
