@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import torch
 
 
+_CHUNK_ELEMENTS = 1 << 24
+
+
 def signs(configuration: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """bool -> +1/-1 (true -> +1)."""
     return configuration.to(dtype) * 2 - 1
@@ -64,9 +67,16 @@ class DenseAnchors:
         return self.count
 
     def squared_distances(self, relaxed: torch.Tensor) -> torch.Tensor:
-        # |x - a|^2 = |x|^2 + K - 2 x.a, and x.a = 2 (x over a's true bits) - sum(x).
+        # |x - a|^2 = |x|^2 + K - 2 x.a, and x.a = 2 (x over a's true bits) - sum(x). The sum over
+        # true bits runs in column chunks so no float copy of all the anchors is ever made; autograd
+        # keeps only views of the bool points.
         size = relaxed.numel()
-        cross = 2 * (self.points.to(relaxed.dtype) @ relaxed) - relaxed.sum()
+        columns = max(1, _CHUNK_ELEMENTS // max(self.count, 1))
+        over_true = sum(
+            torch.where(self.points[:, start:start + columns], relaxed[start:start + columns], 0).sum(1)
+            for start in range(0, size, columns)
+        ) if size else relaxed.new_zeros(self.count)
+        cross = 2 * over_true - relaxed.sum()
         return (relaxed.square().sum() + size - 2 * cross).clamp_min(0)
 
     def configurations(self, start: int, stop: int) -> torch.Tensor:

@@ -90,8 +90,8 @@ class Program:
                 f"{error}"
             ) from error
         shapes = tuple(h.shape for h in hard)
-        flat_hard = torch.cat([h.reshape(-1) for h in hard])
-        flat_differences = torch.cat([d.reshape(-1) for d in differences]) if differences else scores.new_zeros(0)
+        flat_hard = _flat(hard, scores.new_zeros(0, dtype=torch.bool))
+        flat_differences = _flat(differences, scores.new_zeros(0))
         # A difference of +-inf (a max over an empty set) is a constant: no finite score moves it.
         dead = torch.cat([
             (torch.zeros_like(h) if mask is None else mask).reshape(-1) for h, mask in zip(hard, dead)
@@ -157,6 +157,13 @@ class Program:
                 )
         rows = [self.value(binaries, row) for row in configurations]
         return torch.stack(rows).to(torch.float32)
+
+
+def _flat(blocks, empty: torch.Tensor) -> torch.Tensor:
+    """Blocks flattened into one vector (no extra copy for a single block)."""
+    if not blocks:
+        return empty
+    return blocks[0].reshape(-1) if len(blocks) == 1 else torch.cat([b.reshape(-1) for b in blocks])
 
 
 def _as_tensor(value, device) -> torch.Tensor:
