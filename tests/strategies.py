@@ -1,7 +1,12 @@
 """Hypothesis strategies for tie-free scores: the exactness invariant holds only without ties."""
 
+import os
+
 import torch
 from hypothesis import strategies as st
+
+# The device the exactness suites run on: CPU by default; benchmarks/gpu_check.sh sets cuda.
+DEVICE = torch.device(os.environ.get("METRICLOSS_TEST_DEVICE", "cpu"))
 
 
 @st.composite

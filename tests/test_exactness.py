@@ -6,13 +6,13 @@ from hypothesis import given
 from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
 
 import metricloss as ml
-from strategies import binary_batches, multiclass_batches
+from strategies import DEVICE, binary_batches, multiclass_batches
 
 
 @given(binary_batches())
 def test_auc_equals_scikit_learn(batch):
     scores, labels = batch
-    assert ml.get_metric("auc")(scores, labels).item() == pytest.approx(
+    assert ml.get_metric("auc")(scores.to(DEVICE), labels.to(DEVICE)).item() == pytest.approx(
         roc_auc_score(labels.numpy(), scores.numpy()), abs=1e-6
     )
 
@@ -20,7 +20,7 @@ def test_auc_equals_scikit_learn(batch):
 @given(binary_batches())
 def test_average_precision_equals_scikit_learn(batch):
     scores, labels = batch
-    assert ml.get_metric("average_precision")(scores, labels).item() == pytest.approx(
+    assert ml.get_metric("average_precision")(scores.to(DEVICE), labels.to(DEVICE)).item() == pytest.approx(
         average_precision_score(labels.numpy(), scores.numpy()), abs=1e-6
     )
 
@@ -29,7 +29,7 @@ def test_average_precision_equals_scikit_learn(batch):
 def test_accuracy_equals_scikit_learn(batch):
     scores, labels = batch
     expected = accuracy_score(labels.numpy(), scores.argmax(1).numpy())
-    assert ml.get_metric("accuracy")(scores, labels).item() == pytest.approx(expected, abs=1e-6)
+    assert ml.get_metric("accuracy")(scores.to(DEVICE), labels.to(DEVICE)).item() == pytest.approx(expected, abs=1e-6)
 
 
 @pytest.mark.parametrize("name", ["auc", "average_precision"])
