@@ -275,7 +275,7 @@ def _build(task: Task, config: RunConfig, data: Data) -> _Run:
     if config.loss == "uniloss":
         generators["uniloss"] = torch.Generator(device=device).manual_seed(config.seed)
         # The loop owns the anchors' generator: it is part of the checkpoint.
-        parts = {**task.settings.uniloss, "generator": generators["uniloss"]}
+        parts = {**task.settings_for(data).uniloss, "generator": generators["uniloss"]}
         loss_fn = UniLoss(metric, **parts)
         config = RunConfig(**{**asdict(config), "uniloss": loss_fn.extra_repr()})
     return _Run(task, config, data, device, metric, model, optimizer, scheduler, loss_fn, generators)

@@ -18,7 +18,12 @@ import torch
 
 @dataclass(frozen=True)
 class Split:
-    """One part of a data set: model inputs and the metric's targets, row-aligned."""
+    """One part of a data set: model inputs and the metric's targets, row-aligned.
+
+    ``inputs`` is a tensor, or an object indexed like one (``shape``, ``len``, and ``[index]`` with a
+    slice or an index tensor giving a tensor) for sets too large to hold decoded: MPII's person
+    crops are decoded from their JPEGs batch by batch (``metricloss.datasets.mpii.PersonCrops``).
+    """
 
     inputs: torch.Tensor
     targets: tuple[torch.Tensor, ...]  # what the metric takes after the scores
@@ -37,6 +42,9 @@ class Data:
     test: Split
     source: str  # said in every output: "scikit-learn digits (bundled, 8x8)", "MNIST IDX files in DIR", ...
     synthetic: bool = False
+    # Defaults for this data when they differ from the task's (the paper's): the bundled digits and
+    # the synthetic pose set are small, and train in about a minute on a CPU. See Task.settings_for.
+    settings: Settings | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,9 @@ class Settings:
     lr: float
     uniloss: dict[str, Any] = field(default_factory=dict)  # keyword arguments for UniLoss
     uniloss_epochs: int | None = None  # a longer schedule for UniLoss (CIFAR-100: 5x)
+    # keyword arguments for the task's network: the paper's on the real data, a smaller one (or
+    # fewer classes) on the bundled and synthetic data. Task.model reads those of settings_for(data).
+    model: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,3 +75,7 @@ class Task:
     scheduler: Callable[[torch.optim.Optimizer, int], Any] | None = None  # (optimizer, epochs)
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
     score_scale: str = ""  # how scores meet the relaxation (raw logits and tau, or a sigmoid)
+
+    def settings_for(self, data: Data) -> Settings:
+        """The defaults a run on ``data`` starts from: the data's own, else the task's (the paper's)."""
+        return data.settings if data.settings is not None else self.settings
