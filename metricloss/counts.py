@@ -27,7 +27,6 @@ import ast
 import keyword
 import math
 import numbers
-import os
 import sys
 import weakref
 from collections.abc import Callable, Mapping
@@ -38,7 +37,7 @@ import sympy
 import torch
 from sympy.parsing.sympy_parser import auto_number, parse_expr
 
-from .errors import CompileError, InputError, SourceLocation
+from .errors import CompileError, InputError, SourceLocation, short_path
 from .metric import Metric, metric
 
 COUNTS = sympy.symbols("TP FP FN TN")
@@ -308,22 +307,13 @@ def _metric_function(declared: CountFormula, name: str, where: SourceLocation, m
     passed = ", ".join(f"{k}={k}" for k in keywords)
     source = f"def {identifier}(scores, labels{star}):\n    return _evaluate(scores, labels, {passed})\n"
     namespace = {"_evaluate": _evaluator(declared), "__name__": module}
-    label = f"{GENERATED_PREFIX}{name} at {_relative(where.filename)}:{where.lineno}>"
+    label = f"{GENERATED_PREFIX}{name} at {short_path(where.filename)}:{where.lineno}>"
     exec(compile(source, label, "exec"), namespace)  # noqa: S102 - a fixed template, see above
     fn = namespace[identifier]
     fn.__kwdefaults__ = ({"threshold": 0.0} if declared.average == "binary" else {}) | dict(declared.parameters)
     fn.__doc__ = doc or f"{name} = {declared.expression} ({declared.average} counts)"
     _FORMULAS[fn] = declared
     return fn
-
-
-def _relative(filename: str) -> str:
-    """A path relative to the working directory when it lies below it, as messages show paths."""
-    try:
-        relative = os.path.relpath(filename)
-    except ValueError:  # another drive on Windows
-        return filename
-    return filename if relative.startswith("..") else relative
 
 
 def _evaluator(declared: CountFormula) -> Callable:

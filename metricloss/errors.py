@@ -43,12 +43,12 @@ class SourceLocation:
         return linecache.getline(self.filename, self.lineno).strip()
 
     def __str__(self) -> str:
-        name = _short_path(self.filename)
+        name = short_path(self.filename)
         code = self.code
         return f"{name}:{self.lineno} (`{code}`)" if code else f"{name}:{self.lineno}"
 
 
-def _short_path(filename: str) -> str:
+def short_path(filename: str) -> str:
     try:
         relative = os.path.relpath(filename)
     except ValueError:  # another drive on Windows
