@@ -165,10 +165,11 @@ def train(
 ) -> RunResult:
     """Train ``task``'s model with ``loss`` ("uniloss" or "baseline") and log every epoch to ``out``.
 
-    Unset hyper-parameters come from ``task.settings`` (UniLoss uses ``settings.uniloss_epochs``
-    when the task sets a longer schedule for it). ``resume=True`` continues from ``out``'s
-    checkpoint when there is one; without it, an existing checkpoint is an error rather than
-    silently overwritten. ``on_epoch`` is called with each epoch's row once its checkpoint is on disk.
+    Unset hyper-parameters come from ``task.settings_for(data)``: the data's own defaults (the
+    bundled digits, the synthetic pose set), else the task's (the paper's); UniLoss uses
+    ``settings.uniloss_epochs`` when they set a longer schedule for it. ``resume=True`` continues
+    from ``out``'s checkpoint when there is one; without it, an existing checkpoint is an error
+    rather than silently overwritten. ``on_epoch`` is called with each epoch's row once its checkpoint is on disk.
     """
     task = get_task(task)
     _require_matplotlib()
@@ -211,7 +212,7 @@ def train(
 def _config(task: Task, data: Data, *, loss, metric, epochs, batch_size, lr, device, seed) -> RunConfig:
     if loss not in LOSSES:
         raise InputError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-    settings = task.settings
+    settings = task.settings_for(data)  # the data's defaults (bundled digits, synthetic pose) first
     if epochs is None:
         epochs = settings.uniloss_epochs if loss == "uniloss" and settings.uniloss_epochs else settings.epochs
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):

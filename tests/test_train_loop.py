@@ -6,6 +6,7 @@ learning-rate schedule, so resuming bit for bit is tested against all of them.
 """
 
 import csv
+import dataclasses
 import functools
 import io
 import json
@@ -127,6 +128,23 @@ def test_uniloss_takes_the_task_s_longer_schedule_unless_told(tmp_path):
     run = train(tiny_digits(epochs=1, uniloss_epochs=2), loss="uniloss", device="cpu", out=tmp_path,
                 progress=False)
     assert run.config.epochs == 2
+
+
+def test_the_data_s_own_defaults_override_the_task_s(tmp_path):
+    # The bundled digits and the synthetic pose set carry smaller defaults than the paper's; every
+    # unset hyper-parameter of the run comes from them, not from task.settings.
+    own = Settings(epochs=1, batch_size=48, lr=0.02, uniloss_epochs=2)
+
+    def load(data_dir, seed):
+        data = _load(data_dir, seed)
+        return Data(data.train, data.validation, data.test, data.source, settings=own)
+
+    task = dataclasses.replace(tiny_digits(epochs=5, uniloss_epochs=7), load=load)
+    uniloss = train(task, loss="uniloss", device="cpu", out=tmp_path / "u", progress=False)
+    baseline = train(task, loss="baseline", device="cpu", out=tmp_path / "b", progress=False)
+    assert (uniloss.config.epochs, uniloss.config.batch_size, uniloss.config.lr) == (2, 48, 0.02)
+    assert (baseline.config.epochs, baseline.config.batch_size, baseline.config.lr) == (1, 48, 0.02)
+    assert len(uniloss.history) == 2 and len(baseline.history) == 1
 
 
 def test_undefined_batches_are_counted_in_the_log_not_warned(tmp_path):
