@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 
 _CHUNK_ELEMENTS = 1 << 24
@@ -68,19 +69,30 @@ class DenseAnchors:
 
     def squared_distances(self, relaxed: torch.Tensor) -> torch.Tensor:
         # |x - a|^2 = |x|^2 + K - 2 x.a, and x.a = 2 (x over a's true bits) - sum(x). The sum over
-        # true bits runs in column chunks so no float copy of all the anchors is ever made; autograd
-        # keeps only views of the bool points.
+        # true bits is a matrix-vector product with the bool points made float. Small problems
+        # do it in one product; large ones in column chunks under activation checkpointing, so
+        # autograd keeps only the bool points and remakes each float chunk in the backward pass
+        # (a float copy of every anchor would be 4x the points' memory).
         size = relaxed.numel()
-        columns = max(1, _CHUNK_ELEMENTS // max(self.count, 1))
-        over_true = sum(
-            torch.where(self.points[:, start:start + columns], relaxed[start:start + columns], 0).sum(1)
-            for start in range(0, size, columns)
-        ) if size else relaxed.new_zeros(self.count)
+        if self.points.numel() <= _CHUNK_ELEMENTS or not relaxed.requires_grad:
+            over_true = _over_true(self.points, relaxed)
+        else:
+            columns = max(1, _CHUNK_ELEMENTS // max(self.count, 1))
+            over_true = sum(
+                checkpoint(_over_true, self.points[:, start:start + columns], relaxed[start:start + columns],
+                           use_reentrant=False)
+                for start in range(0, size, columns)
+            )
         cross = 2 * over_true - relaxed.sum()
         return (relaxed.square().sum() + size - 2 * cross).clamp_min(0)
 
     def configurations(self, start: int, stop: int) -> torch.Tensor:
         return self.points[start:stop]
+
+
+def _over_true(points: torch.Tensor, relaxed: torch.Tensor) -> torch.Tensor:
+    """Per row of ``points``, the sum of ``relaxed`` over its true bits."""
+    return points.to(relaxed.dtype) @ relaxed
 
 
 Anchors = FlipAnchors | DenseAnchors

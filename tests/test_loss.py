@@ -112,6 +112,47 @@ def test_sparse_distances_equal_dense_ones():
     torch.testing.assert_close(anchors.squared_distances(relaxed), (relaxed - dense).square().sum(1))
 
 
+@pytest.mark.parametrize("chunk", [1 << 24, 64])
+def test_dense_distances_and_their_gradient_equal_the_definition(monkeypatch, chunk):
+    """In column chunks under checkpointing (chunk 64) as in one product: same values, same gradient."""
+    from metricloss import anchors as anchor_module
+    from metricloss.anchors import DenseAnchors, signs
+
+    monkeypatch.setattr(anchor_module, "_CHUNK_ELEMENTS", chunk)
+    generator = torch.Generator().manual_seed(0)
+    points = torch.rand(5, 301, generator=generator) < 0.5
+    weights = torch.rand(5, generator=generator)
+    relaxed = (torch.rand(301, generator=generator) * 2 - 1).requires_grad_()
+    (anchors_grad,) = torch.autograd.grad((DenseAnchors(points).squared_distances(relaxed) * weights).sum(), relaxed)
+    direct = (relaxed - signs(points)).square().sum(1)
+    (direct_grad,) = torch.autograd.grad((direct * weights).sum(), relaxed)
+    torch.testing.assert_close(DenseAnchors(points).squared_distances(relaxed), direct)
+    torch.testing.assert_close(anchors_grad, direct_grad)
+
+
+def test_random_bits_are_fair_and_fill_every_chunk(monkeypatch):
+    from metricloss import samplers as sampler_module
+
+    monkeypatch.setattr(sampler_module, "_BITS_PER_CHUNK", 48)
+    bits = sampler_module.random_bits(3, 1001, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert bits.shape == (3, 1001) and bits.dtype == torch.bool
+    # Each 16-column chunk is drawn on its own; a chunk left unfilled would read as constant.
+    chunks = bits[:, :992].reshape(3, -1, 16).float().mean((0, 2))
+    assert 0.4 < bits.float().mean() < 0.6 and bool((chunks > 0).all() & (chunks < 1).all())
+
+
+def test_nearby_anchors_flip_only_bits_that_disagree_with_the_ideal():
+    from metricloss.samplers import SamplingContext, nearby
+
+    generator = torch.Generator().manual_seed(0)
+    ideal = torch.ones(5000, dtype=torch.bool)
+    current = ideal.clone()
+    current[[7, 4000]] = False
+    anchors = nearby(64)(SamplingContext(ideal=ideal, current=current, generator=generator))
+    assert set(anchors.flips.flatten().tolist()) == {7, 4000}
+    assert bool((anchors.base == current).all())
+
+
 def test_lower_is_better_metric_gives_a_loss_that_falls_with_the_metric():
     @ml.metric(best=0.0, higher_is_better=False, name="inversions")
     def inversions(scores, labels):
