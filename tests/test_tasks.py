@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -13,6 +14,7 @@ from metricloss.datasets.synthetic_pose import SyntheticPose, load_synthetic_pos
 from metricloss.plugins import get_plugin
 from metricloss.selection import Selection
 from metricloss.tasks.base import Data, Task
+from metricloss.training import train
 from metricloss_builtins import task_binary, task_cifar, task_pose  # noqa: F401  (registers them)
 from test_datasets import write_cifar, write_mnist
 
@@ -69,6 +71,35 @@ def test_each_task_trains_a_few_steps_with_uniloss_and_with_its_baseline(name):
                     scheduler.step()
             changed = sum(not torch.equal(a, b.detach()) for a, b in zip(before, model.parameters()))
             assert changed > len(before) // 2, f"{name} with {loss}: only {changed} parameter tensors moved"
+
+
+def _shrunk(task: Task, rows: int) -> Task:
+    """``task`` loading its own bundled (or generated) data, then keeping ``rows`` of each split."""
+
+    def load(data_dir, seed):
+        data = bundled(task) if task.name == "pose" else task.load(data_dir, seed)
+        head = torch.arange(rows)
+        return dataclasses.replace(data, train=data.train.batch(head), validation=data.validation.batch(head),
+                                   test=data.test.batch(head))
+
+    return dataclasses.replace(task, load=load)
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_each_task_runs_end_to_end_through_the_training_loop(name, tmp_path):
+    # The task's own defaults for its bundled data (batch size, lr, UniLoss's parts, model size),
+    # the real loop, logs and checkpoint: one epoch of each loss and metric on 16 rows of each split.
+    task = _shrunk(make(name), 16)
+    for metric in task.metrics:
+        for loss in ("uniloss", "baseline"):
+            run = train(task, loss=loss, metric=metric, epochs=1, device="cpu", progress=False,
+                        out=tmp_path / f"{metric}-{loss}")
+            settings = task.settings_for(task.load(None, 0))
+            assert (run.config.batch_size, run.config.lr) == (settings.batch_size, settings.lr)
+            assert run.config.synthetic == (name == "pose") and len(run.history) == 1
+            row = run.history[0]
+            assert math.isfinite(row["train_loss"]) and 0 <= row["validation_metric"] <= 1
+            assert run.checkpoint.exists() and run.curves.exists()
 
 
 @pytest.mark.parametrize("name", TASKS)
