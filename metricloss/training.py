@@ -5,7 +5,9 @@ epoch: trains on shuffled batches (a progress bar shows the loss and the running
 the exact metric on the validation and test splits, and writes to ``out``:
 
 - ``metrics.jsonl`` and ``metrics.csv``: one row per epoch (``COLUMNS``);
-- ``curves.png``: the training loss, and the train and validation metric, by epoch;
+- ``curves.png``: the training loss, and the train and validation metric, by epoch (redrawn after
+  the last epoch, and before it at most every ``CURVES_EVERY`` seconds: drawing costs about half
+  a second, as much as a whole epoch of a small task);
 - ``checkpoint.pt``: everything needed to continue exactly (``resume=True``);
 - ``config.json``: what was run (task, loss, metric, hyper-parameters, data source).
 
@@ -60,6 +62,7 @@ METRICS_JSONL = "metrics.jsonl"
 METRICS_CSV = "metrics.csv"
 CURVES = "curves.png"
 CONFIG = "config.json"
+CURVES_EVERY = 10.0  # seconds between redraws of curves.png while a run goes on
 _FORMAT = 1  # of the checkpoint; bumped when its layout changes
 _EVALUATION_BATCHES = 4  # evaluation batches are this many training batches (no gradients kept)
 
@@ -193,11 +196,14 @@ def train(
     else:
         say(f"training {config.task} with {_loss_name(config)} on {config.data_source}"
             f"{' (synthetic)' if config.synthetic else ''}; writing to {out}")
+    drawn = -math.inf
     for epoch in range(start + 1, run.config.epochs + 1):
         row = _epoch(run, epoch, progress)
         run.history.append(row)
         _write_logs(out, run.history)
-        _plot_curves(out / CURVES, run.history, run.config)
+        if epoch == run.config.epochs or time.monotonic() - drawn >= CURVES_EVERY:
+            _plot_curves(out / CURVES, run.history, run.config)
+            drawn = time.monotonic()
         _save_checkpoint(out / CHECKPOINT, _state(run, epoch))
         say(_summary(row, run.config))
         if on_epoch is not None:

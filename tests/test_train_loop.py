@@ -21,6 +21,7 @@ from metricloss.cli import main
 from metricloss.comparison import compare
 from metricloss.progress import Progress
 from metricloss.tasks.base import Data, Settings, Split, Task
+from metricloss import training
 from metricloss.training import COLUMNS, load_checkpoint, train
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -106,6 +107,16 @@ def test_a_run_logs_every_epoch_and_draws_its_curves(full):
     assert config["data_source"] == "600 of scikit-learn's digits" and config["synthetic"] is False
     assert full.test_metric > 0.75  # it learns: 3 epochs of a tiny MLP, untrained is ~0.5
     assert not list(out.glob(".*tmp"))
+
+
+@pytest.mark.parametrize("every, drawn", [(0.0, [1, 2, 3]), (1e9, [1, 3])])
+def test_the_curves_are_drawn_first_last_and_between_at_most_every_few_seconds(tmp_path, monkeypatch,
+                                                                               every, drawn):
+    epochs = []
+    monkeypatch.setattr(training, "CURVES_EVERY", every)
+    monkeypatch.setattr(training, "_plot_curves", lambda path, history, config: epochs.append(len(history)))
+    train(tiny_digits(), loss="baseline", device="cpu", out=tmp_path, progress=False)
+    assert epochs == drawn
 
 
 def test_the_logged_metric_is_the_exact_metric_of_the_split(full):
