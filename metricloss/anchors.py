@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from .statistics import Statistics
+
 
 _CHUNK_ELEMENTS = 1 << 24
 
@@ -46,6 +48,10 @@ class FlipAnchors:
             return common.expand(self.count)
         correction = (relaxed[self.flips] * base[self.flips]).sum(1)
         return (common + 4 * correction).clamp_min(0)
+
+    def statistics(self, statistics: Statistics) -> torch.Tensor:
+        """The affine statistics of g at the first ``distinct`` anchors: [distinct, F]."""
+        return statistics.at_flips(self.base, self.flips[:self.distinct])
 
     def configurations(self, start: int, stop: int) -> torch.Tensor:
         flips = self.flips[start:stop]
@@ -85,6 +91,9 @@ class DenseAnchors:
             )
         cross = 2 * over_true - relaxed.sum()
         return (relaxed.square().sum() + size - 2 * cross).clamp_min(0)
+
+    def statistics(self, statistics: Statistics) -> torch.Tensor:
+        return statistics.at_points(self.points, _CHUNK_ELEMENTS)
 
     def configurations(self, start: int, stop: int) -> torch.Tensor:
         return self.points[start:stop]

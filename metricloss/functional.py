@@ -26,6 +26,9 @@ from .samplers import Sampler, SamplingContext, default_samplers
 from .selection import Selection
 
 UNDEFINED_POLICIES = ("zero", "raise")
+# Up to this many anchor-times-binary elements, g runs on every anchor in one call (per-call
+# overhead dominates); above, through g's affine statistics when it has them.
+DENSE_ELEMENTS = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -119,22 +122,43 @@ def _anchors_and_values(program, binaries, ideal, samplers, generator, elements)
     # Copies of one configuration (the ideal anchors) are evaluated once.
     distinct = [a.distinct for a in anchor_sets]
     total = 2 + sum(distinct)
-    if total * binaries.count <= CHUNK_ELEMENTS:
+    if total * binaries.count <= DENSE_ELEMENTS:
         rows = [leading] + [binaries.complete(a.configurations(0, n)) for a, n in zip(anchor_sets, distinct)]
         flat = program.values(binaries, torch.cat(rows))
     else:
-        per_chunk = max(1, CHUNK_ELEMENTS // max(binaries.count, 1))
-        parts = [program.values(binaries, leading)]
-        for anchors, n in zip(anchor_sets, distinct):
-            for start in range(0, n, per_chunk):
-                rows = anchors.configurations(start, min(start + per_chunk, n))
-                parts.append(program.values(binaries, binaries.complete(rows)))
-        flat = torch.cat(parts)
+        head = program.values(binaries, leading)
+        flat = _values_from_statistics(program, binaries, leading, head, anchor_sets)
+        if flat is None:
+            per_chunk = max(1, CHUNK_ELEMENTS // max(binaries.count, 1))
+            parts = [head]
+            for anchors, n in zip(anchor_sets, distinct):
+                for start in range(0, n, per_chunk):
+                    rows = anchors.configurations(start, min(start + per_chunk, n))
+                    parts.append(program.values(binaries, binaries.complete(rows)))
+            flat = torch.cat(parts)
     values, offset = [flat[:2]], 2
     for anchors, n in zip(anchor_sets, distinct):
         values.append(flat[offset:offset + n].expand(anchors.count) if n == 1 else flat[offset:offset + n])
         offset += n
     return anchor_sets, torch.cat(values).to(torch.float32)
+
+
+def _values_from_statistics(program, binaries, leading, head, anchor_sets) -> torch.Tensor | None:
+    """g at [hard, ideal, *anchors] through g's affine statistics, or None when g has none.
+
+    The hard and ideal values come from g itself (``head``); the statistics path must give the
+    same two values, or it is dropped for this metric and g sees every anchor again.
+    """
+    statistics = program.statistics(binaries)
+    if statistics is None:
+        return None
+    rows = torch.cat([statistics.at_points(binaries.restrict(leading), CHUNK_ELEMENTS)]
+                     + [anchors.statistics(statistics) for anchors in anchor_sets])
+    values = program.values_from_statistics(binaries, rows)
+    if values is None or not torch.allclose(values[:2], head, rtol=1e-5, atol=1e-7, equal_nan=True):
+        program.drop_statistics()
+        return None
+    return torch.cat([head, values[2:]])
 
 
 def uniloss(metric: Metric, scores: torch.Tensor, *targets, undefined: str = "zero", **parts) -> torch.Tensor:

@@ -21,6 +21,7 @@ from torch.func import vmap
 from .errors import InputError, MetricLossWarning
 from . import ops
 from .partition import Partition, Role
+from .statistics import AffineSplit, Statistics, affine_split
 
 # Anchors are materialised for g in chunks of at most this many binaries.
 CHUNK_ELEMENTS = 1 << 24
@@ -75,6 +76,10 @@ class Program:
         elements = _elements_graph(graph, part)
         self.elements_module = None if elements is None else fx.GraphModule(torch.nn.Module(), elements)
         self._vectorised: bool | None = None
+        # g read through a few affine sums, when it is (AUC, the count metrics): anchors cost
+        # O(flips) or one product instead of a pass of g each. Dropped for good if it ever
+        # disagrees with g itself.
+        self.affine: AffineSplit | None = affine_split(self.g_module.graph, len(part.blocks))
 
     @property
     def blocks(self):
@@ -132,6 +137,37 @@ class Program:
         per_chunk = max(1, CHUNK_ELEMENTS // max(size, 1))
         results = [self._values(binaries, chunk) for chunk in configurations.split(per_chunk)]
         return torch.cat(results)
+
+    def statistics(self, binaries: Binaries) -> Statistics | None:
+        """This batch's affine statistics of g, or None when g must see every anchor itself."""
+        if self.affine is None:
+            return None
+        try:
+            statistics = Statistics.of(self.affine, binaries)
+        except Exception:  # an op the split admitted but these inputs refuse: use g itself
+            statistics = None
+        if statistics is None:  # e.g. per-positive sums (AP): not a few numbers on any batch
+            self.affine = None
+        return statistics
+
+    @torch.no_grad()
+    def values_from_statistics(self, binaries: Binaries, statistics: torch.Tensor) -> torch.Tensor | None:
+        """g at each row of ``statistics`` ([A, F]) through the rest of g; None if it cannot."""
+        if self.affine is None:
+            return None
+        rest = self.affine.rest
+
+        def g(row):
+            return _as_tensor(rest(*row.unbind(), *binaries.target_values), statistics.device)
+
+        try:
+            return vmap(g)(statistics).to(torch.float32)
+        except Exception:
+            self.affine = None
+            return None
+
+    def drop_statistics(self) -> None:
+        self.affine = None
 
     def _values(self, binaries: Binaries, configurations: torch.Tensor) -> torch.Tensor:
         blocks = _split_batched(binaries.pin_dead(configurations), binaries.shapes)

@@ -1,0 +1,217 @@
+"""Re-expressions that read the binaries only through a few affine sums.
+
+AUC is the mean of one block; F1, MCC, precision and the other count metrics read TP, FP, FN and
+TN, each a sum of (negated, masked) binaries. For such a ``g`` the sums at a configuration ``a``
+are ``c + J a`` with ``J`` a handful of rows, so the anchors need not go through ``g`` one
+dense row each: a base-plus-flips anchor costs O(flips) (a base's sums plus the flipped columns
+of ``J``), a dense anchor one product with ``J``, and the rest of ``g`` runs on [A, F] sums.
+
+The split is structural: starting from the blocks, a node is *affine* while it is a cast to a
+float type, a sum or mean, a reshape or indexing by targets, a negation (``~b`` is ``1 - b``), a
+sum or difference of affine nodes and targets, or an affine node masked by (``&``, ``*``) or
+divided by something that is not a binary. The *statistics* are the affine nodes that feed
+anything else. ``J`` comes from autograd on the affine part evaluated on float blocks, so it is
+exact for what the graph says, and each batch checks that every statistic is a single number (a
+per-class count vector would make ``J`` as large as the dense anchors it replaces).
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+
+import torch
+import torch.fx as fx
+
+MAX_STATISTICS = 16
+
+_CASTS = {"float", "double", "to"}
+_REDUCTIONS = {torch.sum, torch.mean, "sum", "mean"}
+_RESHAPES = {
+    operator.getitem, torch.reshape, torch.flatten, torch.squeeze, torch.unsqueeze, torch.permute,
+    torch.transpose, "view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose",
+    "t", "contiguous", "expand", "expand_as",
+}
+_NEGATIONS = {operator.invert, torch.logical_not, torch.bitwise_not, "logical_not", "bitwise_not", "__invert__"}
+_SHIFTS = {operator.add, operator.sub, torch.add, torch.sub, "add", "sub"}
+_MASKS = {operator.and_, operator.mul, torch.logical_and, torch.bitwise_and, torch.mul,
+          "logical_and", "bitwise_and", "mul", "__and__"}
+_DIVISIONS = {operator.truediv, torch.div, torch.true_divide, "div", "true_divide"}
+_NEGATE_SIGN = {operator.neg, torch.neg, "neg"}
+
+
+def one_minus(values: torch.Tensor) -> torch.Tensor:
+    """``~b`` on a bool block, written for float blocks."""
+    return 1 - values
+
+
+def masked(values: torch.Tensor, mask) -> torch.Tensor:
+    """``b & m`` (or ``b * m``) with a target mask, written for float blocks."""
+    return values * (mask.to(values.dtype) if isinstance(mask, torch.Tensor) else mask)
+
+
+@dataclass(frozen=True)
+class AffineSplit:
+    """g = rest(statistics(blocks, targets), targets), with ``statistics`` affine in the blocks."""
+
+    statistics: fx.GraphModule  # (float blocks..., targets...) -> tuple of statistics
+    rest: fx.GraphModule  # (statistics..., targets...) -> the metric
+
+
+def affine_split(g_graph: fx.Graph, block_count: int) -> AffineSplit | None:
+    """Split ``g`` at its affine statistics, or None when it has none worth using."""
+    placeholders = [n for n in g_graph.nodes if n.op == "placeholder"]
+    blocks = set(placeholders[:block_count])
+    binary: set[fx.Node] = set()  # nodes that depend on a block
+    affine: set[fx.Node] = set()
+    output = None
+    for node in g_graph.nodes:
+        if node.op == "output":
+            output = node
+            continue
+        if node in blocks:
+            binary.add(node)
+            affine.add(node)
+            continue
+        inputs = [n for n in node.all_input_nodes if n in binary]
+        if not inputs:
+            continue
+        binary.add(node)
+        if all(n in affine for n in inputs) and _affine_op(node, binary):
+            affine.add(node)
+    result = output.args[0]
+    if not isinstance(result, fx.Node) or result not in binary:
+        return None
+    frontier = [n for n in g_graph.nodes if n in affine
+                and (n is result or any(u not in affine for u in n.users))]
+    if not frontier or any(n in blocks for n in frontier) or len(frontier) > MAX_STATISTICS:
+        return None  # g reads a whole block (b.all(), a rank): every anchor needs g itself
+    return AffineSplit(
+        statistics=fx.GraphModule(torch.nn.Module(), _statistics_graph(g_graph, affine, binary, frontier)),
+        rest=fx.GraphModule(torch.nn.Module(), _rest_graph(g_graph, affine, binary, frontier, result)),
+    )
+
+
+def _key(node: fx.Node):
+    return node.target if node.op in ("call_function", "call_method") else None
+
+
+def _affine_op(node: fx.Node, binary: set[fx.Node]) -> bool:
+    """Whether ``node``, all of whose binary inputs are affine, is affine in them."""
+    key = _key(node)
+    operands = [n for n in node.all_input_nodes if n in binary]
+    first = bool(node.args) and node.args[0] is (operands[0] if operands else None)
+    if key in _CASTS:
+        return first and len(operands) == 1 and _float_cast(node)
+    if key in _REDUCTIONS | _RESHAPES | _NEGATIONS | _NEGATE_SIGN:
+        # One binary operand, first; the rest (dims, an index) must not be binary.
+        return first and len(operands) == 1 and "dtype" not in node.kwargs
+    if key in _SHIFTS:
+        return len(node.args) == 2 and not node.kwargs
+    if key in _MASKS:
+        return len(node.args) == 2 and len(operands) == 1 and not node.kwargs
+    if key in _DIVISIONS:
+        return len(node.args) == 2 and first and len(operands) == 1 and not node.kwargs
+    return False
+
+
+def _float_cast(node: fx.Node) -> bool:
+    """Casts that keep a gradient: a cast to an integer type would cut J short."""
+    if node.target in ("float", "double"):
+        return True
+    dtype = node.kwargs.get("dtype", node.args[1] if len(node.args) > 1 else None)
+    return node.target == "to" and dtype in (torch.float32, torch.float64) and len(node.args) <= 2
+
+
+def _statistics_graph(g_graph, affine, binary, frontier) -> fx.Graph:
+    graph = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    for node in g_graph.nodes:
+        if node.op == "placeholder":
+            env[node] = graph.placeholder(node.target)
+        elif node.op == "output":
+            continue
+        elif node in affine:
+            key = _key(node)
+            if key in _NEGATIONS:
+                env[node] = graph.call_function(one_minus, (env[node.args[0]],))
+            elif key in _MASKS:
+                value, mask = node.args if node.args[0] in binary else node.args[::-1]
+                env[node] = graph.call_function(masked, (env[value], fx.node.map_arg(mask, lambda n: env[n])))
+            else:
+                env[node] = graph.node_copy(node, lambda n: env[n])
+        elif node not in binary:
+            env[node] = graph.node_copy(node, lambda n: env[n])  # target-only: masks, counts
+    graph.output(tuple(env[n] for n in frontier))
+    graph.eliminate_dead_code()
+    graph.lint()
+    return graph
+
+
+def _rest_graph(g_graph, affine, binary, frontier, result) -> fx.Graph:
+    graph = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    statistics = {node: graph.placeholder(f"statistic_{i}") for i, node in enumerate(frontier)}
+    for node in g_graph.nodes:
+        if node.op == "placeholder":
+            if node not in binary:
+                env[node] = graph.placeholder(node.target)
+        elif node.op == "output":
+            continue
+        elif node in statistics:
+            env[node] = statistics[node]
+        elif node not in affine:
+            env[node] = graph.node_copy(node, lambda n: env[n])
+    graph.output(env[result])
+    graph.eliminate_dead_code()
+    graph.lint()
+    return graph
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """One batch's affine statistics: ``s(a) = constant + weights @ a`` over the live binaries."""
+
+    constant: torch.Tensor  # [F], float64
+    weights: torch.Tensor  # [F, live], float64
+
+    @classmethod
+    def of(cls, split: AffineSplit, binaries) -> Statistics | None:
+        """``c`` and ``J`` by autograd on float blocks, or None when a statistic is not one number."""
+        device = binaries.hard.device
+        blocks = [torch.zeros(shape, dtype=torch.float64, device=device, requires_grad=True)
+                  for shape in binaries.shapes]
+        with torch.enable_grad():
+            values = split.statistics(*blocks, *binaries.target_values)
+        if any(not isinstance(v, torch.Tensor) or v.dim() != 0 or not v.is_floating_point() or not v.requires_grad
+               for v in values):
+            return None
+        rows = []
+        for index, value in enumerate(values):
+            grads = torch.autograd.grad(value, blocks, retain_graph=index + 1 < len(values), allow_unused=True)
+            rows.append(torch.cat([(torch.zeros_like(b) if g is None else g).reshape(-1)
+                                   for b, g in zip(blocks, grads)]))
+        weights = torch.stack(rows).to(torch.float64)
+        constant = torch.stack([v.detach() for v in values]).to(torch.float64)
+        if binaries.dead is not None:  # dead binaries sit at their hard values in every anchor
+            constant = constant + weights[:, binaries.dead] @ binaries.hard[binaries.dead].to(torch.float64)
+            weights = binaries.restrict(weights)
+        return cls(constant, weights)
+
+    def at_flips(self, base: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+        """[A, F] statistics of ``base`` ([live] bool) with the bits ``flips`` ([A, f]) inverted."""
+        at_base = self.constant + self.weights @ base.to(torch.float64)
+        step = 1 - 2 * base[flips].to(torch.float64)  # +1 where a false bit turns true
+        return at_base + (self.weights[:, flips] * step).sum(-1).T
+
+    def at_points(self, points: torch.Tensor, chunk_elements: int) -> torch.Tensor:
+        """[A, F] statistics of dense anchors ([A, live] bool), a column chunk at a time.
+
+        In float64: a float32 product of 10^4 weights of 1/K each (AUC) is already off by 1e-5.
+        """
+        count, size = points.shape
+        columns = max(1, chunk_elements // 4 // max(count, 1))  # float64: a quarter of the chunk
+        total = self.constant.expand(count, -1).clone()
+        for start in range(0, size, columns):
+            total += points[:, start:start + columns].to(torch.float64) @ self.weights[:, start:start + columns].T
+        return total

@@ -1,0 +1,131 @@
+"""Anchors evaluated through g's affine statistics give the values g itself gives."""
+
+import pytest
+import torch
+
+import metricloss as ml
+from metricloss import functional
+from metricloss.metric import get_metric
+from metricloss.samplers import SamplingContext, default_samplers, element_nearby
+from metricloss.statistics import Statistics
+
+
+@ml.metric(best=1.0, name="graded_concordance")
+def graded_concordance(scores, grades):
+    """Concordance over pairs with different grades: a target mask, a negation, a division."""
+    ordered = grades[:, None] > grades[None, :]
+    wrong = ~(scores[:, None] > scores[None, :]) & ordered
+    return 1 - wrong.float().sum() / ordered.sum()
+
+
+@ml.metric(best=1.0, name="integer_counts_auc")
+def integer_counts_auc(scores, labels):
+    """Counts through an integer cast: no gradient reaches them, so no statistics either."""
+    positives, negatives = scores[labels == 1], scores[labels == 0]
+    correct = (positives[:, None] > negatives[None, :]).long().sum()
+    return correct / (positives.numel() * negatives.numel())
+
+
+def _binary_batch(seed, n=120):
+    generator = torch.Generator().manual_seed(seed)
+    labels = (torch.rand(n, generator=generator) < 0.3).long()
+    labels[:2] = torch.tensor([1, 0])
+    return torch.randn(n, generator=generator), labels
+
+
+def _anchors(metric, scores, targets, samplers, seed):
+    binaries = metric.binaries(scores, *targets)
+    ideal = metric.compiled.ideal_configuration(binaries, targets)
+    program = metric.compiled.program
+    context = SamplingContext(
+        ideal=binaries.restrict(ideal), current=binaries.restrict(binaries.hard),
+        generator=torch.Generator().manual_seed(seed),
+        elements=lambda: program.elements(scores, targets, binaries),
+    )
+    return binaries, [sampler(context) for sampler in samplers]
+
+
+STATISTIC_METRICS = ["auc", "f1", "fbeta", "mcc", "precision", "recall", "iou", "balanced_accuracy"]
+
+
+@pytest.mark.parametrize("name", STATISTIC_METRICS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_anchor_values_from_statistics_equal_g_on_the_anchors(name, seed):
+    metric = get_metric(name)
+    scores, labels = _binary_batch(seed)
+    samplers = default_samplers() + [element_nearby(8, "both")]
+    binaries, anchor_sets = _anchors(metric, scores, (labels,), samplers, seed)
+    program = metric.compiled.program
+    statistics = program.statistics(binaries)
+    assert statistics is not None and statistics.weights.shape[1] == binaries.restrict(binaries.hard).numel()
+    for anchors in anchor_sets:
+        through_statistics = program.values_from_statistics(binaries, anchors.statistics(statistics))
+        direct = program.values(binaries, binaries.complete(anchors.configurations(0, anchors.distinct)))
+        torch.testing.assert_close(through_statistics, direct, rtol=1e-6, atol=1e-7, equal_nan=True)
+
+
+def test_a_user_metric_with_a_target_mask_and_a_negation_has_statistics():
+    metric = graded_concordance
+    generator = torch.Generator().manual_seed(0)
+    scores, grades = torch.randn(30, generator=generator), torch.randint(0, 4, (30,), generator=generator)
+    binaries, anchor_sets = _anchors(metric, scores, (grades,), default_samplers(), 0)
+    program = metric.compiled.program
+    statistics = program.statistics(binaries)
+    assert statistics is not None and statistics.weights.shape[0] <= 3
+    for anchors in anchor_sets:
+        torch.testing.assert_close(
+            program.values_from_statistics(binaries, anchors.statistics(statistics)),
+            program.values(binaries, binaries.complete(anchors.configurations(0, anchors.distinct))),
+        )
+
+
+@pytest.mark.parametrize("name", ["accuracy", "average_precision", "integer_counts_auc"])
+def test_metrics_that_read_whole_blocks_have_no_statistics(name):
+    metric = get_metric(name)
+    if name == "accuracy":
+        targets = (torch.tensor([0, 2, 1, 1]),)
+        scores = torch.randn(4, 3)
+    else:
+        scores, labels = _binary_batch(0)
+        targets = (labels,)
+    program = metric.compiled.program
+    assert program.affine is None or program.statistics(metric.binaries(scores, *targets)) is None
+
+
+def test_pckh_has_no_affine_split():
+    assert get_metric("pckh").compiled.program.affine is None
+
+
+@pytest.mark.parametrize("name", ["auc", "f1", "graded_concordance"])
+def test_the_loss_is_the_same_through_statistics_as_through_g(monkeypatch, name):
+    scores, labels = _binary_batch(3, n=60)
+    if name == "graded_concordance":
+        labels = torch.randint(0, 4, (60,), generator=torch.Generator().manual_seed(3))
+
+    def loss_and_gradient():
+        scores_ = scores.clone().requires_grad_()
+        loss = ml.UniLoss(name, generator=torch.Generator().manual_seed(7))(scores_, labels)
+        loss.backward()
+        return loss.detach(), scores_.grad
+
+    dense = loss_and_gradient()
+    monkeypatch.setattr(functional, "DENSE_ELEMENTS", 0)
+    calls = []
+    original = Statistics.of
+    monkeypatch.setattr(Statistics, "of", classmethod(lambda cls, *a: calls.append(1) or original(*a)))
+    through_statistics = loss_and_gradient()
+    assert calls, "the statistics path was not taken"
+    torch.testing.assert_close(through_statistics, dense, rtol=1e-5, atol=1e-7)
+
+
+def test_statistics_that_disagree_with_g_are_dropped_for_good(monkeypatch):
+    metric = ml.metric(best=1.0, name="auc_for_dropping")(
+        lambda scores, labels: (scores[labels == 1][:, None] > scores[labels == 0][None, :]).float().mean()
+    )
+    scores, labels = _binary_batch(4)
+    reference = ml.UniLoss(metric, generator=torch.Generator().manual_seed(0))(scores, labels)
+    monkeypatch.setattr(functional, "DENSE_ELEMENTS", 0)
+    monkeypatch.setattr(Statistics, "at_points", lambda self, points, chunk: self.constant.expand(len(points), -1) + 0.25)
+    loss = ml.UniLoss(metric, generator=torch.Generator().manual_seed(0))(scores, labels)
+    assert metric.compiled.program.affine is None
+    torch.testing.assert_close(loss, reference)
