@@ -17,7 +17,13 @@ from torch.utils.checkpoint import checkpoint
 from .statistics import Statistics
 
 
-_CHUNK_ELEMENTS = 1 << 24
+# Float copies of dense anchors are made a column chunk of at most this many elements at a time.
+# Small chunks matter on the CPU: an allocation of tens of MB comes from fresh pages every call,
+# and faulting them in costs several times the arithmetic on them.
+_CHUNK_ELEMENTS = 1 << 22
+# Above this many points, autograd would keep float chunks totalling 4x the bool points: chunks
+# are then checkpointed (remade from the bool points in the backward pass).
+_CHECKPOINT_ELEMENTS = 1 << 24
 
 
 def signs(configuration: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -75,25 +81,26 @@ class DenseAnchors:
 
     def squared_distances(self, relaxed: torch.Tensor) -> torch.Tensor:
         # |x - a|^2 = |x|^2 + K - 2 x.a, and x.a = 2 (x over a's true bits) - sum(x). The sum over
-        # true bits is a matrix-vector product with the bool points made float. Small problems
-        # do it in one product; large ones in column chunks under activation checkpointing, so
-        # autograd keeps only the bool points and remakes each float chunk in the backward pass
-        # (a float copy of every anchor would be 4x the points' memory).
+        # true bits is a matrix-vector product with the bool points made float, a column chunk at
+        # a time; for many points under activation checkpointing, so that autograd keeps only the
+        # bool points and remakes each float chunk in the backward pass.
         size = relaxed.numel()
-        if self.points.numel() <= _CHUNK_ELEMENTS or not relaxed.requires_grad:
+        if self.points.numel() <= _CHUNK_ELEMENTS:
             over_true = _over_true(self.points, relaxed)
         else:
             columns = max(1, _CHUNK_ELEMENTS // max(self.count, 1))
+            remake = relaxed.requires_grad and self.points.numel() > _CHECKPOINT_ELEMENTS
             over_true = sum(
                 checkpoint(_over_true, self.points[:, start:start + columns], relaxed[start:start + columns],
-                           use_reentrant=False)
+                           use_reentrant=False) if remake
+                else _over_true(self.points[:, start:start + columns], relaxed[start:start + columns])
                 for start in range(0, size, columns)
             )
         cross = 2 * over_true - relaxed.sum()
         return (relaxed.square().sum() + size - 2 * cross).clamp_min(0)
 
     def statistics(self, statistics: Statistics) -> torch.Tensor:
-        return statistics.at_points(self.points, _CHUNK_ELEMENTS)
+        return statistics.at_points(self.points)
 
     def configurations(self, start: int, stop: int) -> torch.Tensor:
         return self.points[start:stop]

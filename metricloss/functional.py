@@ -152,7 +152,7 @@ def _values_from_statistics(program, binaries, leading, head, anchor_sets) -> to
     statistics = program.statistics(binaries)
     if statistics is None:
         return None
-    rows = torch.cat([statistics.at_points(binaries.restrict(leading), CHUNK_ELEMENTS)]
+    rows = torch.cat([statistics.at_points(binaries.restrict(leading))]
                      + [anchors.statistics(statistics) for anchors in anchor_sets])
     values = program.values_from_statistics(binaries, rows)
     if values is None or not torch.allclose(values[:2], head, rtol=1e-5, atol=1e-7, equal_nan=True):

@@ -118,23 +118,25 @@ def random(count: int = 16) -> Sampler:
 
 
 _BIT_MASKS = {}
-_BITS_PER_CHUNK = 1 << 24  # bounds the [rows, bytes, 8] intermediate of one chunk
+_BITS_PER_CHUNK = 1 << 21  # the [rows, bytes, 8] intermediate of a chunk: 2 MB, reused, not fresh pages
 
 
 def random_bits(rows: int, size: int, generator, device) -> torch.Tensor:
     """[rows, size] uniform random bools, eight per random byte (about twice as fast as one each).
 
-    Filled a column chunk at a time, so no intermediate grows with ``rows * size``.
+    A chunk of 8n columns takes bit p of its n random bytes into its p-th run of n columns: bit
+    planes, not interleaved bits, so every op runs over contiguous memory (twice as fast on a
+    CPU). Any fixed placement of independent fair bits gives uniform configurations.
     """
     masks = _BIT_MASKS.get(device)
     if masks is None:
-        masks = _BIT_MASKS[device] = 1 << torch.arange(8, dtype=torch.uint8, device=device)
+        masks = _BIT_MASKS[device] = (1 << torch.arange(8, dtype=torch.uint8, device=device))[:, None]
     out = torch.empty(rows, (size + 7) // 8 * 8, dtype=torch.bool, device=device)
     step = max(8, _BITS_PER_CHUNK // max(rows, 1) // 8 * 8)
     for start in range(0, out.shape[1], step):
         width = min(step, out.shape[1] - start)
-        words = torch.randint(0, 256, (rows, width // 8), generator=generator, device=device, dtype=torch.uint8)
-        torch.ne(words[..., None] & masks, 0, out=out[:, start:start + width].view(rows, -1, 8))
+        words = torch.randint(0, 256, (rows, 1, width // 8), generator=generator, device=device, dtype=torch.uint8)
+        torch.ne(words & masks, 0, out=out[:, start:start + width].view(rows, 8, width // 8))
     return out[:, :size]
 
 

@@ -24,6 +24,8 @@ import torch
 import torch.fx as fx
 
 MAX_STATISTICS = 16
+# Dense anchors are made float64 a column chunk of at most this many elements (16 MB) at a time.
+CHUNK_ELEMENTS = 1 << 21
 
 _CASTS = {"float", "double", "to"}
 _REDUCTIONS = {torch.sum, torch.mean, "sum", "mean"}
@@ -204,13 +206,13 @@ class Statistics:
         step = 1 - 2 * base[flips].to(torch.float64)  # +1 where a false bit turns true
         return at_base + (self.weights[:, flips] * step).sum(-1).T
 
-    def at_points(self, points: torch.Tensor, chunk_elements: int) -> torch.Tensor:
+    def at_points(self, points: torch.Tensor) -> torch.Tensor:
         """[A, F] statistics of dense anchors ([A, live] bool), a column chunk at a time.
 
         In float64: a float32 product of 10^4 weights of 1/K each (AUC) is already off by 1e-5.
         """
         count, size = points.shape
-        columns = max(1, chunk_elements // 4 // max(count, 1))  # float64: a quarter of the chunk
+        columns = max(1, CHUNK_ELEMENTS // max(count, 1))
         total = self.constant.expand(count, -1).clone()
         for start in range(0, size, columns):
             total += points[:, start:start + columns].to(torch.float64) @ self.weights[:, start:start + columns].T

@@ -125,7 +125,7 @@ def test_statistics_that_disagree_with_g_are_dropped_for_good(monkeypatch):
     scores, labels = _binary_batch(4)
     reference = ml.UniLoss(metric, generator=torch.Generator().manual_seed(0))(scores, labels)
     monkeypatch.setattr(functional, "DENSE_ELEMENTS", 0)
-    monkeypatch.setattr(Statistics, "at_points", lambda self, points, chunk: self.constant.expand(len(points), -1) + 0.25)
+    monkeypatch.setattr(Statistics, "at_points", lambda self, points: self.constant.expand(len(points), -1) + 0.25)
     loss = ml.UniLoss(metric, generator=torch.Generator().manual_seed(0))(scores, labels)
     assert metric.compiled.program.affine is None
     torch.testing.assert_close(loss, reference)
