@@ -18,6 +18,7 @@ from typing import Sequence
 import torch
 
 from .errors import InputError
+from .anchors import DenseAnchors
 from .interpolators import Interpolator, inverse_distance
 from .metric import Metric
 from .program import CHUNK_ELEMENTS
@@ -109,9 +110,12 @@ def _undefined(scores: torch.Tensor, value: torch.Tensor, binaries: int) -> Term
 
 
 def _anchors_and_values(program, binaries, ideal, samplers, generator, elements):
-    """Sample every anchor set, then g at [hard, ideal, *anchors]: one vmapped call when it fits.
+    """Sample every anchor set, then g at [hard, ideal, *anchors].
 
-    Larger problems are materialised a chunk of anchors at a time to bound memory.
+    Small problems (anchors x binaries <= DENSE_ELEMENTS, where the cost is the number of ops,
+    not their size) become one dense set: one call of g on every anchor and one product for
+    the distances. Larger ones keep base-plus-flips anchors sparse, go through g's affine
+    statistics when it has them, and else materialise a chunk of anchors at a time.
     """
     context = SamplingContext(
         ideal=binaries.restrict(ideal), current=binaries.restrict(binaries.hard), generator=generator,
@@ -119,23 +123,23 @@ def _anchors_and_values(program, binaries, ideal, samplers, generator, elements)
     )
     anchor_sets = [sampler(context) for sampler in samplers]
     leading = torch.stack([binaries.hard, ideal])
+    count = sum(a.count for a in anchor_sets)
+    if (2 + count) * binaries.count <= DENSE_ELEMENTS:
+        points = torch.cat([a.configurations(0, a.count) for a in anchor_sets])
+        values = program.values(binaries, torch.cat([leading, binaries.complete(points)]))
+        return [DenseAnchors(points)], values
     # Copies of one configuration (the ideal anchors) are evaluated once.
     distinct = [a.distinct for a in anchor_sets]
-    total = 2 + sum(distinct)
-    if total * binaries.count <= DENSE_ELEMENTS:
-        rows = [leading] + [binaries.complete(a.configurations(0, n)) for a, n in zip(anchor_sets, distinct)]
-        flat = program.values(binaries, torch.cat(rows))
-    else:
-        head = program.values(binaries, leading)
-        flat = _values_from_statistics(program, binaries, leading, head, anchor_sets)
-        if flat is None:
-            per_chunk = max(1, CHUNK_ELEMENTS // max(binaries.count, 1))
-            parts = [head]
-            for anchors, n in zip(anchor_sets, distinct):
-                for start in range(0, n, per_chunk):
-                    rows = anchors.configurations(start, min(start + per_chunk, n))
-                    parts.append(program.values(binaries, binaries.complete(rows)))
-            flat = torch.cat(parts)
+    head = program.values(binaries, leading)
+    flat = _values_from_statistics(program, binaries, leading, head, anchor_sets)
+    if flat is None:
+        per_chunk = max(1, CHUNK_ELEMENTS // max(binaries.count, 1))
+        parts = [head]
+        for anchors, n in zip(anchor_sets, distinct):
+            for start in range(0, n, per_chunk):
+                rows = anchors.configurations(start, min(start + per_chunk, n))
+                parts.append(program.values(binaries, binaries.complete(rows)))
+        flat = torch.cat(parts)
     values, offset = [flat[:2]], 2
     for anchors, n in zip(anchor_sets, distinct):
         values.append(flat[offset:offset + n].expand(anchors.count) if n == 1 else flat[offset:offset + n])

@@ -60,8 +60,7 @@ class Binaries:
         if self.live is None:
             return live_configurations
         full = self.hard.expand(live_configurations.shape[0], -1).clone()
-        full[:, self.live] = live_configurations
-        return full
+        return full.masked_scatter_(~self.dead, live_configurations)  # row by row, in order
 
     def pin_dead(self, configuration: torch.Tensor) -> torch.Tensor:
         return configuration if self.dead is None else torch.where(self.dead, self.hard, configuration)
