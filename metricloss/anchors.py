@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from .chunks import chunk_elements
 from .statistics import Statistics
 
 
-# Float copies of dense anchors are made a column chunk of at most this many elements at a time.
-# Small chunks matter on the CPU: an allocation of tens of MB comes from fresh pages every call,
-# and faulting them in costs several times the arithmetic on them.
+# Float copies of dense anchors are made a column chunk of at most this many elements at a time
+# (on the CPU; see chunks.py).
 _CHUNK_ELEMENTS = 1 << 22
 # Above this many points, autograd would keep float chunks totalling 4x the bool points: chunks
 # are then checkpointed (remade from the bool points in the backward pass).
@@ -85,10 +85,11 @@ class DenseAnchors:
         # a time; for many points under activation checkpointing, so that autograd keeps only the
         # bool points and remakes each float chunk in the backward pass.
         size = relaxed.numel()
-        if self.points.numel() <= _CHUNK_ELEMENTS:
+        chunk = chunk_elements(_CHUNK_ELEMENTS, relaxed.device)
+        if self.points.numel() <= chunk:
             over_true = _over_true(self.points, relaxed)
         else:
-            columns = max(1, _CHUNK_ELEMENTS // max(self.count, 1))
+            columns = max(1, chunk // max(self.count, 1))
             remake = relaxed.requires_grad and self.points.numel() > _CHECKPOINT_ELEMENTS
             over_true = sum(
                 checkpoint(_over_true, self.points[:, start:start + columns], relaxed[start:start + columns],

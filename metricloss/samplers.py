@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from .anchors import Anchors, DenseAnchors, FlipAnchors
+from .chunks import chunk_elements
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def random_bits(rows: int, size: int, generator, device) -> torch.Tensor:
     if masks is None:
         masks = _BIT_MASKS[device] = (1 << torch.arange(8, dtype=torch.uint8, device=device))[:, None]
     out = torch.empty(rows, (size + 7) // 8 * 8, dtype=torch.bool, device=device)
-    step = max(8, _BITS_PER_CHUNK // max(rows, 1) // 8 * 8)
+    step = max(8, chunk_elements(_BITS_PER_CHUNK, torch.device(device)) // max(rows, 1) // 8 * 8)
     for start in range(0, out.shape[1], step):
         width = min(step, out.shape[1] - start)
         words = torch.randint(0, 256, (rows, 1, width // 8), generator=generator, device=device, dtype=torch.uint8)

@@ -23,8 +23,11 @@ from dataclasses import dataclass
 import torch
 import torch.fx as fx
 
+from .chunks import chunk_elements
+
 MAX_STATISTICS = 16
-# Dense anchors are made float64 a column chunk of at most this many elements (16 MB) at a time.
+# Dense anchors are made float64 a column chunk of at most this many elements (16 MB) at a time on
+# the CPU (more on a GPU: see chunks.py).
 CHUNK_ELEMENTS = 1 << 21
 
 _CASTS = {"float", "double", "to"}
@@ -212,7 +215,7 @@ class Statistics:
         In float64: a float32 product of 10^4 weights of 1/K each (AUC) is already off by 1e-5.
         """
         count, size = points.shape
-        columns = max(1, CHUNK_ELEMENTS // max(count, 1))
+        columns = max(1, chunk_elements(CHUNK_ELEMENTS, points.device) // max(count, 1))
         total = self.constant.expand(count, -1).clone()
         for start in range(0, size, columns):
             total += points[:, start:start + columns].to(torch.float64) @ self.weights[:, start:start + columns].T
