@@ -73,10 +73,11 @@ def uniloss_terms(
             return _undefined(scores, program.value(binaries), differences.numel())
         elements = functools.partial(program.elements, scores, targets, binaries)
         anchor_sets, values = _anchors_and_values(program, binaries, ideal, samplers, generator, elements)
-        if compiled.needs_pinning(float(values[1])):
-            # Free blocks were free on the batch they were learned from, not on this one.
-            ideal = compiled.ideal_configuration(binaries, targets, pinned=True)
-            anchor_sets, values = _anchors_and_values(program, binaries, ideal, samplers, generator, elements)
+        if compiled.misses_best(values[1]):
+            for ideal in compiled.other_ideals(binaries, targets):
+                anchor_sets, values = _anchors_and_values(program, binaries, ideal, samplers, generator, elements)
+                if not compiled.misses_best(values[1]):
+                    break
     value, ideal_value, anchor_values = values[0], values[1], values[2:]
     if not math.isfinite(float(ideal_value)):
         return _undefined(scores, value, differences.numel())

@@ -70,14 +70,29 @@ class Compiled:
             return None
         return pattern_configuration(self.constant_pattern if pinned else self.pattern, binaries)
 
-    def needs_pinning(self, ideal_value: float) -> bool:
-        """Whether b* with free blocks missed ``best`` on this batch (and the pinned one may not)."""
+    def misses_best(self, ideal_value: torch.Tensor) -> bool:
+        """Whether the learned pattern's b* falls short of ``best=`` on this batch."""
         decl = self.declaration
-        return (decl.ideal is None and decl.best is not None and self.pattern is not None
-                and None in self.pattern and math.isfinite(ideal_value)
-                and not _reaches(ideal_value, decl.best, decl.higher_is_better))
+        if decl.ideal is not None or decl.best is None or self.pattern is None:
+            return False
+        value = float(ideal_value)
+        return math.isfinite(value) and not _reaches(value, decl.best, decl.higher_is_better)
 
-    def _learn_pattern(self, binaries: Binaries) -> bool:
+    def other_ideals(self, binaries: Binaries, targets: tuple):
+        """Configurations to try, in order, when b* misses ``best=`` on this batch.
+
+        A pattern holds for the batch it was learned from, which can differ in kind from this
+        one: a block free there (every value the same) may matter here, as top-k accuracy's
+        block does when the probe had fewer than k + 1 classes. First the free blocks pinned to
+        their constant, then a pattern learned again from this batch (kept if it reaches best).
+        """
+        if None in self.pattern:
+            yield self.ideal_configuration(binaries, targets, pinned=True)
+        if self._learn_pattern(binaries, strict=False):
+            yield self.ideal_configuration(binaries, targets)
+
+    def _learn_pattern(self, binaries: Binaries, strict: bool = True) -> bool:
+        """Learn the pattern from this batch; False when it cannot be (undefined, or not best)."""
         decl = self.declaration
         found = best_pattern(self.program, binaries, decl.higher_is_better, decl.best)
         if found is None:
@@ -90,6 +105,8 @@ class Compiled:
         if math.isnan(value):
             return False  # undefined on this batch: learn from a later one
         if decl.best is not None and not _reaches(value, decl.best, decl.higher_is_better):
+            if not strict:
+                return False
             raise CompileError(
                 f"metric `{decl.name}` at {decl.location}: the best value reachable by making each "
                 f"comparison block all true or all false is {value:.6g}, not best={decl.best} "

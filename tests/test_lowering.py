@@ -28,6 +28,21 @@ def test_topk_accuracy_equals_scikit_learn(batch, k):
     assert ml.get_metric("topk_accuracy", k=k)(scores, labels).item() == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_topk_ideal_holds_with_more_classes_than_the_probe_had(k):
+    """The compile-time probe has 3 classes: there every item is in the top 3, its block looks
+    free and the pattern says so. On 6 classes b* must be "no rival beats the label"."""
+    metric = ml.get_metric("topk_accuracy", k=k)
+    loss_fn = ml.UniLoss(metric, generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(k)
+    labels = torch.randint(0, 6, (16,), generator=generator)
+    scores = torch.randn(16, 6, generator=generator, requires_grad=True)
+    loss = loss_fn(scores, labels)
+    assert loss_fn.last.ideal_value.item() == 1.0 and loss.item() >= 0
+    perfect = F.one_hot(labels, 6).float() * 100 + torch.arange(6.0)
+    assert loss_fn(perfect, labels).item() == pytest.approx(0.0, abs=1e-6)
+
+
 @ml.metric(best=1.0, name="one_hot_recall")
 def one_hot_recall(scores, labels):
     predicted = F.one_hot(scores.argmax(1), scores.shape[1])
