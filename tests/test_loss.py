@@ -231,3 +231,35 @@ def test_hardest_selection_picks_the_smallest_margins():
 def test_selection_fraction_is_checked():
     with pytest.raises(ValueError, match=r"hardest: fraction must be in \(0, 1\], got 0"):
         ml.hardest(0)
+
+
+BINARY_METRICS = ["auc", "average_precision", "f1", "fbeta", "precision", "recall", "mcc", "iou",
+                  "balanced_accuracy", "precision_at_k", "recall_at_k"]
+
+
+@pytest.mark.parametrize("name", BINARY_METRICS)
+@pytest.mark.parametrize("n", [5, 64])
+def test_every_binary_metric_has_a_non_negative_loss_that_vanishes_at_perfect_scores(name, n):
+    generator = torch.Generator().manual_seed(n)
+    labels = (torch.rand(n, generator=generator) < 0.3).long()
+    labels[:2] = torch.tensor([1, 0])
+    loss_fn = ml.UniLoss(name, generator=torch.Generator().manual_seed(0))
+    assert loss_fn(torch.randn(n, generator=generator), labels).item() >= -1e-6
+    if loss_fn.metric.best is not None:
+        assert loss_fn.last.ideal_value.item() == pytest.approx(loss_fn.metric.best)
+    # Positives far above zero and negatives far below, 20 apart within each: every relaxed
+    # comparison saturates.
+    perfect = (labels.float() * 2 - 1) * 1e5 + torch.arange(n) * 20.0
+    assert loss_fn(perfect, labels).item() == pytest.approx(0.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["accuracy", "topk_accuracy", "iou_macro"])
+@pytest.mark.parametrize("classes", [2, 5, 10])
+def test_every_multiclass_metric_has_a_non_negative_loss_that_vanishes_at_perfect_scores(name, classes):
+    generator = torch.Generator().manual_seed(classes)
+    labels = torch.randint(0, classes, (33,), generator=generator)
+    loss_fn = ml.UniLoss(name, generator=torch.Generator().manual_seed(0))
+    assert loss_fn(torch.randn(33, classes, generator=generator), labels).item() >= -1e-6
+    assert loss_fn.last.ideal_value.item() == pytest.approx(1.0)
+    perfect = torch.nn.functional.one_hot(labels, classes).float() * 1000 + torch.arange(classes) * 20.0
+    assert loss_fn(perfect, labels).item() == pytest.approx(0.0, abs=1e-5)
