@@ -18,7 +18,7 @@ from typing import Sequence
 import torch
 
 from .errors import InputError
-from .anchors import DenseAnchors
+from .anchors import DenseAnchors, FlipAnchors
 from .interpolators import Interpolator, inverse_distance
 from .metric import Metric
 from .program import CHUNK_ELEMENTS
@@ -127,8 +127,8 @@ def _anchors_and_values(program, binaries, ideal, samplers, generator, elements)
     count = sum(a.count for a in anchor_sets)
     if (2 + count) * binaries.count <= DENSE_ELEMENTS:
         points = torch.cat([a.configurations(0, a.count) for a in anchor_sets])
-        values = program.values(binaries, torch.cat([leading, binaries.complete(points)]))
-        return [DenseAnchors(points)], values
+        rows = torch.cat([binaries.pin_dead(leading), binaries.complete(points)])
+        return [DenseAnchors(points)], program.values(binaries, rows, pinned=True)
     # Copies of one configuration (the ideal anchors) are evaluated once.
     distinct = [a.distinct for a in anchor_sets]
     head = program.values(binaries, leading)
@@ -138,14 +138,27 @@ def _anchors_and_values(program, binaries, ideal, samplers, generator, elements)
         parts = [head]
         for anchors, n in zip(anchor_sets, distinct):
             for start in range(0, n, per_chunk):
-                rows = anchors.configurations(start, min(start + per_chunk, n))
-                parts.append(program.values(binaries, binaries.complete(rows)))
+                rows = _full_configurations(anchors, start, min(start + per_chunk, n), binaries)
+                parts.append(program.values(binaries, rows, pinned=True))
         flat = torch.cat(parts)
     values, offset = [flat[:2]], 2
     for anchors, n in zip(anchor_sets, distinct):
         values.append(flat[offset:offset + n].expand(anchors.count) if n == 1 else flat[offset:offset + n])
         offset += n
     return anchor_sets, torch.cat(values).to(torch.float32)
+
+
+def _full_configurations(anchors, start: int, stop: int, binaries) -> torch.Tensor:
+    """Anchors ``start:stop`` over all K binaries, the dead ones at their hard values.
+
+    Base-plus-flips anchors are completed once, as their base, and flipped in place; filling
+    every row's live bits in would cost a scatter over [rows, K].
+    """
+    if isinstance(anchors, FlipAnchors) and binaries.live is not None:
+        base = binaries.complete(anchors.base[None])[0]
+        anchors = FlipAnchors(base, binaries.live[anchors.flips[start:stop]])
+        return anchors.configurations(0, stop - start)
+    return binaries.complete(anchors.configurations(start, stop))
 
 
 def _values_from_statistics(program, binaries, leading, head, anchor_sets) -> torch.Tensor | None:

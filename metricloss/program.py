@@ -128,11 +128,17 @@ class Program:
         return _as_tensor(self.g_module(*blocks, *binaries.target_values), configuration.device)
 
     @torch.no_grad()
-    def values(self, binaries: Binaries, configurations: torch.Tensor) -> torch.Tensor:
-        """g at each row of ``configurations`` ([A, K] bool): one vmapped call per chunk."""
+    def values(self, binaries: Binaries, configurations: torch.Tensor, pinned: bool = False) -> torch.Tensor:
+        """g at each row of ``configurations`` ([A, K] bool): one vmapped call per chunk.
+
+        ``pinned``: the rows already hold the dead binaries' hard values (``Binaries.complete``
+        puts them there), so they need not be pinned again.
+        """
         count, size = configurations.shape
         if count == 0:
             return configurations.new_zeros(0, dtype=torch.float32)
+        if not pinned:
+            configurations = binaries.pin_dead(configurations)
         per_chunk = max(1, CHUNK_ELEMENTS // max(size, 1))
         results = [self._values(binaries, chunk) for chunk in configurations.split(per_chunk)]
         return torch.cat(results)
@@ -169,7 +175,7 @@ class Program:
         self.affine = None
 
     def _values(self, binaries: Binaries, configurations: torch.Tensor) -> torch.Tensor:
-        blocks = _split_batched(binaries.pin_dead(configurations), binaries.shapes)
+        blocks = _split_batched(configurations, binaries.shapes)
         if self._vectorised is not False:
             def g(*blocks):
                 return _as_tensor(self.g_module(*blocks, *binaries.target_values), configurations.device)

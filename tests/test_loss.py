@@ -263,3 +263,36 @@ def test_every_multiclass_metric_has_a_non_negative_loss_that_vanishes_at_perfec
     assert loss_fn.last.ideal_value.item() == pytest.approx(1.0)
     perfect = torch.nn.functional.one_hot(labels, classes).float() * 1000 + torch.arange(classes) * 20.0
     assert loss_fn(perfect, labels).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def _pose_batch(generator):
+    heatmaps = torch.randn(2, 3, 12, 12, generator=generator)
+    joints = torch.rand(2, 3, 2, generator=generator) * 10 + 1
+    return heatmaps, (joints, torch.tensor([6.0, 8.0]), torch.ones(2, 3, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("name", ["average_precision", "accuracy", "pckh", "auc"])
+def test_the_loss_is_the_same_whichever_path_evaluates_the_anchors(monkeypatch, name):
+    """Dense (one set, small problems) and sparse/chunked (large ones, dead binaries completed
+    per anchor set): the same anchors, so the same loss and gradient."""
+    from metricloss import functional
+
+    generator = torch.Generator().manual_seed(5)
+    if name == "pckh":
+        scores, targets = _pose_batch(generator)
+    elif name == "accuracy":
+        scores, targets = torch.randn(40, 6, generator=generator), (torch.randint(0, 6, (40,), generator=generator),)
+    else:
+        scores, targets = _batch(seed=5, n=60)
+        scores, targets = scores.detach(), (targets,)
+
+    def loss_and_gradient():
+        leaf = scores.clone().requires_grad_()
+        loss = ml.UniLoss(name, generator=torch.Generator().manual_seed(3))(leaf, *targets)
+        loss.backward()
+        return loss.detach(), leaf.grad
+
+    dense = loss_and_gradient()
+    monkeypatch.setattr(functional, "DENSE_ELEMENTS", 0)
+    monkeypatch.setattr(functional, "CHUNK_ELEMENTS", 500)  # several chunks of anchors for g
+    torch.testing.assert_close(loss_and_gradient(), dense, rtol=1e-5, atol=1e-6)
