@@ -1,4 +1,5 @@
-"""Hypothesis strategies for tie-free scores: the exactness invariant holds only without ties."""
+"""Test inputs: hypothesis strategies for tie-free scores (the exactness invariant holds only without
+ties), and fixed seeded batches."""
 
 import os
 
@@ -29,4 +30,13 @@ def multiclass_batches(draw, max_rows=40, max_classes=12):
     scores = torch.stack([torch.randperm(classes, generator=generator) for _ in range(rows)]).float()
     scores = scale * (scores + 0.1 * torch.rand(rows, 1, generator=generator))
     labels = torch.randint(classes, (rows,), generator=generator)
+    return scores, labels
+
+
+def seeded_binary_batch(seed: int = 0, n: int = 40):
+    """Scores (a leaf with grad) and 0/1 labels, about 30% positives, with at least one of each."""
+    generator = torch.Generator().manual_seed(seed)
+    scores = torch.randn(n, generator=generator, requires_grad=True)
+    labels = (torch.rand(n, generator=generator) < 0.3).long()
+    labels[0], labels[1] = 1, 0
     return scores, labels

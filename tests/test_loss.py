@@ -4,14 +4,7 @@ import pytest
 import torch
 
 import metricloss as ml
-
-
-def _batch(seed=0, n=40):
-    generator = torch.Generator().manual_seed(seed)
-    scores = torch.randn(n, generator=generator, requires_grad=True)
-    labels = (torch.rand(n, generator=generator) < 0.3).long()
-    labels[0], labels[1] = 1, 0
-    return scores, labels
+from strategies import seeded_binary_batch
 
 
 @pytest.mark.parametrize("name", ["auc", "average_precision"])
@@ -32,14 +25,14 @@ def test_accuracy_loss_is_zero_at_the_ideal_and_positive_elsewhere():
 
 @pytest.mark.parametrize("name", ["auc", "average_precision"])
 def test_gradient_raises_positives_and_lowers_negatives(name):
-    scores, labels = _batch()
+    scores, labels = seeded_binary_batch()
     ml.UniLoss(name, generator=torch.Generator().manual_seed(0))(scores, labels).backward()
     assert torch.isfinite(scores.grad).all()
     assert scores.grad[labels == 1].mean() < 0 < scores.grad[labels == 0].mean()
 
 
 def test_gradient_matches_finite_differences():
-    scores, labels = _batch(n=12)
+    scores, labels = seeded_binary_batch(n=12)
     scores = scores.detach().double().requires_grad_()
     loss_fn = ml.UniLoss("auc", generator=torch.Generator().manual_seed(3))
 
@@ -53,7 +46,7 @@ def test_gradient_matches_finite_differences():
 def test_same_seed_same_loss_and_gradient():
     results = []
     for _ in range(2):
-        scores, labels = _batch(seed=5)
+        scores, labels = seeded_binary_batch(seed=5)
         loss = ml.UniLoss("average_precision", generator=torch.Generator().manual_seed(11))(scores, labels)
         loss.backward()
         results.append((loss.detach(), scores.grad.clone()))
@@ -62,13 +55,13 @@ def test_same_seed_same_loss_and_gradient():
 
 
 def test_anchors_are_resampled_every_call():
-    scores, labels = _batch(seed=2)
+    scores, labels = seeded_binary_batch(seed=2)
     loss_fn = ml.UniLoss("auc", generator=torch.Generator().manual_seed(0))
     assert loss_fn(scores, labels).item() != loss_fn(scores, labels).item()
 
 
 def test_terms_report_the_metric_and_the_anchor_count():
-    scores, labels = _batch()
+    scores, labels = seeded_binary_batch()
     loss_fn = ml.UniLoss("auc")
     loss_fn(scores, labels)
     terms = loss_fn.last
@@ -80,7 +73,7 @@ def test_terms_report_the_metric_and_the_anchor_count():
 
 
 def test_parts_are_injected_by_keyword():
-    scores, labels = _batch()
+    scores, labels = seeded_binary_batch()
     loss_fn = ml.UniLoss(
         "auc",
         relaxation=ml.sigmoid(tau=0.5),
@@ -195,14 +188,14 @@ def test_unknown_undefined_policy():
 
 @pytest.mark.cuda
 def test_generator_on_another_device():
-    scores, labels = _batch()
+    scores, labels = seeded_binary_batch()
     with pytest.raises(ml.InputError, match="generator is on cuda"):
         ml.UniLoss("auc", generator=torch.Generator(device="cuda"))(scores, labels)
 
 
 @pytest.mark.cuda
 def test_loss_runs_on_cuda():
-    scores, labels = _batch()
+    scores, labels = seeded_binary_batch()
     scores = scores.detach().cuda().requires_grad_()
     loss = ml.UniLoss("auc", generator=torch.Generator(device="cuda").manual_seed(0))(scores, labels.cuda())
     loss.backward()
@@ -283,7 +276,7 @@ def test_the_loss_is_the_same_whichever_path_evaluates_the_anchors(monkeypatch, 
     elif name == "accuracy":
         scores, targets = torch.randn(40, 6, generator=generator), (torch.randint(0, 6, (40,), generator=generator),)
     else:
-        scores, targets = _batch(seed=5, n=60)
+        scores, targets = seeded_binary_batch(seed=5, n=60)
         scores, targets = scores.detach(), (targets,)
 
     def loss_and_gradient():

@@ -10,6 +10,7 @@ from metricloss.anchors import DenseAnchors
 from metricloss.interpolators import gaussian_kernel, inverse_distance, nearest
 from metricloss.relaxations import gaussian_cdf, linear, sigmoid
 from metricloss.samplers import SamplingContext, element_nearby
+from strategies import seeded_binary_batch
 
 RELAXATIONS = [sigmoid(), sigmoid(tau=0.3), linear(), linear(width=2.5), gaussian_cdf(), gaussian_cdf(sigma=0.2)]
 INTERPOLATORS = [inverse_distance(), inverse_distance(power=2.0), gaussian_kernel(), gaussian_kernel(bandwidth=3.0),
@@ -301,19 +302,11 @@ def test_element_nearby_parameters_are_checked():
 
 # -- end to end ----------------------------------------------------------------------------------
 
-def _batch(seed=0, n=40):
-    generator = torch.Generator().manual_seed(seed)
-    scores = torch.randn(n, generator=generator, requires_grad=True)
-    labels = (torch.rand(n, generator=generator) < 0.3).long()
-    labels[0], labels[1] = 1, 0
-    return scores, labels
-
-
 @pytest.mark.parametrize("relaxation", [sigmoid(), linear(width=3.0), gaussian_cdf()], ids=_name)
 @pytest.mark.parametrize("interpolator", [inverse_distance(), gaussian_kernel(), gaussian_kernel(bandwidth=2.0),
                                           nearest(), nearest(k=20, power=2.0)], ids=_name)
 def test_uniloss_with_each_part_gives_a_finite_loss_and_gradient(relaxation, interpolator):
-    scores, labels = _batch()
+    scores, labels = seeded_binary_batch()
     loss_fn = ml.UniLoss("auc", relaxation=relaxation, interpolator=interpolator,
                          generator=torch.Generator().manual_seed(0))
     loss = loss_fn(scores, labels)
