@@ -5,18 +5,12 @@ pairwise comparisons. A perfect ranking puts the positives first (``ideal=``); i
 min(1, positives / k), so no fixed ``best=`` is declared.
 """
 
-import torch
-
 import metricloss
-
-
-def _positives_first(labels):
-    """Tie-free perfect scores: positives in [1, 1.5), negatives in [0, 0.5)."""
-    return labels.float() + torch.arange(labels.shape[0], device=labels.device) / (2 * labels.shape[0])
+from metricloss_builtins.ranking import positives_first
 
 
 @metricloss.metric(shapes={"scores": "N", "labels": "N"}, classes={"labels": 2},
-                   ideal=_positives_first)
+                   ideal=positives_first)
 def precision_at_k(scores, labels, *, k=10):
     rank = scores.argsort(descending=True).argsort()
     hits = ((rank < k) & (labels == 1)).sum()
