@@ -47,12 +47,16 @@ class FlipAnchors:
         """How many leading rows to evaluate: 1 when every anchor is the base itself."""
         return min(self.count, 1) if self.flips.shape[1] == 0 else self.count
 
-    def squared_distances(self, relaxed: torch.Tensor) -> torch.Tensor:
-        base = signs(self.base, relaxed.dtype)
-        common = (relaxed - base).square().sum()
+    def distance_to_base(self, relaxed: torch.Tensor) -> torch.Tensor:
+        """``|x - base|^2``: the one pass over K, which sets with the same base can share."""
+        return (relaxed - signs(self.base, relaxed.dtype)).square().sum()
+
+    def squared_distances(self, relaxed: torch.Tensor, to_base: torch.Tensor | None = None) -> torch.Tensor:
+        """``to_base``: ``distance_to_base(relaxed)``, when another set with this base computed it."""
+        common = self.distance_to_base(relaxed) if to_base is None else to_base
         if self.flips.shape[1] == 0:
             return common.expand(self.count)
-        correction = (relaxed[self.flips] * base[self.flips]).sum(1)
+        correction = (relaxed[self.flips] * signs(self.base[self.flips], relaxed.dtype)).sum(1)
         return (common + 4 * correction).clamp_min(0)
 
     def statistics(self, statistics: Statistics) -> torch.Tensor:

@@ -84,7 +84,7 @@ def uniloss_terms(
 
     relaxed = _relax(relaxation, differences, binaries.restrict(ideal), binaries.restrict(binaries.hard),
                      selection, generator)
-    distances = torch.cat([anchors.squared_distances(relaxed) for anchors in anchor_sets])
+    distances = _squared_distances(anchor_sets, relaxed)
     usable = torch.isfinite(anchor_values)
     if not bool(usable.all()):
         distances, anchor_values = distances[usable], anchor_values[usable]
@@ -137,9 +137,9 @@ def _anchors_and_values(program, binaries, ideal, samplers, generator, elements)
         per_chunk = max(1, CHUNK_ELEMENTS // max(binaries.count, 1))
         parts = [head]
         for anchors, n in zip(anchor_sets, distinct):
+            rows = _full_rows(anchors, binaries)
             for start in range(0, n, per_chunk):
-                rows = _full_configurations(anchors, start, min(start + per_chunk, n), binaries)
-                parts.append(program.values(binaries, rows, pinned=True))
+                parts.append(program.values(binaries, rows(start, min(start + per_chunk, n)), pinned=True))
         flat = torch.cat(parts)
     values, offset = [flat[:2]], 2
     for anchors, n in zip(anchor_sets, distinct):
@@ -148,17 +148,31 @@ def _anchors_and_values(program, binaries, ideal, samplers, generator, elements)
     return anchor_sets, torch.cat(values).to(torch.float32)
 
 
-def _full_configurations(anchors, start: int, stop: int, binaries) -> torch.Tensor:
-    """Anchors ``start:stop`` over all K binaries, the dead ones at their hard values.
+def _full_rows(anchors, binaries):
+    """A function (start, stop) -> those anchors over all K binaries, the dead ones at their hard values.
 
-    Base-plus-flips anchors are completed once, as their base, and flipped in place; filling
-    every row's live bits in would cost a scatter over [rows, K].
+    Base-plus-flips anchors are completed once, as their base, and flipped at the live indices;
+    filling every row's live bits in would cost a scatter over [rows, K].
     """
     if isinstance(anchors, FlipAnchors) and binaries.live is not None:
-        base = binaries.complete(anchors.base[None])[0]
-        anchors = FlipAnchors(base, binaries.live[anchors.flips[start:stop]])
-        return anchors.configurations(0, stop - start)
-    return binaries.complete(anchors.configurations(start, stop))
+        return FlipAnchors(binaries.complete(anchors.base[None])[0], binaries.live[anchors.flips]).configurations
+    return lambda start, stop: binaries.complete(anchors.configurations(start, stop))
+
+
+def _squared_distances(anchor_sets, relaxed: torch.Tensor) -> torch.Tensor:
+    """Every set's squared distances to ``relaxed``; base-plus-flips sets with one base (the ideal
+    and the good anchors share b*) make their pass over K once."""
+    to_base: dict[int, torch.Tensor] = {}
+    parts = []
+    for anchors in anchor_sets:
+        if isinstance(anchors, FlipAnchors):
+            key = id(anchors.base)
+            if key not in to_base:
+                to_base[key] = anchors.distance_to_base(relaxed)
+            parts.append(anchors.squared_distances(relaxed, to_base[key]))
+        else:
+            parts.append(anchors.squared_distances(relaxed))
+    return torch.cat(parts)
 
 
 def _values_from_statistics(program, binaries, leading, head, anchor_sets) -> torch.Tensor | None:
