@@ -9,7 +9,7 @@ dense and use one matrix-vector product.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch.utils.checkpoint import checkpoint
@@ -33,10 +33,18 @@ def signs(configuration: torch.Tensor, dtype: torch.dtype = torch.float32) -> to
 
 @dataclass(frozen=True)
 class FlipAnchors:
-    """``count`` anchors, each ``base`` ([K] bool) with the bits ``flips[j]`` ([count, f]) inverted."""
+    """``count`` anchors, each ``base`` ([K] bool) with the bits ``flips[j]`` ([count, f]) inverted.
+
+    ``on_face``: the anchors stand for the ideal's free face (they are based on b*), so their
+    distance leaves out the free binaries.
+    """
 
     base: torch.Tensor
     flips: torch.Tensor
+    on_face: bool = False
+
+    def on_ideal_face(self) -> FlipAnchors:
+        return replace(self, on_face=True)
 
     @property
     def count(self) -> int:
@@ -47,17 +55,23 @@ class FlipAnchors:
         """How many leading rows to evaluate: 1 when every anchor is the base itself."""
         return min(self.count, 1) if self.flips.shape[1] == 0 else self.count
 
-    def distance_to_base(self, relaxed: torch.Tensor) -> torch.Tensor:
-        """``|x - base|^2``: the one pass over K, which sets with the same base can share."""
-        return (relaxed - signs(self.base, relaxed.dtype)).square().sum()
+    def distance_to_base(self, relaxed: torch.Tensor, free: torch.Tensor | None = None) -> torch.Tensor:
+        """``|x - base|^2``, over the binaries not ``free``: the one pass over K, which sets with
+        the same base can share."""
+        gaps = (relaxed - signs(self.base, relaxed.dtype)).square()
+        return (gaps if free is None else gaps.masked_fill(free, 0)).sum()
 
-    def squared_distances(self, relaxed: torch.Tensor, to_base: torch.Tensor | None = None) -> torch.Tensor:
-        """``to_base``: ``distance_to_base(relaxed)``, when another set with this base computed it."""
-        common = self.distance_to_base(relaxed) if to_base is None else to_base
+    def squared_distances(self, relaxed: torch.Tensor, to_base: torch.Tensor | None = None,
+                          free: torch.Tensor | None = None) -> torch.Tensor:
+        """``to_base``: ``distance_to_base(relaxed, free)``, when another set with this base
+        computed it. A flipped binary that is ``free`` adds nothing."""
+        common = self.distance_to_base(relaxed, free) if to_base is None else to_base
         if self.flips.shape[1] == 0:
             return common.expand(self.count)
-        correction = (relaxed[self.flips] * signs(self.base[self.flips], relaxed.dtype)).sum(1)
-        return (common + 4 * correction).clamp_min(0)
+        terms = relaxed[self.flips] * signs(self.base[self.flips], relaxed.dtype)
+        if free is not None:
+            terms = terms.masked_fill(free[self.flips], 0)
+        return (common + 4 * terms.sum(1)).clamp_min(0)
 
     def statistics(self, statistics: Statistics) -> torch.Tensor:
         """The affine statistics of g at the first ``distinct`` anchors: [distinct, F]."""
@@ -71,9 +85,10 @@ class FlipAnchors:
 
 @dataclass(frozen=True)
 class DenseAnchors:
-    """Anchors given bit by bit: ``points`` is [count, K] bool."""
+    """Anchors given bit by bit: ``points`` is [count, K] bool (``on_face``: see FlipAnchors)."""
 
     points: torch.Tensor
+    on_face: bool = False
 
     @property
     def count(self) -> int:
@@ -83,7 +98,10 @@ class DenseAnchors:
     def distinct(self) -> int:
         return self.count
 
-    def squared_distances(self, relaxed: torch.Tensor) -> torch.Tensor:
+    def squared_distances(self, relaxed: torch.Tensor, free: torch.Tensor | None = None) -> torch.Tensor:
+        if free is not None:  # only the binaries that are not free count
+            care = (~free).nonzero().squeeze(1)
+            return DenseAnchors(self.points[:, care]).squared_distances(relaxed[care])
         # |x - a|^2 = |x|^2 + K - 2 x.a, and x.a = 2 (x over a's true bits) - sum(x). The sum over
         # true bits is a matrix-vector product with the bool points made float, a column chunk at
         # a time; for many points under activation checkpointing, so that autograd keeps only the

@@ -256,25 +256,13 @@ def binary_counts(scores: torch.Tensor, labels: torch.Tensor, threshold: float) 
 def predicted_classes(scores: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(one-hot of the arg-max class, one-hot of the label), both [N, C] bool.
 
-    Written with two blocks rather than ``one_hot(scores.argmax(1))``: "a rival class beats the
-    true class" ([N, C], ideal all false) and "rival c beats rival c'" ([N, C, C], only c < c'
-    used). With the first block all false every sample is predicted right whatever the second
-    says, so the compiler finds the ideal itself; one block of all class-vs-class comparisons
-    would need ``ideal=`` scores of shape [N, C], which cannot be built from the labels alone.
+    The arg-max is torch's (the first maximal class wins a tie), which is the prediction
+    scikit-learn scores when it is given ``scores.argmax(1)``.
     """
-    labels = labels.long()
-    classes = torch.arange(scores.shape[1], device=scores.device)
-    actual = classes == labels[:, None]
-    rival = ~actual
-    beats_true = (scores > scores.gather(1, labels[:, None])) & rival
-    rival_pair = rival[:, :, None] & rival[:, None, :]
-    upper = classes[:, None] < classes[None, :]
-    above = (scores[:, :, None] > scores[:, None, :]) & (rival_pair & upper)
-    below = ~above.transpose(1, 2) & (rival_pair & upper.T)
-    unrelated = ~(rival_pair & (classes[:, None] != classes[None, :]))
-    beats_rivals = (above | below | unrelated).all(2)
-    wins = ~beats_true.any(1, keepdim=True)
-    return torch.where(rival, beats_true & beats_rivals, wins), actual
+    classes = scores.shape[1]
+    predicted = torch.nn.functional.one_hot(scores.argmax(1), classes).bool()
+    actual = torch.arange(classes, device=scores.device) == labels.long()[:, None]
+    return predicted, actual
 
 
 def macro_value(declared: CountFormula, scores: torch.Tensor, labels: torch.Tensor,

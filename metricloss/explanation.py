@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import sympy
 import torch.fx as fx
 
+from . import ops
 from .counts import formula_of, formula_text
 from .metric import Metric, get_metric
 from .render import render
@@ -32,9 +33,14 @@ def explain(metric: str | Metric) -> str:
         if lowered:
             lines.append(f"  b{index} = {lowered}")
         else:
-            lhs, rhs = (render(a) for a in block.node.args)
+            lhs, rhs = (render(a) for a in ops.operands(block.node))
             lines.append(f"  b{index} = [{lhs} {block.symbol} {rhs}]")
         lines.append(f"       at {block.location}")
+        twin = program.twins[index]
+        if twin is not None:
+            order = "in the other order" if twin[1] else "the same way"
+            lines.append(f"       compares the same scores as b{twin[0]}, {order}: one difference, "
+                         "values that differ only at ties")
     if compiled.lowered:
         lines += ["", "lowering:"] + [f"  {entry}" for entry in compiled.lowered]
     lines += ["", "re-expression g as a formula:"]
@@ -42,15 +48,31 @@ def explain(metric: str | Metric) -> str:
     lines += ["", "re-expression g as code (exact, evaluated on every anchor in one batched call):"]
     lines += ["  " + line for line in _g_code(program.g_module)]
     lines.append("")
-    if decl.ideal is not None:
-        lines.append(f"ideal b*: the binaries of the perfect scores given by ideal= ({decl.ideal!r})")
-    elif compiled.pattern is not None:
-        words = {True: "all true", False: "all false", None: "free (cannot change g at the ideal; follows the current binaries)"}
-        pattern = ", ".join(f"b{i} {words[v]}" for i, v in enumerate(compiled.pattern))
-        lines.append(f"ideal b*: {pattern}")
-    else:
-        lines.append("ideal b*: found on the first batch (each block all true or all false)")
+    lines += ideal_lines(metric)
     return "\n".join(lines)
+
+
+def ideal_lines(metric: Metric) -> list[str]:
+    """How b* is found, and what it is on a synthetic batch when the declaration allows one."""
+    decl = metric.declaration
+    if decl.ideal is not None:
+        lines = [f"ideal b*: the binaries of the perfect scores given by ideal= ({decl.ideal!r})"]
+    else:
+        lines = [
+            "ideal b*: found on each batch from perfect scores built from the targets (a target of "
+            "the scores' shape as levels, class indices as the top class), items of one level in "
+            "their current order; else each block all true or all false",
+        ]
+    synthetic = decl.spec.synthetic(seed=0)
+    if synthetic is not None:
+        scores, *targets = synthetic
+        binaries = metric.binaries(scores, *targets)
+        ideal = metric.compiled.ideal(binaries, scores, tuple(targets))
+        free = 0 if ideal.free is None else int(ideal.free.sum())
+        lines.append(f"  on a synthetic batch (scores {tuple(scores.shape)}): from {ideal.source}; "
+                     f"m* = {ideal.value:.6g}; {int(ideal.configuration.sum())} of {binaries.count} "
+                     f"binaries true; {free} free (the metric ignores them at b*)")
+    return lines
 
 
 def _g_code(module: fx.GraphModule) -> list[str]:

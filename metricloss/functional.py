@@ -43,6 +43,8 @@ class Terms:
     binaries: int
     anchors: int
     defined: bool
+    ideal_source: str  # how b* was found (or, when undefined, why the batch is)
+    reaches_best: bool  # m* is the declared best= (always true without best=)
 
 
 def uniloss_terms(
@@ -68,29 +70,25 @@ def uniloss_terms(
     binaries = metric.binaries(scores, *targets)
     differences = binaries.restrict(binaries.differences)  # dead binaries take no part in the loss
     with torch.no_grad():
-        ideal = compiled.ideal_configuration(binaries, targets)
-        if ideal is None or differences.numel() == 0:
-            return _undefined(scores, program.value(binaries), differences.numel())
+        ideal = compiled.ideal(binaries, scores, targets)
+        if not ideal.defined or differences.numel() == 0:
+            return _undefined(scores, program.value(binaries), differences.numel(), ideal)
         elements = functools.partial(program.elements, scores, targets, binaries)
-        anchor_sets, values = _anchors_and_values(program, binaries, ideal, samplers, generator, elements)
-        if compiled.misses_best(values[1]):
-            for ideal in compiled.other_ideals(binaries, targets):
-                anchor_sets, values = _anchors_and_values(program, binaries, ideal, samplers, generator, elements)
-                if not compiled.misses_best(values[1]):
-                    break
+        anchor_sets, values = _anchors_and_values(
+            program, binaries, ideal.configuration, samplers, generator, elements)
     value, ideal_value, anchor_values = values[0], values[1], values[2:]
-    if not math.isfinite(float(ideal_value)):
-        return _undefined(scores, value, differences.numel())
 
-    relaxed = _relax(relaxation, differences, binaries.restrict(ideal), binaries.restrict(binaries.hard),
-                     selection, generator)
-    distances = _squared_distances(anchor_sets, relaxed)
+    relaxed = _relax(relaxation, differences, binaries.restrict(ideal.configuration),
+                     binaries.restrict(binaries.hard), selection, generator)
+    free = None if ideal.free is None else binaries.restrict(ideal.free)
+    distances = _squared_distances(anchor_sets, relaxed, free)
     usable = torch.isfinite(anchor_values)
     if not bool(usable.all()):
         distances, anchor_values = distances[usable], anchor_values[usable]
     estimate = interpolator(distances, anchor_values)
     loss = ideal_value - estimate if metric.higher_is_better else estimate - ideal_value
-    return Terms(loss, value, ideal_value, estimate.detach(), differences.numel(), int(distances.numel()), True)
+    return Terms(loss, value, ideal_value, estimate.detach(), differences.numel(), int(distances.numel()),
+                 True, ideal.source, compiled.goal.reaches(ideal.value) or compiled.goal.best is None)
 
 
 def _relax(relaxation, differences, ideal, hard, selection, generator) -> torch.Tensor:
@@ -102,12 +100,14 @@ def _relax(relaxation, differences, ideal, hard, selection, generator) -> torch.
     return held.index_put((chosen,), relaxation(differences[chosen]))
 
 
-def _undefined(scores: torch.Tensor, value: torch.Tensor, binaries: int) -> Terms:
+def _undefined(scores: torch.Tensor, value: torch.Tensor, binaries: int, ideal) -> Terms:
     """A zero loss that still belongs to the graph, so ``backward()`` works and gives zeros."""
     nan = torch.tensor(float("nan"), device=scores.device)
     with torch.enable_grad():
         zero = scores.sum() * 0.0
-    return Terms(zero, value.to(torch.float32), nan, nan, binaries, 0, defined=False)
+    reason = ("it has no binary variable that scores can move" if binaries == 0
+              else f"its best value is not a number (b* from {ideal.source})")
+    return Terms(zero, value.to(torch.float32), nan, nan, binaries, 0, False, reason, False)
 
 
 def _anchors_and_values(program, binaries, ideal, samplers, generator, elements):
@@ -123,12 +123,17 @@ def _anchors_and_values(program, binaries, ideal, samplers, generator, elements)
         elements=elements,
     )
     anchor_sets = [sampler(context) for sampler in samplers]
+    # Sets based on b* stand for the ideal's free face when it has one (``_squared_distances``).
+    on_face = [isinstance(a, FlipAnchors) and a.base is context.ideal for a in anchor_sets]
     leading = torch.stack([binaries.hard, ideal])
     count = sum(a.count for a in anchor_sets)
     if (2 + count) * binaries.count <= DENSE_ELEMENTS:
-        points = torch.cat([a.configurations(0, a.count) for a in anchor_sets])
-        rows = torch.cat([binaries.pin_dead(leading), binaries.complete(points)])
-        return [DenseAnchors(points)], program.values(binaries, rows, pinned=True)
+        groups = [[a for a, face in zip(anchor_sets, on_face) if face is wanted] for wanted in (True, False)]
+        dense = [DenseAnchors(torch.cat([a.configurations(0, a.count) for a in group]), on_face=wanted)
+                 for group, wanted in zip(groups, (True, False)) if group]
+        rows = torch.cat([binaries.pin_dead(leading)] + [binaries.complete(d.points) for d in dense])
+        return dense, program.values(binaries, rows, pinned=True)
+    anchor_sets = [a.on_ideal_face() if face else a for a, face in zip(anchor_sets, on_face)]
     # Copies of one configuration (the ideal anchors) are evaluated once.
     distinct = [a.distinct for a in anchor_sets]
     head = program.values(binaries, leading)
@@ -152,26 +157,33 @@ def _full_rows(anchors, binaries):
     """A function (start, stop) -> those anchors over all K binaries, the dead ones at their hard values.
 
     Base-plus-flips anchors are completed once, as their base, and flipped at the live indices;
-    filling every row's live bits in would cost a scatter over [rows, K].
+    filling every row's live bits in would cost a scatter over [rows, K]. (Not with twins: a flip
+    must reach the twins of the flipped binary.)
     """
-    if isinstance(anchors, FlipAnchors) and binaries.live is not None:
+    if isinstance(anchors, FlipAnchors) and binaries.live is not None and binaries.twin_of is None:
         return FlipAnchors(binaries.complete(anchors.base[None])[0], binaries.live[anchors.flips]).configurations
     return lambda start, stop: binaries.complete(anchors.configurations(start, stop))
 
 
-def _squared_distances(anchor_sets, relaxed: torch.Tensor) -> torch.Tensor:
+def _squared_distances(anchor_sets, relaxed: torch.Tensor, free: torch.Tensor | None = None) -> torch.Tensor:
     """Every set's squared distances to ``relaxed``; base-plus-flips sets with one base (the ideal
-    and the good anchors share b*) make their pass over K once."""
+    and the good anchors share b*) make their pass over K once.
+
+    ``free``: the ideal's free face. Anchors based on b* stand for the whole face, so their
+    distance leaves out the free binaries (the nearest member of the face matches ``relaxed``
+    there); the other anchors are single configurations and count every binary.
+    """
     to_base: dict[int, torch.Tensor] = {}
     parts = []
     for anchors in anchor_sets:
+        face = free if anchors.on_face else None
         if isinstance(anchors, FlipAnchors):
             key = id(anchors.base)
             if key not in to_base:
-                to_base[key] = anchors.distance_to_base(relaxed)
-            parts.append(anchors.squared_distances(relaxed, to_base[key]))
+                to_base[key] = anchors.distance_to_base(relaxed, face)
+            parts.append(anchors.squared_distances(relaxed, to_base[key], face))
         else:
-            parts.append(anchors.squared_distances(relaxed))
+            parts.append(anchors.squared_distances(relaxed, face))
     return torch.cat(parts)
 
 
@@ -179,7 +191,7 @@ def _values_from_statistics(program, binaries, leading, head, anchor_sets) -> to
     """g at [hard, ideal, *anchors] through g's affine statistics, or None when g has none.
 
     The hard and ideal values come from g itself (``head``); the statistics path must give the
-    same two values, or it is dropped for this metric and g sees every anchor again.
+    same two values, or this batch's anchors go through g itself.
     """
     statistics = program.statistics(binaries)
     if statistics is None:
@@ -188,8 +200,7 @@ def _values_from_statistics(program, binaries, leading, head, anchor_sets) -> to
                      + [anchors.statistics(statistics) for anchors in anchor_sets])
     values = program.values_from_statistics(binaries, rows)
     if values is None or not torch.allclose(values[:2], head, rtol=1e-5, atol=1e-7, equal_nan=True):
-        program.drop_statistics()
-        return None
+        return None  # the statistics disagree with g on this batch: g sees every anchor
     return torch.cat([head, values[2:]])
 
 

@@ -1,30 +1,213 @@
-"""The ideal configuration ``b*``: the binaries at which ``g`` takes its best value.
+"""The ideal configuration ``b*``: binaries with the metric's best value that real scores produce.
 
-Nearly every metric is best when each block of comparisons is all true or all false (every
-positive above every negative; the true class above every rival). Since block shapes depend on
-the batch, the compiler learns a *pattern* (one entry per block) by trying every all-true/all-false
-combination on a batch in one vectorised call, and reuses it.
+A binary configuration is not always realisable: ``s_a > s_b`` and ``s_b > s_a`` together, or
+"every class beats every other class", are what no scores can do, and ``g`` may well give them a
+value at or beyond the metric's best. The loss's zero is defined by ``m* = g(b*)``, so ``b*`` is
+built from scores. For each batch, in a fixed order:
 
-Some blocks do not matter at the ideal: in average precision, once every positive is above every
-negative, the order among positives cannot change the value. Pinning such a block to all-true
-would put b* where no real scores can go (``p_i > p_j`` and ``p_j > p_i`` at once) and keep the loss
-away from zero at a perfect ranking. Such a block is marked *free* (``None`` in the pattern) and
-follows the current binaries instead.
+1. ``ideal=`` of the declaration, when given: the binaries of the perfect scores it returns;
+2. *perfect scores from the targets*: a target of the scores' shape (binary labels, relevance
+   grades, a regression target) read as levels, higher level, higher score (then lower level,
+   higher score); class indices missing one dimension of the scores, as a one-hot along it.
+   Items of one level are ordered by their current scores, so ``b*`` agrees with the current
+   binaries wherever the levels do not decide (the order among positives in AP, among the
+   wrong classes in accuracy). The first candidate that reaches ``best=`` is taken; without
+   ``best=``, or when none reaches it, the best value among them;
+3. only when 2 does not reach ``best=``: each comparison block all true or all false, a pattern
+   kept only if its configuration contradicts itself nowhere (no two binaries asserting that
+   each of two scores beats the other).
 
-A metric whose best configuration mixes true and false inside a block needs ``ideal=``: a function
-of the targets returning scores that are perfect.
+The comparisons between items of one level form the *free face* of the ideal: when ``g`` keeps
+its best value with them negated and with them at random, the ideal is the set of
+configurations that differ from ``b*`` only there, and the loss measures a relaxed point's
+distance to that set (``functional.py``). At perfect scores the loss is then zero however close
+the wrong classes sit to each other.
+
+Everything here is a pure function of the batch: nothing is learned and kept.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 
 import torch
 
+from .errors import InputError
 from .program import Binaries, Program
 
-_MAX_BLOCKS_TRIED = 12  # 2**12 patterns in one call
+_MAX_BLOCKS_TRIED = 10  # 2**10 patterns in one call of g
+_LEVEL_GAP = 20.0  # perfect scores put levels 20 apart: far past any ordinary threshold
+_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Ideal:
+    """One batch's ideal: ``b*`` over all K binaries, its value, and its free face."""
+
+    configuration: torch.Tensor  # [K] bool
+    value: float  # m* = g(b*); NaN when the metric is undefined on the batch
+    free: torch.Tensor | None  # [K] bool: binaries the metric ignores at b*, or None
+    source: str  # how b* was found, in words
+
+    @property
+    def defined(self) -> bool:
+        return math.isfinite(self.value)
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What the declaration says of the best value."""
+
+    best: float | None
+    higher_is_better: bool
+
+    def reaches(self, value: float) -> bool:
+        if self.best is None or not math.isfinite(value):
+            return False
+        if self.higher_is_better:
+            return value >= self.best - _TOLERANCE
+        return value <= self.best + _TOLERANCE
+
+    def beyond(self, value: float) -> bool:
+        """A value better than ``best=``: no scores produce it."""
+        if self.best is None:
+            return False
+        return value > self.best + _TOLERANCE if self.higher_is_better else value < self.best - _TOLERANCE
+
+    def key(self, value: float) -> float:
+        """Larger is better; NaN and values beyond best= last."""
+        if not math.isfinite(value) or self.beyond(value):
+            return -math.inf
+        return value if self.higher_is_better else -value
+
+
+def find_ideal(program: Program, binaries: Binaries, scores: torch.Tensor, targets: tuple,
+               goal: Goal, target_names: tuple[str, ...], ideal_scores=None, metric: str = "") -> Ideal:
+    """``b*`` for this batch (see the module's docstring for the order of the candidates)."""
+    if ideal_scores is not None:
+        return _from_ideal_argument(program, binaries, scores, targets, goal, ideal_scores, metric)
+    best, best_levels = None, None
+    for levels, source in level_candidates(scores, targets, target_names):
+        found = _from_levels(program, binaries, scores, targets, levels, source)
+        if goal.reaches(found.value):
+            return _with_face(program, binaries, scores, targets, levels, found)
+        if best is None or goal.key(found.value) > goal.key(best.value):
+            best, best_levels = found, levels
+    if best is None or goal.best is not None:
+        pattern = _from_patterns(program, binaries, scores, targets, goal)
+        if pattern is not None and (best is None or goal.key(pattern.value) > goal.key(best.value)):
+            return pattern
+    if best is None:
+        return _undefined(binaries, "no target gives perfect scores and no block pattern reaches best=")
+    return _with_face(program, binaries, scores, targets, best_levels, best) if best.defined else best
+
+
+def level_candidates(scores: torch.Tensor, targets: tuple, names: tuple[str, ...]):
+    """(levels, description) pairs, levels a long tensor of the scores' shape, in trial order."""
+    shape = scores.shape
+    for name, target in zip(names, targets):
+        if not isinstance(target, torch.Tensor) or target.numel() == 0:
+            continue
+        if target.shape == shape and not target.is_complex():
+            levels = torch.unique(target.detach(), return_inverse=True)[1].reshape(shape)
+            yield levels, f"{name} as levels (higher {name}, higher score)"
+            yield levels.max() - levels, f"{name} as levels (lower {name}, higher score)"
+        elif _is_index(target) and target.dim() == scores.dim() - 1:
+            for dim in reversed(range(scores.dim())):
+                if shape[:dim] + shape[dim + 1:] != target.shape:
+                    continue
+                classes = shape[dim]
+                if bool(((target < 0) | (target >= classes)).any()):
+                    continue
+                levels = torch.nn.functional.one_hot(target.long(), classes).movedim(-1, dim)
+                yield levels, f"{name} as the top class along dim {dim}"
+
+
+def perfect_scores(levels: torch.Tensor, scores: torch.Tensor | None) -> torch.Tensor:
+    """Scores ordered by ``levels``, levels ``_LEVEL_GAP`` apart and centred on zero; inside a
+    level, in the order of ``scores`` (ties kept), within a band of width 1 above the level, so
+    that a threshold anywhere between two bands separates them."""
+    levels = levels.to(torch.float64)
+    top = levels.max() if levels.numel() else levels.new_zeros(())
+    perfect = (levels - top / 2) * _LEVEL_GAP
+    if scores is None:
+        return perfect
+    current = scores.detach().to(torch.float64)
+    low, high = current.min(), current.max()
+    spread = torch.where(high > low, high - low, torch.ones_like(high))
+    return perfect + (current - low) / spread
+
+
+def _is_index(target: torch.Tensor) -> bool:
+    return not (target.is_floating_point() or target.is_complex() or target.dtype == torch.bool)
+
+
+def _value(program: Program, binaries: Binaries, configuration: torch.Tensor) -> float:
+    return float(program.values(binaries, configuration[None])[0])
+
+
+def _from_levels(program, binaries, scores, targets, levels, source) -> Ideal:
+    perfect = perfect_scores(levels, scores).to(_work_dtype(scores))
+    configuration = program.pairs(perfect, targets).hard
+    return Ideal(configuration, _value(program, binaries, configuration), None, source)
+
+
+def _work_dtype(scores: torch.Tensor) -> torch.dtype:
+    return torch.float32 if scores.device.type == "mps" else torch.float64
+
+
+def _with_face(program, binaries, scores, targets, levels, found: Ideal) -> Ideal:
+    """Mark the comparisons between items of one level free, if ``g`` ignores them at ``b*``."""
+    flat = program.pairs(perfect_scores(levels, None).to(_work_dtype(scores)), targets).differences
+    same = flat == 0
+    if binaries.dead is not None:
+        same = same & ~binaries.dead
+    if not bool(same.any()):
+        return found
+    generator = torch.Generator(device=binaries.hard.device).manual_seed(0)
+    random_bits = torch.rand(binaries.count, generator=generator, device=binaries.hard.device) < 0.5
+    trials = torch.stack([
+        torch.where(same, ~found.configuration, found.configuration),
+        torch.where(same, random_bits, found.configuration),
+    ])
+    values = program.values(binaries, trials)
+    if bool(((values - found.value).abs() <= _TOLERANCE).all()):
+        return Ideal(found.configuration, found.value, same, found.source)
+    return found
+
+
+def _from_ideal_argument(program, binaries, scores, targets, goal, ideal_scores, metric) -> Ideal:
+    perfect = ideal_scores(*targets)
+    if not isinstance(perfect, torch.Tensor) or not perfect.is_floating_point():
+        raise InputError(
+            f"metric `{metric}`: ideal= must return a floating-point tensor of perfect scores, got "
+            f"{type(perfect).__name__ if not isinstance(perfect, torch.Tensor) else perfect.dtype}"
+        )
+    if perfect.shape != scores.shape:
+        raise InputError(
+            f"metric `{metric}`: ideal= returned scores of shape {tuple(perfect.shape)}, but the "
+            f"scores have shape {tuple(scores.shape)}; ideal= must return perfect scores of the "
+            "scores' shape"
+        )
+    configuration = program.pairs(perfect.detach().to(scores.device), targets).hard
+    value = _value(program, binaries, configuration)
+    if goal.best is not None and math.isfinite(value) and abs(value - goal.best) > _TOLERANCE:
+        raise InputError(
+            f"metric `{metric}`: the scores from ideal= give {value:.6g} on this batch, not "
+            f"best={goal.best}. ideal= must return perfect scores, without ties where the metric "
+            "breaks them, or best= must say the value they reach."
+        )
+    return Ideal(configuration, value, None, "the perfect scores from ideal=")
+
+
+def _undefined(binaries: Binaries, source: str) -> Ideal:
+    return Ideal(binaries.hard, math.nan, None, source)
+
+
+def _has_patterns(binaries: Binaries) -> bool:
+    return 0 < len(binaries.shapes) <= _MAX_BLOCKS_TRIED
 
 
 def pattern_configuration(pattern: tuple[bool | None, ...], binaries: Binaries,
@@ -42,32 +225,44 @@ def pattern_configuration(pattern: tuple[bool | None, ...], binaries: Binaries,
     return configuration
 
 
-def best_pattern(program: Program, binaries: Binaries, higher_is_better: bool, best: float | None = None):
-    """Try every all-true/all-false pattern.
-
-    A pattern that beats the declared ``best`` is a configuration no scores can produce (every
-    item ranked first at once, say) and is not taken. Returns ((pattern with free blocks, constant
-    pattern), best value), or None if the blocks are too many to try.
-    """
-    blocks = len(binaries.shapes)
-    if blocks > _MAX_BLOCKS_TRIED:
+def _from_patterns(program, binaries, scores, targets, goal: Goal) -> Ideal | None:
+    """The best self-consistent all-true/all-false block pattern, blocks that cannot move g free."""
+    if not _has_patterns(binaries):
         return None
-    patterns = list(itertools.product((True, False), repeat=blocks))
+    patterns = list(itertools.product((True, False), repeat=len(binaries.shapes)))
     configurations = torch.stack([pattern_configuration(p, binaries) for p in patterns])
     values = program.values(binaries, configurations)
-    worst = float("-inf") if higher_is_better else float("inf")
-    undefined = bool(torch.isnan(values).all())
-    values = torch.where(torch.isnan(values), worst, values)
-    if best is not None:
-        beyond = values > best + 1e-6 if higher_is_better else values < best - 1e-6
-        values = torch.where(beyond, worst, values)
-    index = int(values.argmax() if higher_is_better else values.argmin())
-    if undefined:
-        return (patterns[index], patterns[index]), float("nan")
-    value = float(values[index])
-    if not math.isfinite(value):
-        return (patterns[index], patterns[index]), value
-    return (free_blocks(program, binaries, patterns[index], value), patterns[index]), value
+    elements = program.elements(scores, targets, binaries)
+    order = sorted(range(len(patterns)), key=lambda i: -goal.key(float(values[i])))
+    for index in order:
+        value = float(values[index])
+        if goal.key(value) == -math.inf:
+            return None
+        if elements is not None and contradicts(binaries.restrict(configurations[index]), *elements):
+            continue
+        pattern = free_blocks(program, binaries, patterns[index], value)
+        free = pattern_configuration(tuple(v is None for v in pattern), binaries) if None in pattern else None
+        words = ", ".join(f"b{i} " + {True: "all true", False: "all false", None: "free"}[v]
+                          for i, v in enumerate(pattern))
+        return Ideal(pattern_configuration(pattern, binaries), value, free, f"a block pattern ({words})")
+    return None
+
+
+def contradicts(configuration: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> bool:
+    """Whether two binaries assert that each of two score elements beats the other.
+
+    ``b_k`` true says ``left_k`` wins; false says ``right_k`` does. A tie could satisfy two
+    non-strict claims at once, but patterns that need one are not worth keeping as the ideal.
+    """
+    both = (left >= 0) & (right >= 0) & (left != right)
+    if not bool(both.any()):
+        return False
+    configuration = configuration[both]
+    winner = torch.where(configuration, left[both], right[both])
+    loser = torch.where(configuration, right[both], left[both])
+    span = int(torch.maximum(left.max(), right.max())) + 1
+    claims = torch.unique(winner * span + loser)
+    return bool(torch.isin(loser * span + winner, claims).any())
 
 
 def free_blocks(program: Program, binaries: Binaries, pattern: tuple[bool, ...], best: float):
@@ -86,5 +281,5 @@ def free_blocks(program: Program, binaries: Binaries, pattern: tuple[bool, ...],
     if not candidates:
         return pattern
     values = program.values(binaries, torch.stack(candidates)).view(len(pattern), 2)
-    same = ((values - best).abs() <= 1e-6).all(1).tolist()
+    same = ((values - best).abs() <= _TOLERANCE).all(1).tolist()
     return tuple(None if free else value for value, free in zip(pattern, same))

@@ -4,8 +4,8 @@ Users write ``(scores.argmax(1) == labels).float().mean()``; argmax is not a com
 "the true class wins" is exactly "the true class's score beats every other class's score". Each
 rule in ``REWRITES`` pairs a matcher over the traced graph with a replacement written as ordinary
 tensor code; the replacement is traced once and inlined in place of the matched node, so the rest
-of the compiler sees only comparisons. All rules assume tie-free scores, like the metrics they
-rewrite.
+of the compiler sees only comparisons. Every rule keeps torch's tie-breaking (``ops.beats`` gives
+each binary its own tie rule), so a lowered metric equals the original on tied scores too.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 
 from .errors import CompileError
+from .ops import LEAF_FUNCTIONS, beats, hard_only
 from .render import render
 from .trace import depends_on_scores
 
@@ -33,55 +34,85 @@ def _last(scores: torch.Tensor, dim: int) -> tuple[torch.Tensor, Any]:
     return scores, scores.shape[-1]
 
 
+def _rivals(scores, labels, classes):
+    """The true class's score [B, 1], its rivals' scores [B, C-1] and the rivals' class indices."""
+    flat = scores.reshape(-1, classes)
+    index = labels.long().reshape(-1, 1)
+    every = torch.arange(classes, device=labels.device)
+    others = every != index
+    rivals = flat[others].reshape(-1, classes - 1)
+    rival_classes = every.expand(flat.shape[0], classes)[others].reshape(-1, classes - 1)
+    return flat.gather(-1, index), rivals, rival_classes, index
+
+
 def argmax_equals(scores, labels, *, dim):
-    """``scores.argmax(dim) == labels``: the labelled entry beats every other entry."""
+    """``scores.argmax(dim) == labels``: the labelled entry beats every other entry.
+
+    torch's argmax returns the first maximal index, so the labelled entry must beat earlier
+    entries strictly and may tie later ones.
+    """
     scores, classes = _last(scores, dim)
-    index = labels.long().unsqueeze(-1)
-    true_score = scores.gather(-1, index).reshape(-1, 1)
-    rivals = scores[torch.arange(classes, device=labels.device) != index].reshape(-1, classes - 1)
-    return (true_score > rivals).all(-1).reshape(labels.shape)
+    true_score, rivals, rival_classes, index = _rivals(scores, labels, classes)
+    return beats(true_score, rivals, rival_classes > index).all(-1).reshape(labels.shape)
 
 
 def one_hot_argmax(scores, *, dim, num_classes):
-    """``one_hot(scores.argmax(dim), C)``: entry c is 1 iff c beats every other entry.
+    """``one_hot(scores.argmax(dim), C)``: entry c is 1 iff c beats every other entry, earlier
+    entries strictly (the first maximal index wins a tie).
 
     The diagonal (c against itself) is a self-comparison the compiler drops from the loss.
     """
     scores, classes = _last(scores, dim)
-    beats = scores[..., :, None] > scores[..., None, :]  # [..., c, c']
+    order = torch.arange(classes, device=scores.device)
+    later = order[None, :] > order[:, None]  # [c, c']: c' comes after c, so c wins a tie with it
+    won = beats(scores[..., :, None], scores[..., None, :], later)  # [..., c, c']
     itself = torch.eye(classes, dtype=torch.bool, device=scores.device)
-    return (beats | itself).all(-1).long()
+    return (won | itself).all(-1).long()
 
 
 def topk_contains(scores, labels, *, dim, k):
-    """``labels`` is among the top-k entries iff fewer than k entries beat it."""
+    """``labels`` is among the top-k entries iff fewer than k entries rank above it.
+
+    torch does not specify which of tied entries topk returns; the rule here is scikit-learn's
+    ``top_k_accuracy_score`` (a stable ascending sort read backwards): a later entry that ties
+    the labelled one ranks above it, an earlier one does not.
+    """
     scores, classes = _last(scores, dim)
     batch = scores.shape[:-1]
-    flat = scores.reshape(-1, classes)
-    index = labels.long().reshape(-1, 1)
-    true_score = flat.gather(-1, index)
-    rivals = flat[torch.arange(classes, device=labels.device) != index].reshape(-1, classes - 1)
-    return ((rivals > true_score).sum(-1) < k).reshape(batch)
+    true_score, rivals, rival_classes, index = _rivals(scores, labels, classes)
+    above = beats(rivals, true_score, rival_classes > index)
+    return (above.sum(-1) < k).reshape(batch)
 
 
 def rank(scores, *, dim, descending):
-    """``scores.argsort(dim, descending).argsort(dim)``: how many entries come before each one."""
-    scores, _ = _last(scores, dim)
+    """``scores.argsort(dim, descending).argsort(dim)``: how many entries come before each one.
+
+    A stable sort keeps tied entries in index order, so entry j comes before entry i when it is
+    strictly better, or tied and earlier.
+    """
+    scores, classes = _last(scores, dim)
+    order = torch.arange(classes, device=scores.device)
+    earlier = order[None, :] < order[:, None]  # [i, j]: j comes before i in index order
     if descending:
-        before = scores[..., None, :] > scores[..., :, None]  # [i, j]: j ranks above i
+        before = beats(scores[..., None, :], scores[..., :, None], earlier)  # [i, j]
     else:
-        before = scores[..., None, :] < scores[..., :, None]
+        before = beats(scores[..., :, None], scores[..., None, :], earlier)
     return before.sum(-1).movedim(-1, dim)
 
 
 def argmax_in_region(scores, region, *, dim):
-    """``region.gather(dim, scores.argmax(dim, keepdim=True))``: the maximum lies in the region
-    iff the best score inside it beats every score outside it (one binary per outside entry)."""
-    scores, _ = _last(scores, dim)
+    """``region.gather(dim, scores.argmax(dim, keepdim=True))``: the first maximal entry lies in
+    the region iff the best score inside it beats every score outside it (one binary per outside
+    entry), strictly for outside entries before the first best inside entry.
+    """
+    scores, size = _last(scores, dim)
     region = region.movedim(dim, -1).bool()
-    best_inside = scores.masked_fill(~region, float("-inf")).amax(-1, keepdim=True)
-    beats = best_inside > scores
-    return (beats | region).all(-1, keepdim=True).movedim(-1, dim)
+    inside = scores.masked_fill(~region, float("-inf"))
+    best_inside = inside.amax(-1, keepdim=True)
+    first_best = hard_only(inside).argmax(-1, keepdim=True)
+    after = torch.arange(size, device=scores.device) > first_best
+    won = beats(best_inside, scores, after)
+    return (won | region).all(-1, keepdim=True).movedim(-1, dim)
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,7 +350,7 @@ def _inline(graph: fx.Graph, node: fx.Node, rule: Rewrite, match: Match) -> None
         def replacement(scores, labels):
             return rule.replacement(scores, labels, **constants)
 
-    sub = fx.Tracer().trace(replacement)
+    sub = fx.Tracer(autowrap_functions=LEAF_FUNCTIONS).trace(replacement)
     placeholders = [n for n in sub.nodes if n.op == "placeholder"]
     value_map = dict(zip(placeholders, match.inputs))
     with graph.inserting_before(node):

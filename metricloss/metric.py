@@ -11,25 +11,21 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
 import torch
 
 from .errors import CompileError, InputError, PluginError, SourceLocation
-from .ideal import best_pattern, pattern_configuration
+from .ideal import Goal, Ideal, find_ideal
 from .inputs import InputSpec
 from .lowering import lower
 from .partition import partition
 from .program import Binaries, Program
 from .registry import GROUPS, REGISTRY
 from .trace import trace_metric
-
-_TOLERANCE = 1e-6
-
 
 @dataclass(frozen=True, eq=False)
 class Declaration:
@@ -47,86 +43,26 @@ class Declaration:
         return {k for k, v in self.defaults.items() if v is inspect.Parameter.empty}
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class Compiled:
-    """One binding of a declaration, compiled: the program plus the learned ideal pattern."""
+    """One binding of a declaration, compiled. Immutable: every per-batch choice (the ideal, the
+    evaluation path) is made again from the batch, so no batch can change how another is scored."""
 
     declaration: Declaration
     params: Mapping[str, Any]
     program: Program
-    lowered: list[str]
-    pattern: tuple[bool | None, ...] | None = None  # per block: all true, all false, free (None)
-    constant_pattern: tuple[bool, ...] | None = None  # the same with free blocks pinned
-    probed: bool = False
+    lowered: tuple[str, ...]
 
-    def ideal_configuration(self, binaries: Binaries, targets: tuple, pinned: bool = False) -> torch.Tensor | None:
-        """b* for this batch as [K] bool, or None when the metric is undefined on it.
+    @property
+    def goal(self) -> Goal:
+        return Goal(self.declaration.best, self.declaration.higher_is_better)
 
-        ``pinned``: fill free blocks with their constant instead of the current binaries.
-        """
-        if self.declaration.ideal is not None:
-            return self._ideal_from_scores(targets)
-        if self.pattern is None and not self._learn_pattern(binaries):
-            return None
-        return pattern_configuration(self.constant_pattern if pinned else self.pattern, binaries)
-
-    def misses_best(self, ideal_value: torch.Tensor) -> bool:
-        """Whether the learned pattern's b* falls short of ``best=`` on this batch."""
-        decl = self.declaration
-        if decl.ideal is not None or decl.best is None or self.pattern is None:
-            return False
-        value = float(ideal_value)
-        return math.isfinite(value) and not _reaches(value, decl.best, decl.higher_is_better)
-
-    def other_ideals(self, binaries: Binaries, targets: tuple):
-        """Configurations to try, in order, when b* misses ``best=`` on this batch.
-
-        A pattern holds for the batch it was learned from, which can differ in kind from this
-        one: a block free there (every value the same) may matter here, as top-k accuracy's
-        block does when the probe had fewer than k + 1 classes. First the free blocks pinned to
-        their constant, then a pattern learned again from this batch (kept if it reaches best).
-        """
-        if None in self.pattern:
-            yield self.ideal_configuration(binaries, targets, pinned=True)
-        if self._learn_pattern(binaries, strict=False):
-            yield self.ideal_configuration(binaries, targets)
-
-    def _learn_pattern(self, binaries: Binaries, strict: bool = True) -> bool:
-        """Learn the pattern from this batch; False when it cannot be (undefined, or not best)."""
-        decl = self.declaration
-        found = best_pattern(self.program, binaries, decl.higher_is_better, decl.best)
-        if found is None:
-            raise CompileError(
-                f"metric `{decl.name}` at {decl.location} has {len(binaries.shapes)} comparison "
-                "blocks, too many to search for its ideal configuration: pass ideal=, a function "
-                "of the targets returning perfect scores."
-            )
-        pattern, value = found
-        if math.isnan(value):
-            return False  # undefined on this batch: learn from a later one
-        if decl.best is not None and not _reaches(value, decl.best, decl.higher_is_better):
-            if not strict:
-                return False
-            raise CompileError(
-                f"metric `{decl.name}` at {decl.location}: the best value reachable by making each "
-                f"comparison block all true or all false is {value:.6g}, not best={decl.best} "
-                "(patterns beyond best= are configurations no scores can produce). "
-                "Its ideal configuration depends on the targets: pass ideal=, a function of the "
-                "targets returning perfect scores (e.g. `ideal=lambda labels: labels.float()`)."
-            )
-        self.pattern, self.constant_pattern = pattern
-        return True
-
-    def _ideal_from_scores(self, targets: tuple) -> torch.Tensor:
+    def ideal(self, binaries: Binaries, scores: torch.Tensor, targets: tuple) -> Ideal:
+        """``b*`` for this batch, with its value and free face (``ideal.find_ideal``)."""
         decl = self.declaration
         with torch.no_grad():
-            perfect = decl.ideal(*targets)
-            if not isinstance(perfect, torch.Tensor) or not perfect.is_floating_point():
-                raise InputError(
-                    f"metric `{decl.name}`: ideal= must return a floating-point tensor of perfect "
-                    f"scores, got {type(perfect).__name__}"
-                )
-            return self.program.pairs(perfect, targets).hard
+            return find_ideal(self.program, binaries, scores, targets, self.goal, decl.spec.names[1:],
+                              decl.ideal, decl.name)
 
 
 class Metric:
@@ -290,7 +226,7 @@ def _compile(declaration: Declaration, params: tuple) -> Compiled:
     graph = trace_metric(declaration.fn, declaration.name, bound)
     lowered = lower(graph, declaration.name)
     program = Program(declaration.name, graph, partition(graph, declaration.name))
-    compiled = Compiled(declaration, bound, program, lowered)
+    compiled = Compiled(declaration, bound, program, tuple(lowered))
     _probe(compiled)
     return compiled
 
@@ -298,23 +234,23 @@ def _compile(declaration: Declaration, params: tuple) -> Compiled:
 def _probe(compiled: Compiled) -> None:
     """Run a synthetic batch built from the declared shapes, to fail at decoration, not in training."""
     decl = compiled.declaration
-    spec = decl.spec
-    arguments = spec.synthetic(seed=0)
+    arguments = decl.spec.synthetic(seed=0)
     if arguments is None:
         return
     scores, *targets = arguments
     binaries = compiled.program.pairs(scores, tuple(targets))
     compiled.program.value(binaries)
-    ideal = compiled.ideal_configuration(binaries, tuple(targets))
-    if decl.ideal is not None and decl.best is not None:
-        value = float(compiled.program.value(binaries, ideal))
-        if not _reaches(value, decl.best, decl.higher_is_better) or abs(value - decl.best) > _TOLERANCE:
-            raise CompileError(
-                f"metric `{decl.name}` at {decl.location}: the scores from ideal= give {value:.6g} on a "
-                f"synthetic batch, not best={decl.best}. ideal= must return perfect, tie-free scores "
-                "(ties make comparisons false both ways)."
-            )
-    compiled.probed = True
+    try:
+        ideal = compiled.ideal(binaries, scores, tuple(targets))
+    except InputError as error:
+        raise CompileError(f"{error} (on a synthetic batch, checking the declaration at {decl.location})") from None
+    if decl.ideal is None and decl.best is not None and ideal.defined and not compiled.goal.reaches(ideal.value):
+        raise CompileError(
+            f"metric `{decl.name}` at {decl.location}: no ideal configuration reaching best={decl.best} "
+            f"was found on a synthetic batch (the best found is {ideal.value:.6g}, from "
+            f"{ideal.source}). Pass ideal=, a function of the targets returning perfect scores "
+            "(e.g. `ideal=lambda labels: labels.float()`), or correct best=."
+        )
 
 
 def _def_line(fn: Callable) -> SourceLocation:
@@ -328,7 +264,3 @@ def _def_line(fn: Callable) -> SourceLocation:
         if text.lstrip().startswith(("def ", "async def ")):
             return SourceLocation(filename, line + offset)
     return SourceLocation(filename, line)
-
-
-def _reaches(value: float, best: float, higher_is_better: bool) -> bool:
-    return value >= best - _TOLERANCE if higher_is_better else value <= best + _TOLERANCE

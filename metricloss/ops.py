@@ -13,8 +13,33 @@ import operator
 import torch
 import torch.fx as fx
 
+
+def beats(lhs: torch.Tensor, rhs: torch.Tensor, tie_wins: torch.Tensor) -> torch.Tensor:
+    """``[lhs > rhs]``, where a tie counts as a win wherever ``tie_wins`` holds (``lhs >= rhs``).
+
+    One binary variable per entry, whatever its tie rule: the rewrites of argmax, top-k and ranks
+    use it to carry torch's tie-breaking (the first maximal index wins; a stable sort keeps index
+    order) into the hard binaries. The difference is ``lhs - rhs`` either way, so the relaxation
+    does not see the rule. ``tie_wins`` may come from the scores (which element a max picked): it
+    decides only hard values at ties, never a difference.
+    """
+    return torch.where(tie_wins, lhs >= rhs, lhs > rhs)
+
 # A comparison's target -> whether the difference is ``lhs - rhs`` (+1) or ``rhs - lhs`` (-1).
+def hard_only(values: torch.Tensor) -> torch.Tensor:
+    """Score values used only to decide ties (which element a max picked), never differentiated.
+
+    The compiler treats the result like a target: it may feed ``beats``' tie rule, and nothing
+    downstream of it is a binary variable.
+    """
+    return values.detach()
+
+
+# Functions the tracer records as single nodes rather than tracing through.
+LEAF_FUNCTIONS = (beats, hard_only)
+
 _COMPARISON_SIGNS = {
+    beats: 1,
     operator.gt: 1, operator.ge: 1, operator.lt: -1, operator.le: -1,
     torch.gt: 1, torch.ge: 1, torch.lt: -1, torch.le: -1,
     torch.greater: 1, torch.greater_equal: 1, torch.less: -1, torch.less_equal: -1,
@@ -65,7 +90,21 @@ def _key(node: fx.Node):
 
 
 def is_comparison(node: fx.Node) -> bool:
-    return _key(node) in _COMPARISON_SIGNS and len(node.args) == 2
+    return _key(node) in _COMPARISON_SIGNS and len(node.args) == (3 if _key(node) is beats else 2)
+
+
+def operands(node: fx.Node) -> tuple:
+    """A comparison's two compared values (``beats`` also takes its tie rule)."""
+    return tuple(node.args[:2])
+
+
+def tie_rule(node: fx.Node) -> str:
+    """How a comparison scores a tie: ``"loses"`` (``>``, ``<``), ``"wins"`` (``>=``, ``<=``) or
+    ``"per entry"`` (``beats``)."""
+    key = _key(node)
+    if key is beats:
+        return "per entry"
+    return "loses" if key in _STRICT else "wins"
 
 
 def comparison_sign(node: fx.Node) -> int:
@@ -74,12 +113,18 @@ def comparison_sign(node: fx.Node) -> int:
 
 def comparison_symbol(node: fx.Node) -> str:
     key = _key(node)
+    if key is beats:
+        return "⋗"  # > or >= by entry
     strict, loose = _COMPARISON_SYMBOLS[_COMPARISON_SIGNS[key]]
     return strict if key in _STRICT else loose
 
 
 def is_equality(node: fx.Node) -> bool:
     return _key(node) in _EQUALITIES
+
+
+def is_hard_only(node: fx.Node) -> bool:
+    return _key(node) is hard_only
 
 
 def is_metadata(node: fx.Node) -> bool:

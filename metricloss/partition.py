@@ -81,7 +81,7 @@ def partition(graph: fx.Graph, metric: str) -> Partition:
         kinds = {roles[n] for n in inputs}
         score_operands = [n for n in inputs if roles[n] is Role.SCORE]
         has_binary = bool(kinds & {Role.BLOCK, Role.BINARY})
-        if ops.is_metadata(node):
+        if ops.is_metadata(node) or ops.is_hard_only(node):
             roles[node] = Role.TARGET
         elif has_binary and score_operands:
             raise _outside_comparison(node, metric)

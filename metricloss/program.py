@@ -34,6 +34,11 @@ class Binaries:
     Some binaries are *dead*: a score compared with itself (the diagonal of
     ``x[None, :] > x[:, None]``) is the same constant for every score vector. They keep their
     hard value in every configuration g sees and are left out of the loss (``live``).
+
+    Some are *twins*: ``p > n`` and ``p >= n`` (AUC's tie rule) compare the same two scores, so
+    they have one difference and, away from a tie, one value. A twin is not a variable of its own:
+    in every anchor it copies its source (negated for ``n > p``), while the hard and ideal
+    configurations, which come from real scores, keep their exact values at ties.
     """
 
     differences: torch.Tensor  # [K], float, carries autograd to the scores
@@ -41,6 +46,8 @@ class Binaries:
     shapes: tuple[torch.Size, ...]  # one per block, for splitting a flat configuration
     target_values: tuple  # what g reads besides the binaries
     dead: torch.Tensor | None = None  # [K] bool, or None when every binary is live
+    twin_of: torch.Tensor | None = None  # [K] long: the source of each twin, -1 elsewhere; or None
+    twin_negated: torch.Tensor | None = None  # [K] bool: the twin is the source negated
 
     @property
     def count(self) -> int:
@@ -49,18 +56,35 @@ class Binaries:
     @functools.cached_property
     def live(self) -> torch.Tensor | None:
         """Indices of the live binaries, or None when all are live."""
-        return None if self.dead is None else (~self.dead).nonzero().squeeze(1)
+        dead = self.dead
+        if self.twin_of is not None:
+            dead = (self.twin_of >= 0) if dead is None else dead | (self.twin_of >= 0)
+        return None if dead is None else (~dead).nonzero().squeeze(1)
+
+    @functools.cached_property
+    def twins(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """(positions, their sources, negated) of the twins that are not dead, or None."""
+        if self.twin_of is None:
+            return None
+        twin = self.twin_of >= 0
+        where = (twin if self.dead is None else twin & ~self.dead).nonzero().squeeze(1)
+        return where, self.twin_of[where], self.twin_negated[where]
 
     def restrict(self, configuration: torch.Tensor) -> torch.Tensor:
         """[..., K] -> [..., live]."""
         return configuration if self.live is None else configuration[..., self.live]
 
     def complete(self, live_configurations: torch.Tensor) -> torch.Tensor:
-        """[A, live] bool -> [A, K] bool, dead binaries at their (constant) hard values."""
+        """[A, live] bool -> [A, K] bool: dead binaries at their (constant) hard values, twins
+        copied from their sources."""
         if self.live is None:
             return live_configurations
         full = self.hard.expand(live_configurations.shape[0], -1).clone()
-        return full.masked_scatter_(~self.dead, live_configurations)  # row by row, in order
+        full[:, self.live] = live_configurations
+        if self.twins is not None:
+            where, source, negated = self.twins
+            full[:, where] = full[:, source] ^ negated
+        return full
 
     def pin_dead(self, configuration: torch.Tensor) -> torch.Tensor:
         return configuration if self.dead is None else torch.where(self.dead, self.hard, configuration)
@@ -72,12 +96,13 @@ class Program:
         self.partition = part
         self.pairs_module = fx.GraphModule(torch.nn.Module(), _pairs_graph(graph, part))
         self.g_module = fx.GraphModule(torch.nn.Module(), _g_graph(part))
+        # Per block: (the earlier block it is a twin of, negated), or None.
+        self.twins = twin_blocks(part)
         elements = _elements_graph(graph, part)
         self.elements_module = None if elements is None else fx.GraphModule(torch.nn.Module(), elements)
-        self._vectorised: bool | None = None
         # g read through a few affine sums, when it is (AUC, the count metrics): anchors cost
-        # O(flips) or one product instead of a pass of g each. Dropped for good if it ever
-        # disagrees with g itself.
+        # O(flips) or one product instead of a pass of g each. Whether a batch uses them is
+        # decided on that batch alone (``statistics``); nothing here changes after compiling.
         self.affine: AffineSplit | None = affine_split(self.g_module.graph, len(part.blocks))
 
     @property
@@ -101,13 +126,32 @@ class Program:
             (torch.zeros_like(h) if mask is None else mask).reshape(-1) for h, mask in zip(hard, dead)
         ]) | ~torch.isfinite(flat_differences.detach())
         dead = dead if bool(dead.any()) else None
+        twin_of, twin_negated = self._twin_positions(shapes, flat_hard.device)
         return Binaries(
             differences=flat_differences,
             hard=flat_hard,
             shapes=shapes,
             target_values=tuple(target_values),
             dead=dead,
+            twin_of=twin_of,
+            twin_negated=twin_negated,
         )
+
+    def _twin_positions(self, shapes, device):
+        if not any(self.twins):
+            return None, None
+        sizes = [math.prod(s) for s in shapes]
+        offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+        sources, negations = [], []
+        for size, twin in zip(sizes, self.twins):
+            if twin is None:
+                sources.append(torch.full((size,), -1, dtype=torch.long, device=device))
+                negations.append(torch.zeros(size, dtype=torch.bool, device=device))
+            else:
+                source, negated = twin
+                sources.append(torch.arange(offsets[source], offsets[source] + size, device=device))
+                negations.append(torch.full((size,), negated, dtype=torch.bool, device=device))
+        return torch.cat(sources), torch.cat(negations)
 
     def elements(self, scores: torch.Tensor, targets: tuple, binaries: Binaries):
         """(left, right) flat score indices of each live binary's two sides (-1: not a score).
@@ -148,12 +192,9 @@ class Program:
         if self.affine is None:
             return None
         try:
-            statistics = Statistics.of(self.affine, binaries)
-        except Exception:  # an op the split admitted but these inputs refuse: use g itself
-            statistics = None
-        if statistics is None:  # e.g. per-positive sums (AP): not a few numbers on any batch
-            self.affine = None
-        return statistics
+            return Statistics.of(self.affine, binaries)  # None for per-positive sums (AP), say
+        except (RuntimeError, TypeError, IndexError):  # an op the split admitted but these inputs refuse
+            return None
 
     @torch.no_grad()
     def values_from_statistics(self, binaries: Binaries, statistics: torch.Tensor) -> torch.Tensor | None:
@@ -167,37 +208,50 @@ class Program:
 
         try:
             return vmap(g)(statistics).to(torch.float32)
-        except Exception:
-            self.affine = None
+        except (RuntimeError, TypeError, IndexError):
             return None
-
-    def drop_statistics(self) -> None:
-        self.affine = None
 
     def _values(self, binaries: Binaries, configurations: torch.Tensor) -> torch.Tensor:
         blocks = _split_batched(configurations, binaries.shapes)
-        if self._vectorised is not False:
-            def g(*blocks):
-                return _as_tensor(self.g_module(*blocks, *binaries.target_values), configurations.device)
 
-            try:
-                out = vmap(g)(*blocks).to(torch.float32)
-                self._vectorised = True
-                return out
-            except Exception as error:  # vmap refuses some data-dependent ops
-                if self._vectorised:
-                    raise
-                self._vectorised = False
-                warnings.warn(
-                    f"metric `{self.name}`: its re-expression cannot be vectorised over anchors "
-                    f"({type(error).__name__}: {error}); anchors are evaluated one at a time, which "
-                    "is slow. Avoid data-dependent ops (`.item()`, `.nonzero()`, masking by "
-                    "binaries) after the comparisons.",
-                    MetricLossWarning,
-                    stacklevel=3,
-                )
+        def g(*blocks):
+            return _as_tensor(self.g_module(*blocks, *binaries.target_values), configurations.device)
+
+        try:
+            return vmap(g)(*blocks).to(torch.float32)
+        except (RuntimeError, TypeError, IndexError, ValueError) as error:  # data-dependent ops
+            warnings.warn(
+                f"metric `{self.name}`: its re-expression cannot be vectorised over anchors "
+                f"({type(error).__name__}: {error}); anchors are evaluated one at a time, which "
+                "is slow. Avoid data-dependent ops (`.item()`, `.nonzero()`, masking by "
+                "binaries) after the comparisons.",
+                MetricLossWarning,
+                stacklevel=3,
+            )
         rows = [self.value(binaries, row) for row in configurations]
         return torch.stack(rows).to(torch.float32)
+
+
+def twin_blocks(part: Partition) -> tuple[tuple[int, bool] | None, ...]:
+    """Per block, the earlier block comparing the same two values (and whether in the other
+    order), or None: ``p > n`` and ``p >= n`` have one difference, ``n > p`` its negation."""
+    found: dict = {}
+    twins = []
+    for index, block in enumerate(part.blocks):
+        lhs, rhs = ops.operands(block.node)[::block.sign]  # the difference is lhs - rhs
+        key, reverse = (_operand_key(lhs), _operand_key(rhs)), (_operand_key(rhs), _operand_key(lhs))
+        if key in found:
+            twins.append((found[key], False))
+        elif reverse in found:
+            twins.append((found[reverse], True))
+        else:
+            found[key] = index
+            twins.append(None)
+    return tuple(twins)
+
+
+def _operand_key(operand):
+    return operand if isinstance(operand, fx.Node) else ("constant", repr(operand))
 
 
 def _flat(blocks, empty: torch.Tensor) -> torch.Tensor:
@@ -240,7 +294,7 @@ def _pairs_graph(graph: fx.Graph, part: Partition) -> fx.Graph:
             env[node] = pairs.node_copy(node, lambda n: env[n])
     differences, dead = [], []
     for block in part.blocks:
-        lhs, rhs = (fx.node.map_arg(a, lambda n: env[n]) for a in block.node.args)
+        lhs, rhs = (fx.node.map_arg(a, lambda n: env[n]) for a in ops.operands(block.node))
         if block.sign < 0:
             lhs, rhs = rhs, lhs
         difference = pairs.call_function(torch.sub, (lhs, rhs))
@@ -277,7 +331,7 @@ def _element_chain(node, part: Partition, elementwise: bool = False):
 
 def _self_comparisons(pairs: fx.Graph, env: dict, comparison: fx.Node, part: Partition):
     """Emit a mask of the comparison's entries that compare a score element with itself, or None."""
-    left, right = comparison.args
+    left, right = ops.operands(comparison)
     (left_root, left_chain), (right_root, right_chain) = (_element_chain(a, part) for a in (left, right))
     if not isinstance(left_root, fx.Node) or left_root is not right_root:
         return None
@@ -358,7 +412,7 @@ def _elements_graph(graph: fx.Graph, part: Partition) -> fx.Graph | None:
     ids = out.call_function(element_ids, (env[placeholders[0]],))
     sides: list[list[fx.Node]] = [[], []]
     for block in part.blocks:
-        operands = block.node.args if block.sign > 0 else block.node.args[::-1]
+        operands = ops.operands(block.node)[::block.sign]
         for side, operand in zip(sides, operands):
             if not isinstance(operand, fx.Node) or part.roles.get(operand) is Role.TARGET:
                 index = out.call_function(_no_element, (env[block.node],))

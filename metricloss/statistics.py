@@ -200,7 +200,14 @@ class Statistics:
         constant = torch.stack([v.detach() for v in values]).to(torch.float64)
         if binaries.dead is not None:  # dead binaries sit at their hard values in every anchor
             constant = constant + weights[:, binaries.dead] @ binaries.hard[binaries.dead].to(torch.float64)
-            weights = binaries.restrict(weights)
+            weights = weights.masked_fill(binaries.dead, 0)
+        twins = binaries.twins
+        if twins is not None:  # a twin is its source (or 1 - its source) in every anchor
+            where, source, negated = twins
+            twin_weights = weights[:, where]
+            constant = constant + twin_weights[:, negated].sum(1)
+            weights = weights.index_add(1, source, torch.where(negated, -twin_weights, twin_weights))
+        weights = binaries.restrict(weights)
         return cls(constant, weights)
 
     def at_flips(self, base: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ import torch
 import torch.fx as fx
 
 from .errors import CompileError, SourceLocation
-from .ops import is_metadata
+from .ops import LEAF_FUNCTIONS, is_metadata
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _OWN_DIR = os.path.dirname(__file__)
@@ -54,7 +54,7 @@ class MetricTracer(fx.Tracer):
     """A torch.fx tracer that remembers where each node came from and explains tracing limits."""
 
     def __init__(self, metric_name: str):
-        super().__init__(autowrap_functions=())
+        super().__init__(autowrap_functions=LEAF_FUNCTIONS)
         self.metric_name = metric_name
         self._seen_scores = False
 
@@ -126,7 +126,38 @@ def trace_metric(fn: Callable, name: str, params: Mapping[str, Any]) -> fx.Graph
             "must be written as tensor code on its arguments (methods and torch functions)."
         ) from error
     _drop_specialisation_guards(graph, len(positional))
+    merge_repeated_expressions(graph)
     return graph
+
+
+def merge_repeated_expressions(graph: fx.Graph) -> None:
+    """Keep one node for each expression written more than once (``pos[:, None]`` in two
+    comparisons), so that comparisons of the same two values are seen to be the same pairs."""
+    seen: dict = {}
+    for node in list(graph.nodes):
+        if node.op not in ("call_function", "call_method") or str(node.target).endswith("_"):
+            continue  # in-place methods have effects
+        try:
+            key = (node.op, node.target, _frozen(node.args), _frozen(node.kwargs))
+            first = seen.setdefault(key, node)
+        except TypeError:  # an unhashable argument: keep the node
+            continue
+        if first is not node:
+            node.replace_all_uses_with(first)
+            graph.erase_node(node)
+
+
+def _frozen(value):
+    if isinstance(value, (tuple, list)):
+        return (type(value).__name__, *(_frozen(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", *sorted((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, slice):
+        return ("slice", _frozen(value.start), _frozen(value.stop), _frozen(value.step))
+    if isinstance(value, float) and value != value:
+        return ("nan",)
+    hash(value)
+    return (type(value).__name__, value) if not isinstance(value, fx.Node) else value
 
 
 def user_location_from(error: BaseException) -> SourceLocation | None:

@@ -99,11 +99,11 @@ def test_equality_of_scores():
 def test_unreachable_best_asks_for_ideal():
     with pytest.raises(ml.CompileError) as caught:
         @ml.metric(best=1.0, shapes={"scores": "N", "labels": "N"}, classes={"labels": 2})
-        def thresholded_accuracy(scores, labels):
-            return ((scores > 0) == (labels == 1)).float().mean()
+        def far_thresholded_accuracy(scores, labels):
+            return ((scores > 50) == (labels == 1)).float().mean()
     message = str(caught.value)
-    assert f"{HERE}:{_line_of('def thresholded_accuracy(scores, labels):')}" in message
-    assert "pass ideal=" in message
+    assert f"{HERE}:{_line_of('def far_thresholded_accuracy(scores, labels):')}" in message
+    assert "Pass ideal=" in message
 
 
 def test_ideal_given_as_perfect_scores():

@@ -170,13 +170,16 @@ def test_binary_ideal_is_found_for_any_threshold(name, threshold):
     loss_fn = ml.UniLoss(bound, generator=torch.Generator().manual_seed(0))
     loss_fn(scores, labels)
     assert loss_fn.last.ideal_value.item() == 1.0
-    assert bound.compiled.pattern in {(True, False), (True,)}  # positives above, negatives below
+    assert loss_fn.last.ideal_source.startswith("labels as levels (higher labels")  # positives above
 
 
 def test_macro_ideal_is_the_true_class_on_top():
     metric = ml.get_metric("iou_macro")
-    assert metric.compiled.pattern == (False, None)  # no rival beats the true class; rivals free
     labels = torch.tensor([0, 2, 1, 2])
+    scores = torch.randn(4, 3)
+    ideal = metric.compiled.ideal(metric.binaries(scores, labels), scores, (labels,))
+    assert ideal.value == 1.0 and ideal.source == "labels as the top class along dim 1"
+    assert ideal.free is not None and bool(ideal.free.any())  # the order among rivals is free
     assert metric(torch.nn.functional.one_hot(labels, 3).float(), labels).item() == 1.0
 
 

@@ -54,7 +54,8 @@ def test_value_is_computed_through_the_binaries():
     auc = ml.get_metric("auc")
     scores, labels = torch.tensor([0.3, 0.1, 0.2]), torch.tensor([1, 0, 0])
     binaries = auc.binaries(scores, labels)
-    assert binaries.hard.tolist() == [True, True]
-    torch.testing.assert_close(binaries.differences, torch.tensor([0.3, 0.3]) - torch.tensor([0.1, 0.2]))
+    assert binaries.hard.tolist() == [True, True] * 2  # `>` and `>=`: ties count one half
+    torch.testing.assert_close(binaries.differences, (torch.tensor([0.3, 0.3]) - torch.tensor([0.1, 0.2])).repeat(2))
+    assert binaries.restrict(binaries.hard).numel() == 2  # the `>=` block is a twin, not new variables
     flipped = ~binaries.hard
     assert auc.program.value(binaries, flipped).item() == 0.0

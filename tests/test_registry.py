@@ -1,5 +1,6 @@
 """Built-ins are found through entry points; lookups fail with a useful message."""
 
+import dataclasses
 import subprocess
 import sys
 from importlib import metadata
@@ -58,4 +59,5 @@ def test_compiled_once_per_binding():
     assert first.compiled is ml.get_metric("auc").compiled
     scores, labels = torch.randn(10), (torch.arange(10) % 2)
     first(scores, labels)
-    assert first.compiled.probed  # the synthetic batch ran at decoration
+    with pytest.raises(dataclasses.FrozenInstanceError):  # nothing a batch does can change it
+        first.compiled.program = None

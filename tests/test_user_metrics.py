@@ -109,7 +109,7 @@ def test_explain_names_binaries_reexpression_and_ideal():
     assert "b0 = [scores[(labels == 1)][:, None] > scores[(labels == 0)][None, :]]" in text
     assert "test_user_metrics.py" in text
     assert "def g(b0)" in text and "mean()" in text
-    assert "ideal b*: b0 all true" in text
+    assert "ideal b*: found on each batch from perfect scores built from the targets" in text
 
 
 def test_explain_accuracy_shows_the_lowering():
