@@ -212,13 +212,13 @@ def uniloss(metric: Metric, scores: torch.Tensor, *targets, undefined: str = "ze
     """
     terms = uniloss_terms(metric, scores, *targets, **parts)
     if not terms.defined and undefined == "raise":
-        raise undefined_error(metric)
+        raise undefined_error(metric, terms.ideal_source)
     return terms.loss
 
 
-def undefined_error(metric: Metric) -> InputError:
+def undefined_error(metric: Metric, reason: str) -> InputError:
     return InputError(
-        f"metric `{metric.name}` is undefined on this batch (its ideal value is not a number; "
-        "e.g. AUC needs at least one positive and one negative). Use larger or stratified "
-        "batches, or undefined='zero' to skip such batches."
+        f"metric `{metric.name}` is undefined on this batch: {reason} (e.g. AUC needs at least "
+        "one positive and one negative). Use larger or stratified batches, or undefined='zero' "
+        "to skip such batches."
     )

@@ -55,7 +55,12 @@ class UniLoss(torch.nn.Module):
         self.generator = generator
         self.selection = selection
         self.undefined = undefined
-        self.undefined_batches = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the counts and the last batch's terms (the module's only state)."""
+        self.undefined_batches = 0  # batches on which the metric is undefined (zero loss)
+        self.short_batches = 0  # batches on which no configuration reaching best= was found
         self.last: Terms | None = None
 
     def forward(self, scores: torch.Tensor, *targets) -> torch.Tensor:
@@ -66,13 +71,26 @@ class UniLoss(torch.nn.Module):
         self.last = terms
         if not terms.defined:
             if self.undefined == "raise":
-                raise undefined_error(self.metric)
+                raise undefined_error(self.metric, terms.ideal_source)
             self.undefined_batches += 1
             if self.undefined_batches == 1:
                 warnings.warn(
-                    f"metric `{self.metric.name}` is undefined on a batch (e.g. AUC without a positive "
-                    "or a negative); such batches give a zero loss with no gradient. They are counted "
-                    "in UniLoss.undefined_batches; pass undefined='raise' to stop instead.",
+                    f"metric `{self.metric.name}` is undefined on a batch: {terms.ideal_source} "
+                    "(e.g. AUC without a positive or a negative). Such batches give a zero loss with "
+                    "no gradient. They are counted in UniLoss.undefined_batches; pass "
+                    "undefined='raise' to stop instead.",
+                    MetricLossWarning,
+                    stacklevel=2,
+                )
+        elif not terms.reaches_best:
+            self.short_batches += 1
+            if self.short_batches == 1:
+                warnings.warn(
+                    f"metric `{self.metric.name}`: no configuration reaching best={self.metric.best} "
+                    f"was found on a batch; the best found is {float(terms.ideal_value):.6g} (from "
+                    f"{terms.ideal_source}), and the loss trains toward it. This is expected when a "
+                    "batch cannot reach best= (a query without a relevant item); otherwise pass "
+                    "ideal=. Counted in UniLoss.short_batches.",
                     MetricLossWarning,
                     stacklevel=2,
                 )
@@ -82,4 +100,6 @@ class UniLoss(torch.nn.Module):
         samplers = ", ".join(f"{s.name}({', '.join(f'{k}={v}' for k, v in s.params.items())})" for s in self.samplers)
         return (f"metric={self.metric.name!r}, relaxation={self.relaxation.name}{self.relaxation.params}, "
                 f"samplers=[{samplers}], interpolator={self.interpolator.name}{self.interpolator.params}"
-                + (f", selection={self.selection.name}{self.selection.params}" if self.selection else ""))
+                + (f", selection={self.selection.name}{self.selection.params}" if self.selection else "")
+                + f", undefined={self.undefined!r}; undefined_batches={self.undefined_batches}, "
+                f"short_batches={self.short_batches}")

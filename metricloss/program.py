@@ -21,6 +21,7 @@ from torch.func import vmap
 from .errors import InputError, MetricLossWarning
 from . import ops
 from .partition import Partition, Role
+from .preimages import emit_difference
 from .statistics import AffineSplit, Statistics, affine_split
 
 # Anchors are materialised for g in chunks of at most this many binaries.
@@ -294,10 +295,8 @@ def _pairs_graph(graph: fx.Graph, part: Partition) -> fx.Graph:
             env[node] = pairs.node_copy(node, lambda n: env[n])
     differences, dead = [], []
     for block in part.blocks:
-        lhs, rhs = (fx.node.map_arg(a, lambda n: env[n]) for a in ops.operands(block.node))
-        if block.sign < 0:
-            lhs, rhs = rhs, lhs
-        difference = pairs.call_function(torch.sub, (lhs, rhs))
+        lhs, rhs = ops.operands(block.node)[::block.sign]
+        difference = emit_difference(pairs, env, lhs, rhs, lambda n: part.roles.get(n) is Role.SCORE)
         # Broadcast against the comparison so both have the block's full shape.
         differences.append(pairs.call_method("expand_as", (difference, env[block.node])))
         dead.append(_dead_binaries(pairs, env, block.node, part))
