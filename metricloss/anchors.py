@@ -35,16 +35,26 @@ def signs(configuration: torch.Tensor, dtype: torch.dtype = torch.float32) -> to
 class FlipAnchors:
     """``count`` anchors, each ``base`` ([K] bool) with the bits ``flips[j]`` ([count, f]) inverted.
 
-    ``on_face``: the anchors stand for the ideal's free face (they are based on b*), so their
-    distance leaves out the free binaries.
+    ``fixed``: binaries a flip leaves as they are, or None. Anchors based on b* stand for the
+    ideal's free face: a flip of a free binary stays on the face, so it changes nothing, and the
+    distance leaves the free binaries out (the face's nearest member matches the relaxed point).
     """
 
     base: torch.Tensor
     flips: torch.Tensor
-    on_face: bool = False
+    fixed: torch.Tensor | None = None
 
-    def on_ideal_face(self) -> FlipAnchors:
-        return replace(self, on_face=True)
+    @property
+    def on_face(self) -> bool:
+        return self.fixed is not None
+
+    def on_ideal_face(self, free: torch.Tensor) -> FlipAnchors:
+        return replace(self, fixed=free)
+
+    def _flipped(self, flips: torch.Tensor) -> torch.Tensor:
+        """The flipped bits' new values."""
+        values = self.base[flips]
+        return ~values if self.fixed is None else torch.where(self.fixed[flips], values, ~values)
 
     @property
     def count(self) -> int:
@@ -55,40 +65,39 @@ class FlipAnchors:
         """How many leading rows to evaluate: 1 when every anchor is the base itself."""
         return min(self.count, 1) if self.flips.shape[1] == 0 else self.count
 
-    def distance_to_base(self, relaxed: torch.Tensor, free: torch.Tensor | None = None) -> torch.Tensor:
-        """``|x - base|^2``, over the binaries not ``free``: the one pass over K, which sets with
-        the same base can share."""
+    def distance_to_base(self, relaxed: torch.Tensor) -> torch.Tensor:
+        """``|x - base|^2`` (over the binaries not ``fixed``): the one pass over K, which sets
+        with the same base and the same fixed binaries can share."""
         gaps = (relaxed - signs(self.base, relaxed.dtype)).square()
-        return (gaps if free is None else gaps.masked_fill(free, 0)).sum()
+        return (gaps if self.fixed is None else gaps.masked_fill(self.fixed, 0)).sum()
 
-    def squared_distances(self, relaxed: torch.Tensor, to_base: torch.Tensor | None = None,
-                          free: torch.Tensor | None = None) -> torch.Tensor:
-        """``to_base``: ``distance_to_base(relaxed, free)``, when another set with this base
-        computed it. A flipped binary that is ``free`` adds nothing."""
-        common = self.distance_to_base(relaxed, free) if to_base is None else to_base
+    def squared_distances(self, relaxed: torch.Tensor, to_base: torch.Tensor | None = None) -> torch.Tensor:
+        """``to_base``: ``distance_to_base(relaxed)``, when another such set computed it."""
+        common = self.distance_to_base(relaxed) if to_base is None else to_base
         if self.flips.shape[1] == 0:
             return common.expand(self.count)
         terms = relaxed[self.flips] * signs(self.base[self.flips], relaxed.dtype)
-        if free is not None:
-            terms = terms.masked_fill(free[self.flips], 0)
+        if self.fixed is not None:
+            terms = terms.masked_fill(self.fixed[self.flips], 0)
         return (common + 4 * terms.sum(1)).clamp_min(0)
 
     def statistics(self, statistics: Statistics) -> torch.Tensor:
         """The affine statistics of g at the first ``distinct`` anchors: [distinct, F]."""
-        return statistics.at_flips(self.base, self.flips[:self.distinct])
+        flips = self.flips[:self.distinct]
+        return statistics.at_flips(self.base, flips, None if self.fixed is None else self.fixed[flips])
 
     def configurations(self, start: int, stop: int) -> torch.Tensor:
         flips = self.flips[start:stop]
         rows = self.base.expand(flips.shape[0], -1).clone()
-        return rows.scatter_(1, flips, ~self.base[flips])
+        return rows.scatter_(1, flips, self._flipped(flips))
 
 
 @dataclass(frozen=True)
 class DenseAnchors:
-    """Anchors given bit by bit: ``points`` is [count, K] bool (``on_face``: see FlipAnchors)."""
+    """Anchors given bit by bit: ``points`` is [count, K] bool (``fixed``: see FlipAnchors)."""
 
     points: torch.Tensor
-    on_face: bool = False
+    fixed: torch.Tensor | None = None
 
     @property
     def count(self) -> int:
@@ -98,9 +107,9 @@ class DenseAnchors:
     def distinct(self) -> int:
         return self.count
 
-    def squared_distances(self, relaxed: torch.Tensor, free: torch.Tensor | None = None) -> torch.Tensor:
-        if free is not None:  # only the binaries that are not free count
-            care = (~free).nonzero().squeeze(1)
+    def squared_distances(self, relaxed: torch.Tensor) -> torch.Tensor:
+        if self.fixed is not None:  # on the ideal's face: only the binaries that are not free count
+            care = (~self.fixed).nonzero().squeeze(1)
             return DenseAnchors(self.points[:, care]).squared_distances(relaxed[care])
         # |x - a|^2 = |x|^2 + K - 2 x.a, and x.a = 2 (x over a's true bits) - sum(x). The sum over
         # true bits is a matrix-vector product with the bool points made float, a column chunk at

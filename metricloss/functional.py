@@ -74,14 +74,14 @@ def uniloss_terms(
         if not ideal.defined or differences.numel() == 0:
             return _undefined(scores, program.value(binaries), differences.numel(), ideal)
         elements = functools.partial(program.elements, scores, targets, binaries)
+        free = None if ideal.free is None else binaries.restrict(ideal.free)
         anchor_sets, values = _anchors_and_values(
-            program, binaries, ideal.configuration, samplers, generator, elements)
+            program, binaries, ideal.configuration, free, samplers, generator, elements)
     value, ideal_value, anchor_values = values[0], values[1], values[2:]
 
     relaxed = _relax(relaxation, differences, binaries.restrict(ideal.configuration),
                      binaries.restrict(binaries.hard), selection, generator)
-    free = None if ideal.free is None else binaries.restrict(ideal.free)
-    distances = _squared_distances(anchor_sets, relaxed, free)
+    distances = _squared_distances(anchor_sets, relaxed)
     usable = torch.isfinite(anchor_values)
     if not bool(usable.all()):
         distances, anchor_values = distances[usable], anchor_values[usable]
@@ -110,7 +110,7 @@ def _undefined(scores: torch.Tensor, value: torch.Tensor, binaries: int, ideal) 
     return Terms(zero, value.to(torch.float32), nan, nan, binaries, 0, False, reason, False)
 
 
-def _anchors_and_values(program, binaries, ideal, samplers, generator, elements):
+def _anchors_and_values(program, binaries, ideal, free, samplers, generator, elements):
     """Sample every anchor set, then g at [hard, ideal, *anchors].
 
     Small problems (anchors x binaries <= DENSE_ELEMENTS, where the cost is the number of ops,
@@ -123,17 +123,17 @@ def _anchors_and_values(program, binaries, ideal, samplers, generator, elements)
         elements=elements,
     )
     anchor_sets = [sampler(context) for sampler in samplers]
-    # Sets based on b* stand for the ideal's free face when it has one (``_squared_distances``).
-    on_face = [isinstance(a, FlipAnchors) and a.base is context.ideal for a in anchor_sets]
+    # Sets based on b* stand for the ideal's free face, when it has one (anchors.FlipAnchors).
+    on_face = [free is not None and isinstance(a, FlipAnchors) and a.base is context.ideal for a in anchor_sets]
+    anchor_sets = [a.on_ideal_face(free) if face else a for a, face in zip(anchor_sets, on_face)]
     leading = torch.stack([binaries.hard, ideal])
     count = sum(a.count for a in anchor_sets)
     if (2 + count) * binaries.count <= DENSE_ELEMENTS:
         groups = [[a for a, face in zip(anchor_sets, on_face) if face is wanted] for wanted in (True, False)]
-        dense = [DenseAnchors(torch.cat([a.configurations(0, a.count) for a in group]), on_face=wanted)
-                 for group, wanted in zip(groups, (True, False)) if group]
+        dense = [DenseAnchors(torch.cat([a.configurations(0, a.count) for a in group]), free if face else None)
+                 for group, face in zip(groups, (True, False)) if group]
         rows = torch.cat([binaries.pin_dead(leading)] + [binaries.complete(d.points) for d in dense])
         return dense, program.values(binaries, rows, pinned=True)
-    anchor_sets = [a.on_ideal_face() if face else a for a, face in zip(anchor_sets, on_face)]
     # Copies of one configuration (the ideal anchors) are evaluated once.
     distinct = [a.distinct for a in anchor_sets]
     head = program.values(binaries, leading)
@@ -161,29 +161,24 @@ def _full_rows(anchors, binaries):
     must reach the twins of the flipped binary.)
     """
     if isinstance(anchors, FlipAnchors) and binaries.live is not None and binaries.twin_of is None:
-        return FlipAnchors(binaries.complete(anchors.base[None])[0], binaries.live[anchors.flips]).configurations
+        fixed = None if anchors.fixed is None else binaries.complete(anchors.fixed[None])[0]
+        return FlipAnchors(binaries.complete(anchors.base[None])[0], binaries.live[anchors.flips], fixed).configurations
     return lambda start, stop: binaries.complete(anchors.configurations(start, stop))
 
 
-def _squared_distances(anchor_sets, relaxed: torch.Tensor, free: torch.Tensor | None = None) -> torch.Tensor:
-    """Every set's squared distances to ``relaxed``; base-plus-flips sets with one base (the ideal
-    and the good anchors share b*) make their pass over K once.
-
-    ``free``: the ideal's free face. Anchors based on b* stand for the whole face, so their
-    distance leaves out the free binaries (the nearest member of the face matches ``relaxed``
-    there); the other anchors are single configurations and count every binary.
-    """
-    to_base: dict[int, torch.Tensor] = {}
+def _squared_distances(anchor_sets, relaxed: torch.Tensor) -> torch.Tensor:
+    """Every set's squared distances to ``relaxed``; base-plus-flips sets with one base and the
+    same fixed binaries (the ideal and the good anchors share b*) make their pass over K once."""
+    to_base: dict[tuple[int, int], torch.Tensor] = {}
     parts = []
     for anchors in anchor_sets:
-        face = free if anchors.on_face else None
         if isinstance(anchors, FlipAnchors):
-            key = id(anchors.base)
+            key = (id(anchors.base), id(anchors.fixed))
             if key not in to_base:
-                to_base[key] = anchors.distance_to_base(relaxed, face)
-            parts.append(anchors.squared_distances(relaxed, to_base[key], face))
+                to_base[key] = anchors.distance_to_base(relaxed)
+            parts.append(anchors.squared_distances(relaxed, to_base[key]))
         else:
-            parts.append(anchors.squared_distances(relaxed, face))
+            parts.append(anchors.squared_distances(relaxed))
     return torch.cat(parts)
 
 

@@ -17,8 +17,8 @@ built from scores. For each batch, in a fixed order:
    kept only if its configuration contradicts itself nowhere (no two binaries asserting that
    each of two scores beats the other).
 
-The comparisons between items of one level form the *free face* of the ideal: when ``g`` keeps
-its best value with them negated and with them at random, the ideal is the set of
+The comparisons that the order inside a level decides form the *free face* of the ideal: when
+``g`` keeps its best value with that order reversed and shuffled, the ideal is the set of
 configurations that differ from ``b*`` only there, and the loss measures a relaxed point's
 distance to that set (``functional.py``). At perfect scores the loss is then zero however close
 the wrong classes sit to each other.
@@ -159,22 +159,26 @@ def _work_dtype(scores: torch.Tensor) -> torch.dtype:
 
 
 def _with_face(program, binaries, scores, targets, levels, found: Ideal) -> Ideal:
-    """Mark the comparisons between items of one level free, if ``g`` ignores them at ``b*``."""
-    flat = program.pairs(perfect_scores(levels, None).to(_work_dtype(scores)), targets).differences
-    same = flat == 0
-    if binaries.dead is not None:
-        same = same & ~binaries.dead
-    if not bool(same.any()):
-        return found
-    generator = torch.Generator(device=binaries.hard.device).manual_seed(0)
-    random_bits = torch.rand(binaries.count, generator=generator, device=binaries.hard.device) < 0.5
-    trials = torch.stack([
-        torch.where(same, ~found.configuration, found.configuration),
-        torch.where(same, random_bits, found.configuration),
+    """Mark free the comparisons that the order inside each level decides, if ``g`` ignores them.
+
+    Two other perfect scores with the same levels, one with the order inside each level reversed
+    and one with it drawn at random, show which binaries that order decides; when ``g`` gives both
+    the ideal's value, those binaries are the free face.
+    """
+    generator = torch.Generator(device=scores.device).manual_seed(0)
+    shuffled = torch.rand(scores.shape, generator=generator, device=scores.device, dtype=scores.dtype)
+    others = torch.stack([
+        program.pairs(perfect_scores(levels, order).to(_work_dtype(scores)), targets).hard
+        for order in (-scores.detach(), shuffled)
     ])
-    values = program.values(binaries, trials)
+    free = (others != found.configuration).any(0)
+    if binaries.dead is not None:
+        free = free & ~binaries.dead
+    if not bool(free.any()):
+        return found
+    values = program.values(binaries, others)
     if bool(((values - found.value).abs() <= _TOLERANCE).all()):
-        return Ideal(found.configuration, found.value, same, found.source)
+        return Ideal(found.configuration, found.value, free, found.source)
     return found
 
 

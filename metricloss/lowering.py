@@ -20,7 +20,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 
 from .errors import CompileError
-from .ops import LEAF_FUNCTIONS, beats, hard_only
+from .ops import LEAF_FUNCTIONS, beats, hard_only, zero_one
 from .render import render
 from .trace import depends_on_scores
 
@@ -54,6 +54,11 @@ def argmax_equals(scores, labels, *, dim):
     scores, classes = _last(scores, dim)
     true_score, rivals, rival_classes, index = _rivals(scores, labels, classes)
     return beats(true_score, rivals, rival_classes > index).all(-1).reshape(labels.shape)
+
+
+def argmax_differs(scores, labels, *, dim):
+    """``scores.argmax(dim) != labels``: some other entry wins (the negation of argmax_equals)."""
+    return ~argmax_equals(scores, labels, dim=dim)
 
 
 def one_hot_argmax(scores, *, dim, num_classes):
@@ -100,19 +105,19 @@ def rank(scores, *, dim, descending):
     return before.sum(-1).movedim(-1, dim)
 
 
-def argmax_in_region(scores, region, *, dim):
+def argmax_in_region(scores, original, *, dim):
     """``region.gather(dim, scores.argmax(dim, keepdim=True))``: the first maximal entry lies in
     the region iff the best score inside it beats every score outside it (one binary per outside
     entry), strictly for outside entries before the first best inside entry.
     """
     scores, size = _last(scores, dim)
-    region = region.movedim(dim, -1).bool()
+    region = zero_one(original.movedim(dim, -1))
     inside = scores.masked_fill(~region, float("-inf"))
     best_inside = inside.amax(-1, keepdim=True)
     first_best = hard_only(inside).argmax(-1, keepdim=True)
     after = torch.arange(size, device=scores.device) > first_best
     won = beats(best_inside, scores, after)
-    return (won | region).all(-1, keepdim=True).movedim(-1, dim)
+    return (won | region).all(-1, keepdim=True).movedim(-1, dim).to(original.dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,6 +160,12 @@ def _is_equality(node) -> bool:
     )
 
 
+def _is_inequality(node) -> bool:
+    return _is(node, "ne", torch.ne) or (
+        isinstance(node, fx.Node) and node.op == "call_function" and node.target is operator.ne
+    )
+
+
 def _scores_and_target(node: fx.Node, pick: Callable[[Any], bool]):
     """The operand of a binary op that ``pick`` accepts, and the other one if it is a target."""
     if len(node.args) != 2:
@@ -175,8 +186,12 @@ def _constant_dim(node: fx.Node, metric: str, default=None) -> int:
     return dim
 
 
-def _match_argmax_equals(node: fx.Node, metric: str) -> Match | None:
-    if not _is_equality(node):
+def _match_argmax_differs(node: fx.Node, metric: str) -> Match | None:
+    return _match_argmax_equals(node, metric, test=_is_inequality)
+
+
+def _match_argmax_equals(node: fx.Node, metric: str, test=_is_equality) -> Match | None:
+    if not test(node):
         return None
     found = _scores_and_target(node, lambda n: _is(n, "argmax", torch.argmax) and depends_on_scores(n))
     if found is None:
@@ -279,6 +294,14 @@ REWRITES: tuple[Rewrite, ...] = (
         block="[{scores}[..., {labels}] > {scores}[..., c]] along dim {dim}, for every class c != {labels}",
         match=_match_argmax_equals,
         replacement=argmax_equals,
+    ),
+    Rewrite(
+        name="argmax_differs",
+        pattern="scores.argmax(dim) != labels",
+        rewrite="not all over c != labels of (scores[labels] > scores[c])",
+        block="[{scores}[..., {labels}] > {scores}[..., c]] along dim {dim}, for every class c != {labels}",
+        match=_match_argmax_differs,
+        replacement=argmax_differs,
     ),
     Rewrite(
         name="one_hot_argmax",

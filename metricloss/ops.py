@@ -35,8 +35,26 @@ def hard_only(values: torch.Tensor) -> torch.Tensor:
     return values.detach()
 
 
+def zero_one(region: torch.Tensor) -> torch.Tensor:
+    """``region`` as bool, refusing values other than 0 and 1.
+
+    "The arg-max lies in the region" reads a 0/1 target; a graded one (relevance 0..3) gathered
+    at the arg-max is the grade of the top item, which the region rewrite cannot express.
+    """
+    if region.dtype != torch.bool and bool(((region != 0) & (region != 1)).any()):
+        from .errors import InputError
+
+        raise InputError(
+            "a target gathered at the scores' arg-max holds values other than 0 and 1; the arg-max "
+            "rewrite reads it as a region (is the top item inside?). Gather a 0/1 mask, e.g. "
+            "`(relevance > 0).gather(dim, scores.argmax(dim, keepdim=True))`, or for the grade of "
+            "the top item write `(F.one_hot(scores.argmax(dim), C) * relevance).sum(dim)`."
+        )
+    return region.bool()
+
+
 # Functions the tracer records as single nodes rather than tracing through.
-LEAF_FUNCTIONS = (beats, hard_only)
+LEAF_FUNCTIONS = (beats, hard_only, zero_one)
 
 _COMPARISON_SIGNS = {
     beats: 1,

@@ -92,6 +92,10 @@ class Binaries:
 
 
 class Program:
+    """The pairs module and ``g`` of one compiled metric. Modules are called through ``forward``:
+    a GraphModule's ``__call__`` prints its generated code to stderr on any error, including the
+    ones the library handles (vmap refusing a data-dependent op)."""
+
     def __init__(self, name: str, graph: fx.Graph, part: Partition):
         self.name = name
         self.partition = part
@@ -112,7 +116,7 @@ class Program:
 
     def pairs(self, scores: torch.Tensor, targets: tuple) -> Binaries:
         try:
-            differences, hard, dead, target_values = self.pairs_module(scores, *targets)
+            differences, hard, dead, target_values = self.pairs_module.forward(scores, *targets)
         except (RuntimeError, IndexError, TypeError) as error:
             raise InputError(
                 f"metric `{self.name}` failed on these inputs (scores {tuple(scores.shape)}, "
@@ -163,14 +167,14 @@ class Program:
         if self.elements_module is None:
             return None
         with torch.no_grad():
-            left, right = self.elements_module(scores.detach(), *targets)
+            left, right = self.elements_module.forward(scores.detach(), *targets)
         return binaries.restrict(torch.cat(left)), binaries.restrict(torch.cat(right))
 
     def value(self, binaries: Binaries, configuration: torch.Tensor | None = None) -> torch.Tensor:
         """g at one configuration (default: the hard binaries): the exact metric value."""
         configuration = binaries.hard if configuration is None else binaries.pin_dead(configuration)
         blocks = _split(configuration, binaries.shapes)
-        return _as_tensor(self.g_module(*blocks, *binaries.target_values), configuration.device)
+        return _as_tensor(self.g_module.forward(*blocks, *binaries.target_values), configuration.device)
 
     @torch.no_grad()
     def values(self, binaries: Binaries, configurations: torch.Tensor, pinned: bool = False) -> torch.Tensor:
@@ -205,7 +209,7 @@ class Program:
         rest = self.affine.rest
 
         def g(row):
-            return _as_tensor(rest(*row.unbind(), *binaries.target_values), statistics.device)
+            return _as_tensor(rest.forward(*row.unbind(), *binaries.target_values), statistics.device)
 
         try:
             return vmap(g)(statistics).to(torch.float32)
@@ -216,7 +220,7 @@ class Program:
         blocks = _split_batched(configurations, binaries.shapes)
 
         def g(*blocks):
-            return _as_tensor(self.g_module(*blocks, *binaries.target_values), configurations.device)
+            return _as_tensor(self.g_module.forward(*blocks, *binaries.target_values), configurations.device)
 
         try:
             return vmap(g)(*blocks).to(torch.float32)

@@ -187,7 +187,7 @@ class Statistics:
         blocks = [torch.zeros(shape, dtype=torch.float64, device=device, requires_grad=True)
                   for shape in binaries.shapes]
         with torch.enable_grad():
-            values = split.statistics(*blocks, *binaries.target_values)
+            values = split.statistics.forward(*blocks, *binaries.target_values)
         if any(not isinstance(v, torch.Tensor) or v.dim() != 0 or not v.is_floating_point() or not v.requires_grad
                for v in values):
             return None
@@ -210,10 +210,13 @@ class Statistics:
         weights = binaries.restrict(weights)
         return cls(constant, weights)
 
-    def at_flips(self, base: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
-        """[A, F] statistics of ``base`` ([live] bool) with the bits ``flips`` ([A, f]) inverted."""
+    def at_flips(self, base: torch.Tensor, flips: torch.Tensor, kept: torch.Tensor | None = None) -> torch.Tensor:
+        """[A, F] statistics of ``base`` ([live] bool) with the bits ``flips`` ([A, f]) inverted,
+        except where ``kept`` ([A, f] bool) says the flip leaves the bit as it is."""
         at_base = self.constant + self.weights @ base.to(torch.float64)
         step = 1 - 2 * base[flips].to(torch.float64)  # +1 where a false bit turns true
+        if kept is not None:
+            step = step.masked_fill(kept, 0)
         return at_base + (self.weights[:, flips] * step).sum(-1).T
 
     def at_points(self, points: torch.Tensor) -> torch.Tensor:
