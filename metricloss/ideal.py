@@ -11,7 +11,8 @@ built from scores. For each batch, in a fixed order:
    higher score); class indices missing one dimension of the scores, as a one-hot along it.
    Items of one level are ordered by their current scores, so ``b*`` agrees with the current
    binaries wherever the levels do not decide (the order among positives in AP, among the
-   wrong classes in accuracy). The first candidate that reaches ``best=`` is taken; without
+   wrong classes in accuracy); then by position, for metrics that break ties between equal
+   targets by index as a stable sort does. The first candidate that reaches ``best=`` is taken; without
    ``best=``, or when none reaches it, the best value among them;
 3. only when 2 does not reach ``best=``: each comparison block all true or all false, a pattern
    kept only if its configuration contradicts itself nowhere (no two binaries asserting that
@@ -90,11 +91,12 @@ def find_ideal(program: Program, binaries: Binaries, scores: torch.Tensor, targe
         return _from_ideal_argument(program, binaries, scores, targets, goal, ideal_scores, metric)
     best, best_levels = None, None
     for levels, source in level_candidates(scores, targets, target_names):
-        found = _from_levels(program, binaries, scores, targets, levels, source)
-        if goal.reaches(found.value):
-            return _with_face(program, binaries, scores, targets, levels, found)
-        if best is None or goal.key(found.value) > goal.key(best.value):
-            best, best_levels = found, levels
+        for order, how in _orders_inside_levels(scores):
+            found = _from_levels(program, binaries, scores, targets, levels, order, f"{source}{how}")
+            if goal.reaches(found.value):
+                return _with_face(program, binaries, scores, targets, levels, found)
+            if best is None or goal.key(found.value) > goal.key(best.value):
+                best, best_levels = found, levels
     if best is None or goal.best is not None:
         pattern = _from_patterns(program, binaries, scores, targets, goal)
         if pattern is not None and (best is None or goal.key(pattern.value) > goal.key(best.value)):
@@ -148,8 +150,18 @@ def _value(program: Program, binaries: Binaries, configuration: torch.Tensor) ->
     return float(program.values(binaries, configuration[None])[0])
 
 
-def _from_levels(program, binaries, scores, targets, levels, source) -> Ideal:
-    perfect = perfect_scores(levels, scores).to(_work_dtype(scores))
+def _orders_inside_levels(scores: torch.Tensor):
+    """Orders for the items of one level, in trial order: the current scores' (b* then agrees
+    with the current binaries wherever the levels do not decide), then index order both ways
+    (a metric that breaks ties between equal targets by position, as a stable sort does)."""
+    yield scores, ""
+    index = torch.arange(scores.numel(), device=scores.device, dtype=scores.dtype).reshape(scores.shape)
+    yield index, ", ties in index order"
+    yield -index, ", ties in reverse index order"
+
+
+def _from_levels(program, binaries, scores, targets, levels, order, source) -> Ideal:
+    perfect = perfect_scores(levels, order).to(_work_dtype(scores))
     configuration = program.pairs(perfect, targets).hard
     return Ideal(configuration, _value(program, binaries, configuration), None, source)
 

@@ -22,6 +22,7 @@ from .errors import InputError, MetricLossWarning
 from . import ops
 from .partition import Partition, Role
 from .preimages import emit_difference
+from .vectorise import reduce_masks_in_place
 from .statistics import AffineSplit, Statistics, affine_split
 
 # Anchors are materialised for g in chunks of at most this many binaries.
@@ -478,6 +479,7 @@ def _g_graph(part: Partition) -> fx.Graph:
         if role is Role.BINARY:
             env[node] = g.node_copy(node, lambda n: env[n])
     g.output(env[part.output])
+    reduce_masks_in_place(g)
     g.lint()
     return g
 

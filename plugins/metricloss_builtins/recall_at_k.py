@@ -1,12 +1,15 @@
-"""Recall at k: the fraction of positives among the k highest-scored items."""
+"""Recall at k: the fraction of positives among the k highest-scored items.
+
+Ranks as in ``precision_at_k`` (a stable sort: ties keep index order). A perfect ranking is
+worth min(1, k / positives), so no fixed ``best=`` is declared; a batch without positives is
+undefined.
+"""
 
 import metricloss
-from metricloss_builtins.ranking import positives_first
 
 
-@metricloss.metric(shapes={"scores": "N", "labels": "N"}, classes={"labels": 2},
-                   ideal=positives_first)
+@metricloss.metric(shapes={"scores": "N", "labels": "N"}, classes={"labels": 2})
 def recall_at_k(scores, labels, *, k=10):
-    rank = scores.argsort(descending=True).argsort()
+    rank = scores.argsort(descending=True, stable=True).argsort(stable=True)
     hits = ((rank < k) & (labels == 1)).sum()
     return hits / (labels == 1).sum()
