@@ -108,14 +108,14 @@ class DenseAnchors:
         return self.count
 
     def squared_distances(self, relaxed: torch.Tensor) -> torch.Tensor:
-        if self.fixed is not None:  # on the ideal's face: only the binaries that are not free count
-            care = (~self.fixed).nonzero().squeeze(1)
-            return DenseAnchors(self.points[:, care]).squared_distances(relaxed[care])
         # |x - a|^2 = |x|^2 + K - 2 x.a, and x.a = 2 (x over a's true bits) - sum(x). The sum over
         # true bits is a matrix-vector product with the bool points made float, a column chunk at
         # a time; for many points under activation checkpointing, so that autograd keeps only the
         # bool points and remakes each float chunk in the backward pass.
-        size = relaxed.numel()
+        size = counted = relaxed.numel()
+        if self.fixed is not None:  # on the ideal's face: the free binaries count for nothing
+            relaxed = relaxed.masked_fill(self.fixed, 0)  # x_k = 0 drops k from every term below
+            counted = size - self.fixed.sum()
         chunk = chunk_elements(_CHUNK_ELEMENTS, relaxed.device)
         if self.points.numel() <= chunk:
             over_true = _over_true(self.points, relaxed)
@@ -128,8 +128,8 @@ class DenseAnchors:
                 else _over_true(self.points[:, start:start + columns], relaxed[start:start + columns])
                 for start in range(0, size, columns)
             )
-        cross = 2 * over_true - relaxed.sum()
-        return (relaxed.square().sum() + size - 2 * cross).clamp_min(0)
+        cross = 2 * over_true - relaxed.sum()  # x.a over the counted binaries
+        return (relaxed.square().sum() + counted - 2 * cross).clamp_min(0)
 
     def statistics(self, statistics: Statistics) -> torch.Tensor:
         return statistics.at_points(self.points)

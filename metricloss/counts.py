@@ -12,13 +12,12 @@ counts, and each count is a sum of comparisons of scores::
 2. sympy's torch printer (``lambdify(..., modules="torch")``) turns it into torch code, and every
    denominator into a test ``denominator != 0`` for scikit-learn's ``zero_division`` convention;
 3. an ordinary metric function is generated around it: the counts from comparisons of scores
-   (``scores > threshold`` for ``average="binary"``, "class c has the highest score" for
+   (``scores > threshold`` for ``average="binary"``, ``one_hot(scores.argmax(1))`` for
    ``average="macro"``), the formula on the counts, and ``@metric`` compiles and registers it
    like any hand-written metric. The formula stays on the metric for ``formula_text``.
 
-The comparisons are split by the labels, so that the compiler finds the ideal configuration by
-itself (no ``ideal=``): in the binary case, ``scores[positives] > threshold`` and
-``scores[negatives] > threshold`` are two blocks, ideal all true and all false, for any threshold.
+In the binary case the comparisons are split by the labels, ``scores[positives] > threshold``
+and ``scores[negatives] > threshold``, two blocks that read as TP and FP directly.
 """
 
 from __future__ import annotations

@@ -70,13 +70,11 @@ def uniloss_terms(
     binaries = metric.binaries(scores, *targets)
     differences = binaries.restrict(binaries.differences)  # dead binaries take no part in the loss
     with torch.no_grad():
-        ideal = compiled.ideal(binaries, scores, targets)
-        if not ideal.defined or differences.numel() == 0:
+        if differences.numel() == 0:
+            return _undefined(scores, program.value(binaries), 0, None)
+        ideal, anchor_sets, values = _ideal_and_anchors(metric, binaries, scores, targets, samplers, generator)
+        if not ideal.defined:
             return _undefined(scores, program.value(binaries), differences.numel(), ideal)
-        elements = functools.partial(program.elements, scores, targets, binaries)
-        free = None if ideal.free is None else binaries.restrict(ideal.free)
-        anchor_sets, values = _anchors_and_values(
-            program, binaries, ideal.configuration, free, samplers, generator, elements)
     value, ideal_value, anchor_values = values[0], values[1], values[2:]
 
     relaxed = _relax(relaxation, differences, binaries.restrict(ideal.configuration),
@@ -110,8 +108,41 @@ def _undefined(scores: torch.Tensor, value: torch.Tensor, binaries: int, ideal) 
     return Terms(zero, value.to(torch.float32), nan, nan, binaries, 0, False, reason, False)
 
 
-def _anchors_and_values(program, binaries, ideal, free, samplers, generator, elements):
-    """Sample every anchor set, then g at [hard, ideal, *anchors].
+def _ideal_and_anchors(metric, binaries, scores, targets, samplers, generator):
+    """(b*, anchor sets, g at [hard, b*, *anchors]); (b*, None, None) when it is undefined.
+
+    The first candidate for b* goes through g with the anchors, in one call: when it reaches
+    best= (nearly always) and its free face holds, nothing more is evaluated. Otherwise b* comes
+    from the whole search and the anchors are drawn again around it.
+    """
+    compiled, program = metric.compiled, metric.compiled.program
+    elements = functools.partial(program.elements, scores, targets, binaries)
+    proposal = compiled.propose(binaries, scores, targets)
+    state = None if generator is None else generator.get_state()
+    if proposal is not None:
+        free = None if proposal.free is None else binaries.restrict(proposal.free)
+        anchor_sets, values = _anchors_and_values(program, binaries, proposal.configuration, free,
+                                                  proposal.checks, samplers, generator, elements)
+        checks = len(proposal.checks)
+        ideal = proposal.settle(float(values[1]), values[2:2 + checks], compiled.goal, metric.name)
+        if ideal is not None and (ideal.free is not None or proposal.free is None):
+            return ideal, anchor_sets, torch.cat([values[:2], values[2 + checks:]])
+    else:
+        ideal = None
+    if ideal is None:
+        ideal = compiled.ideal(binaries, scores, targets)
+        if not ideal.defined:
+            return ideal, None, None
+    if state is not None:  # the same draws as on the first try
+        generator.set_state(state)
+    free = None if ideal.free is None else binaries.restrict(ideal.free)
+    anchor_sets, values = _anchors_and_values(program, binaries, ideal.configuration, free, None,
+                                              samplers, generator, elements)
+    return ideal, anchor_sets, values
+
+
+def _anchors_and_values(program, binaries, ideal, free, checks, samplers, generator, elements):
+    """Sample every anchor set, then g at [hard, ideal, *checks, *anchors].
 
     Small problems (anchors x binaries <= DENSE_ELEMENTS, where the cost is the number of ops,
     not their size) become one dense set: one call of g on every anchor and one product for
@@ -127,8 +158,11 @@ def _anchors_and_values(program, binaries, ideal, free, samplers, generator, ele
     on_face = [free is not None and isinstance(a, FlipAnchors) and a.base is context.ideal for a in anchor_sets]
     anchor_sets = [a.on_ideal_face(free) if face else a for a, face in zip(anchor_sets, on_face)]
     leading = torch.stack([binaries.hard, ideal])
+    if checks is not None and len(checks):
+        leading = torch.cat([leading, checks])
     count = sum(a.count for a in anchor_sets)
-    if (2 + count) * binaries.count <= DENSE_ELEMENTS:
+    live = binaries.count if binaries.live is None else binaries.live.numel()
+    if (len(leading) + count) * live <= DENSE_ELEMENTS:
         groups = [[a for a, face in zip(anchor_sets, on_face) if face is wanted] for wanted in (True, False)]
         dense = [DenseAnchors(torch.cat([a.configurations(0, a.count) for a in group]), free if face else None)
                  for group, face in zip(groups, (True, False)) if group]
@@ -146,7 +180,7 @@ def _anchors_and_values(program, binaries, ideal, free, samplers, generator, ele
             for start in range(0, n, per_chunk):
                 parts.append(program.values(binaries, rows(start, min(start + per_chunk, n)), pinned=True))
         flat = torch.cat(parts)
-    values, offset = [flat[:2]], 2
+    values, offset = [flat[:len(leading)]], len(leading)
     for anchors, n in zip(anchor_sets, distinct):
         values.append(flat[offset:offset + n].expand(anchors.count) if n == 1 else flat[offset:offset + n])
         offset += n
@@ -160,7 +194,7 @@ def _full_rows(anchors, binaries):
     filling every row's live bits in would cost a scatter over [rows, K]. (Not with twins: a flip
     must reach the twins of the flipped binary.)
     """
-    if isinstance(anchors, FlipAnchors) and binaries.live is not None and binaries.twin_of is None:
+    if isinstance(anchors, FlipAnchors) and binaries.live is not None and not binaries.twin_blocks:
         fixed = None if anchors.fixed is None else binaries.complete(anchors.fixed[None])[0]
         return FlipAnchors(binaries.complete(anchors.base[None])[0], binaries.live[anchors.flips], fixed).configurations
     return lambda start, stop: binaries.complete(anchors.configurations(start, stop))
@@ -194,9 +228,9 @@ def _values_from_statistics(program, binaries, leading, head, anchor_sets) -> to
     rows = torch.cat([statistics.at_points(binaries.restrict(leading))]
                      + [anchors.statistics(statistics) for anchors in anchor_sets])
     values = program.values_from_statistics(binaries, rows)
-    if values is None or not torch.allclose(values[:2], head, rtol=1e-5, atol=1e-7, equal_nan=True):
+    if values is None or not torch.allclose(values[:len(head)], head, rtol=1e-5, atol=1e-7, equal_nan=True):
         return None  # the statistics disagree with g on this batch: g sees every anchor
-    return torch.cat([head, values[2:]])
+    return torch.cat([head, values[len(head):]])
 
 
 def uniloss(metric: Metric, scores: torch.Tensor, *targets, undefined: str = "zero", **parts) -> torch.Tensor:

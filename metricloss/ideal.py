@@ -19,8 +19,8 @@ built from scores. For each batch, in a fixed order:
    each of two scores beats the other).
 
 The comparisons that the order inside a level decides form the *free face* of the ideal: when
-``g`` keeps its best value with that order reversed and shuffled, the ideal is the set of
-configurations that differ from ``b*`` only there, and the loss measures a relaxed point's
+``g`` keeps its best value with that order reversed, the ideal is the set of configurations
+that differ from ``b*`` only there, and the loss measures a relaxed point's
 distance to that set (``functional.py``). At perfect scores the loss is then zero however close
 the wrong classes sit to each other.
 
@@ -29,11 +29,13 @@ Everything here is a pure function of the batch: nothing is learned and kept.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 from dataclasses import dataclass
 
 import torch
+from torch.func import vmap
 
 from .errors import InputError
 from .program import Binaries, Program
@@ -84,26 +86,95 @@ class Goal:
         return value if self.higher_is_better else -value
 
 
+@dataclass(frozen=True)
+class Proposal:
+    """The first candidate ``b*`` of a batch, before ``g`` has seen it.
+
+    The loss evaluates ``g`` once per batch, on the hard binaries, ``b*``, ``checks`` and the
+    anchors together; ``settle`` then says whether the candidate stands (it reaches ``best=``)
+    and whether its free face does (``g`` gives every check the ideal's value).
+    """
+
+    configuration: torch.Tensor  # [K] bool
+    checks: torch.Tensor  # [R, K] bool: the face's other members to test (R = 0 without a face)
+    free: torch.Tensor | None  # [K] bool: the face, if the checks hold
+    source: str
+    from_ideal_argument: bool = False
+
+    def settle(self, value: float, check_values: torch.Tensor, goal: Goal, metric: str) -> Ideal | None:
+        """The batch's ideal, or None when the candidate misses ``best=`` (search them all)."""
+        if self.from_ideal_argument:
+            _check_ideal_value(value, goal, metric)
+        elif not goal.reaches(value):
+            return None
+        holds = self.free is not None and bool(((check_values - value).abs() <= _TOLERANCE).all())
+        return Ideal(self.configuration, value, self.free if holds else None, self.source)
+
+
+def propose(program: Program, binaries: Binaries, scores: torch.Tensor, targets: tuple, goal: Goal,
+            target_names: tuple[str, ...], ideal_scores=None, metric: str = "") -> Proposal | None:
+    """The candidate to try first, or None when only the whole search will do (no target gives
+    perfect scores, or ``best=`` is not declared, so that every candidate must be compared)."""
+    if ideal_scores is not None:
+        perfect = _perfect_from_ideal_argument(scores, targets, ideal_scores, metric)
+        configuration = program.pairs(perfect, targets).hard
+        return Proposal(configuration, configuration.new_zeros(0, configuration.numel()), None, _FROM_IDEAL, True)
+    if goal.best is None:
+        return None
+    for levels, source in level_candidates(scores, targets, target_names):
+        perfect = program.pairs(perfect_scores(levels, scores).to(_work_dtype(scores)), targets)
+        return Proposal(perfect.hard, *_face(binaries, perfect), source)
+    return None
+
+
 def find_ideal(program: Program, binaries: Binaries, scores: torch.Tensor, targets: tuple,
                goal: Goal, target_names: tuple[str, ...], ideal_scores=None, metric: str = "") -> Ideal:
-    """``b*`` for this batch (see the module's docstring for the order of the candidates)."""
+    """``b*`` for this batch, every candidate compared (see the module's docstring)."""
     if ideal_scores is not None:
-        return _from_ideal_argument(program, binaries, scores, targets, goal, ideal_scores, metric)
-    best, best_levels = None, None
-    for levels, source in level_candidates(scores, targets, target_names):
-        for order, how in _orders_inside_levels(scores):
-            found = _from_levels(program, binaries, scores, targets, levels, order, f"{source}{how}")
-            if goal.reaches(found.value):
-                return _with_face(program, binaries, scores, targets, levels, found)
-            if best is None or goal.key(found.value) > goal.key(best.value):
-                best, best_levels = found, levels
-    if best is None or goal.best is not None:
+        perfect = _perfect_from_ideal_argument(scores, targets, ideal_scores, metric)
+        configuration = program.pairs(perfect, targets).hard
+        value = _value(program, binaries, configuration)
+        _check_ideal_value(value, goal, metric)
+        return Ideal(configuration, value, None, _FROM_IDEAL)
+    candidates = [perfect_scores(levels, order).to(_work_dtype(scores))
+                  for levels, _ in level_candidates(scores, targets, target_names)
+                  for order, _ in _orders_inside_levels(scores)]
+    sources = [f"{source}{how}" for _, source in level_candidates(scores, targets, target_names)
+               for _, how in _orders_inside_levels(scores)]
+    best = None
+    if candidates:
+        configurations = many_pairs(program, torch.stack(candidates), targets)
+        values = program.values(binaries, configurations).tolist()
+        index = max(range(len(candidates)), key=lambda i: (goal.key(values[i]), -i))
+        best = Ideal(configurations[index], values[index], None, sources[index])
+    if best is None or (goal.best is not None and not goal.reaches(best.value)):
         pattern = _from_patterns(program, binaries, scores, targets, goal)
         if pattern is not None and (best is None or goal.key(pattern.value) > goal.key(best.value)):
             return pattern
     if best is None:
         return _undefined(binaries, "no target gives perfect scores and no block pattern reaches best=")
-    return _with_face(program, binaries, scores, targets, best_levels, best) if best.defined else best
+    if not best.defined:
+        return best
+    checks, free = _face(binaries, program.pairs(candidates[index], targets))
+    if free is None or not bool(((program.values(binaries, checks) - best.value).abs() <= _TOLERANCE).all()):
+        return best
+    return Ideal(best.configuration, best.value, free, best.source)
+
+
+_FROM_IDEAL = "the perfect scores from ideal="
+
+
+def many_pairs(program: Program, scores: torch.Tensor, targets: tuple) -> torch.Tensor:
+    """[R, K] hard binaries of R score tensors ([R, *shape]): one vmapped call of the pairs module
+    (a loop over the R rows where vmap refuses an op)."""
+    def hard(row):
+        blocks = program.pairs_module.forward(row, *targets)[1]
+        return torch.cat([b.reshape(-1) for b in blocks]) if blocks else row.new_zeros(0, dtype=torch.bool)
+
+    try:
+        return vmap(hard)(scores)
+    except (RuntimeError, TypeError, IndexError, ValueError):
+        return torch.stack([program.pairs(row, targets).hard for row in scores])
 
 
 def level_candidates(scores: torch.Tensor, targets: tuple, names: tuple[str, ...]):
@@ -113,7 +184,7 @@ def level_candidates(scores: torch.Tensor, targets: tuple, names: tuple[str, ...
         if not isinstance(target, torch.Tensor) or target.numel() == 0:
             continue
         if target.shape == shape and not target.is_complex():
-            levels = torch.unique(target.detach(), return_inverse=True)[1].reshape(shape)
+            levels = _dense_ranks(target.detach())
             yield levels, f"{name} as levels (higher {name}, higher score)"
             yield levels.max() - levels, f"{name} as levels (lower {name}, higher score)"
         elif _is_index(target) and target.dim() == scores.dim() - 1:
@@ -127,27 +198,26 @@ def level_candidates(scores: torch.Tensor, targets: tuple, names: tuple[str, ...
                 yield levels, f"{name} as the top class along dim {dim}"
 
 
-def perfect_scores(levels: torch.Tensor, scores: torch.Tensor | None) -> torch.Tensor:
+def _dense_ranks(target: torch.Tensor) -> torch.Tensor:
+    """0, 1, 2, ... by value, equal values equal ranks (0/1 labels are their own ranks)."""
+    if target.dtype == torch.bool:
+        return target.long()
+    return torch.unique(target, return_inverse=True)[1].reshape(target.shape)
+
+
+def perfect_scores(levels: torch.Tensor, order: torch.Tensor | None) -> torch.Tensor:
     """Scores ordered by ``levels``, levels ``_LEVEL_GAP`` apart and centred on zero; inside a
-    level, in the order of ``scores`` (ties kept), within a band of width 1 above the level, so
+    level, in the order of ``order`` (ties kept), within a band of width 1 above the level, so
     that a threshold anywhere between two bands separates them."""
     levels = levels.to(torch.float64)
     top = levels.max() if levels.numel() else levels.new_zeros(())
     perfect = (levels - top / 2) * _LEVEL_GAP
-    if scores is None:
+    if order is None:
         return perfect
-    current = scores.detach().to(torch.float64)
+    current = order.detach().to(torch.float64)
     low, high = current.min(), current.max()
     spread = torch.where(high > low, high - low, torch.ones_like(high))
     return perfect + (current - low) / spread
-
-
-def _is_index(target: torch.Tensor) -> bool:
-    return not (target.is_floating_point() or target.is_complex() or target.dtype == torch.bool)
-
-
-def _value(program: Program, binaries: Binaries, configuration: torch.Tensor) -> float:
-    return float(program.values(binaries, configuration[None])[0])
 
 
 def _orders_inside_levels(scores: torch.Tensor):
@@ -160,42 +230,44 @@ def _orders_inside_levels(scores: torch.Tensor):
     yield -index, ", ties in reverse index order"
 
 
-def _from_levels(program, binaries, scores, targets, levels, order, source) -> Ideal:
-    perfect = perfect_scores(levels, order).to(_work_dtype(scores))
-    configuration = program.pairs(perfect, targets).hard
-    return Ideal(configuration, _value(program, binaries, configuration), None, source)
+def _face(binaries: Binaries, perfect: Binaries) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(rows of g to check, free mask) of the face around the binaries of perfect scores.
+
+    In perfect scores, items of one level lie within a band of width 1 and levels 20 apart, so a
+    comparison of two items of one level has a difference below 1 and one across levels above
+    19 (through the monotone maps and reshaping allowed before a comparison; a scaling that
+    blurs this only loses the face, since the check below then fails). The check is ``b*`` with
+    the order inside every level reversed, a configuration that real scores produce: if ``g``
+    gives it the ideal's value, the face stands. No rows and None when no binary is in-level.
+    """
+    differences = perfect.differences
+    free = differences.abs() < 1.5
+    if binaries.dead is not None:
+        free = free & ~binaries.dead
+    hard = perfect.hard
+    if not bool(free.any()):
+        return hard.new_zeros(0, hard.numel()), None
+    return torch.where(free & (differences != 0), ~hard, hard)[None], free  # ties stay ties
+
+
+def _is_index(target: torch.Tensor) -> bool:
+    return not (target.is_floating_point() or target.is_complex() or target.dtype == torch.bool)
+
+
+def _value(program: Program, binaries: Binaries, configuration: torch.Tensor) -> float:
+    return float(program.values(binaries, configuration[None])[0])
 
 
 def _work_dtype(scores: torch.Tensor) -> torch.dtype:
-    return torch.float32 if scores.device.type == "mps" else torch.float64
+    """Perfect scores in the scores' precision (float32 at least): levels 20 apart and a band of
+    width 1 inside them are exact enough for b*, which is whatever those scores compare to."""
+    return scores.dtype if scores.dtype in (torch.float32, torch.float64) else torch.float32
 
 
-def _with_face(program, binaries, scores, targets, levels, found: Ideal) -> Ideal:
-    """Mark free the comparisons that the order inside each level decides, if ``g`` ignores them.
-
-    Two other perfect scores with the same levels, one with the order inside each level reversed
-    and one with it drawn at random, show which binaries that order decides; when ``g`` gives both
-    the ideal's value, those binaries are the free face.
-    """
-    generator = torch.Generator(device=scores.device).manual_seed(0)
-    shuffled = torch.rand(scores.shape, generator=generator, device=scores.device, dtype=scores.dtype)
-    others = torch.stack([
-        program.pairs(perfect_scores(levels, order).to(_work_dtype(scores)), targets).hard
-        for order in (-scores.detach(), shuffled)
-    ])
-    free = (others != found.configuration).any(0)
-    if binaries.dead is not None:
-        free = free & ~binaries.dead
-    if not bool(free.any()):
-        return found
-    values = program.values(binaries, others)
-    if bool(((values - found.value).abs() <= _TOLERANCE).all()):
-        return Ideal(found.configuration, found.value, free, found.source)
-    return found
-
-
-def _from_ideal_argument(program, binaries, scores, targets, goal, ideal_scores, metric) -> Ideal:
-    perfect = ideal_scores(*targets)
+def _perfect_from_ideal_argument(scores: torch.Tensor, targets: tuple, ideal_scores, metric: str) -> torch.Tensor:
+    """``ideal_scores(*targets)``, given ``shape=scores.shape`` too when it takes that keyword
+    (perfect heatmaps need their size, which no target holds)."""
+    perfect = ideal_scores(*targets, shape=scores.shape) if takes_shape(ideal_scores) else ideal_scores(*targets)
     if not isinstance(perfect, torch.Tensor) or not perfect.is_floating_point():
         raise InputError(
             f"metric `{metric}`: ideal= must return a floating-point tensor of perfect scores, got "
@@ -207,15 +279,24 @@ def _from_ideal_argument(program, binaries, scores, targets, goal, ideal_scores,
             f"scores have shape {tuple(scores.shape)}; ideal= must return perfect scores of the "
             "scores' shape"
         )
-    configuration = program.pairs(perfect.detach().to(scores.device), targets).hard
-    value = _value(program, binaries, configuration)
+    return perfect.detach().to(scores.device)
+
+
+def takes_shape(function) -> bool:
+    try:
+        parameter = inspect.signature(function).parameters.get("shape")
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def _check_ideal_value(value: float, goal: Goal, metric: str) -> None:
     if goal.best is not None and math.isfinite(value) and abs(value - goal.best) > _TOLERANCE:
         raise InputError(
             f"metric `{metric}`: the scores from ideal= give {value:.6g} on this batch, not "
             f"best={goal.best}. ideal= must return perfect scores, without ties where the metric "
             "breaks them, or best= must say the value they reach."
         )
-    return Ideal(configuration, value, None, "the perfect scores from ideal=")
 
 
 def _undefined(binaries: Binaries, source: str) -> Ideal:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from .errors import CompileError, InputError, PluginError, SourceLocation
-from .ideal import Goal, Ideal, find_ideal
+from .ideal import Goal, Ideal, Proposal, find_ideal, propose
 from .inputs import InputSpec
 from .lowering import lower
 from .partition import partition
@@ -63,6 +63,13 @@ class Compiled:
         with torch.no_grad():
             return find_ideal(self.program, binaries, scores, targets, self.goal, decl.spec.names[1:],
                               decl.ideal, decl.name)
+
+    def propose(self, binaries: Binaries, scores: torch.Tensor, targets: tuple) -> Proposal | None:
+        """The first candidate for ``b*``, to be settled by ``g``'s values (``ideal.propose``)."""
+        decl = self.declaration
+        with torch.no_grad():
+            return propose(self.program, binaries, scores, targets, self.goal, decl.spec.names[1:],
+                           decl.ideal, decl.name)
 
 
 class Metric:

@@ -48,45 +48,67 @@ class Binaries:
     shapes: tuple[torch.Size, ...]  # one per block, for splitting a flat configuration
     target_values: tuple  # what g reads besides the binaries
     dead: torch.Tensor | None = None  # [K] bool, or None when every binary is live
-    twin_of: torch.Tensor | None = None  # [K] long: the source of each twin, -1 elsewhere; or None
-    twin_negated: torch.Tensor | None = None  # [K] bool: the twin is the source negated
+    twin_blocks: tuple = ()  # per block: (source block, negated) for a twin, else None
 
     @property
     def count(self) -> int:
         return self.hard.numel()
 
     @functools.cached_property
-    def live(self) -> torch.Tensor | None:
-        """Indices of the live binaries, or None when all are live."""
-        dead = self.dead
-        if self.twin_of is not None:
-            dead = (self.twin_of >= 0) if dead is None else dead | (self.twin_of >= 0)
-        return None if dead is None else (~dead).nonzero().squeeze(1)
+    def sizes(self) -> list[int]:
+        return [math.prod(s) for s in self.shapes]
 
     @functools.cached_property
-    def twins(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
-        """(positions, their sources, negated) of the twins that are not dead, or None."""
-        if self.twin_of is None:
-            return None
-        twin = self.twin_of >= 0
-        where = (twin if self.dead is None else twin & ~self.dead).nonzero().squeeze(1)
-        return where, self.twin_of[where], self.twin_negated[where]
+    def _not_live(self) -> torch.Tensor | None:
+        """[K] bool: dead binaries and twins, or None when every binary is live."""
+        if not self.twin_blocks:
+            return self.dead
+        twin = torch.cat([torch.full((n,), t is not None, dtype=torch.bool, device=self.hard.device)
+                          for n, t in zip(self.sizes, self.twin_blocks)])
+        return twin if self.dead is None else twin | self.dead
+
+    @functools.cached_property
+    def live(self) -> torch.Tensor | None:
+        """Indices of the live binaries, or None when all are live."""
+        return None if self._not_live is None else (~self._not_live).nonzero().squeeze(1)
 
     def restrict(self, configuration: torch.Tensor) -> torch.Tensor:
         """[..., K] -> [..., live]."""
-        return configuration if self.live is None else configuration[..., self.live]
+        if self._not_live is None:
+            return configuration
+        if self.dead is None:  # only twins: the live binaries are whole blocks
+            own = [part for part, twin in zip(configuration.split(self.sizes, -1), self.twin_blocks) if twin is None]
+            return own[0] if len(own) == 1 else torch.cat(own, -1)
+        return configuration[..., self.live]
 
     def complete(self, live_configurations: torch.Tensor) -> torch.Tensor:
         """[A, live] bool -> [A, K] bool: dead binaries at their (constant) hard values, twins
         copied from their sources."""
-        if self.live is None:
+        if self._not_live is None:
             return live_configurations
+        if self.dead is None:  # only twins: the blocks are the live columns and copies of them
+            own = iter(live_configurations.split([n for n, t in zip(self.sizes, self.twin_blocks) if t is None], 1))
+            return torch.cat(self._with_twins(lambda: next(own)), 1)
         full = self.hard.expand(live_configurations.shape[0], -1).clone()
-        full[:, self.live] = live_configurations
-        if self.twins is not None:
-            where, source, negated = self.twins
-            full[:, where] = full[:, source] ^ negated
+        full.masked_scatter_(~self._not_live, live_configurations)  # row by row, in order
+        if self.twin_blocks:
+            parts = list(full.split(self.sizes, 1))
+            for part, twin in zip(parts, self.twin_blocks):
+                if twin is not None:
+                    part.copy_(~parts[twin[0]] if twin[1] else parts[twin[0]])
+            full = torch.where(self.dead, self.hard, full)  # a dead twin keeps its own constant
         return full
+
+    def _with_twins(self, own_block) -> list:
+        """Per block, ``own_block()`` for a block of its own, or its source's (negated) for a twin."""
+        blocks: list = []
+        for twin in self.twin_blocks:
+            if twin is None:
+                blocks.append(own_block())
+            else:
+                source, negated = twin
+                blocks.append(~blocks[source] if negated else blocks[source])
+        return blocks
 
     def pin_dead(self, configuration: torch.Tensor) -> torch.Tensor:
         return configuration if self.dead is None else torch.where(self.dead, self.hard, configuration)
@@ -100,10 +122,10 @@ class Program:
     def __init__(self, name: str, graph: fx.Graph, part: Partition):
         self.name = name
         self.partition = part
-        self.pairs_module = fx.GraphModule(torch.nn.Module(), _pairs_graph(graph, part))
-        self.g_module = fx.GraphModule(torch.nn.Module(), _g_graph(part))
         # Per block: (the earlier block it is a twin of, negated), or None.
         self.twins = twin_blocks(part)
+        self.pairs_module = fx.GraphModule(torch.nn.Module(), _pairs_graph(graph, part, self.twins))
+        self.g_module = fx.GraphModule(torch.nn.Module(), _g_graph(part))
         elements = _elements_graph(graph, part)
         self.elements_module = None if elements is None else fx.GraphModule(torch.nn.Module(), elements)
         # g read through a few affine sums, when it is (AUC, the count metrics): anchors cost
@@ -132,32 +154,14 @@ class Program:
             (torch.zeros_like(h) if mask is None else mask).reshape(-1) for h, mask in zip(hard, dead)
         ]) | ~torch.isfinite(flat_differences.detach())
         dead = dead if bool(dead.any()) else None
-        twin_of, twin_negated = self._twin_positions(shapes, flat_hard.device)
         return Binaries(
             differences=flat_differences,
             hard=flat_hard,
             shapes=shapes,
             target_values=tuple(target_values),
             dead=dead,
-            twin_of=twin_of,
-            twin_negated=twin_negated,
+            twin_blocks=self.twins if any(self.twins) else (),
         )
-
-    def _twin_positions(self, shapes, device):
-        if not any(self.twins):
-            return None, None
-        sizes = [math.prod(s) for s in shapes]
-        offsets = [sum(sizes[:i]) for i in range(len(sizes))]
-        sources, negations = [], []
-        for size, twin in zip(sizes, self.twins):
-            if twin is None:
-                sources.append(torch.full((size,), -1, dtype=torch.long, device=device))
-                negations.append(torch.zeros(size, dtype=torch.bool, device=device))
-            else:
-                source, negated = twin
-                sources.append(torch.arange(offsets[source], offsets[source] + size, device=device))
-                negations.append(torch.full((size,), negated, dtype=torch.bool, device=device))
-        return torch.cat(sources), torch.cat(negations)
 
     def elements(self, scores: torch.Tensor, targets: tuple, binaries: Binaries):
         """(left, right) flat score indices of each live binary's two sides (-1: not a score).
@@ -288,7 +292,7 @@ def _split_batched(configurations: torch.Tensor, shapes) -> list[torch.Tensor]:
     return [part.reshape(count, *shape) for part, shape in zip(configurations.split(sizes, dim=1), shapes)]
 
 
-def _pairs_graph(graph: fx.Graph, part: Partition) -> fx.Graph:
+def _pairs_graph(graph: fx.Graph, part: Partition, twins: tuple) -> fx.Graph:
     """Everything up to the comparisons, returning (differences, hard binaries, g's target inputs)."""
     pairs = fx.Graph()
     env: dict[fx.Node, fx.Node] = {}
@@ -299,11 +303,15 @@ def _pairs_graph(graph: fx.Graph, part: Partition) -> fx.Graph:
         elif node in needed:
             env[node] = pairs.node_copy(node, lambda n: env[n])
     differences, dead = [], []
-    for block in part.blocks:
-        lhs, rhs = ops.operands(block.node)[::block.sign]
-        difference = emit_difference(pairs, env, lhs, rhs, lambda n: part.roles.get(n) is Role.SCORE)
-        # Broadcast against the comparison so both have the block's full shape.
-        differences.append(pairs.call_method("expand_as", (difference, env[block.node])))
+    for block, twin in zip(part.blocks, twins):
+        if twin is not None:  # the same difference as its source (negated): no new arithmetic
+            source = differences[twin[0]]
+            differences.append(pairs.call_function(torch.neg, (source,)) if twin[1] else source)
+        else:
+            lhs, rhs = ops.operands(block.node)[::block.sign]
+            difference = emit_difference(pairs, env, lhs, rhs, lambda n: part.roles.get(n) is Role.SCORE)
+            # Broadcast against the comparison so both have the block's full shape.
+            differences.append(pairs.call_method("expand_as", (difference, env[block.node])))
         dead.append(_dead_binaries(pairs, env, block.node, part))
     hard = [env[b.node] for b in part.blocks]
     pairs.output((tuple(differences), tuple(hard), tuple(dead), tuple(env[n] for n in part.target_inputs)))

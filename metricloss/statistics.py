@@ -201,12 +201,15 @@ class Statistics:
         if binaries.dead is not None:  # dead binaries sit at their hard values in every anchor
             constant = constant + weights[:, binaries.dead] @ binaries.hard[binaries.dead].to(torch.float64)
             weights = weights.masked_fill(binaries.dead, 0)
-        twins = binaries.twins
-        if twins is not None:  # a twin is its source (or 1 - its source) in every anchor
-            where, source, negated = twins
-            twin_weights = weights[:, where]
-            constant = constant + twin_weights[:, negated].sum(1)
-            weights = weights.index_add(1, source, torch.where(negated, -twin_weights, twin_weights))
+        if binaries.twin_blocks:  # a twin is its source (or 1 - its source) in every anchor
+            parts = list(weights.split(binaries.sizes, 1))
+            for part, twin in zip(parts, binaries.twin_blocks):
+                if twin is not None:
+                    source, negated = twin
+                    parts[source] = parts[source] - part if negated else parts[source] + part
+                    if negated:
+                        constant = constant + part.sum(1)
+            weights = torch.cat(parts, 1)
         weights = binaries.restrict(weights)
         return cls(constant, weights)
 
