@@ -16,9 +16,12 @@ The pipeline, for the AUC a user would write to evaluate a model::
    ``d = pos[:, None] - neg[None, :]``; ``.float().mean()`` after it is the re-expression ``g``;
 4. generate (``program.py``): two modules, pairs ``(scores, labels) -> (d, b, target values)``
    and ``g(b, target values) -> metric``; ``g`` is vmapped over anchors;
-5. loss (``functional.py``): relaxed binaries ``x = tanh(d / 2 tau)``, anchors around the ideal
-   ``b*`` and the current ``b``, their exact values ``g(a)``, inverse-distance interpolation
-   ``g^(x)``, and ``loss = g(b*) - g^(x)`` (UniLoss, Liu, Wang & Deng, ECCV 2020).
+5. ideal (``ideal.py``): on each batch, ``b*`` is the binaries of perfect scores that the
+   targets describe (positives above negatives: ``pos > neg`` all true), with the comparisons
+   the metric ignores there left free;
+6. loss (``functional.py``): relaxed binaries ``x = tanh(d / 2 tau)``, anchors around ``b*`` and
+   the current ``b``, their exact values ``g(a)``, inverse-distance interpolation ``g^(x)``, and
+   ``loss = g(b*) - g^(x)`` (UniLoss, Liu, Wang & Deng, ECCV 2020).
 
 ``metricloss.explain("my_auc")`` prints what a metric compiled into.
 """

@@ -11,7 +11,6 @@ derives the gradient.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from typing import Sequence
 

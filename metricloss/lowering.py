@@ -286,52 +286,55 @@ def _match_argmax_in_region(node: fx.Node, metric: str) -> Match | None:
     return Match((index.args[0], region), {"dim": dim})
 
 
+_ARGMAX_BLOCK = ("[{scores}[..., {labels}] ⋗ {scores}[..., c]] along dim {dim}, for every class c != {labels} "
+                 "(> before it, >= after: the first maximal index wins)")
+
 REWRITES: tuple[Rewrite, ...] = (
     Rewrite(
         name="argmax_equals",
         pattern="scores.argmax(dim) == labels",
-        rewrite="all over c != labels of (scores[labels] > scores[c])",
-        block="[{scores}[..., {labels}] > {scores}[..., c]] along dim {dim}, for every class c != {labels}",
+        rewrite="all over c != labels of (scores[labels] > scores[c]; >= for c after labels)",
+        block=_ARGMAX_BLOCK,
         match=_match_argmax_equals,
         replacement=argmax_equals,
     ),
     Rewrite(
         name="argmax_differs",
         pattern="scores.argmax(dim) != labels",
-        rewrite="not all over c != labels of (scores[labels] > scores[c])",
-        block="[{scores}[..., {labels}] > {scores}[..., c]] along dim {dim}, for every class c != {labels}",
+        rewrite="not all over c != labels of (scores[labels] > scores[c]; >= for c after labels)",
+        block=_ARGMAX_BLOCK,
         match=_match_argmax_differs,
         replacement=argmax_differs,
     ),
     Rewrite(
         name="one_hot_argmax",
         pattern="one_hot(scores.argmax(dim), C)",
-        rewrite="entry c = all over c' != c of (scores[c] > scores[c'])",
-        block="[{scores}[..., c] > {scores}[..., c']] along dim {dim}, for every pair of classes c != c'",
+        rewrite="entry c = all over c' != c of (scores[c] > scores[c']; >= for c' after c)",
+        block="[{scores}[..., c] ⋗ {scores}[..., c']] along dim {dim}, for every pair of classes c != c' (> for c' before c, >= after)",
         match=_match_one_hot_argmax,
         replacement=one_hot_argmax,
     ),
     Rewrite(
         name="topk_contains",
         pattern="(scores.topk(k, dim).indices == labels[:, None]).any(dim)",
-        rewrite="(sum over c != labels of [scores[c] > scores[labels]]) < k",
-        block="[{scores}[..., c] > {scores}[..., {labels}]] along dim {dim}, for every class c != {labels}",
+        rewrite="(sum over c != labels of [scores[c] > scores[labels]; >= for c after labels]) < k",
+        block="[{scores}[..., c] ⋗ {scores}[..., {labels}]] along dim {dim}, for every class c != {labels} (a later class wins a tie, as in scikit-learn)",
         match=_match_topk_contains,
         replacement=topk_contains,
     ),
     Rewrite(
         name="argmax_in_region",
         pattern="region.gather(dim, scores.argmax(dim, keepdim=True))",
-        rewrite="all over p outside the region of (max of scores inside > scores[p])",
-        block="[max of {scores} inside {labels} > {scores}[p]] along dim {dim}, for every p outside it",
+        rewrite="all over p outside the region of (max of scores inside > scores[p]; >= for p after the first max inside)",
+        block="[max of {scores} inside {labels} ⋗ {scores}[p]] along dim {dim}, for every p outside it (the first maximal index wins)",
         match=_match_argmax_in_region,
         replacement=argmax_in_region,
     ),
     Rewrite(
         name="rank",
         pattern="scores.argsort(dim, descending).argsort(dim)",
-        rewrite="rank of i = sum over j of [scores[j] > scores[i]] (< when ascending)",
-        block="[{scores}[j] > {scores}[i]] along dim {dim} (descending={descending}), for every pair i, j",
+        rewrite="rank of i = sum over j of [scores[j] > scores[i]; >= for j before i] (< when ascending)",
+        block="[{scores}[j] ⋗ {scores}[i]] along dim {dim} (descending={descending}), for every pair i, j (a stable sort: ties in index order)",
         match=_match_rank,
         replacement=rank,
     ),

@@ -140,6 +140,8 @@ class Program:
     def pairs(self, scores: torch.Tensor, targets: tuple) -> Binaries:
         try:
             differences, hard, dead, target_values = self.pairs_module.forward(scores, *targets)
+        except InputError as error:  # a check inside the compiled code (a 0/1 region, say)
+            raise InputError(f"metric `{self.name}`: {error}") from None
         except (RuntimeError, IndexError, TypeError) as error:
             raise InputError(
                 f"metric `{self.name}` failed on these inputs (scores {tuple(scores.shape)}, "

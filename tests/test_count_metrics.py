@@ -20,19 +20,17 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.metrics import (
-    balanced_accuracy_score,
     f1_score,
     fbeta_score,
     jaccard_score,
-    matthews_corrcoef,
     precision_score,
-    recall_score,
 )
 
 import metricloss as ml
 from count_strategies import THRESHOLDS, binary_batches_any_labels, thresholds
 from metricloss import counts
 from metricloss.counts import count_metric, formula_text, parse_formula
+from references import ANY_LABELS, BINARY_REFERENCES
 from strategies import binary_batches, multiclass_batches
 
 BUILTIN_MODULES = {
@@ -42,17 +40,6 @@ BUILTIN_MODULES = {
     "iou_macro": metricloss_builtins.iou_macro,
     "balanced_accuracy": metricloss_builtins.balanced_accuracy,
 }
-BINARY_REFERENCES = {
-    "f1": lambda y, p: f1_score(y, p, zero_division=0.0),
-    "fbeta": lambda y, p: fbeta_score(y, p, beta=1.0, zero_division=0.0),
-    "precision": lambda y, p: precision_score(y, p, zero_division=0.0),
-    "recall": lambda y, p: recall_score(y, p, zero_division=0.0),
-    "mcc": matthews_corrcoef,
-    "iou": lambda y, p: jaccard_score(y, p, zero_division=0.0),
-    "balanced_accuracy": balanced_accuracy_score,
-}
-# Defined (and equal to scikit-learn) even when the batch holds a single class.
-ANY_LABELS = ("f1", "fbeta", "precision", "recall", "mcc", "iou")
 
 
 def predictions(scores: torch.Tensor, threshold: float) -> np.ndarray:

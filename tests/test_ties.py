@@ -26,18 +26,14 @@ from hypothesis import strategies as st
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
-    balanced_accuracy_score,
-    f1_score,
     fbeta_score,
     jaccard_score,
-    matthews_corrcoef,
-    precision_score,
-    recall_score,
     roc_auc_score,
     top_k_accuracy_score,
 )
 
 import metricloss as ml
+from references import ANY_LABELS, BINARY_REFERENCES, plain_pckh
 
 TOLERANCE = 1e-5
 FAST = settings(max_examples=60, deadline=None)
@@ -259,17 +255,6 @@ def test_precision_and_recall_at_k_on_ties_keep_index_order(k, batch):
 
 # -- thresholded counts ---------------------------------------------------------------------------
 
-BINARY_REFERENCES = {
-    "f1": lambda y, p: f1_score(y, p, zero_division=0.0),
-    "fbeta": lambda y, p: fbeta_score(y, p, beta=1.0, zero_division=0.0),
-    "precision": lambda y, p: precision_score(y, p, zero_division=0.0),
-    "recall": lambda y, p: recall_score(y, p, zero_division=0.0),
-    "mcc": matthews_corrcoef,
-    "iou": lambda y, p: jaccard_score(y, p, zero_division=0.0),
-    "balanced_accuracy": balanced_accuracy_score,
-}
-# Defined (and equal to scikit-learn) even when the batch holds a single class.
-ANY_LABELS = ("f1", "fbeta", "precision", "recall", "mcc", "iou")
 # Integers tie with the integer scores: a score equal to the threshold is a negative prediction.
 TIED_THRESHOLDS = (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -3.0, 3.0)
 
@@ -312,22 +297,6 @@ def test_fbeta_on_ties_equals_scikit_learn(beta, batch, threshold):
 
 # -- pckh -----------------------------------------------------------------------------------------
 
-def pckh_reference(heatmaps, joints, head_size, visible, threshold) -> float:
-    """Per visible joint: the first maximal pixel (torch argmax) within threshold x head size."""
-    hits = total = 0
-    n, j, height, width = heatmaps.shape
-    for i in range(n):
-        for k in range(j):
-            if not visible[i, k]:
-                continue
-            total += 1
-            peak = int(heatmaps[i, k].flatten().argmax())
-            y, x = divmod(peak, width)
-            distance = math.hypot(x - float(joints[i, k, 0]), y - float(joints[i, k, 1]))
-            hits += distance <= threshold * float(head_size[i])
-    return hits / total
-
-
 @st.composite
 def tied_pose_batches(draw):
     """Heatmaps with integer values in 0..2 (many pixels share the maximum), or constant maps."""
@@ -354,7 +323,7 @@ def tied_pose_batches(draw):
 @FAST
 @given(batch=tied_pose_batches(), threshold=st.sampled_from([0.5, 0.2, 1.0]))
 def test_pckh_on_ties_takes_the_first_maximal_pixel(batch, threshold):
-    reference = pckh_reference(*batch, threshold=threshold)
+    reference = plain_pckh(*batch, threshold=threshold)
     ours = value("pckh", *batch, threshold=threshold)
     assert close(ours, reference), (threshold, [t.tolist() for t in batch], ours, reference)
 
