@@ -60,23 +60,40 @@ def test_topk_membership_on_ties_follows_scikit_learn(seed):
     assert top3_accuracy is COLLECTION[IDS.index("top3_accuracy")].fn
 
 
-@pytest.mark.parametrize("entry", COLLECTION, ids=IDS)
-def test_ideal_is_realisable(entry):
+def _assert_realisable(metric, scores, targets):
     """On tie-free scores b* is tie-free, so the wins it asserts between score elements must
     form an acyclic graph: a cycle is a set of scores each above the next, which none can be."""
-    metric = compiled(entry)
+    binaries = metric.binaries(scores, *targets)
+    ideal = metric.compiled.ideal(binaries, scores, targets)
+    assert ideal.defined
+    left, right = metric.program.elements(scores, targets, binaries)
+    asserted = binaries.restrict(ideal.configuration)
+    both = (left >= 0) & (right >= 0) & (left != right)
+    winners = torch.where(asserted, left, right)[both].tolist()
+    losers = torch.where(asserted, right, left)[both].tolist()
+    graph = nx.DiGraph(zip(winners, losers))
+    assert nx.is_directed_acyclic_graph(graph), nx.find_cycle(graph)
+    return ideal
+
+
+@pytest.mark.parametrize("entry", COLLECTION, ids=IDS)
+def test_ideal_is_realisable(entry):
     for seed in range(3):
         scores, targets = batch(entry.kind, torch.Generator().manual_seed(seed))
-        binaries = metric.binaries(scores, *targets)
-        ideal = metric.compiled.ideal(binaries, scores, targets)
-        assert ideal.defined and ideal.source.endswith(("score)", "dim 1"))
-        left, right = metric.program.elements(scores, targets, binaries)
-        asserted = binaries.restrict(ideal.configuration)
-        both = (left >= 0) & (right >= 0) & (left != right)
-        winners = torch.where(asserted, left, right)[both].tolist()
-        losers = torch.where(asserted, right, left)[both].tolist()
-        graph = nx.DiGraph(zip(winners, losers))
-        assert nx.is_directed_acyclic_graph(graph), nx.find_cycle(graph)
+        ideal = _assert_realisable(compiled(entry), scores, targets)
+        assert ideal.source.endswith(("score)", "dim 1"))
+
+
+BUILT_IN_KINDS = {"auc": "binary", "average_precision": "binary", "precision_at_k": "binary",
+                  "recall_at_k": "binary", "f1": "binary", "mcc": "binary", "balanced_accuracy": "binary",
+                  "accuracy": "classes", "topk_accuracy": "classes", "iou_macro": "classes"}
+
+
+@pytest.mark.parametrize("name", sorted(BUILT_IN_KINDS))
+def test_built_in_ideals_are_realisable(name):
+    metric = ml.get_metric(name, **({"k": 3} if name.endswith("_k") or name == "topk_accuracy" else {}))
+    for seed in range(3):
+        _assert_realisable(metric, *batch(BUILT_IN_KINDS[name], torch.Generator().manual_seed(seed)))
 
 
 @pytest.mark.parametrize("entry", COLLECTION, ids=IDS)

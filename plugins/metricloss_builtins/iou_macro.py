@@ -1,7 +1,8 @@
 """Mean intersection over union over classes (multiclass; the predicted class has the top score).
 
 Per class c, one against the rest: ``TP_c / (TP_c + FP_c + FN_c)``, averaged over the classes in
-the labels or the predictions. Equals scikit-learn's ``jaccard_score(average="macro")``.
+the labels or the predictions. Equals scikit-learn's ``jaccard_score(average="macro")`` on
+torch's argmax (on ties, the first maximal class is predicted).
 """
 
 from metricloss.counts import count_metric
