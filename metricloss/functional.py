@@ -110,9 +110,10 @@ def _undefined(scores: torch.Tensor, value: torch.Tensor, binaries: int, ideal) 
 def _ideal_and_anchors(metric, binaries, scores, targets, samplers, generator):
     """(b*, anchor sets, g at [hard, b*, *anchors]); (b*, None, None) when it is undefined.
 
-    The first candidate for b* goes through g with the anchors, in one call: when it reaches
-    best= (nearly always) and its free face holds, nothing more is evaluated. Otherwise b* comes
-    from the whole search and the anchors are drawn again around it.
+    The first candidate for b* goes through g with the anchors, in one call (with its face's
+    check and, without best=, the other candidates): when it stands (nearly always) and its face
+    holds, nothing more is evaluated. Otherwise b* comes from the whole search and the anchors
+    are drawn again around it.
     """
     compiled, program = metric.compiled, metric.compiled.program
     elements = functools.partial(program.elements, scores, targets, binaries)
@@ -120,12 +121,12 @@ def _ideal_and_anchors(metric, binaries, scores, targets, samplers, generator):
     state = None if generator is None else generator.get_state()
     if proposal is not None:
         free = None if proposal.free is None else binaries.restrict(proposal.free)
+        rows = proposal.rows
         anchor_sets, values = _anchors_and_values(program, binaries, proposal.configuration, free,
-                                                  proposal.checks, samplers, generator, elements)
-        checks = len(proposal.checks)
-        ideal = proposal.settle(float(values[1]), values[2:2 + checks], compiled.goal, metric.name)
+                                                  rows, samplers, generator, elements)
+        ideal = proposal.settle(float(values[1]), values[2:2 + len(rows)], compiled.goal, metric.name)
         if ideal is not None and (ideal.free is not None or proposal.free is None):
-            return ideal, anchor_sets, torch.cat([values[:2], values[2 + checks:]])
+            return ideal, anchor_sets, torch.cat([values[:2], values[2 + len(rows):]])
     else:
         ideal = None
     if ideal is None:

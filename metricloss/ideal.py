@@ -90,22 +90,33 @@ class Goal:
 class Proposal:
     """The first candidate ``b*`` of a batch, before ``g`` has seen it.
 
-    The loss evaluates ``g`` once per batch, on the hard binaries, ``b*``, ``checks`` and the
-    anchors together; ``settle`` then says whether the candidate stands (it reaches ``best=``)
-    and whether its free face does (``g`` gives every check the ideal's value).
+    The loss evaluates ``g`` once per batch, on the hard binaries, ``b*``, ``rows`` and the
+    anchors together; ``settle`` then says whether the candidate stands (it reaches ``best=``,
+    or without ``best=`` no other candidate beats it) and whether its free face does (``g`` gives
+    the face's check the ideal's value).
     """
 
     configuration: torch.Tensor  # [K] bool
     checks: torch.Tensor  # [R, K] bool: the face's other members to test (R = 0 without a face)
     free: torch.Tensor | None  # [K] bool: the face, if the checks hold
     source: str
+    rivals: torch.Tensor | None = None  # [Q, K] bool: the other candidates, without best=
     from_ideal_argument: bool = False
 
-    def settle(self, value: float, check_values: torch.Tensor, goal: Goal, metric: str) -> Ideal | None:
-        """The batch's ideal, or None when the candidate misses ``best=`` (search them all)."""
+    @property
+    def rows(self) -> torch.Tensor:
+        """What ``g`` must also see: the checks, then the rivals."""
+        return self.checks if self.rivals is None else torch.cat([self.checks, self.rivals])
+
+    def settle(self, value: float, row_values: torch.Tensor, goal: Goal, metric: str) -> Ideal | None:
+        """The batch's ideal, or None when the candidate does not stand (search them all)."""
+        check_values, rival_values = row_values[:len(self.checks)], row_values[len(self.checks):]
         if self.from_ideal_argument:
             _check_ideal_value(value, goal, metric)
-        elif not goal.reaches(value):
+        elif goal.best is not None and not goal.reaches(value):
+            return None
+        elif goal.best is None and (not math.isfinite(value) or any(
+                goal.key(rival) > goal.key(value) for rival in rival_values.tolist())):
             return None
         holds = self.free is not None and bool(((check_values - value).abs() <= _TOLERANCE).all())
         return Ideal(self.configuration, value, self.free if holds else None, self.source)
@@ -113,18 +124,29 @@ class Proposal:
 
 def propose(program: Program, binaries: Binaries, scores: torch.Tensor, targets: tuple, goal: Goal,
             target_names: tuple[str, ...], ideal_scores=None, metric: str = "") -> Proposal | None:
-    """The candidate to try first, or None when only the whole search will do (no target gives
-    perfect scores, or ``best=`` is not declared, so that every candidate must be compared)."""
+    """The candidate to try first (``ideal=``, else the first perfect scores from the targets),
+    or None when no target gives perfect scores and only the whole search will do."""
     if ideal_scores is not None:
         perfect = _perfect_from_ideal_argument(scores, targets, ideal_scores, metric)
         configuration = program.pairs(perfect, targets).hard
-        return Proposal(configuration, configuration.new_zeros(0, configuration.numel()), None, _FROM_IDEAL, True)
-    if goal.best is None:
+        return Proposal(configuration, configuration.new_zeros(0, configuration.numel()), None, _FROM_IDEAL,
+                        from_ideal_argument=True)
+    candidates = _candidates(scores, targets, target_names)
+    if not candidates:
         return None
-    for levels, source in level_candidates(scores, targets, target_names):
-        perfect = program.pairs(perfect_scores(levels, scores).to(_work_dtype(scores)), targets)
-        return Proposal(perfect.hard, *_face(binaries, perfect), source)
-    return None
+    first, source = candidates[0]
+    perfect = program.pairs(first, targets)
+    rivals = None
+    if goal.best is None and len(candidates) > 1:  # every candidate is compared with the first
+        rivals = many_pairs(program, torch.stack([c for c, _ in candidates[1:]]), targets)
+    return Proposal(perfect.hard, *_face(binaries, perfect), source, rivals)
+
+
+def _candidates(scores: torch.Tensor, targets: tuple, target_names: tuple[str, ...]) -> list:
+    """(perfect scores, description) from the targets, in trial order."""
+    return [(perfect_scores(levels, order).to(_work_dtype(scores)), f"{source}{how}")
+            for levels, source in level_candidates(scores, targets, target_names)
+            for order, how in _orders_inside_levels(scores)]
 
 
 def find_ideal(program: Program, binaries: Binaries, scores: torch.Tensor, targets: tuple,
@@ -136,17 +158,13 @@ def find_ideal(program: Program, binaries: Binaries, scores: torch.Tensor, targe
         value = _value(program, binaries, configuration)
         _check_ideal_value(value, goal, metric)
         return Ideal(configuration, value, None, _FROM_IDEAL)
-    candidates = [perfect_scores(levels, order).to(_work_dtype(scores))
-                  for levels, _ in level_candidates(scores, targets, target_names)
-                  for order, _ in _orders_inside_levels(scores)]
-    sources = [f"{source}{how}" for _, source in level_candidates(scores, targets, target_names)
-               for _, how in _orders_inside_levels(scores)]
+    candidates = _candidates(scores, targets, target_names)
     best = None
     if candidates:
-        configurations = many_pairs(program, torch.stack(candidates), targets)
+        configurations = many_pairs(program, torch.stack([c for c, _ in candidates]), targets)
         values = program.values(binaries, configurations).tolist()
         index = max(range(len(candidates)), key=lambda i: (goal.key(values[i]), -i))
-        best = Ideal(configurations[index], values[index], None, sources[index])
+        best = Ideal(configurations[index], values[index], None, candidates[index][1])
     if best is None or (goal.best is not None and not goal.reaches(best.value)):
         pattern = _from_patterns(program, binaries, scores, targets, goal)
         if pattern is not None and (best is None or goal.key(pattern.value) > goal.key(best.value)):
@@ -155,7 +173,7 @@ def find_ideal(program: Program, binaries: Binaries, scores: torch.Tensor, targe
         return _undefined(binaries, "no target gives perfect scores and no block pattern reaches best=")
     if not best.defined:
         return best
-    checks, free = _face(binaries, program.pairs(candidates[index], targets))
+    checks, free = _face(binaries, program.pairs(candidates[index][0], targets))
     if free is None or not bool(((program.values(binaries, checks) - best.value).abs() <= _TOLERANCE).all()):
         return best
     return Ideal(best.configuration, best.value, free, best.source)
