@@ -1,0 +1,1 @@
+"""The loss: binaries relaxed, anchors sampled and valued, the metric interpolated between them."""

@@ -1,0 +1,100 @@
+"""What a run is: its settings, resolved once from the caller's options and the task's defaults.
+
+The resolved ``RunConfig`` is written to ``config.json`` and into every checkpoint, so a checkpoint
+continues only the run that wrote it; everything the caller left unset is filled in here, before
+anything is built, so that a bad option fails before the first epoch rather than after it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from metricloss.errors import InputError, MetricLossError
+
+from .task import Data, Task
+
+LOSSES = ("uniloss", "baseline")
+DEVICES = ("auto", "cpu", "cuda")
+CONFIG = "config.json"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The fields in ``RESUMABLE`` must agree for a checkpoint to be continued."""
+
+    task: str
+    loss: str
+    metric: str
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+    device: str  # "cpu" or "cuda", after resolving "auto"
+    data_source: str
+    synthetic: bool
+    uniloss: str = ""  # UniLoss's parts as text, for the record; empty for the baseline
+
+    # epochs may grow (train a finished run further); the data source is the user's to change.
+    RESUMABLE = ("task", "loss", "metric", "batch_size", "lr", "seed", "device")
+
+    @property
+    def loss_label(self) -> str:
+        """How messages and plots name the loss: ``UniLoss(auc)`` or ``the baseline loss``."""
+        return f"UniLoss({self.metric})" if self.loss == "uniloss" else "the baseline loss"
+
+
+def default_out(task: str, loss: str, seed: int) -> Path:
+    """Where a run writes when no ``out`` is given: ``runs/TASK-LOSS-seedN``."""
+    return Path("runs") / f"{task}-{loss}-seed{seed}"
+
+
+def run_config(task: Task, data: Data, *, loss: str, metric: str | None, epochs: int | None,
+               batch_size: int | None, lr: float | None, device: torch.device, seed: int) -> RunConfig:
+    """The caller's options, checked, with every unset one taken from ``task.settings_for(data)``."""
+    if loss not in LOSSES:
+        raise InputError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    settings = task.settings_for(data)  # the data's defaults (bundled digits, synthetic pose) first
+    if epochs is None:
+        epochs = settings.uniloss_epochs if loss == "uniloss" and settings.uniloss_epochs else settings.epochs
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if value is not None and value < 1:
+            raise InputError(f"{name} must be at least 1, got {value}")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        raise InputError(f"lr must be a positive number, got {lr}")
+    if metric is not None and not isinstance(metric, str):
+        raise InputError(
+            f"metric must be a registered metric's name (a checkpoint records it by name), got "
+            f"{type(metric).__name__}; @metricloss.metric registers yours under its function's name"
+        )
+    name = metric or task.metrics[0]
+    return RunConfig(
+        task=task.name, loss=loss, metric=name, epochs=int(epochs),
+        batch_size=int(batch_size if batch_size is not None else settings.batch_size),
+        lr=float(lr if lr is not None else settings.lr), seed=int(seed),
+        device=device.type, data_source=data.source, synthetic=bool(data.synthetic),
+    )
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` as CUDA when torch sees a device, else the CPU; ``cuda`` without one is an error."""
+    if device not in DEVICES:
+        raise InputError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def require_matplotlib() -> None:
+    """Fail before the first epoch, not after it, when the curves cannot be drawn."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise MetricLossError(
+            "training writes its curves with matplotlib, which is not installed: "
+            "pip install 'metricloss[train]'"
+        )
