@@ -3,7 +3,7 @@
 The yardstick for table c: how much metricloss's vectorised path buys over a straightforward
 per-pair implementation of the published algorithm (princeton-vl/uniloss builds its binaries,
 anchors and anchor values in Python loops). To make the comparison about speed only, each
-function here computes what ``metricloss.UniLoss(metric)`` computes (DESIGN.md §2), with the same
+function here computes what ``metricloss.UniLoss(metric)`` computes (docs/guide.md, "The loss"), with the same
 binaries in the same order; ``tests/test_bench.py`` checks that on identical anchors.
 
 Shared by all three metrics:
@@ -13,7 +13,7 @@ Shared by all three metrics:
 - relaxation ``tanh(d / 2)`` of each difference, one scalar op per pair;
 - inverse-distance weights ``1 / (|x - a| + 1e-8)`` and ``loss = g(b*) - interpolated g``,
   differentiated by autograd (the published code hand-wrote the gradient, with a sign error in
-  the quotient-rule term, DESIGN.md §2).
+  the quotient-rule term).
 
 The metrics' binaries (dead ones, constant whatever the scores, are left out as metricloss
 leaves them out):

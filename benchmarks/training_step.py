@@ -1,8 +1,8 @@
 """Table b: a whole training step with UniLoss against the same step with the usual loss.
 
-The reference trainings' networks (``metricloss.models``) at the paper's batch sizes: the binary
-task's MLP 784-500-300, ResNet-20 on 32x32x3 images, and a 1-stack hourglass giving 16 heatmaps
-of 64x64 from 256x256 images. A step is forward, loss, backward and the optimizer's update; both
+The reference trainings' networks (``metricloss.train.models``) at the paper's batch sizes: the
+binary task's MLP 784-500-300, ResNet-20 on 32x32x3 images, and a 1-stack hourglass giving 16
+heatmaps of 64x64 from 256x256 images. A step is forward, loss, backward and the optimizer's update; both
 networks start from the same weights. The ratio says what switching the loss costs in training.
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from metricloss.models.hourglass import hourglass
-from metricloss.models.mlp import mlp
-from metricloss.models.resnet import resnet20
+from metricloss.train.models.hourglass import hourglass
+from metricloss.train.models.mlp import mlp
+from metricloss.train.models.resnet import resnet20
 
 from .inputs import SEED, binary_labels, make_uniloss, pose_batch
 from .tables import Table, Target, contention_note, mark, ms, ratio

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 import metricloss as ml
-from metricloss.anchors import DenseAnchors
+from metricloss.loss.anchors import DenseAnchors
 
 from . import loop_reference
 from .inputs import SEED, Case, loss_step, make_uniloss

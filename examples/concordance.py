@@ -11,7 +11,9 @@ left out of the loss.
 import torch
 
 import metricloss as ml
-from metricloss.demo import digits_split, mlp
+from metricloss.train.datasets.digits import load_digits
+from metricloss.train.models.mlp import mlp
+from metricloss.train.models.standardize import fit
 
 
 @ml.metric(best=1.0)
@@ -23,10 +25,13 @@ def concordance(scores, grades):
 
 def main(epochs: int = 10) -> None:
     print(ml.explain(concordance))
-    (x_train, grades_train), (x_test, grades_test) = digits_split(seed=0)
+    data = load_digits(seed=0)  # images [N, 1, 8, 8] as stored (uint8), the digit as the grade
+    (x_train, (grades_train,)), (x_test, (grades_test,)) = (data.train.inputs, data.train.targets), (
+        data.test.inputs, data.test.targets)
     generator = torch.Generator().manual_seed(0)
 
-    model = mlp(x_train.shape[1], seed=0)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(fit(x_train), mlp(64, hidden=(64, 32), outputs=1))
     loss_fn = ml.UniLoss(concordance, generator=torch.Generator().manual_seed(0))
     optimiser = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     with torch.no_grad():

@@ -34,11 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
-            from .demo import main as demo_main
+            from .train.demo import main as demo_main
 
             demo_main(epochs=args.epochs, seed=args.seed)
         elif args.command == "explain":
-            from . import explanation as explaining
+            from .compiler import explain as explaining
 
             if args.latex:
                 print(explaining.formula(args.name).latex)
@@ -143,7 +143,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(args) -> int:
-    from .training import default_out, train
+    from .train.config import default_out
+    from .train.loop import train
 
     out = args.out or default_out(args.task, args.loss, args.seed)
     try:
@@ -163,7 +164,7 @@ def _train(args) -> int:
 
 
 def _compare(args) -> int:
-    from .comparison import compare
+    from .train.compare import compare
 
     try:
         compare(args.task, seeds=args.seeds, metric=args.metric, epochs=args.epochs,

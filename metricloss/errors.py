@@ -27,6 +27,11 @@ class PluginError(MetricLossError, LookupError):
     """A plugin cannot be found, loaded, or registered."""
 
 
+# Source that metricloss generates (a count_metric's function) is compiled under a file name with
+# this prefix: messages point at the user's call instead of into it.
+GENERATED_SOURCE = "<metricloss generated "
+
+
 class MetricLossWarning(UserWarning):
     """Something worth knowing that does not stop the computation (e.g. an undefined batch)."""
 
@@ -54,19 +59,3 @@ def short_path(filename: str) -> str:
     except ValueError:  # another drive on Windows
         return filename
     return filename if relative.startswith("..") else relative
-
-
-def location_in_stack_trace(stack_trace: str | None, filename: str) -> SourceLocation | None:
-    """The innermost frame of a torch.fx stack trace that lies in ``filename``."""
-    if not stack_trace:
-        return None
-    found = None
-    for line in stack_trace.splitlines():
-        line = line.strip()
-        if not line.startswith('File "'):
-            continue
-        path, _, rest = line[len('File "'):].partition('", line ')
-        number = rest.split(",", 1)[0]
-        if path == filename and number.isdigit():
-            found = SourceLocation(path, int(number))
-    return found

@@ -16,13 +16,13 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from .anchors import DenseAnchors, FlipAnchors
-from .interpolators import Interpolator
-from .loss import UniLoss
-from .metric import Metric, get_metric
+from .loss.anchors import Anchors
+from .loss.interpolators import Interpolator
+from .loss.module import UniLoss
+from .compiler.metric import Metric, get_metric
 from .plugins import get_plugin
-from .relaxations import Relaxation
-from .samplers import Sampler, SamplingContext
+from .loss.relaxations import Relaxation
+from .loss.samplers import Sampler, SamplingContext
 
 
 class ConformanceError(AssertionError):
@@ -113,7 +113,7 @@ def check_sampler(sampler: Sampler | Callable[[], Sampler], *, size: int = 30) -
     for _ in range(2):
         context = SamplingContext(ideal, current, torch.Generator().manual_seed(1), elements=(left, right))
         anchors = sample(context)
-        _require(isinstance(anchors, (FlipAnchors, DenseAnchors)), f"{name}: returned {type(anchors).__name__}")
+        _require(isinstance(anchors, Anchors), f"{name}: returned {type(anchors).__name__}, not Anchors")
         rows = anchors.configurations(0, anchors.count)
         _require(rows.shape == (anchors.count, size) and rows.dtype == torch.bool,
                  f"{name}: configurations of shape {tuple(rows.shape)}, expected ({anchors.count}, {size}) bool")

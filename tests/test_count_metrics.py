@@ -28,8 +28,9 @@ from sklearn.metrics import (
 
 import metricloss as ml
 from count_strategies import THRESHOLDS, binary_batches_any_labels, thresholds
-from metricloss import counts
-from metricloss.counts import count_metric, formula_text, parse_formula
+from metricloss.compiler import formulas
+from metricloss.compiler.counts import count_metric, formula_text
+from metricloss.compiler.formulas import parse_formula
 from references import ANY_LABELS, BINARY_REFERENCES
 from strategies import binary_batches, multiclass_batches
 
@@ -222,7 +223,7 @@ def test_bad_formula_strings_are_rejected_before_evaluation(formula, found, monk
     def never(*args, **kwargs):
         raise AssertionError("sympy's parser (eval) must not see a rejected formula")
 
-    monkeypatch.setattr(counts, "parse_expr", never)
+    monkeypatch.setattr(formulas, "parse_expr", never)
     with pytest.raises(ml.CompileError) as error:
         count_metric(formula, name="test_counts_bad")
     message = str(error.value)

@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 import torch
 
-from metricloss.datasets import DataError
-from metricloss.datasets.augment import crop_flip
-from metricloss.datasets.cifar import load_cifar
-from metricloss.datasets.digits import load_digits
-from metricloss.datasets.heatmaps import gaussian_heatmaps, to_heatmap
-from metricloss.datasets.mnist import load_mnist, read_idx
-from metricloss.datasets.mpii import PersonCrops, load_mpii, read_annotations
-from metricloss.datasets.splits import carve
-from metricloss.datasets.synthetic_pose import SyntheticPose, generate, load_synthetic_pose, palette
 from metricloss.errors import MetricLossError
-from metricloss.models.standardize import fit
+from metricloss.train.datasets import DataError
+from metricloss.train.datasets.augment import crop_flip
+from metricloss.train.datasets.cifar import load_cifar
+from metricloss.train.datasets.digits import load_digits
+from metricloss.train.datasets.heatmaps import gaussian_heatmaps, to_heatmap
+from metricloss.train.datasets.mnist import load_mnist, read_idx
+from metricloss.train.datasets.mpii import PersonCrops, load_mpii, read_annotations
+from metricloss.train.datasets.splits import carve
+from metricloss.train.datasets.synthetic_pose import SyntheticPose, generate, load_synthetic_pose, palette
+from metricloss.train.models.standardize import fit
 
 # ---- MNIST ----------------------------------------------------------------------------------
 

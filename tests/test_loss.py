@@ -86,7 +86,7 @@ def test_parts_are_injected_by_keyword():
 
 
 def test_good_anchors_flip_distinct_bits():
-    from metricloss.samplers import distinct_indices
+    from metricloss.loss.samplers import distinct_indices
 
     chosen = distinct_indices(500, 5, 7, torch.Generator().manual_seed(0), "cpu")
     assert all(len(set(row)) == 5 for row in chosen.tolist())
@@ -94,7 +94,7 @@ def test_good_anchors_flip_distinct_bits():
 
 
 def test_sparse_distances_equal_dense_ones():
-    from metricloss.anchors import FlipAnchors, signs
+    from metricloss.loss.anchors import FlipAnchors, signs
 
     generator = torch.Generator().manual_seed(0)
     base = torch.rand(50, generator=generator) < 0.5
@@ -106,28 +106,27 @@ def test_sparse_distances_equal_dense_ones():
 
 
 @pytest.mark.parametrize("chunk", [1 << 24, 64])
-def test_dense_distances_and_their_gradient_equal_the_definition(monkeypatch, chunk):
+def test_dense_distances_and_their_gradient_equal_the_definition(chunk):
     """In column chunks under checkpointing (chunk 64) as in one product: same values, same gradient."""
-    from metricloss import anchors as anchor_module
-    from metricloss.anchors import DenseAnchors, signs
+    from metricloss.loss.anchors import DenseAnchors, signs
 
-    monkeypatch.setattr(anchor_module, "_CHUNK_ELEMENTS", chunk)
+    sizes = ml.Sizes(distance_chunk=chunk, checkpoint=0 if chunk == 64 else 1 << 24)
     generator = torch.Generator().manual_seed(0)
     points = torch.rand(5, 301, generator=generator) < 0.5
     weights = torch.rand(5, generator=generator)
     relaxed = (torch.rand(301, generator=generator) * 2 - 1).requires_grad_()
-    (anchors_grad,) = torch.autograd.grad((DenseAnchors(points).squared_distances(relaxed) * weights).sum(), relaxed)
+    anchors = DenseAnchors(points, sizes=sizes)
+    (anchors_grad,) = torch.autograd.grad((anchors.squared_distances(relaxed) * weights).sum(), relaxed)
     direct = (relaxed - signs(points)).square().sum(1)
     (direct_grad,) = torch.autograd.grad((direct * weights).sum(), relaxed)
-    torch.testing.assert_close(DenseAnchors(points).squared_distances(relaxed), direct)
+    torch.testing.assert_close(anchors.squared_distances(relaxed), direct)
     torch.testing.assert_close(anchors_grad, direct_grad)
 
 
-def test_random_bits_are_fair_and_fill_every_chunk(monkeypatch):
-    from metricloss import samplers as sampler_module
+def test_random_bits_are_fair_and_fill_every_chunk():
+    from metricloss.loss.samplers import random_bits
 
-    monkeypatch.setattr(sampler_module, "_BITS_PER_CHUNK", 48)
-    bits = sampler_module.random_bits(3, 1001, torch.Generator().manual_seed(0), torch.device("cpu"))
+    bits = random_bits(3, 1001, torch.Generator().manual_seed(0), torch.device("cpu"), ml.Sizes(random_chunk=48))
     assert bits.shape == (3, 1001) and bits.dtype == torch.bool
     # Each 16-column chunk is drawn on its own; a chunk left unfilled would read as constant.
     chunks = bits[:, :992].reshape(3, -1, 16).float().mean((0, 2))
@@ -135,7 +134,7 @@ def test_random_bits_are_fair_and_fill_every_chunk(monkeypatch):
 
 
 def test_nearby_anchors_flip_only_bits_that_disagree_with_the_ideal():
-    from metricloss.samplers import SamplingContext, nearby
+    from metricloss.loss.samplers import SamplingContext, nearby
 
     generator = torch.Generator().manual_seed(0)
     ideal = torch.ones(5000, dtype=torch.bool)
@@ -265,11 +264,9 @@ def _pose_batch(generator):
 
 
 @pytest.mark.parametrize("name", ["average_precision", "accuracy", "pckh", "auc"])
-def test_the_loss_is_the_same_whichever_path_evaluates_the_anchors(monkeypatch, name):
+def test_the_loss_is_the_same_whichever_path_evaluates_the_anchors(name):
     """Dense (one set, small problems) and sparse/chunked (large ones, dead binaries completed
     per anchor set): the same anchors, so the same loss and gradient."""
-    from metricloss import functional
-
     generator = torch.Generator().manual_seed(5)
     if name == "pckh":
         scores, targets = _pose_batch(generator)
@@ -279,13 +276,14 @@ def test_the_loss_is_the_same_whichever_path_evaluates_the_anchors(monkeypatch, 
         scores, targets = seeded_binary_batch(seed=5, n=60)
         scores, targets = scores.detach(), (targets,)
 
-    def loss_and_gradient():
+    def loss_and_gradient(sizes, path):
         leaf = scores.clone().requires_grad_()
-        loss = ml.UniLoss(name, generator=torch.Generator().manual_seed(3))(leaf, *targets)
+        loss_fn = ml.UniLoss(name, generator=torch.Generator().manual_seed(3), sizes=sizes)
+        loss = loss_fn(leaf, *targets)
         loss.backward()
+        assert loss_fn.last.path in path
         return loss.detach(), leaf.grad
 
-    dense = loss_and_gradient()
-    monkeypatch.setattr(functional, "DENSE_ELEMENTS", 0)
-    monkeypatch.setattr(functional, "CHUNK_ELEMENTS", 500)  # several chunks of anchors for g
-    torch.testing.assert_close(loss_and_gradient(), dense, rtol=1e-5, atol=1e-6)
+    dense = loss_and_gradient(ml.Sizes(), {"dense"})
+    large = ml.Sizes(dense=0, g_chunk=500)  # several chunks of anchors for g
+    torch.testing.assert_close(loss_and_gradient(large, {"statistics", "chunked"}), dense, rtol=1e-5, atol=1e-6)

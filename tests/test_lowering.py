@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import top_k_accuracy_score
 
 import metricloss as ml
-from metricloss.lowering import REWRITES
+from metricloss.compiler.lowering import REWRITES
 from strategies import binary_batches, multiclass_batches
 
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import metricloss as ml
-from metricloss.anchors import DenseAnchors
-from metricloss.interpolators import gaussian_kernel, inverse_distance, nearest
-from metricloss.relaxations import gaussian_cdf, linear, sigmoid
-from metricloss.samplers import SamplingContext, element_nearby
+from metricloss.loss.anchors import DenseAnchors
+from metricloss.loss.interpolators import gaussian_kernel, inverse_distance, nearest
+from metricloss.loss.relaxations import gaussian_cdf, linear, sigmoid
+from metricloss.loss.samplers import SamplingContext, element_nearby
 from strategies import seeded_binary_batch
 
 RELAXATIONS = [sigmoid(), sigmoid(tau=0.3), linear(), linear(width=2.5), gaussian_cdf(), gaussian_cdf(sigma=0.2)]

@@ -4,10 +4,9 @@ import pytest
 import torch
 
 import metricloss as ml
-from metricloss import functional
-from metricloss.metric import get_metric
-from metricloss.samplers import SamplingContext, default_samplers, element_nearby
-from metricloss.statistics import Statistics
+from metricloss import get_metric
+from metricloss.loss.samplers import SamplingContext, default_samplers, element_nearby
+from metricloss.loss.affine_statistics import Statistics
 
 
 @ml.metric(best=1.0, name="graded_concordance")
@@ -56,7 +55,7 @@ def test_anchor_values_from_statistics_equal_g_on_the_anchors(name, seed):
     samplers = default_samplers() + [element_nearby(8, "both")]
     binaries, anchor_sets = _anchors(metric, scores, (labels,), samplers, seed)
     program = metric.compiled.program
-    statistics = program.statistics(binaries)
+    statistics = Statistics.of(program.affine, binaries)
     assert statistics is not None and statistics.weights.shape[1] == binaries.restrict(binaries.hard).numel()
     for anchors in anchor_sets:
         through_statistics = program.values_from_statistics(binaries, anchors.statistics(statistics))
@@ -70,7 +69,7 @@ def test_a_user_metric_with_a_target_mask_and_a_negation_has_statistics():
     scores, grades = torch.randn(30, generator=generator), torch.randint(0, 4, (30,), generator=generator)
     binaries, anchor_sets = _anchors(metric, scores, (grades,), default_samplers(), 0)
     program = metric.compiled.program
-    statistics = program.statistics(binaries)
+    statistics = Statistics.of(program.affine, binaries)
     assert statistics is not None and statistics.weights.shape[0] <= 3
     for anchors in anchor_sets:
         torch.testing.assert_close(
@@ -89,7 +88,7 @@ def test_metrics_that_read_whole_blocks_have_no_statistics(name):
         scores, labels = _binary_batch(0)
         targets = (labels,)
     program = metric.compiled.program
-    assert program.affine is None or program.statistics(metric.binaries(scores, *targets)) is None
+    assert program.affine is None or Statistics.of(program.affine, metric.binaries(scores, *targets)) is None
 
 
 def test_pckh_has_no_affine_split():
@@ -97,24 +96,21 @@ def test_pckh_has_no_affine_split():
 
 
 @pytest.mark.parametrize("name", ["auc", "f1", "graded_concordance"])
-def test_the_loss_is_the_same_through_statistics_as_through_g(monkeypatch, name):
+def test_the_loss_is_the_same_through_statistics_as_through_g(name):
     scores, labels = _binary_batch(3, n=60)
     if name == "graded_concordance":
         labels = torch.randint(0, 4, (60,), generator=torch.Generator().manual_seed(3))
 
-    def loss_and_gradient():
+    def loss_and_gradient(sizes, path):
         scores_ = scores.clone().requires_grad_()
-        loss = ml.UniLoss(name, generator=torch.Generator().manual_seed(7))(scores_, labels)
+        loss_fn = ml.UniLoss(name, generator=torch.Generator().manual_seed(7), sizes=sizes)
+        loss = loss_fn(scores_, labels)
         loss.backward()
+        assert loss_fn.last.path == path
         return loss.detach(), scores_.grad
 
-    dense = loss_and_gradient()
-    monkeypatch.setattr(functional, "DENSE_ELEMENTS", 0)
-    calls = []
-    original = Statistics.of
-    monkeypatch.setattr(Statistics, "of", classmethod(lambda cls, *a: calls.append(1) or original(*a)))
-    through_statistics = loss_and_gradient()
-    assert calls, "the statistics path was not taken"
+    dense = loss_and_gradient(ml.Sizes(), "dense")
+    through_statistics = loss_and_gradient(ml.Sizes(dense=0), "statistics")
     torch.testing.assert_close(through_statistics, dense, rtol=1e-5, atol=1e-7)
 
 
@@ -124,8 +120,9 @@ def test_statistics_that_disagree_with_g_are_not_used_on_that_batch(monkeypatch)
     )
     scores, labels = _binary_batch(4)
     reference = ml.UniLoss(metric, generator=torch.Generator().manual_seed(0))(scores, labels)
-    monkeypatch.setattr(functional, "DENSE_ELEMENTS", 0)
-    monkeypatch.setattr(Statistics, "at_points", lambda self, points: self.constant.expand(len(points), -1) + 0.25)
-    loss = ml.UniLoss(metric, generator=torch.Generator().manual_seed(0))(scores, labels)
+    monkeypatch.setattr(Statistics, "at_points", lambda self, points, sizes: self.constant.expand(len(points), -1) + 0.25)
+    loss_fn = ml.UniLoss(metric, generator=torch.Generator().manual_seed(0), sizes=ml.Sizes(dense=0))
+    loss = loss_fn(scores, labels)
+    assert loss_fn.last.path == "chunked"  # g itself saw every anchor
     assert metric.compiled.program.affine is not None  # the compiled metric is unchanged
     torch.testing.assert_close(loss, reference)

@@ -10,11 +10,9 @@ import pytest
 import torch
 
 import metricloss as ml
-from metricloss.datasets.synthetic_pose import SyntheticPose, load_synthetic_pose
-from metricloss.plugins import get_plugin
-from metricloss.selection import Selection
-from metricloss.tasks.base import Data, Task
-from metricloss.training import train
+from metricloss.train.datasets.synthetic_pose import SyntheticPose, load_synthetic_pose
+from metricloss.train.loop import train
+from metricloss.train.task import Data, Task
 from metricloss_builtins import task_binary, task_cifar, task_pose  # noqa: F401  (registers them)
 from test_datasets import write_cifar, write_mnist
 
@@ -23,7 +21,7 @@ SMALL_POSE = SyntheticPose(train=48, validation=16, test=16)
 
 
 def make(name: str) -> Task:
-    task = get_plugin("task", name)()
+    task = ml.get_plugin("task", name)()
     assert isinstance(task, Task) and task.name == name
     return task
 
@@ -124,7 +122,7 @@ def test_the_papers_settings_are_the_defaults_on_real_data():
     assert (binary.epochs, binary.batch_size, binary.lr) == (30, 16, 0.01)
     assert (cifar10.epochs, cifar10.batch_size, cifar10.lr, cifar10.uniloss_epochs) == (200, 128, 0.1, None)
     assert cifar100.uniloss_epochs == 1000
-    assert isinstance(cifar100.uniloss["selection"], Selection)
+    assert isinstance(cifar100.uniloss["selection"], ml.Selection)
     selection = cifar100.uniloss["selection"]
     assert selection.name == "hardest" and selection.params == {"fraction": 0.2}
     assert (pose.epochs, pose.batch_size, pose.lr) == (50, 6, 2.5e-4)
@@ -167,7 +165,8 @@ def test_binary_labels_the_positive_digit_and_reads_mnist(tmp_path):
     model = task.model(data)
     assert model[1][1].in_features == 784 and model[1][1].out_features == 500 and model[1][3].out_features == 300
     assert make("binary").model(task.load(None, 0))[1][1].in_features == 64
-    assert get_plugin("task", "binary")(positive=3).load(None, 0).source.endswith("digit 3 is the positive class")
+    positive_three = ml.get_plugin("task", "binary")(positive=3)
+    assert positive_three.load(None, 0).source.endswith("digit 3 is the positive class")
 
 
 def test_cifar_tasks_read_their_files_and_say_when_digits_stand_in(tmp_path):
@@ -195,7 +194,7 @@ def test_cifar_augmentation_flips_colour_images_only():
 
 
 def test_pose_baseline_is_zero_on_its_own_targets_and_ignores_invisible_joints():
-    from metricloss.datasets.heatmaps import gaussian_heatmaps
+    from metricloss.train.datasets.heatmaps import gaussian_heatmaps
 
     joints = torch.tensor([[[3.0, 4.0], [6.0, 2.0]]])
     visible = torch.tensor([[True, False]])

@@ -18,11 +18,13 @@ import torch
 
 import metricloss as ml
 from metricloss.cli import main
-from metricloss.comparison import compare
-from metricloss.progress import Progress
-from metricloss.tasks.base import Data, Settings, Split, Task
-from metricloss import training
-from metricloss.training import COLUMNS, load_checkpoint, train
+from metricloss.train import loop
+from metricloss.train.checkpoints import load_checkpoint
+from metricloss.train.compare import compare
+from metricloss.train.logs import COLUMNS
+from metricloss.train.loop import train
+from metricloss.train.progress import Progress
+from metricloss.train.task import Data, Settings, Split, Task
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -113,8 +115,8 @@ def test_a_run_logs_every_epoch_and_draws_its_curves(full):
 def test_the_curves_are_drawn_first_last_and_between_at_most_every_few_seconds(tmp_path, monkeypatch,
                                                                                every, drawn):
     epochs = []
-    monkeypatch.setattr(training, "CURVES_EVERY", every)
-    monkeypatch.setattr(training, "_plot_curves", lambda path, history, config: epochs.append(len(history)))
+    monkeypatch.setattr(loop, "CURVES_EVERY", every)
+    monkeypatch.setattr(loop, "plot_curves", lambda path, history, config: epochs.append(len(history)))
     train(tiny_digits(), loss="baseline", device="cpu", out=tmp_path, progress=False)
     assert epochs == drawn
 

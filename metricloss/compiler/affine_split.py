@@ -23,12 +23,8 @@ from dataclasses import dataclass
 import torch
 import torch.fx as fx
 
-from .chunks import chunk_elements
 
 MAX_STATISTICS = 16
-# Dense anchors are made float64 a column chunk of at most this many elements (16 MB) at a time on
-# the CPU (more on a GPU: see chunks.py).
-CHUNK_ELEMENTS = 1 << 21
 
 _CASTS = {"float", "double", "to"}
 _REDUCTIONS = {torch.sum, torch.mean, "sum", "mean"}
@@ -171,65 +167,3 @@ def _rest_graph(g_graph, affine, binary, frontier, result) -> fx.Graph:
     graph.eliminate_dead_code()
     graph.lint()
     return graph
-
-
-@dataclass(frozen=True)
-class Statistics:
-    """One batch's affine statistics: ``s(a) = constant + weights @ a`` over the live binaries."""
-
-    constant: torch.Tensor  # [F], float64
-    weights: torch.Tensor  # [F, live], float64
-
-    @classmethod
-    def of(cls, split: AffineSplit, binaries) -> Statistics | None:
-        """``c`` and ``J`` by autograd on float blocks, or None when a statistic is not one number."""
-        device = binaries.hard.device
-        blocks = [torch.zeros(shape, dtype=torch.float64, device=device, requires_grad=True)
-                  for shape in binaries.shapes]
-        with torch.enable_grad():
-            values = split.statistics.forward(*blocks, *binaries.target_values)
-        if any(not isinstance(v, torch.Tensor) or v.dim() != 0 or not v.is_floating_point() or not v.requires_grad
-               for v in values):
-            return None
-        rows = []
-        for index, value in enumerate(values):
-            grads = torch.autograd.grad(value, blocks, retain_graph=index + 1 < len(values), allow_unused=True)
-            rows.append(torch.cat([(torch.zeros_like(b) if g is None else g).reshape(-1)
-                                   for b, g in zip(blocks, grads)]))
-        weights = torch.stack(rows).to(torch.float64)
-        constant = torch.stack([v.detach() for v in values]).to(torch.float64)
-        if binaries.dead is not None:  # dead binaries sit at their hard values in every anchor
-            constant = constant + weights[:, binaries.dead] @ binaries.hard[binaries.dead].to(torch.float64)
-            weights = weights.masked_fill(binaries.dead, 0)
-        if binaries.twin_blocks:  # a twin is its source (or 1 - its source) in every anchor
-            parts = list(weights.split(binaries.sizes, 1))
-            for part, twin in zip(parts, binaries.twin_blocks):
-                if twin is not None:
-                    source, negated = twin
-                    parts[source] = parts[source] - part if negated else parts[source] + part
-                    if negated:
-                        constant = constant + part.sum(1)
-            weights = torch.cat(parts, 1)
-        weights = binaries.restrict(weights)
-        return cls(constant, weights)
-
-    def at_flips(self, base: torch.Tensor, flips: torch.Tensor, kept: torch.Tensor | None = None) -> torch.Tensor:
-        """[A, F] statistics of ``base`` ([live] bool) with the bits ``flips`` ([A, f]) inverted,
-        except where ``kept`` ([A, f] bool) says the flip leaves the bit as it is."""
-        at_base = self.constant + self.weights @ base.to(torch.float64)
-        step = 1 - 2 * base[flips].to(torch.float64)  # +1 where a false bit turns true
-        if kept is not None:
-            step = step.masked_fill(kept, 0)
-        return at_base + (self.weights[:, flips] * step).sum(-1).T
-
-    def at_points(self, points: torch.Tensor) -> torch.Tensor:
-        """[A, F] statistics of dense anchors ([A, live] bool), a column chunk at a time.
-
-        In float64: a float32 product of 10^4 weights of 1/K each (AUC) is already off by 1e-5.
-        """
-        count, size = points.shape
-        columns = max(1, chunk_elements(CHUNK_ELEMENTS, points.device) // max(count, 1))
-        total = self.constant.expand(count, -1).clone()
-        for start in range(0, size, columns):
-            total += points[:, start:start + columns].to(torch.float64) @ self.weights[:, start:start + columns].T
-        return total

@@ -21,7 +21,7 @@ built from scores. For each batch, in a fixed order:
 The comparisons that the order inside a level decides form the *free face* of the ideal: when
 ``g`` keeps its best value with that order reversed, the ideal is the set of configurations
 that differ from ``b*`` only there, and the loss measures a relaxed point's
-distance to that set (``functional.py``). At perfect scores the loss is then zero however close
+distance to that set (``loss/anchors.py``). At perfect scores the loss is then zero however close
 the wrong classes sit to each other.
 
 Everything here is a pure function of the batch: nothing is learned and kept.
@@ -30,60 +30,19 @@ Everything here is a pure function of the batch: nothing is learned and kept.
 from __future__ import annotations
 
 import inspect
-import itertools
 import math
 from dataclasses import dataclass
 
 import torch
 from torch.func import vmap
 
-from .errors import InputError
-from .program import Binaries, Program
+from ..errors import InputError
+from .binaries import Binaries
+from .goals import TOLERANCE, Goal, Ideal
+from .patterns import best_pattern
+from .program import Program
 
-_MAX_BLOCKS_TRIED = 10  # 2**10 patterns in one call of g
 _LEVEL_GAP = 20.0  # perfect scores put levels 20 apart: far past any ordinary threshold
-_TOLERANCE = 1e-6
-
-
-@dataclass(frozen=True)
-class Ideal:
-    """One batch's ideal: ``b*`` over all K binaries, its value, and its free face."""
-
-    configuration: torch.Tensor  # [K] bool
-    value: float  # m* = g(b*); NaN when the metric is undefined on the batch
-    free: torch.Tensor | None  # [K] bool: binaries the metric ignores at b*, or None
-    source: str  # how b* was found, in words
-
-    @property
-    def defined(self) -> bool:
-        return math.isfinite(self.value)
-
-
-@dataclass(frozen=True)
-class Goal:
-    """What the declaration says of the best value."""
-
-    best: float | None
-    higher_is_better: bool
-
-    def reaches(self, value: float) -> bool:
-        if self.best is None or not math.isfinite(value):
-            return False
-        if self.higher_is_better:
-            return value >= self.best - _TOLERANCE
-        return value <= self.best + _TOLERANCE
-
-    def beyond(self, value: float) -> bool:
-        """A value better than ``best=``: no scores produce it."""
-        if self.best is None:
-            return False
-        return value > self.best + _TOLERANCE if self.higher_is_better else value < self.best - _TOLERANCE
-
-    def key(self, value: float) -> float:
-        """Larger is better; NaN and values beyond best= last."""
-        if not math.isfinite(value) or self.beyond(value):
-            return -math.inf
-        return value if self.higher_is_better else -value
 
 
 @dataclass(frozen=True)
@@ -118,7 +77,7 @@ class Proposal:
         elif goal.best is None and (not math.isfinite(value) or any(
                 goal.key(rival) > goal.key(value) for rival in rival_values.tolist())):
             return None
-        holds = self.free is not None and bool(((check_values - value).abs() <= _TOLERANCE).all())
+        holds = self.free is not None and bool(((check_values - value).abs() <= TOLERANCE).all())
         return Ideal(self.configuration, value, self.free if holds else None, self.source)
 
 
@@ -166,7 +125,7 @@ def find_ideal(program: Program, binaries: Binaries, scores: torch.Tensor, targe
         index = max(range(len(candidates)), key=lambda i: (goal.key(values[i]), -i))
         best = Ideal(configurations[index], values[index], None, candidates[index][1])
     if best is None or (goal.best is not None and not goal.reaches(best.value)):
-        pattern = _from_patterns(program, binaries, scores, targets, goal)
+        pattern = best_pattern(program, binaries, scores, targets, goal)
         if pattern is not None and (best is None or goal.key(pattern.value) > goal.key(best.value)):
             return pattern
     if best is None:
@@ -174,7 +133,7 @@ def find_ideal(program: Program, binaries: Binaries, scores: torch.Tensor, targe
     if not best.defined:
         return best
     checks, free = _face(binaries, program.pairs(candidates[index][0], targets))
-    if free is None or not bool(((program.values(binaries, checks) - best.value).abs() <= _TOLERANCE).all()):
+    if free is None or not bool(((program.values(binaries, checks) - best.value).abs() <= TOLERANCE).all()):
         return best
     return Ideal(best.configuration, best.value, free, best.source)
 
@@ -309,7 +268,7 @@ def takes_shape(function) -> bool:
 
 
 def _check_ideal_value(value: float, goal: Goal, metric: str) -> None:
-    if goal.best is not None and math.isfinite(value) and abs(value - goal.best) > _TOLERANCE:
+    if goal.best is not None and math.isfinite(value) and abs(value - goal.best) > TOLERANCE:
         raise InputError(
             f"metric `{metric}`: the scores from ideal= give {value:.6g} on this batch, not "
             f"best={goal.best}. ideal= must return perfect scores, without ties where the metric "
@@ -319,82 +278,3 @@ def _check_ideal_value(value: float, goal: Goal, metric: str) -> None:
 
 def _undefined(binaries: Binaries, source: str) -> Ideal:
     return Ideal(binaries.hard, math.nan, None, source)
-
-
-def _has_patterns(binaries: Binaries) -> bool:
-    return 0 < len(binaries.shapes) <= _MAX_BLOCKS_TRIED
-
-
-def pattern_configuration(pattern: tuple[bool | None, ...], binaries: Binaries,
-                          free_bits: torch.Tensor | None = None) -> torch.Tensor:
-    """The flat bool configuration: block i all ``pattern[i]``, or ``free_bits`` where it is None."""
-    device = binaries.hard.device
-    sizes = torch.tensor([math.prod(s) for s in binaries.shapes], device=device)
-    values = torch.tensor([bool(v) for v in pattern], dtype=torch.bool, device=device)
-    configuration = values.repeat_interleave(sizes, output_size=binaries.count)
-    if None in pattern:
-        free = torch.tensor([v is None for v in pattern], device=device)
-        free = free.repeat_interleave(sizes, output_size=binaries.count)
-        source = binaries.hard if free_bits is None else free_bits
-        configuration = torch.where(free, source, configuration)
-    return configuration
-
-
-def _from_patterns(program, binaries, scores, targets, goal: Goal) -> Ideal | None:
-    """The best self-consistent all-true/all-false block pattern, blocks that cannot move g free."""
-    if not _has_patterns(binaries):
-        return None
-    patterns = list(itertools.product((True, False), repeat=len(binaries.shapes)))
-    configurations = torch.stack([pattern_configuration(p, binaries) for p in patterns])
-    values = program.values(binaries, configurations)
-    elements = program.elements(scores, targets, binaries)
-    order = sorted(range(len(patterns)), key=lambda i: -goal.key(float(values[i])))
-    for index in order:
-        value = float(values[index])
-        if goal.key(value) == -math.inf:
-            return None
-        if elements is not None and contradicts(binaries.restrict(configurations[index]), *elements):
-            continue
-        pattern = free_blocks(program, binaries, patterns[index], value)
-        free = pattern_configuration(tuple(v is None for v in pattern), binaries) if None in pattern else None
-        words = ", ".join(f"b{i} " + {True: "all true", False: "all false", None: "free"}[v]
-                          for i, v in enumerate(pattern))
-        return Ideal(pattern_configuration(pattern, binaries), value, free, f"a block pattern ({words})")
-    return None
-
-
-def contradicts(configuration: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> bool:
-    """Whether two binaries assert that each of two score elements beats the other.
-
-    ``b_k`` true says ``left_k`` wins; false says ``right_k`` does. A tie could satisfy two
-    non-strict claims at once, but patterns that need one are not worth keeping as the ideal.
-    """
-    both = (left >= 0) & (right >= 0) & (left != right)
-    if not bool(both.any()):
-        return False
-    configuration = configuration[both]
-    winner = torch.where(configuration, left[both], right[both])
-    loser = torch.where(configuration, right[both], left[both])
-    span = int(torch.maximum(left.max(), right.max())) + 1
-    claims = torch.unique(winner * span + loser)
-    return bool(torch.isin(loser * span + winner, claims).any())
-
-
-def free_blocks(program: Program, binaries: Binaries, pattern: tuple[bool, ...], best: float):
-    """Mark (None) each block whose value cannot move g away from ``best`` at this pattern.
-
-    Tested with the block flipped to the other constant and to random bits, all in one call.
-    """
-    generator = torch.Generator(device=binaries.hard.device).manual_seed(0)
-    random_bits = torch.rand(binaries.count, generator=generator, device=binaries.hard.device) < 0.5
-    candidates = []
-    for block in range(len(pattern)):
-        flipped = pattern[:block] + (not pattern[block],) + pattern[block + 1:]
-        loose = pattern[:block] + (None,) + pattern[block + 1:]
-        candidates += [pattern_configuration(flipped, binaries),
-                       pattern_configuration(loose, binaries, random_bits)]
-    if not candidates:
-        return pattern
-    values = program.values(binaries, torch.stack(candidates)).view(len(pattern), 2)
-    same = ((values - best).abs() <= _TOLERANCE).all(1).tolist()
-    return tuple(None if free else value for value, free in zip(pattern, same))

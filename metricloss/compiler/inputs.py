@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import CompileError, InputError
+from ..errors import CompileError, InputError
 
 
 @dataclass(frozen=True)

@@ -19,106 +19,11 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
-from .errors import CompileError
-from .ops import LEAF_FUNCTIONS, beats, hard_only, zero_one
+from ..errors import CompileError
+from . import rewrites
+from .ops import LEAF_FUNCTIONS, argument
 from .render import render
 from .trace import depends_on_scores
-
-# --------------------------------------------------------------------------------------------
-# Replacements: ordinary tensor code, traced and inlined. ``scores`` is the ranked tensor, the
-# other tensors are targets; constants (dim, k, ...) are bound when the rule matches.
-
-
-def _last(scores: torch.Tensor, dim: int) -> tuple[torch.Tensor, Any]:
-    scores = scores.movedim(dim, -1)
-    return scores, scores.shape[-1]
-
-
-def _rivals(scores, labels, classes):
-    """The true class's score [B, 1], its rivals' scores [B, C-1] and the rivals' class indices."""
-    flat = scores.reshape(-1, classes)
-    index = labels.long().reshape(-1, 1)
-    every = torch.arange(classes, device=labels.device)
-    others = every != index
-    rivals = flat[others].reshape(-1, classes - 1)
-    rival_classes = every.expand(flat.shape[0], classes)[others].reshape(-1, classes - 1)
-    return flat.gather(-1, index), rivals, rival_classes, index
-
-
-def argmax_equals(scores, labels, *, dim):
-    """``scores.argmax(dim) == labels``: the labelled entry beats every other entry.
-
-    torch's argmax returns the first maximal index, so the labelled entry must beat earlier
-    entries strictly and may tie later ones.
-    """
-    scores, classes = _last(scores, dim)
-    true_score, rivals, rival_classes, index = _rivals(scores, labels, classes)
-    return beats(true_score, rivals, rival_classes > index).all(-1).reshape(labels.shape)
-
-
-def argmax_differs(scores, labels, *, dim):
-    """``scores.argmax(dim) != labels``: some other entry wins (the negation of argmax_equals)."""
-    return ~argmax_equals(scores, labels, dim=dim)
-
-
-def one_hot_argmax(scores, *, dim, num_classes):
-    """``one_hot(scores.argmax(dim), C)``: entry c is 1 iff c beats every other entry, earlier
-    entries strictly (the first maximal index wins a tie).
-
-    The diagonal (c against itself) is a self-comparison the compiler drops from the loss.
-    """
-    scores, classes = _last(scores, dim)
-    order = torch.arange(classes, device=scores.device)
-    later = order[None, :] > order[:, None]  # [c, c']: c' comes after c, so c wins a tie with it
-    won = beats(scores[..., :, None], scores[..., None, :], later)  # [..., c, c']
-    itself = torch.eye(classes, dtype=torch.bool, device=scores.device)
-    return (won | itself).all(-1).long()
-
-
-def topk_contains(scores, labels, *, dim, k):
-    """``labels`` is among the top-k entries iff fewer than k entries rank above it.
-
-    torch does not specify which of tied entries topk returns; the rule here is scikit-learn's
-    ``top_k_accuracy_score`` (a stable ascending sort read backwards): a later entry that ties
-    the labelled one ranks above it, an earlier one does not.
-    """
-    scores, classes = _last(scores, dim)
-    batch = scores.shape[:-1]
-    true_score, rivals, rival_classes, index = _rivals(scores, labels, classes)
-    above = beats(rivals, true_score, rival_classes > index)
-    return (above.sum(-1) < k).reshape(batch)
-
-
-def rank(scores, *, dim, descending):
-    """``scores.argsort(dim, descending).argsort(dim)``: how many entries come before each one.
-
-    A stable sort keeps tied entries in index order, so entry j comes before entry i when it is
-    strictly better, or tied and earlier.
-    """
-    scores, classes = _last(scores, dim)
-    order = torch.arange(classes, device=scores.device)
-    earlier = order[None, :] < order[:, None]  # [i, j]: j comes before i in index order
-    if descending:
-        before = beats(scores[..., None, :], scores[..., :, None], earlier)  # [i, j]
-    else:
-        before = beats(scores[..., :, None], scores[..., None, :], earlier)
-    return before.sum(-1).movedim(-1, dim)
-
-
-def argmax_in_region(scores, original, *, dim):
-    """``region.gather(dim, scores.argmax(dim, keepdim=True))``: the first maximal entry lies in
-    the region iff the best score inside it beats every score outside it (one binary per outside
-    entry), strictly for outside entries before the first best inside entry.
-    """
-    scores, size = _last(scores, dim)
-    region = zero_one(original.movedim(dim, -1))
-    inside = scores.masked_fill(~region, float("-inf"))
-    best_inside = inside.amax(-1, keepdim=True)
-    first_best = hard_only(inside).argmax(-1, keepdim=True)
-    after = torch.arange(size, device=scores.device) > first_best
-    won = beats(best_inside, scores, after)
-    return (won | region).all(-1, keepdim=True).movedim(-1, dim).to(original.dtype)
-
 
 # --------------------------------------------------------------------------------------------
 # Matchers: return a Match or None. They see the graph before taint analysis, so they ask
@@ -148,12 +53,6 @@ def _is(node, method: str, function=None) -> bool:
     )
 
 
-def _argument(node: fx.Node, position: int, name: str, default=None):
-    if len(node.args) > position:
-        return node.args[position]
-    return node.kwargs.get(name, default)
-
-
 def _is_equality(node) -> bool:
     return _is(node, "eq", torch.eq) or (
         isinstance(node, fx.Node) and node.op == "call_function" and node.target is operator.eq
@@ -177,7 +76,7 @@ def _scores_and_target(node: fx.Node, pick: Callable[[Any], bool]):
 
 
 def _constant_dim(node: fx.Node, metric: str, default=None) -> int:
-    dim = _argument(node, 1, "dim", default)
+    dim = argument(node, 1, "dim", default)
     if not isinstance(dim, int):
         raise CompileError(
             f"metric `{metric}`: `{node.target}` at {node.meta.get('location')} needs a constant "
@@ -197,7 +96,7 @@ def _match_argmax_equals(node: fx.Node, metric: str, test=_is_equality) -> Match
     if found is None:
         return None
     argmax, labels = found
-    if _argument(argmax, 2, "keepdim", False):
+    if argument(argmax, 2, "keepdim", False):
         raise CompileError(
             f"metric `{metric}`: argmax(..., keepdim=True) at {argmax.meta.get('location')} cannot be "
             "lowered; write `scores.argmax(dim) == labels` with labels of the batch's shape."
@@ -211,7 +110,7 @@ def _match_one_hot_argmax(node: fx.Node, metric: str) -> Match | None:
     argmax = node.args[0]
     if not (_is(argmax, "argmax", torch.argmax) and depends_on_scores(argmax)):
         return None
-    num_classes = _argument(node, 1, "num_classes", -1)
+    num_classes = argument(node, 1, "num_classes", -1)
     return Match((argmax.args[0],), {"dim": _constant_dim(argmax, metric), "num_classes": num_classes})
 
 
@@ -238,14 +137,14 @@ def _match_topk_contains(node: fx.Node, metric: str) -> Match | None:
     if found is None:
         return None
     topk = _topk_indices(found[0])
-    k = _argument(topk, 1, "k")
-    dim = _argument(topk, 2, "dim", -1)
-    if not _argument(topk, 3, "largest", True):
+    k = argument(topk, 1, "k")
+    dim = argument(topk, 2, "dim", -1)
+    if not argument(topk, 3, "largest", True):
         raise CompileError(
             f"metric `{metric}`: topk(largest=False) at {topk.meta.get('location')} has no rewrite; "
             "negate the scores instead: `(-scores).topk(k)`."
         )
-    any_dim = _argument(node, 1, "dim")
+    any_dim = argument(node, 1, "dim")
     if not isinstance(k, int) or not isinstance(dim, int) or any_dim is None:
         raise CompileError(
             f"metric `{metric}`: top-k membership at {node.meta.get('location')} needs constant k and "
@@ -260,13 +159,13 @@ def _match_rank(node: fx.Node, metric: str) -> Match | None:
     inner = node.args[0]
     if not (_is(inner, "argsort", torch.argsort) and depends_on_scores(inner)):
         return None
-    dim = _argument(inner, 1, "dim", -1)
-    if _argument(node, 1, "dim", -1) != dim or not isinstance(dim, int):
+    dim = argument(inner, 1, "dim", -1)
+    if argument(node, 1, "dim", -1) != dim or not isinstance(dim, int):
         raise CompileError(
             f"metric `{metric}`: a rank `scores.argsort(dim).argsort(dim)` at {node.meta.get('location')} "
             "needs one constant dim for both argsorts."
         )
-    descending = bool(_argument(inner, 2, "descending", False))
+    descending = bool(argument(inner, 2, "descending", False))
     return Match((inner.args[0],), {"dim": dim, "descending": descending})
 
 
@@ -278,7 +177,7 @@ def _match_argmax_in_region(node: fx.Node, metric: str) -> Match | None:
         return None
     if not isinstance(region, fx.Node) or depends_on_scores(region):
         return None
-    if _constant_dim(index, metric) != dim or not _argument(index, 2, "keepdim", False):
+    if _constant_dim(index, metric) != dim or not argument(index, 2, "keepdim", False):
         raise CompileError(
             f"metric `{metric}`: \"argmax lies in a region\" at {node.meta.get('location')} must read "
             "`region.gather(dim, scores.argmax(dim, keepdim=True))` with one constant dim."
@@ -296,7 +195,7 @@ REWRITES: tuple[Rewrite, ...] = (
         rewrite="all over c != labels of (scores[labels] > scores[c]; >= for c after labels)",
         block=_ARGMAX_BLOCK,
         match=_match_argmax_equals,
-        replacement=argmax_equals,
+        replacement=rewrites.argmax_equals,
     ),
     Rewrite(
         name="argmax_differs",
@@ -304,7 +203,7 @@ REWRITES: tuple[Rewrite, ...] = (
         rewrite="not all over c != labels of (scores[labels] > scores[c]; >= for c after labels)",
         block=_ARGMAX_BLOCK,
         match=_match_argmax_differs,
-        replacement=argmax_differs,
+        replacement=rewrites.argmax_differs,
     ),
     Rewrite(
         name="one_hot_argmax",
@@ -312,7 +211,7 @@ REWRITES: tuple[Rewrite, ...] = (
         rewrite="entry c = all over c' != c of (scores[c] > scores[c']; >= for c' after c)",
         block="[{scores}[..., c] ⋗ {scores}[..., c']] along dim {dim}, for every pair of classes c != c' (> for c' before c, >= after)",
         match=_match_one_hot_argmax,
-        replacement=one_hot_argmax,
+        replacement=rewrites.one_hot_argmax,
     ),
     Rewrite(
         name="topk_contains",
@@ -320,7 +219,7 @@ REWRITES: tuple[Rewrite, ...] = (
         rewrite="(sum over c != labels of [scores[c] > scores[labels]; >= for c after labels]) < k",
         block="[{scores}[..., c] ⋗ {scores}[..., {labels}]] along dim {dim}, for every class c != {labels} (a later class wins a tie, as in scikit-learn)",
         match=_match_topk_contains,
-        replacement=topk_contains,
+        replacement=rewrites.topk_contains,
     ),
     Rewrite(
         name="argmax_in_region",
@@ -328,7 +227,7 @@ REWRITES: tuple[Rewrite, ...] = (
         rewrite="all over p outside the region of (max of scores inside > scores[p]; >= for p after the first max inside)",
         block="[max of {scores} inside {labels} ⋗ {scores}[p]] along dim {dim}, for every p outside it (the first maximal index wins)",
         match=_match_argmax_in_region,
-        replacement=argmax_in_region,
+        replacement=rewrites.argmax_in_region,
     ),
     Rewrite(
         name="rank",
@@ -336,7 +235,7 @@ REWRITES: tuple[Rewrite, ...] = (
         rewrite="rank of i = sum over j of [scores[j] > scores[i]; >= for j before i] (< when ascending)",
         block="[{scores}[j] ⋗ {scores}[i]] along dim {dim} (descending={descending}), for every pair i, j (a stable sort: ties in index order)",
         match=_match_rank,
-        replacement=rank,
+        replacement=rewrites.rank,
     ),
 )
 

@@ -18,13 +18,15 @@ from typing import Any
 
 import torch
 
-from .errors import CompileError, InputError, PluginError, SourceLocation
-from .ideal import Goal, Ideal, Proposal, find_ideal, propose
+from ..errors import CompileError, InputError, PluginError, SourceLocation
+from .goals import Goal, Ideal
+from .ideal import Proposal, find_ideal, propose
 from .inputs import InputSpec
 from .lowering import lower
 from .partition import partition
-from .program import Binaries, Program
-from .registry import GROUPS, REGISTRY
+from .binaries import Binaries
+from .program import Program
+from ..registry import GROUPS, REGISTRY
 from .trace import trace_metric
 
 @dataclass(frozen=True, eq=False)
@@ -229,7 +231,12 @@ def _check_name_free(name: str, fn: Callable) -> None:
 
 @functools.lru_cache(maxsize=None)
 def _compile(declaration: Declaration, params: tuple) -> Compiled:
-    bound = dict(params)
+    return compile_metric(declaration, dict(params))
+
+
+def compile_metric(declaration: Declaration, bound: Mapping[str, Any]) -> Compiled:
+    """Trace, lower, partition, generate and probe one binding, uncached (``Metric`` keeps one
+    compiled object per binding; the compile-time benchmark times this)."""
     graph = trace_metric(declaration.fn, declaration.name, bound)
     lowered = lower(graph, declaration.name)
     program = Program(declaration.name, graph, partition(graph, declaration.name))

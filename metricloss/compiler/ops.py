@@ -42,7 +42,7 @@ def zero_one(region: torch.Tensor) -> torch.Tensor:
     at the arg-max is the grade of the top item, which the region rewrite cannot express.
     """
     if region.dtype != torch.bool and bool(((region != 0) & (region != 1)).any()):
-        from .errors import InputError
+        from ..errors import InputError
 
         raise InputError(
             "a target gathered at the scores' arg-max holds values other than 0 and 1; the arg-max "
@@ -99,6 +99,11 @@ _METADATA = {
     "size", "dim", "numel", "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor",
     torch.zeros_like, torch.ones_like, torch.full_like, torch.empty_like, torch.numel,
 }
+
+
+def argument(node: fx.Node, position: int, name: str, default=None):
+    """A call's argument given by position or by keyword."""
+    return node.args[position] if len(node.args) > position else node.kwargs.get(name, default)
 
 
 def _key(node: fx.Node):

@@ -20,7 +20,7 @@ import networkx as nx
 import torch.fx as fx
 
 from . import ops
-from .errors import CompileError
+from ..errors import CompileError
 from .lowering import SUPPORTED
 
 _HOW_TO = (

@@ -16,11 +16,11 @@ from typing import Any
 import torch
 import torch.fx as fx
 
-from .errors import CompileError, SourceLocation
+from ..errors import GENERATED_SOURCE, CompileError, SourceLocation
 from .ops import LEAF_FUNCTIONS, is_metadata
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
-_OWN_DIR = os.path.dirname(__file__)
+_OWN_DIR = os.path.dirname(os.path.dirname(__file__))  # the whole metricloss package
 SCORE_ARGUMENT = "score_argument"  # node.meta key marking the scores placeholder
 
 
@@ -29,7 +29,7 @@ def user_location() -> SourceLocation | None:
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith((_TORCH_DIR, _OWN_DIR, "<frozen", "<count_metric ")):
+        if not filename.startswith((_TORCH_DIR, _OWN_DIR, "<frozen", GENERATED_SOURCE)):
             return SourceLocation(filename, frame.f_lineno)
         frame = frame.f_back
     return None

@@ -9,26 +9,48 @@ dense and use one matrix-vector product.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from .chunks import chunk_elements
-from .statistics import Statistics
-
-
-# Float copies of dense anchors are made a column chunk of at most this many elements at a time
-# (on the CPU; see chunks.py).
-_CHUNK_ELEMENTS = 1 << 22
-# Above this many points, autograd would keep float chunks totalling 4x the bool points: chunks
-# are then checkpointed (remade from the bool points in the backward pass).
-_CHECKPOINT_ELEMENTS = 1 << 24
+from .sizes import DEFAULT, Sizes
+from ..compiler.binaries import Binaries
+from .affine_statistics import Statistics
 
 
 def signs(configuration: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """bool -> +1/-1 (true -> +1)."""
     return configuration.to(dtype) * 2 - 1
+
+
+@runtime_checkable
+class Anchors(Protocol):
+    """What a sampler returns: ``count`` binary configurations over the K live binaries.
+
+    The loss asks a set for its configurations (``[rows, K]`` bool on the scores' device), their
+    squared distances to the relaxed binaries (differentiable in them), their affine statistics,
+    and how to complete them over every binary; a new representation of anchors implements these
+    and needs no change elsewhere. Sets must be pure functions of what the sampler drew.
+    """
+
+    count: int  # how many anchors
+    distinct: int  # the leading rows whose values g must give; later rows repeat the last
+
+    def configurations(self, start: int, stop: int) -> torch.Tensor: ...
+
+    def squared_distances(self, relaxed: torch.Tensor, shared: dict | None = None) -> torch.Tensor:
+        """[count] ``|relaxed - a|^2``; ``shared`` is a per-call cache the sets may share."""
+
+    def statistics(self, statistics: Statistics) -> torch.Tensor: ...
+
+    def on_ideal_face(self, ideal: torch.Tensor, free: torch.Tensor) -> Anchors:
+        """This set as it stands for the ideal's free face (itself when not based on ``ideal``)."""
+
+    def full_rows(self, binaries: Binaries) -> Callable[[int, int], torch.Tensor]:
+        """(start, stop) -> those anchors completed over all K binaries of the batch."""
 
 
 @dataclass(frozen=True)
@@ -48,8 +70,17 @@ class FlipAnchors:
     def on_face(self) -> bool:
         return self.fixed is not None
 
-    def on_ideal_face(self, free: torch.Tensor) -> FlipAnchors:
-        return replace(self, fixed=free)
+    def on_ideal_face(self, ideal: torch.Tensor, free: torch.Tensor) -> FlipAnchors:
+        return replace(self, fixed=free) if self.base is ideal else self
+
+    def full_rows(self, binaries: Binaries) -> Callable[[int, int], torch.Tensor]:
+        """Completed once, as the base, and flipped at the live indices: filling every row's live
+        bits in would cost a scatter over [rows, K]. (Not with twins: a flip must reach the
+        twins of the flipped binary.)"""
+        if binaries.live is None or binaries.twin_blocks:
+            return lambda start, stop: binaries.complete(self.configurations(start, stop))
+        fixed = None if self.fixed is None else binaries.complete(self.fixed[None])[0]
+        return FlipAnchors(binaries.complete(self.base[None])[0], binaries.live[self.flips], fixed).configurations
 
     def _flipped(self, flips: torch.Tensor) -> torch.Tensor:
         """The flipped bits' new values."""
@@ -71,9 +102,14 @@ class FlipAnchors:
         gaps = (relaxed - signs(self.base, relaxed.dtype)).square()
         return (gaps if self.fixed is None else gaps.masked_fill(self.fixed, 0)).sum()
 
-    def squared_distances(self, relaxed: torch.Tensor, to_base: torch.Tensor | None = None) -> torch.Tensor:
-        """``to_base``: ``distance_to_base(relaxed)``, when another such set computed it."""
-        common = self.distance_to_base(relaxed) if to_base is None else to_base
+    def squared_distances(self, relaxed: torch.Tensor, shared: dict | None = None) -> torch.Tensor:
+        """Sets with one base and the same fixed binaries (the ideal and the good anchors share
+        b*) make their pass over K once, through ``shared``."""
+        shared = {} if shared is None else shared
+        key = ("flip base", id(self.base), id(self.fixed))
+        if key not in shared:
+            shared[key] = self.distance_to_base(relaxed)
+        common = shared[key]
         if self.flips.shape[1] == 0:
             return common.expand(self.count)
         terms = relaxed[self.flips] * signs(self.base[self.flips], relaxed.dtype)
@@ -98,6 +134,7 @@ class DenseAnchors:
 
     points: torch.Tensor
     fixed: torch.Tensor | None = None
+    sizes: Sizes = DEFAULT
 
     @property
     def count(self) -> int:
@@ -107,7 +144,13 @@ class DenseAnchors:
     def distinct(self) -> int:
         return self.count
 
-    def squared_distances(self, relaxed: torch.Tensor) -> torch.Tensor:
+    def on_ideal_face(self, ideal: torch.Tensor, free: torch.Tensor) -> DenseAnchors:
+        return self  # drawn bit by bit: not based on the ideal
+
+    def full_rows(self, binaries: Binaries) -> Callable[[int, int], torch.Tensor]:
+        return lambda start, stop: binaries.complete(self.points[start:stop])
+
+    def squared_distances(self, relaxed: torch.Tensor, shared: dict | None = None) -> torch.Tensor:
         # |x - a|^2 = |x|^2 + K - 2 x.a, and x.a = 2 (x over a's true bits) - sum(x). The sum over
         # true bits is a matrix-vector product with the bool points made float, a column chunk at
         # a time; for many points under activation checkpointing, so that autograd keeps only the
@@ -116,12 +159,12 @@ class DenseAnchors:
         if self.fixed is not None:  # on the ideal's face: the free binaries count for nothing
             relaxed = relaxed.masked_fill(self.fixed, 0)  # x_k = 0 drops k from every term below
             counted = size - self.fixed.sum()
-        chunk = chunk_elements(_CHUNK_ELEMENTS, relaxed.device)
+        chunk = self.sizes.chunk(self.sizes.distance_chunk, relaxed.device)
         if self.points.numel() <= chunk:
             over_true = _over_true(self.points, relaxed)
         else:
             columns = max(1, chunk // max(self.count, 1))
-            remake = relaxed.requires_grad and self.points.numel() > _CHECKPOINT_ELEMENTS
+            remake = relaxed.requires_grad and self.points.numel() > self.sizes.checkpoint
             over_true = sum(
                 checkpoint(_over_true, self.points[:, start:start + columns], relaxed[start:start + columns],
                            use_reentrant=False) if remake
@@ -132,7 +175,7 @@ class DenseAnchors:
         return (relaxed.square().sum() + counted - 2 * cross).clamp_min(0)
 
     def statistics(self, statistics: Statistics) -> torch.Tensor:
-        return statistics.at_points(self.points)
+        return statistics.at_points(self.points, self.sizes)
 
     def configurations(self, start: int, stop: int) -> torch.Tensor:
         return self.points[start:stop]
@@ -142,5 +185,3 @@ def _over_true(points: torch.Tensor, relaxed: torch.Tensor) -> torch.Tensor:
     """Per row of ``points``, the sum of ``relaxed`` over its true bits."""
     return points.to(relaxed.dtype) @ relaxed
 
-
-Anchors = FlipAnchors | DenseAnchors

@@ -7,14 +7,15 @@ from collections.abc import Sequence
 
 import torch
 
-from .errors import MetricLossWarning
-from .functional import UNDEFINED_POLICIES, Terms, undefined_error, uniloss_terms
+from ..errors import MetricLossWarning
+from .surrogate import UNDEFINED_POLICIES, Terms, undefined_error, uniloss_terms
 from .interpolators import Interpolator, inverse_distance
-from .metric import Metric, get_metric
-from .plugins import resolve
+from ..compiler.metric import Metric, get_metric
+from ..plugins import resolve
 from .relaxations import Relaxation, sigmoid
 from .samplers import Sampler, default_samplers
-from .selection import Selection
+from .sizes import DEFAULT, Sizes
+from .subsampling import Selection
 
 
 class UniLoss(torch.nn.Module):
@@ -44,6 +45,7 @@ class UniLoss(torch.nn.Module):
         generator: torch.Generator | None = None,
         undefined: str = "zero",
         selection: Selection | None = None,
+        sizes: Sizes | None = None,
     ):
         super().__init__()
         if undefined not in UNDEFINED_POLICIES:
@@ -54,6 +56,7 @@ class UniLoss(torch.nn.Module):
         self.interpolator = resolve("interpolator", interpolator or inverse_distance())
         self.generator = generator
         self.selection = selection
+        self.sizes = sizes or DEFAULT
         self.undefined = undefined
         self.reset()
 
@@ -67,6 +70,7 @@ class UniLoss(torch.nn.Module):
         terms = uniloss_terms(
             self.metric, scores, *targets, relaxation=self.relaxation, samplers=self.samplers,
             interpolator=self.interpolator, generator=self.generator, selection=self.selection,
+            sizes=self.sizes,
         )
         self.last = terms
         if not terms.defined:

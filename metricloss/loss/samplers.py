@@ -1,4 +1,4 @@
-"""Anchor samplers (DESIGN §2): where the interpolation of the metric is anchored.
+"""Anchor samplers: where the interpolation of the metric is anchored (UniLoss, ECCV 2020).
 
 Each factory returns a ``Sampler``: a named callable from a ``SamplingContext`` to anchors,
 resampled on every call of the loss and drawn from the context's generator, so a seeded generator
@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from .anchors import Anchors, DenseAnchors, FlipAnchors
-from .chunks import chunk_elements
+from .sizes import DEFAULT, Sizes
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class SamplingContext:
     generator: torch.Generator | None
     # The pair, or a function computing it on first use (only element-level samplers pay for it).
     elements: tuple[torch.Tensor, torch.Tensor] | Callable[[], tuple | None] | None = None
+    sizes: Sizes = DEFAULT  # chunk sizes for anchors made bit by bit
 
     def element_ids(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         if callable(self.elements):
@@ -113,16 +114,16 @@ def random(count: int = 16) -> Sampler:
     _count(count, "random")
 
     def sample(context: SamplingContext) -> Anchors:
-        return DenseAnchors(random_bits(count, context.size, context.generator, context.device))
+        return DenseAnchors(random_bits(count, context.size, context.generator, context.device, context.sizes),
+                            sizes=context.sizes)
 
     return Sampler("random", {"count": count}, sample)
 
 
 _BIT_MASKS = {}
-_BITS_PER_CHUNK = 1 << 21  # the [rows, bytes, 8] intermediate of a chunk: 2 MB, reused, not fresh pages
 
 
-def random_bits(rows: int, size: int, generator, device) -> torch.Tensor:
+def random_bits(rows: int, size: int, generator, device, sizes: Sizes = DEFAULT) -> torch.Tensor:
     """[rows, size] uniform random bools, eight per random byte (about twice as fast as one each).
 
     A chunk of 8n columns takes bit p of its n random bytes into its p-th run of n columns: bit
@@ -133,7 +134,7 @@ def random_bits(rows: int, size: int, generator, device) -> torch.Tensor:
     if masks is None:
         masks = _BIT_MASKS[device] = (1 << torch.arange(8, dtype=torch.uint8, device=device))[:, None]
     out = torch.empty(rows, (size + 7) // 8 * 8, dtype=torch.bool, device=device)
-    step = max(8, chunk_elements(_BITS_PER_CHUNK, torch.device(device)) // max(rows, 1) // 8 * 8)
+    step = max(8, sizes.chunk(sizes.random_chunk, torch.device(device)) // max(rows, 1) // 8 * 8)
     for start in range(0, out.shape[1], step):
         width = min(step, out.shape[1] - start)
         words = torch.randint(0, 256, (rows, 1, width // 8), generator=generator, device=device, dtype=torch.uint8)

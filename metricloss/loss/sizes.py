@@ -1,18 +1,37 @@
-"""How large one chunk of a big tensor op may be, by device.
+"""Every size threshold of the loss's evaluation, in one value: ``Sizes``.
 
-On the CPU an allocation of tens of MB comes from fresh pages on every call (the C allocator
-hands large blocks back to the system), and faulting them in costs several times the arithmetic
-done on them: chunks there stay at a few MB, which the allocator reuses. CUDA's caching allocator
-keeps its memory and every chunk costs kernel launches, so chunks there are larger.
+The loss chooses how to evaluate each batch from its size alone: small problems as one dense set
+of anchors (the cost there is the number of ops, not their size), larger ones with sparse
+base-plus-flips anchors and, where ``g`` allows, its affine statistics, the rest in chunks. The
+chunks keep memory bounded. On the CPU an allocation of tens of MB comes from fresh pages on every
+call (the C allocator hands large blocks back to the system), and faulting them in costs several
+times the arithmetic done on them: chunks there stay at a few MB, which the allocator reuses.
+CUDA's caching allocator keeps its memory and every chunk costs kernel launches, so chunks there
+are ``gpu_factor`` times larger.
+
+``UniLoss(..., sizes=Sizes(dense=0))`` forces the large-problem path on any batch (tests do).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-GPU_CHUNK_FACTOR = 16
+
+@dataclass(frozen=True)
+class Sizes:
+    dense: int = 1 << 18  # anchors x live binaries up to which every anchor goes through g at once
+    g_chunk: int = 1 << 24  # binaries per call of g when anchors are made a chunk at a time
+    distance_chunk: int = 1 << 22  # elements of the float copy of dense anchors, per column chunk
+    checkpoint: int = 1 << 24  # dense points above which float chunks are remade in the backward
+    statistics_chunk: int = 1 << 21  # elements of float64 dense anchors for g's affine statistics
+    random_chunk: int = 1 << 21  # elements of the [rows, bytes, 8] random-bit intermediate
+    gpu_factor: int = 16  # chunks on a CUDA device are this many times larger
+
+    def chunk(self, cpu_elements: int, device: torch.device | str) -> int:
+        """A chunk's size on ``device``, given its size on the CPU."""
+        return cpu_elements if torch.device(device).type == "cpu" else cpu_elements * self.gpu_factor
 
 
-def chunk_elements(cpu_elements: int, device: torch.device | str) -> int:
-    """A chunk's size on ``device``, given its size on the CPU."""
-    return cpu_elements if torch.device(device).type == "cpu" else cpu_elements * GPU_CHUNK_FACTOR
+DEFAULT = Sizes()

@@ -1,4 +1,5 @@
-"""Binary selection: relax only a fraction of the binaries on each step (DESIGN §2).
+"""Binary subsampling: relax only a fraction of the binaries on each step (the paper's CIFAR-100
+setting).
 
 The UniLoss paper trained CIFAR-100 with 20% of the binaries per step; its published code kept,
 per sample, the comparisons against the highest-scoring other classes, the hardest ones. The

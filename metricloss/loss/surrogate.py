@@ -16,19 +16,17 @@ from typing import Sequence
 
 import torch
 
-from .errors import InputError
-from .anchors import DenseAnchors, FlipAnchors
+from ..errors import InputError
+from .anchors import DenseAnchors
 from .interpolators import Interpolator, inverse_distance
-from .metric import Metric
-from .program import CHUNK_ELEMENTS
+from ..compiler.metric import Metric
+from .affine_statistics import Statistics
+from .sizes import DEFAULT, Sizes
 from .relaxations import Relaxation, sigmoid
 from .samplers import Sampler, SamplingContext, default_samplers
-from .selection import Selection
+from .subsampling import Selection
 
 UNDEFINED_POLICIES = ("zero", "raise")
-# Up to this many anchor-times-binary elements, g runs on every anchor in one call (per-call
-# overhead dominates); above, through g's affine statistics when it has them.
-DENSE_ELEMENTS = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -44,6 +42,7 @@ class Terms:
     defined: bool
     ideal_source: str  # how b* was found (or, when undefined, why the batch is)
     reaches_best: bool  # m* is the declared best= (always true without best=)
+    path: str = ""  # how g saw the anchors: "dense", "statistics" or "chunked"
 
 
 def uniloss_terms(
@@ -55,6 +54,7 @@ def uniloss_terms(
     interpolator: Interpolator | None = None,
     generator: torch.Generator | None = None,
     selection: Selection | None = None,
+    sizes: Sizes = DEFAULT,
 ) -> Terms:
     relaxation = relaxation or sigmoid()
     samplers = default_samplers() if samplers is None else samplers
@@ -71,7 +71,8 @@ def uniloss_terms(
     with torch.no_grad():
         if differences.numel() == 0:
             return _undefined(scores, program.value(binaries), 0, None)
-        ideal, anchor_sets, values = _ideal_and_anchors(metric, binaries, scores, targets, samplers, generator)
+        ideal, anchor_sets, values, path = _ideal_and_anchors(metric, binaries, scores, targets, samplers,
+                                                              generator, sizes)
         if not ideal.defined:
             return _undefined(scores, program.value(binaries), differences.numel(), ideal)
     value, ideal_value, anchor_values = values[0], values[1], values[2:]
@@ -85,7 +86,7 @@ def uniloss_terms(
     estimate = interpolator(distances, anchor_values)
     loss = ideal_value - estimate if metric.higher_is_better else estimate - ideal_value
     return Terms(loss, value, ideal_value, estimate.detach(), differences.numel(), int(distances.numel()),
-                 True, ideal.source, compiled.goal.reaches(ideal.value) or compiled.goal.best is None)
+                 True, ideal.source, compiled.goal.reaches(ideal.value) or compiled.goal.best is None, path)
 
 
 def _relax(relaxation, differences, ideal, hard, selection, generator) -> torch.Tensor:
@@ -107,8 +108,8 @@ def _undefined(scores: torch.Tensor, value: torch.Tensor, binaries: int, ideal) 
     return Terms(zero, value.to(torch.float32), nan, nan, binaries, 0, False, reason, False)
 
 
-def _ideal_and_anchors(metric, binaries, scores, targets, samplers, generator):
-    """(b*, anchor sets, g at [hard, b*, *anchors]); (b*, None, None) when it is undefined.
+def _ideal_and_anchors(metric, binaries, scores, targets, samplers, generator, sizes):
+    """(b*, anchor sets, g at [hard, b*, *anchors], path); (b*, None, None, "") when undefined.
 
     The first candidate for b* goes through g with the anchors, in one call (with its face's
     check and, without best=, the other candidates): when it stands (nearly always) and its face
@@ -122,127 +123,95 @@ def _ideal_and_anchors(metric, binaries, scores, targets, samplers, generator):
     if proposal is not None:
         free = None if proposal.free is None else binaries.restrict(proposal.free)
         rows = proposal.rows
-        anchor_sets, values = _anchors_and_values(program, binaries, proposal.configuration, free,
-                                                  rows, samplers, generator, elements)
+        anchor_sets, values, path = _anchors_and_values(program, binaries, proposal.configuration, free,
+                                                        rows, samplers, generator, elements, sizes)
         ideal = proposal.settle(float(values[1]), values[2:2 + len(rows)], compiled.goal, metric.name)
         if ideal is not None and (ideal.free is not None or proposal.free is None):
-            return ideal, anchor_sets, torch.cat([values[:2], values[2 + len(rows):]])
+            return ideal, anchor_sets, torch.cat([values[:2], values[2 + len(rows):]]), path
     else:
         ideal = None
     if ideal is None:
         ideal = compiled.ideal(binaries, scores, targets)
         if not ideal.defined:
-            return ideal, None, None
+            return ideal, None, None, ""
     if state is not None:  # the same draws as on the first try
         generator.set_state(state)
     free = None if ideal.free is None else binaries.restrict(ideal.free)
-    anchor_sets, values = _anchors_and_values(program, binaries, ideal.configuration, free, None,
-                                              samplers, generator, elements)
-    return ideal, anchor_sets, values
+    anchor_sets, values, path = _anchors_and_values(program, binaries, ideal.configuration, free, None,
+                                                    samplers, generator, elements, sizes)
+    return ideal, anchor_sets, values, path
 
 
-def _anchors_and_values(program, binaries, ideal, free, checks, samplers, generator, elements):
+def _anchors_and_values(program, binaries, ideal, free, checks, samplers, generator, elements, sizes):
     """Sample every anchor set, then g at [hard, ideal, *checks, *anchors].
 
-    Small problems (anchors x binaries <= DENSE_ELEMENTS, where the cost is the number of ops,
+    Small problems (anchors x binaries <= ``sizes.dense``, where the cost is the number of ops,
     not their size) become one dense set: one call of g on every anchor and one product for
     the distances. Larger ones keep base-plus-flips anchors sparse, go through g's affine
     statistics when it has them, and else materialise a chunk of anchors at a time.
     """
     context = SamplingContext(
         ideal=binaries.restrict(ideal), current=binaries.restrict(binaries.hard), generator=generator,
-        elements=elements,
+        elements=elements, sizes=sizes,
     )
-    anchor_sets = [sampler(context) for sampler in samplers]
+    drawn = [sampler(context) for sampler in samplers]
     # Sets based on b* stand for the ideal's free face, when it has one (anchors.FlipAnchors).
-    on_face = [free is not None and isinstance(a, FlipAnchors) and a.base is context.ideal for a in anchor_sets]
-    anchor_sets = [a.on_ideal_face(free) if face else a for a, face in zip(anchor_sets, on_face)]
+    anchor_sets = drawn if free is None else [a.on_ideal_face(context.ideal, free) for a in drawn]
+    on_face = [a is not d for a, d in zip(anchor_sets, drawn)]
     leading = torch.stack([binaries.hard, ideal])
     if checks is not None and len(checks):
         leading = torch.cat([leading, checks])
     count = sum(a.count for a in anchor_sets)
     live = binaries.count if binaries.live is None else binaries.live.numel()
-    if (len(leading) + count) * live <= DENSE_ELEMENTS:
+    if (len(leading) + count) * live <= sizes.dense:
         groups = [[a for a, face in zip(anchor_sets, on_face) if face is wanted] for wanted in (True, False)]
-        dense = [DenseAnchors(torch.cat([a.configurations(0, a.count) for a in group]), free if face else None)
+        dense = [DenseAnchors(torch.cat([a.configurations(0, a.count) for a in group]), free if face else None, sizes)
                  for group, face in zip(groups, (True, False)) if group]
         rows = torch.cat([binaries.pin_dead(leading)] + [binaries.complete(d.points) for d in dense])
-        return dense, program.values(binaries, rows, pinned=True)
+        return dense, program.values(binaries, rows, pinned=True, chunk=sizes.g_chunk), "dense"
     # Copies of one configuration (the ideal anchors) are evaluated once.
     distinct = [a.distinct for a in anchor_sets]
-    head = program.values(binaries, leading)
-    flat = _values_from_statistics(program, binaries, leading, head, anchor_sets)
+    head = program.values(binaries, leading, chunk=sizes.g_chunk)
+    flat = _values_from_statistics(program, binaries, leading, head, anchor_sets, sizes)
+    path = "statistics"
     if flat is None:
-        per_chunk = max(1, CHUNK_ELEMENTS // max(binaries.count, 1))
+        path = "chunked"
+        per_chunk = max(1, sizes.g_chunk // max(binaries.count, 1))
         parts = [head]
         for anchors, n in zip(anchor_sets, distinct):
-            rows = _full_rows(anchors, binaries)
+            rows = anchors.full_rows(binaries)
             for start in range(0, n, per_chunk):
-                parts.append(program.values(binaries, rows(start, min(start + per_chunk, n)), pinned=True))
+                parts.append(program.values(binaries, rows(start, min(start + per_chunk, n)), pinned=True,
+                                            chunk=sizes.g_chunk))
         flat = torch.cat(parts)
     values, offset = [flat[:len(leading)]], len(leading)
     for anchors, n in zip(anchor_sets, distinct):
         values.append(flat[offset:offset + n].expand(anchors.count) if n == 1 else flat[offset:offset + n])
         offset += n
-    return anchor_sets, torch.cat(values).to(torch.float32)
-
-
-def _full_rows(anchors, binaries):
-    """A function (start, stop) -> those anchors over all K binaries, the dead ones at their hard values.
-
-    Base-plus-flips anchors are completed once, as their base, and flipped at the live indices;
-    filling every row's live bits in would cost a scatter over [rows, K]. (Not with twins: a flip
-    must reach the twins of the flipped binary.)
-    """
-    if isinstance(anchors, FlipAnchors) and binaries.live is not None and not binaries.twin_blocks:
-        fixed = None if anchors.fixed is None else binaries.complete(anchors.fixed[None])[0]
-        return FlipAnchors(binaries.complete(anchors.base[None])[0], binaries.live[anchors.flips], fixed).configurations
-    return lambda start, stop: binaries.complete(anchors.configurations(start, stop))
+    return anchor_sets, torch.cat(values).to(torch.float32), path
 
 
 def _squared_distances(anchor_sets, relaxed: torch.Tensor) -> torch.Tensor:
-    """Every set's squared distances to ``relaxed``; base-plus-flips sets with one base and the
-    same fixed binaries (the ideal and the good anchors share b*) make their pass over K once."""
-    to_base: dict[tuple[int, int], torch.Tensor] = {}
-    parts = []
-    for anchors in anchor_sets:
-        if isinstance(anchors, FlipAnchors):
-            key = (id(anchors.base), id(anchors.fixed))
-            if key not in to_base:
-                to_base[key] = anchors.distance_to_base(relaxed)
-            parts.append(anchors.squared_distances(relaxed, to_base[key]))
-        else:
-            parts.append(anchors.squared_distances(relaxed))
-    return torch.cat(parts)
+    """Every set's squared distances to ``relaxed``, with one cache the sets share per call."""
+    shared: dict = {}
+    return torch.cat([anchors.squared_distances(relaxed, shared) for anchors in anchor_sets])
 
 
-def _values_from_statistics(program, binaries, leading, head, anchor_sets) -> torch.Tensor | None:
+def _values_from_statistics(program, binaries, leading, head, anchor_sets, sizes) -> torch.Tensor | None:
     """g at [hard, ideal, *anchors] through g's affine statistics, or None when g has none.
 
     The hard and ideal values come from g itself (``head``); the statistics path must give the
     same two values, or this batch's anchors go through g itself.
     """
-    statistics = program.statistics(binaries)
+    statistics = None if program.affine is None else Statistics.of(program.affine, binaries)
     if statistics is None:
         return None
-    rows = torch.cat([statistics.at_points(binaries.restrict(leading))]
+    rows = torch.cat([statistics.at_points(binaries.restrict(leading), sizes)]
                      + [anchors.statistics(statistics) for anchors in anchor_sets])
     values = program.values_from_statistics(binaries, rows)
     if values is None or not torch.allclose(values[:len(head)], head, rtol=1e-5, atol=1e-7, equal_nan=True):
         return None  # the statistics disagree with g on this batch: g sees every anchor
     return torch.cat([head, values[len(head):]])
-
-
-def uniloss(metric: Metric, scores: torch.Tensor, *targets, undefined: str = "zero", **parts) -> torch.Tensor:
-    """The UniLoss of ``metric`` on one batch, a 0-d tensor differentiable in ``scores``.
-
-    ``undefined``: what a batch on which the metric is undefined (AUC without a positive) gives:
-    ``"zero"`` (a zero loss with zero gradient) or ``"raise"`` (an InputError).
-    """
-    terms = uniloss_terms(metric, scores, *targets, **parts)
-    if not terms.defined and undefined == "raise":
-        raise undefined_error(metric, terms.ideal_source)
-    return terms.loss
 
 
 def undefined_error(metric: Metric, reason: str) -> InputError:

@@ -22,14 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .tasks.base import Task
-from .training import RunResult, get_task, save_figure, style_epoch_axes, train, write_json, write_text
+from metricloss.errors import InputError
+
+from .atomic import write_json, write_text
+from .logs import save_figure, style_epoch_axes
+from .loop import RunResult, train
+from .task import Task, get_task
 
 MARKDOWN = "comparison.md"
 JSON = "comparison.json"
 FIGURE = "comparison.png"
-_ORDER = ("baseline", "uniloss")  # training.LOSSES in the table's order: the reference first
+_ORDER = ("baseline", "uniloss")  # config.LOSSES in the table's order: the reference first
 _COLOURS = {"baseline": "tab:gray", "uniloss": "tab:blue"}
 
 

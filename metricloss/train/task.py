@@ -1,19 +1,23 @@
 """What a reference training task is: data, a model, the metric's scores, and the usual loss.
 
 A task is a plain value made by a factory and registered as a ``task`` plugin. The training loop
-(``metricloss.training``) knows nothing task-specific: it draws batches from ``Data``, runs
+(``metricloss.train.loop``) knows nothing task-specific: it draws batches from ``Data``, runs
 ``model``, turns the output into the metric's scores with ``scores``, and trains either with
-``UniLoss(metric)`` or with ``baseline``.
+``UniLoss(metric)`` or with ``baseline``. Keeping every task-specific choice in this one value is
+what lets one loop, one checkpoint format and one comparison serve all the paper's experiments.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+
+import metricloss as ml
+from metricloss.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,7 @@ class Split:
 
     ``inputs`` is a tensor, or an object indexed like one (``shape``, ``len``, and ``[index]`` with a
     slice or an index tensor giving a tensor) for sets too large to hold decoded: MPII's person
-    crops are decoded from their JPEGs batch by batch (``metricloss.datasets.mpii.PersonCrops``).
+    crops are decoded from their JPEGs batch by batch (``metricloss.train.datasets.mpii.PersonCrops``).
     """
 
     inputs: torch.Tensor
@@ -49,7 +53,11 @@ class Data:
 
 @dataclass(frozen=True)
 class Settings:
-    """A task's default hyper-parameters (the paper's, DESIGN §5), overridable from the CLI."""
+    """A task's default hyper-parameters, overridable from the CLI.
+
+    A task's own ``settings`` are the paper's for its real data set; the bundled and synthetic data
+    carry smaller ones (``Data.settings``). docs/results.md gives each task's and what they reach.
+    """
 
     epochs: int
     batch_size: int
@@ -79,3 +87,31 @@ class Task:
     def settings_for(self, data: Data) -> Settings:
         """The defaults a run on ``data`` starts from: the data's own, else the task's (the paper's)."""
         return data.settings if data.settings is not None else self.settings
+
+
+def get_task(task: Task | str) -> Task:
+    """A task value, or the registered task plugin of that name made with its defaults."""
+    if isinstance(task, Task):
+        return task
+    made = ml.get_plugin("task", task)()
+    if not isinstance(made, Task):
+        raise InputError(
+            f"the task plugin {task!r} returned a {type(made).__name__}, not a "
+            "metricloss.train.task.Task; a task factory must return a Task"
+        )
+    return made
+
+
+def step_schedule(fractions: Sequence[float], gamma: float) -> Callable[[torch.optim.Optimizer, int], Any]:
+    """A ``Task.scheduler``: the lr times ``gamma`` at each of ``fractions`` of the epochs.
+
+    The paper states its schedules for its epoch counts (CIFAR: / 10 at 140 and 160 of 200); as
+    fractions they carry over to the shorter runs on the bundled and synthetic data. A milestone is
+    never before epoch 1, and two fractions that round to one epoch decay there once.
+    """
+
+    def scheduler(optimizer: torch.optim.Optimizer, epochs: int) -> torch.optim.lr_scheduler.MultiStepLR:
+        milestones = sorted({max(1, round(fraction * epochs)) for fraction in fractions})
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=gamma)
+
+    return scheduler

@@ -5,6 +5,6 @@ positives or without negatives gives ``zero_division`` (0), where scikit-learn a
 of the classes present.
 """
 
-from metricloss.counts import count_metric
+from metricloss import count_metric
 
 balanced_accuracy = count_metric("(TP/P + TN/N) / 2", name="balanced_accuracy", best=1.0)

@@ -4,6 +4,6 @@ Binary: an item is predicted positive when its score is above ``threshold`` (def
 logits). Equals scikit-learn's ``f1_score`` (``zero_division=0.0``).
 """
 
-from metricloss.counts import count_metric
+from metricloss import count_metric
 
 f1 = count_metric("2*TP / (2*TP + FP + FN)", name="f1", best=1.0)

@@ -4,7 +4,7 @@
 F1. Equals scikit-learn's ``fbeta_score`` (``zero_division=0.0``).
 """
 
-from metricloss.counts import count_metric
+from metricloss import count_metric
 
 fbeta = count_metric(
     "(1 + beta**2)*TP / ((1 + beta**2)*TP + beta**2*FN + FP)",

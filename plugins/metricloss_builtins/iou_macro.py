@@ -5,6 +5,6 @@ the labels or the predictions. Equals scikit-learn's ``jaccard_score(average="ma
 torch's argmax (on ties, the first maximal class is predicted).
 """
 
-from metricloss.counts import count_metric
+from metricloss import count_metric
 
 iou_macro = count_metric("TP / (TP + FP + FN)", name="iou_macro", best=1.0, average="macro")

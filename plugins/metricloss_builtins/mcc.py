@@ -4,7 +4,7 @@
 denominator is zero, as scikit-learn's ``matthews_corrcoef`` returns.
 """
 
-from metricloss.counts import count_metric
+from metricloss import count_metric
 
 mcc = count_metric(
     "(TP*TN - FP*FN) / sqrt((TP + FP)*(TP + FN)*(TN + FP)*(TN + FN))",

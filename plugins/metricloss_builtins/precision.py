@@ -4,6 +4,6 @@ Its ideal predicts every positive above the threshold and every negative below i
 scikit-learn's ``precision_score`` (``zero_division=0.0``: no predicted positive gives 0).
 """
 
-from metricloss.counts import count_metric
+from metricloss import count_metric
 
 precision = count_metric("TP / (TP + FP)", name="precision", best=1.0)

@@ -17,16 +17,15 @@ import torch
 import torch.nn.functional as F
 
 import metricloss
-from metricloss.datasets.digits import load_digits
-from metricloss.datasets.mnist import load_mnist
-from metricloss.models.mlp import mlp
-from metricloss.models.standardize import fit
-from metricloss.tasks.base import Data, Settings, Split, Task
+from metricloss.train.datasets.digits import load_digits
+from metricloss.train.datasets.mnist import load_mnist
+from metricloss.train.models.mlp import mlp
+from metricloss.train.models.standardize import fit
+from metricloss.train.task import Data, Settings, Split, Task
 
 PAPER = Settings(epochs=30, batch_size=16, lr=0.01)  # MNIST: SGD, momentum 0.5
-# 1,048 training digits: 66 steps an epoch at batch 16, so the paper's 30 epochs take ~15 s on a CPU.
-# Batch 32 instead of 16: one batch in five of 16 holds no positive (digit 0 is a tenth of the data),
-# leaving AP undefined and the step lost.
+# The paper's schedule on the 1,048 training digits, at batch 32 rather than 16: the positive digit
+# is a tenth of the data, so many batches of 16 hold none, which leaves AP undefined and the step lost.
 DIGITS = Settings(epochs=30, batch_size=32, lr=0.01)
 
 

@@ -1,4 +1,4 @@
-"""Readers of the reference trainings' data sets; each returns a ``metricloss.tasks.base.Data``.
+"""Readers of the reference trainings' data sets; each returns a ``metricloss.train.task.Data``.
 
 - ``mnist``: MNIST's IDX files, gzipped or not;
 - ``cifar``: CIFAR-10's and CIFAR-100's python pickles;
@@ -7,14 +7,14 @@
 - ``synthetic_pose``: a generated keypoint set, for pose without MPII.
 
 Images stay as the files store them (uint8, ``[N, C, H, W]``): CIFAR's training split is 150 MB
-instead of 600, the augmentation pads with black as the paper did, and the models standardise their
-input themselves (``metricloss.models.standardize``). A validation split is carved from the training
-split by the seed; the test split is the data set's own where it has one.
+instead of 600, the augmentation pads with black as the paper did, and the models standardise
+their input themselves (``metricloss.train.models.standardize``). A validation split is carved
+from the training split by the seed; the test split is the data set's own where it has one.
 
 A file that is missing or damaged raises ``DataError`` naming the file and where to get it.
 """
 
-from ..errors import MetricLossError
+from metricloss.errors import MetricLossError
 
 
 class DataError(MetricLossError, OSError):

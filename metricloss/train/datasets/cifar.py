@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..tasks.base import Data, Split
+from ..task import Data, Split
 from . import DataError
 from .files import find, read_bytes
 from .splits import carve_split

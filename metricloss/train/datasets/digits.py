@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ..tasks.base import Data, Split
+from ..task import Data, Split
 from .splits import carve, carve_split
 
 SOURCE = "scikit-learn digits (bundled, 8x8)"

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..tasks.base import Data, Split
+from ..task import Data, Split
 from . import DataError
 from .files import find
 from .heatmaps import to_heatmap

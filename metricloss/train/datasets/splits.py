@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..tasks.base import Split
+from ..task import Split
 
 
 def carve(count: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

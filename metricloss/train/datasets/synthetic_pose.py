@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..tasks.base import Data, Split
+from ..task import Data, Split
 from .heatmaps import to_heatmap
 
 STRIDE = 4  # heatmap side = image side / 4, as the hourglass's output

@@ -1,4 +1,4 @@
-"""The reference trainings' networks (DESIGN §5), each a plain ``torch.nn.Module`` factory.
+"""The reference trainings' networks, the paper's for each task, each a plain ``torch.nn.Module`` factory.
 
 - ``mlp``: the binary task's MLP (784-500-300 on MNIST, 64-500-300 on the 8x8 digits);
 - ``resnet``: ResNet-20 for CIFAR (He et al. 2016), any input channels and size;

@@ -1,0 +1,99 @@
+"""The binary variables of one batch: what the pairs module gives the loss.
+
+Flat vectors of length K across the metric's comparison blocks, with the bookkeeping that keeps
+some binaries out of the loss: dead ones (constants whatever the scores) and twins (a second
+comparison of the same two values).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Binaries:
+    """The binary variables of one batch, flattened across blocks into vectors of length K.
+
+    Some binaries are *dead*: a score compared with itself (the diagonal of
+    ``x[None, :] > x[:, None]``) is the same constant for every score vector. They keep their
+    hard value in every configuration g sees and are left out of the loss (``live``).
+
+    Some are *twins*: ``p > n`` and ``p >= n`` (AUC's tie rule) compare the same two scores, so
+    they have one difference and, away from a tie, one value. A twin is not a variable of its own:
+    in every anchor it copies its source (negated for ``n > p``), while the hard and ideal
+    configurations, which come from real scores, keep their exact values at ties.
+    """
+
+    differences: torch.Tensor  # [K], float, carries autograd to the scores
+    hard: torch.Tensor  # [K], bool, the metric's own comparisons
+    shapes: tuple[torch.Size, ...]  # one per block, for splitting a flat configuration
+    target_values: tuple  # what g reads besides the binaries
+    dead: torch.Tensor | None = None  # [K] bool, or None when every binary is live
+    twin_blocks: tuple = ()  # per block: (source block, negated) for a twin, else None
+
+    @property
+    def count(self) -> int:
+        return self.hard.numel()
+
+    @functools.cached_property
+    def sizes(self) -> list[int]:
+        return [math.prod(s) for s in self.shapes]
+
+    @functools.cached_property
+    def _not_live(self) -> torch.Tensor | None:
+        """[K] bool: dead binaries and twins, or None when every binary is live."""
+        if not self.twin_blocks:
+            return self.dead
+        twin = torch.cat([torch.full((n,), t is not None, dtype=torch.bool, device=self.hard.device)
+                          for n, t in zip(self.sizes, self.twin_blocks)])
+        return twin if self.dead is None else twin | self.dead
+
+    @functools.cached_property
+    def live(self) -> torch.Tensor | None:
+        """Indices of the live binaries, or None when all are live."""
+        return None if self._not_live is None else (~self._not_live).nonzero().squeeze(1)
+
+    def restrict(self, configuration: torch.Tensor) -> torch.Tensor:
+        """[..., K] -> [..., live]."""
+        if self._not_live is None:
+            return configuration
+        if self.dead is None:  # only twins: the live binaries are whole blocks
+            own = [part for part, twin in zip(configuration.split(self.sizes, -1), self.twin_blocks) if twin is None]
+            return own[0] if len(own) == 1 else torch.cat(own, -1)
+        return configuration[..., self.live]
+
+    def complete(self, live_configurations: torch.Tensor) -> torch.Tensor:
+        """[A, live] bool -> [A, K] bool: dead binaries at their (constant) hard values, twins
+        copied from their sources."""
+        if self._not_live is None:
+            return live_configurations
+        if self.dead is None:  # only twins: the blocks are the live columns and copies of them
+            own = iter(live_configurations.split([n for n, t in zip(self.sizes, self.twin_blocks) if t is None], 1))
+            return torch.cat(self._with_twins(lambda: next(own)), 1)
+        full = self.hard.expand(live_configurations.shape[0], -1).clone()
+        full.masked_scatter_(~self._not_live, live_configurations)  # row by row, in order
+        if self.twin_blocks:
+            parts = list(full.split(self.sizes, 1))
+            for part, twin in zip(parts, self.twin_blocks):
+                if twin is not None:
+                    part.copy_(~parts[twin[0]] if twin[1] else parts[twin[0]])
+            full = torch.where(self.dead, self.hard, full)  # a dead twin keeps its own constant
+        return full
+
+    def _with_twins(self, own_block) -> list:
+        """Per block, ``own_block()`` for a block of its own, or its source's (negated) for a twin."""
+        blocks: list = []
+        for twin in self.twin_blocks:
+            if twin is None:
+                blocks.append(own_block())
+            else:
+                source, negated = twin
+                blocks.append(~blocks[source] if negated else blocks[source])
+        return blocks
+
+    def pin_dead(self, configuration: torch.Tensor) -> torch.Tensor:
+        return configuration if self.dead is None else torch.where(self.dead, self.hard, configuration)

@@ -1,0 +1,112 @@
+"""The replacements of the lowering table: ordinary tensor code in comparisons, tie rules kept.
+
+Each function is traced once per match and inlined where the matched node stood
+(``lowering.py``). ``scores`` is the ranked tensor, the other tensors are targets; constants
+(dim, k, ...) are bound when the rule matches. ``ops.beats`` gives a binary its own tie rule, so a
+rewritten metric equals the original on tied scores too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.fx as fx
+
+from .ops import beats, hard_only, zero_one
+
+# Recorded as single nodes (the compiler reads them), not traced through.
+fx.wrap("beats")
+fx.wrap("hard_only")
+fx.wrap("zero_one")
+
+
+def _last(scores: torch.Tensor, dim: int) -> tuple[torch.Tensor, Any]:
+    scores = scores.movedim(dim, -1)
+    return scores, scores.shape[-1]
+
+
+def _rivals(scores, labels, classes):
+    """The true class's score [B, 1], its rivals' scores [B, C-1] and the rivals' class indices."""
+    flat = scores.reshape(-1, classes)
+    index = labels.long().reshape(-1, 1)
+    every = torch.arange(classes, device=labels.device)
+    others = every != index
+    rivals = flat[others].reshape(-1, classes - 1)
+    rival_classes = every.expand(flat.shape[0], classes)[others].reshape(-1, classes - 1)
+    return flat.gather(-1, index), rivals, rival_classes, index
+
+
+def argmax_equals(scores, labels, *, dim):
+    """``scores.argmax(dim) == labels``: the labelled entry beats every other entry.
+
+    torch's argmax returns the first maximal index, so the labelled entry must beat earlier
+    entries strictly and may tie later ones.
+    """
+    scores, classes = _last(scores, dim)
+    true_score, rivals, rival_classes, index = _rivals(scores, labels, classes)
+    return beats(true_score, rivals, rival_classes > index).all(-1).reshape(labels.shape)
+
+
+def argmax_differs(scores, labels, *, dim):
+    """``scores.argmax(dim) != labels``: some other entry wins (the negation of argmax_equals)."""
+    return ~argmax_equals(scores, labels, dim=dim)
+
+
+def one_hot_argmax(scores, *, dim, num_classes):
+    """``one_hot(scores.argmax(dim), C)``: entry c is 1 iff c beats every other entry, earlier
+    entries strictly (the first maximal index wins a tie).
+
+    The diagonal (c against itself) is a self-comparison the compiler drops from the loss.
+    """
+    scores, classes = _last(scores, dim)
+    order = torch.arange(classes, device=scores.device)
+    later = order[None, :] > order[:, None]  # [c, c']: c' comes after c, so c wins a tie with it
+    won = beats(scores[..., :, None], scores[..., None, :], later)  # [..., c, c']
+    itself = torch.eye(classes, dtype=torch.bool, device=scores.device)
+    return (won | itself).all(-1).long()
+
+
+def topk_contains(scores, labels, *, dim, k):
+    """``labels`` is among the top-k entries iff fewer than k entries rank above it.
+
+    torch does not specify which of tied entries topk returns; the rule here is scikit-learn's
+    ``top_k_accuracy_score`` (a stable ascending sort read backwards): a later entry that ties
+    the labelled one ranks above it, an earlier one does not.
+    """
+    scores, classes = _last(scores, dim)
+    batch = scores.shape[:-1]
+    true_score, rivals, rival_classes, index = _rivals(scores, labels, classes)
+    above = beats(rivals, true_score, rival_classes > index)
+    return (above.sum(-1) < k).reshape(batch)
+
+
+def rank(scores, *, dim, descending):
+    """``scores.argsort(dim, descending).argsort(dim)``: how many entries come before each one.
+
+    A stable sort keeps tied entries in index order, so entry j comes before entry i when it is
+    strictly better, or tied and earlier.
+    """
+    scores, classes = _last(scores, dim)
+    order = torch.arange(classes, device=scores.device)
+    earlier = order[None, :] < order[:, None]  # [i, j]: j comes before i in index order
+    if descending:
+        before = beats(scores[..., None, :], scores[..., :, None], earlier)  # [i, j]
+    else:
+        before = beats(scores[..., :, None], scores[..., None, :], earlier)
+    return before.sum(-1).movedim(-1, dim)
+
+
+def argmax_in_region(scores, original, *, dim):
+    """``region.gather(dim, scores.argmax(dim, keepdim=True))``: the first maximal entry lies in
+    the region iff the best score inside it beats every score outside it (one binary per outside
+    entry), strictly for outside entries before the first best inside entry.
+    """
+    scores, size = _last(scores, dim)
+    region = zero_one(original.movedim(dim, -1))
+    inside = scores.masked_fill(~region, float("-inf"))
+    best_inside = inside.amax(-1, keepdim=True)
+    first_best = hard_only(inside).argmax(-1, keepdim=True)
+    after = torch.arange(size, device=scores.device) > first_best
+    won = beats(best_inside, scores, after)
+    return (won | region).all(-1, keepdim=True).movedim(-1, dim).to(original.dtype)
