@@ -1,12 +1,21 @@
 """The ``metricloss`` command: ``demo``, ``explain NAME``, ``plugins``, ``train TASK``, ``compare TASK``,
-``bench``."""
+and the commands other packages add through the ``metricloss.commands`` entry points (the
+benchmark package adds ``bench``).
+
+Such an entry point names a function ``(subparsers) -> None`` that adds its parser and sets
+``handler=`` on it: a function ``(args) -> exit code``. One that fails to load is reported in
+``metricloss --help`` and the rest still work.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from importlib import metadata
 
 from .errors import MetricLossError
+
+COMMANDS_GROUP = "metricloss.commands"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser(
-        "demo", help="train UniLoss('auc') and a BCE twin on scikit-learn's digits (no download)"
+        "demo", help="train UniLoss('auc') and cross-entropy on scikit-learn's digits (no download)"
     )
     demo.add_argument("--epochs", type=int, default=15)
     demo.add_argument("--seed", type=int, default=0)
@@ -29,10 +38,14 @@ def main(argv: list[str] | None = None) -> int:
 
     _add_train(commands)
     _add_compare(commands)
-    _add_bench(commands)
+    broken = _add_installed_commands(commands)
+    if broken:
+        parser.epilog = "commands that failed to load: " + "; ".join(broken)
 
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "handler", None) is not None:
+            return args.handler(args)
         if args.command == "demo":
             from .train.demo import main as demo_main
 
@@ -54,8 +67,6 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args)
         elif args.command == "compare":
             return _compare(args)
-        elif args.command == "bench":
-            return _bench(args)
     except MetricLossError as error:
         print(f"metricloss: {error}", file=sys.stderr)
         return 2
@@ -96,41 +107,16 @@ def _add_compare(commands) -> None:
                          help="continue the runs a stopped comparison left and reuse finished ones")
 
 
-def _add_bench(commands) -> None:
-    bench = commands.add_parser(
-        "bench", help="measure the loss's cost as ratios to costs measured beside it (docs/performance.md)",
-        description="Time UniLoss against the usual loss, a training step, a per-pair loop reference, "
-                    "the floor of relaxing the comparisons, over growing sizes, and compile times; print "
-                    "the tables and write every number to --json.",
-    )
-    size = bench.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="fewer rounds and smaller sizes: minutes, not tens")
-    size.add_argument("--smoke", action="store_true",
-                      help="tiny sizes and one round: checks that every table runs (numbers mean nothing)")
-    bench.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
-    bench.add_argument("--threads", type=int, default=0,
-                       help="torch CPU threads (default: torch's choice); fewer than the cores is steadier "
-                            "on a shared machine")
-    bench.add_argument("--json", default="bench-results/bench.json",
-                       help="where to write the numbers (default: %(default)s)")
-    bench.add_argument("--tables", default=None,
-                       help="comma-separated subset of loss_cost,training_step,loop,floor,scaling,compile")
-
-
-def _bench(args) -> int:
-    from pathlib import Path
-
-    from metricloss_benchmarks.suite import TABLES, run
-
-    tables = TABLES if args.tables is None else tuple(t.strip() for t in args.tables.split(","))
-    unknown = [t for t in tables if t not in TABLES]
-    if unknown:
-        print(f"metricloss bench: unknown table(s) {', '.join(unknown)}; choose from {', '.join(TABLES)}",
-              file=sys.stderr)
-        return 2
-    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
-    results = run(mode, args.device, Path(args.json), threads=args.threads, tables=tables)
-    return 1 if results["failures"] else 0
+def _add_installed_commands(commands) -> list[str]:
+    """Add every ``metricloss.commands`` entry point's command; return the ones that failed."""
+    broken = []
+    for point in metadata.entry_points(group=COMMANDS_GROUP):
+        try:
+            point.load()(commands)
+        except Exception as error:  # a broken plugin must not take the other commands down
+            where = f"{point.dist.name} {point.dist.version}" if point.dist else point.value
+            broken.append(f"{point.name} ({where}): {type(error).__name__}: {error}")
+    return broken
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 import metricloss as ml
 from metricloss.cli import main
 
@@ -52,3 +54,24 @@ def test_help_for_each_command():
         out = subprocess.run([sys.executable, "-m", "metricloss.cli", *command], capture_output=True,
                              text=True, check=True).stdout
         assert out.startswith("usage: metricloss")
+
+
+def test_commands_come_from_entry_points_and_a_broken_one_is_reported(monkeypatch, capsys):
+    from importlib import metadata
+
+    from metricloss import cli
+
+    class Broken:
+        name, value, dist = "broken", "no_such_module:command", None
+
+        def load(self):
+            raise ImportError("No module named 'no_such_module'")
+
+    real = metadata.entry_points
+    monkeypatch.setattr(cli.metadata, "entry_points",
+                        lambda group: [*real(group=group), Broken()] if group == cli.COMMANDS_GROUP else real(group=group))
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "bench" in out  # the benchmark package's command, found through its entry point
+    assert "commands that failed to load: broken (no_such_module:command): ImportError" in out

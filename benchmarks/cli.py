@@ -1,0 +1,45 @@
+"""The ``bench`` command of ``metricloss``: registered through the ``metricloss.commands`` entry
+point in ``pyproject.toml``, so the core never imports the benchmarks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .suite import TABLES, run
+
+
+def bench_command(commands) -> None:
+    """``metricloss bench``, added to the ``metricloss`` command through an entry point."""
+    bench = commands.add_parser(
+        "bench", help="measure the loss's cost as ratios to costs measured beside it (docs/performance.md)",
+        description="Time UniLoss against the usual loss, a training step, a per-pair loop reference, "
+                    "the floor of relaxing the comparisons, over growing sizes, and compile times; print "
+                    "the tables and write every number to --json.",
+    )
+    size = bench.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="fewer rounds and smaller sizes: minutes, not tens")
+    size.add_argument("--smoke", action="store_true",
+                      help="tiny sizes and one round: checks that every table runs (numbers mean nothing)")
+    bench.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
+    bench.add_argument("--threads", type=int, default=0,
+                       help="torch CPU threads (default: torch's choice); fewer than the cores is steadier "
+                            "on a shared machine")
+    bench.add_argument("--json", default="bench-results/bench.json",
+                       help="where to write the numbers (default: %(default)s)")
+    bench.add_argument("--tables", default=None,
+                       help="comma-separated subset of loss_cost,training_step,loop,floor,scaling,compile")
+    bench.set_defaults(handler=run_bench)
+
+
+def run_bench(args) -> int:
+
+    tables = TABLES if args.tables is None else tuple(t.strip() for t in args.tables.split(","))
+    unknown = [t for t in tables if t not in TABLES]
+    if unknown:
+        print(f"metricloss bench: unknown table(s) {', '.join(unknown)}; choose from {', '.join(TABLES)}",
+              file=sys.stderr)
+        return 2
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    results = run(mode, args.device, Path(args.json), threads=args.threads, tables=tables)
+    return 1 if results["failures"] else 0
