@@ -57,9 +57,17 @@ class Binaries:
         """Indices of the live binaries, or None when all are live."""
         return None if self._not_live is None else (~self._not_live).nonzero().squeeze(1)
 
+    @functools.cached_property
+    def live_count(self) -> int:
+        """How many binaries are live (without building their indices when only twins are not)."""
+        if self.dead is None:
+            return sum(n for n, twin in zip(self.sizes, self.twin_blocks or (None,) * len(self.sizes))
+                       if twin is None)
+        return self.live.numel()
+
     def restrict(self, configuration: torch.Tensor) -> torch.Tensor:
         """[..., K] -> [..., live]."""
-        if self._not_live is None:
+        if self.dead is None and not self.twin_blocks:
             return configuration
         if self.dead is None:  # only twins: the live binaries are whole blocks
             own = [part for part, twin in zip(configuration.split(self.sizes, -1), self.twin_blocks) if twin is None]
@@ -69,7 +77,7 @@ class Binaries:
     def complete(self, live_configurations: torch.Tensor) -> torch.Tensor:
         """[A, live] bool -> [A, K] bool: dead binaries at their (constant) hard values, twins
         copied from their sources."""
-        if self._not_live is None:
+        if self.dead is None and not self.twin_blocks:
             return live_configurations
         if self.dead is None:  # only twins: the blocks are the live columns and copies of them
             own = iter(live_configurations.split([n for n, t in zip(self.sizes, self.twin_blocks) if t is None], 1))

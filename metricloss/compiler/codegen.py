@@ -40,11 +40,13 @@ def _operand_key(operand):
     return operand if isinstance(operand, fx.Node) else ("constant", repr(operand))
 
 
-def pairs_graph(graph: fx.Graph, part: Partition, twins: tuple) -> fx.Graph:
-    """Everything up to the comparisons, returning (differences, hard binaries, g's target inputs)."""
+def pairs_graph(graph: fx.Graph, part: Partition, twins: tuple, complete: bool = True) -> fx.Graph:
+    """Everything up to the comparisons, returning (differences, hard binaries, dead masks, g's
+    target inputs); without ``complete``, (differences, hard binaries) alone: what the binaries of
+    perfect scores need, at half the ops."""
     pairs = fx.Graph()
     env: dict[fx.Node, fx.Node] = {}
-    needed = _ancestors([b.node for b in part.blocks] + part.target_inputs)
+    needed = _ancestors([b.node for b in part.blocks] + (part.target_inputs if complete else []))
     for node in graph.nodes:
         if node.op == "placeholder":
             env[node] = pairs.placeholder(node.target)
@@ -60,9 +62,13 @@ def pairs_graph(graph: fx.Graph, part: Partition, twins: tuple) -> fx.Graph:
             difference = emit_difference(pairs, env, lhs, rhs, lambda n: part.roles.get(n) is Role.SCORE)
             # Broadcast against the comparison so both have the block's full shape.
             differences.append(pairs.call_method("expand_as", (difference, env[block.node])))
-        dead.append(_dead_binaries(pairs, env, block.node, part))
+        if complete:
+            dead.append(_dead_binaries(pairs, env, block.node, part))
     hard = [env[b.node] for b in part.blocks]
-    pairs.output((tuple(differences), tuple(hard), tuple(dead), tuple(env[n] for n in part.target_inputs)))
+    if complete:
+        pairs.output((tuple(differences), tuple(hard), tuple(dead), tuple(env[n] for n in part.target_inputs)))
+    else:
+        pairs.output((tuple(differences), tuple(hard)))
     pairs.lint()
     return pairs
 

@@ -87,18 +87,18 @@ def propose(program: Program, binaries: Binaries, scores: torch.Tensor, targets:
     or None when no target gives perfect scores and only the whole search will do."""
     if ideal_scores is not None:
         perfect = _perfect_from_ideal_argument(scores, targets, ideal_scores, metric)
-        configuration = program.pairs(perfect, targets).hard
+        configuration = program.comparisons(perfect, targets)[0]
         return Proposal(configuration, configuration.new_zeros(0, configuration.numel()), None, _FROM_IDEAL,
                         from_ideal_argument=True)
     candidates = _candidates(scores, targets, target_names)
     if not candidates:
         return None
     first, source = candidates[0]
-    perfect = program.pairs(first, targets)
+    perfect = program.comparisons(first, targets)
     rivals = None
     if goal.best is None and len(candidates) > 1:  # every candidate is compared with the first
         rivals = many_pairs(program, torch.stack([c for c, _ in candidates[1:]]), targets)
-    return Proposal(perfect.hard, *_face(binaries, perfect), source, rivals)
+    return Proposal(perfect[0], *_face(binaries, perfect), source, rivals)
 
 
 def _candidates(scores: torch.Tensor, targets: tuple, target_names: tuple[str, ...]) -> list:
@@ -113,7 +113,7 @@ def find_ideal(program: Program, binaries: Binaries, scores: torch.Tensor, targe
     """``b*`` for this batch, every candidate compared (see the module's docstring)."""
     if ideal_scores is not None:
         perfect = _perfect_from_ideal_argument(scores, targets, ideal_scores, metric)
-        configuration = program.pairs(perfect, targets).hard
+        configuration = program.comparisons(perfect, targets)[0]
         value = _value(program, binaries, configuration)
         _check_ideal_value(value, goal, metric)
         return Ideal(configuration, value, None, _FROM_IDEAL)
@@ -132,7 +132,7 @@ def find_ideal(program: Program, binaries: Binaries, scores: torch.Tensor, targe
         return _undefined(binaries, "no target gives perfect scores and no block pattern reaches best=")
     if not best.defined:
         return best
-    checks, free = _face(binaries, program.pairs(candidates[index][0], targets))
+    checks, free = _face(binaries, program.comparisons(candidates[index][0], targets))
     if free is None or not bool(((program.values(binaries, checks) - best.value).abs() <= TOLERANCE).all()):
         return best
     return Ideal(best.configuration, best.value, free, best.source)
@@ -145,13 +145,13 @@ def many_pairs(program: Program, scores: torch.Tensor, targets: tuple) -> torch.
     """[R, K] hard binaries of R score tensors ([R, *shape]): one vmapped call of the pairs module
     (a loop over the R rows where vmap refuses an op)."""
     def hard(row):
-        blocks = program.pairs_module.forward(row, *targets)[1]
+        blocks = program.comparisons_module.forward(row, *targets)[1]
         return torch.cat([b.reshape(-1) for b in blocks]) if blocks else row.new_zeros(0, dtype=torch.bool)
 
     try:
         return vmap(hard)(scores)
     except (RuntimeError, TypeError, IndexError, ValueError):
-        return torch.stack([program.pairs(row, targets).hard for row in scores])
+        return torch.stack([program.comparisons(row, targets)[0] for row in scores])
 
 
 def level_candidates(scores: torch.Tensor, targets: tuple, names: tuple[str, ...]):
@@ -186,15 +186,13 @@ def perfect_scores(levels: torch.Tensor, order: torch.Tensor | None) -> torch.Te
     """Scores ordered by ``levels``, levels ``_LEVEL_GAP`` apart and centred on zero; inside a
     level, in the order of ``order`` (ties kept), within a band of width 1 above the level, so
     that a threshold anywhere between two bands separates them."""
-    levels = levels.to(torch.float64)
     top = levels.max() if levels.numel() else levels.new_zeros(())
-    perfect = (levels - top / 2) * _LEVEL_GAP
+    perfect = (levels * 2 - top).to(torch.float64) * (_LEVEL_GAP / 2)
     if order is None:
         return perfect
     current = order.detach().to(torch.float64)
-    low, high = current.min(), current.max()
-    spread = torch.where(high > low, high - low, torch.ones_like(high))
-    return perfect + (current - low) / spread
+    low, high = current.aminmax() if current.numel() else (perfect.new_zeros(()),) * 2
+    return perfect + (current - low) / (high - low).clamp_min(1e-300)
 
 
 def _orders_inside_levels(scores: torch.Tensor):
@@ -207,7 +205,7 @@ def _orders_inside_levels(scores: torch.Tensor):
     yield -index, ", ties in reverse index order"
 
 
-def _face(binaries: Binaries, perfect: Binaries) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _face(binaries: Binaries, perfect: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(rows of g to check, free mask) of the face around the binaries of perfect scores.
 
     In perfect scores, items of one level lie within a band of width 1 and levels 20 apart, so a
@@ -217,11 +215,10 @@ def _face(binaries: Binaries, perfect: Binaries) -> tuple[torch.Tensor, torch.Te
     the order inside every level reversed, a configuration that real scores produce: if ``g``
     gives it the ideal's value, the face stands. No rows and None when no binary is in-level.
     """
-    differences = perfect.differences
+    hard, differences = perfect
     free = differences.abs() < 1.5
     if binaries.dead is not None:
         free = free & ~binaries.dead
-    hard = perfect.hard
     if not bool(free.any()):
         return hard.new_zeros(0, hard.numel()), None
     return torch.where(free & (differences != 0), ~hard, hard)[None], free  # ties stay ties

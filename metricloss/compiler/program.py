@@ -37,6 +37,7 @@ class Program:
         # Per block: (the earlier block it is a twin of, negated), or None.
         self.twins = twin_blocks(part)
         self.pairs_module = fx.GraphModule(torch.nn.Module(), pairs_graph(graph, part, self.twins))
+        self.comparisons_module = fx.GraphModule(torch.nn.Module(), pairs_graph(graph, part, self.twins, False))
         self.g_module = fx.GraphModule(torch.nn.Module(), g_graph(part))
         elements = elements_graph(graph, part)
         self.elements_module = None if elements is None else fx.GraphModule(torch.nn.Module(), elements)
@@ -76,6 +77,16 @@ class Program:
             dead=dead,
             twin_blocks=self.twins if any(self.twins) else (),
         )
+
+    def comparisons(self, scores: torch.Tensor, targets: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+        """(hard binaries, differences), flat over all K, of other scores than the batch's (perfect
+        ones for the ideal): the pairs module without the masks and target values."""
+        try:
+            differences, hard = self.comparisons_module.forward(scores, *targets)
+        except InputError as error:
+            raise InputError(f"metric `{self.name}`: {error}") from None
+        empty = scores.new_zeros(0)
+        return _flat(hard, empty.bool()), _flat(differences, empty)
 
     def elements(self, scores: torch.Tensor, targets: tuple, binaries: Binaries):
         """(left, right) flat score indices of each live binary's two sides (-1: not a score).

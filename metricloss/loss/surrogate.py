@@ -162,8 +162,7 @@ def _anchors_and_values(program, binaries, ideal, free, checks, samplers, genera
     if checks is not None and len(checks):
         leading = torch.cat([leading, checks])
     count = sum(a.count for a in anchor_sets)
-    live = binaries.count if binaries.live is None else binaries.live.numel()
-    if (len(leading) + count) * live <= sizes.dense:
+    if (len(leading) + count) * binaries.live_count <= sizes.dense:
         groups = [[a for a, face in zip(anchor_sets, on_face) if face is wanted] for wanted in (True, False)]
         dense = [DenseAnchors(torch.cat([a.configurations(0, a.count) for a in group]), free if face else None, sizes)
                  for group, face in zip(groups, (True, False)) if group]
