@@ -36,6 +36,14 @@ class MetricLossWarning(UserWarning):
     """Something worth knowing that does not stop the computation (e.g. an undefined batch)."""
 
 
+class UndefinedBatchWarning(MetricLossWarning):
+    """A batch on which the metric is undefined (AUC without a positive): its loss is zero.
+
+    A category of its own, so that a training loop that counts such batches can silence the
+    warning by category rather than by its text.
+    """
+
+
 @dataclass(frozen=True)
 class SourceLocation:
     """A place in the user's source: shown as ``file:line (`code`)`` in messages."""

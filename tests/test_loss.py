@@ -158,7 +158,7 @@ def test_lower_is_better_metric_gives_a_loss_that_falls_with_the_metric():
 def test_undefined_batch_gives_zero_loss_no_gradient_and_one_warning():
     loss_fn = ml.UniLoss("auc")
     scores = torch.randn(8, requires_grad=True)
-    with pytest.warns(ml.MetricLossWarning, match="undefined on a batch") as caught:
+    with pytest.warns(ml.UndefinedBatchWarning, match="undefined on a batch") as caught:
         first = loss_fn(scores, torch.zeros(8, dtype=torch.long))
         second = loss_fn(scores, torch.ones(8, dtype=torch.long))
     assert len(caught) == 1

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..errors import MetricLossWarning
+from ..errors import MetricLossWarning, UndefinedBatchWarning
 from .surrogate import UNDEFINED_POLICIES, Terms, undefined_error, uniloss_terms
 from .interpolators import Interpolator, inverse_distance
 from ..compiler.metric import Metric, get_metric
@@ -83,7 +83,7 @@ class UniLoss(torch.nn.Module):
                     "(e.g. AUC without a positive or a negative). Such batches give a zero loss with "
                     "no gradient. They are counted in UniLoss.undefined_batches; pass "
                     "undefined='raise' to stop instead.",
-                    MetricLossWarning,
+                    UndefinedBatchWarning,
                     stacklevel=2,
                 )
         elif not terms.reaches_best:

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from metricloss.errors import InputError, MetricLossWarning
+from metricloss.errors import InputError, UndefinedBatchWarning
 
 from .atomic import write_json
 from .checkpoints import CHECKPOINT, checkpoint_state, resume_from, save_checkpoint
@@ -164,8 +164,7 @@ def _train_epoch(run: Run, epoch: int, progress: bool) -> tuple[float | None, fl
     try:
         with warnings.catch_warnings():
             # Undefined batches are counted in the log, once per epoch, instead of being warned about.
-            warnings.filterwarnings("ignore", message=r"metric `.*` is undefined on a batch",
-                                    category=MetricLossWarning)
+            warnings.simplefilter("ignore", UndefinedBatchWarning)
             for index in batches:
                 loss, value, defined = _step(run, run.data.train.batch(index))
                 losses.append(loss)
