@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from .contracts import problem
 from .errors import PluginError
 
 GROUPS = {
@@ -52,6 +53,10 @@ class Registry:
 
     def register(self, kind: str, name: str, plugin: Any, source: str,
                  distribution: str = "", version: str = "") -> None:
+        """Add a plugin, checked against its kind's contract (``contracts.py``)."""
+        wrong = problem(kind, plugin)
+        if wrong is not None:
+            raise PluginError(f"the {kind} {name!r} at {source} {wrong}")
         entries = self._entries[kind]
         existing = entries.get(name)
         if existing is not None and existing.plugin is not plugin and existing.source != source:
@@ -115,6 +120,10 @@ class Registry:
                     f"entry point {point.name!r} ({point.value}) is a {kind} named {plugin_name!r}; "
                     "the two names must agree",
                 )
+                continue
+            wrong = problem(kind, plugin)
+            if wrong is not None:
+                self._failures[kind][point.name] = Failure(point.name, kind, source, f"{point.value} {wrong}")
                 continue
             dist = point.dist
             self.register(kind, point.name, plugin, source,

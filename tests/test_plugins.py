@@ -109,3 +109,25 @@ def test_decorated_parts_are_registered_and_usable_by_name():
 def test_unknown_part_name():
     with pytest.raises(ml.PluginError, match=r"no interpolator named 'idw'.*Known interpolators: gaussian_kernel, inverse_distance, nearest"):
         ml.UniLoss("auc", interpolator="idw")
+
+
+def test_a_plugin_that_breaks_its_kinds_contract_fails_where_it_is_declared():
+    with pytest.raises(ml.PluginError, match=r"the relaxation 'not_a_relaxation' at .*test_plugins.py:\d+ .* "
+                                             r"returned a function when called with its defaults, not a Relaxation"):
+        @ml.relaxation
+        def not_a_relaxation(scale=1.0):
+            return lambda d: torch.tanh(d * scale)
+
+    with pytest.raises(ml.PluginError, match=r"takes required parameters \['tau'\]; every parameter of a "
+                                             r"relaxation factory needs a default"):
+        @ml.relaxation
+        def needs_tau(tau):
+            return ml.sigmoid(tau=tau)
+
+    with pytest.raises(ml.PluginError, match="returned a dict when called with its defaults, not a Sampler"):
+        ml.sampler(lambda: {}, name="dict_sampler")
+
+    with pytest.raises(ml.PluginError, match=r"without the task fields \['metrics', 'settings'"):
+        @ml.task
+        def half_a_task():
+            return type("Half", (), {"name": "half", "load": None})()
