@@ -17,28 +17,16 @@ per-class count vector would make ``J`` as large as the dense anchors it replace
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 
 import torch
 import torch.fx as fx
 
+from . import ops
+
 
 MAX_STATISTICS = 16
 
-_CASTS = {"float", "double", "to"}
-_REDUCTIONS = {torch.sum, torch.mean, "sum", "mean"}
-_RESHAPES = {
-    operator.getitem, torch.reshape, torch.flatten, torch.squeeze, torch.unsqueeze, torch.permute,
-    torch.transpose, "view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose",
-    "t", "contiguous", "expand", "expand_as",
-}
-_NEGATIONS = {operator.invert, torch.logical_not, torch.bitwise_not, "logical_not", "bitwise_not", "__invert__"}
-_SHIFTS = {operator.add, operator.sub, torch.add, torch.sub, "add", "sub"}
-_MASKS = {operator.and_, operator.mul, torch.logical_and, torch.bitwise_and, torch.mul,
-          "logical_and", "bitwise_and", "mul", "__and__"}
-_DIVISIONS = {operator.truediv, torch.div, torch.true_divide, "div", "true_divide"}
-_NEGATE_SIGN = {operator.neg, torch.neg, "neg"}
 
 
 def one_minus(values: torch.Tensor) -> torch.Tensor:
@@ -102,16 +90,16 @@ def _affine_op(node: fx.Node, binary: set[fx.Node]) -> bool:
     key = _key(node)
     operands = [n for n in node.all_input_nodes if n in binary]
     first = bool(node.args) and node.args[0] is (operands[0] if operands else None)
-    if key in _CASTS:
+    if key in ops.FLOAT_CASTS:
         return first and len(operands) == 1 and _float_cast(node)
-    if key in _REDUCTIONS | _RESHAPES | _NEGATIONS | _NEGATE_SIGN:
+    if key in ops.REDUCTIONS | ops.RESHAPES | ops.NEGATIONS | ops.SIGN_CHANGES:
         # One binary operand, first; the rest (dims, an index) must not be binary.
         return first and len(operands) == 1 and "dtype" not in node.kwargs
-    if key in _SHIFTS:
+    if key in ops.SHIFTS:
         return len(node.args) == 2 and not node.kwargs
-    if key in _MASKS:
+    if key in ops.MASKINGS:
         return len(node.args) == 2 and len(operands) == 1 and not node.kwargs
-    if key in _DIVISIONS:
+    if key in ops.DIVISIONS:
         return len(node.args) == 2 and first and len(operands) == 1 and not node.kwargs
     return False
 
@@ -134,9 +122,9 @@ def _statistics_graph(g_graph, affine, binary, frontier) -> fx.Graph:
             continue
         elif node in affine:
             key = _key(node)
-            if key in _NEGATIONS:
+            if key in ops.NEGATIONS:
                 env[node] = graph.call_function(one_minus, (env[node.args[0]],))
-            elif key in _MASKS:
+            elif key in ops.MASKINGS:
                 value, mask = node.args if node.args[0] in binary else node.args[::-1]
                 env[node] = graph.call_function(masked, (env[value], fx.node.map_arg(mask, lambda n: env[n])))
             else:

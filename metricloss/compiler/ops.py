@@ -90,7 +90,7 @@ _MONOTONE = {
 # of it is still a comparison of scores; autograd sends the gradient to the selected element.
 _SELECTIONS = {torch.amax, torch.amin, "amax", "amin", "max", "min", "masked_fill", torch.masked_fill}
 # Shifts (any operand) and scalings (by something that is not a score).
-_SHIFTS = {operator.add, operator.sub, torch.add, torch.sub, "add", "sub"}
+SHIFTS = {operator.add, operator.sub, torch.add, torch.sub, "add", "sub"}
 _SCALINGS = {operator.mul, operator.truediv, torch.mul, torch.div, "mul", "div"}
 
 # Ops that read only a tensor's metadata: their result carries no score value.
@@ -169,8 +169,26 @@ def moves_elements(node: fx.Node) -> bool:
 
 
 _CASTS = {"float", "double", "half", "int", "long", "bool", "to", "type_as"}
-_MASKINGS = {operator.and_, operator.mul, torch.logical_and, torch.mul,
+MASKINGS = {operator.and_, operator.mul, torch.logical_and, torch.mul,
              "logical_and", "mul", "__and__", "bitwise_and", torch.bitwise_and}
+# What g's affine split (affine_split.py) and its vectorising rewrites (vectorise.py) read.
+FLOAT_CASTS = {"float", "double", "to"}
+REDUCTIONS = {torch.sum, torch.mean, "sum", "mean"}
+RESHAPES = {
+    operator.getitem, torch.reshape, torch.flatten, torch.squeeze, torch.unsqueeze, torch.permute,
+    torch.transpose, "view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose",
+    "t", "contiguous", "expand", "expand_as",
+}
+NEGATIONS = {operator.invert, torch.logical_not, torch.bitwise_not, "logical_not", "bitwise_not", "__invert__"}
+DIVISIONS = {operator.truediv, torch.div, torch.true_divide, "div", "true_divide"}
+SIGN_CHANGES = {operator.neg, torch.neg, "neg"}
+BOOLEAN_PRODUCERS = {
+    operator.gt, operator.ge, operator.lt, operator.le, operator.eq, operator.ne, operator.and_,
+    operator.or_, operator.invert, operator.xor, torch.gt, torch.ge, torch.lt, torch.le, torch.eq,
+    torch.ne, torch.logical_and, torch.logical_or, torch.logical_not, torch.isnan, torch.isfinite,
+    "gt", "ge", "lt", "le", "eq", "ne", "bool", "logical_and", "logical_or", "logical_not", "isnan",
+    "isfinite", "__and__", "__or__", "__invert__", "all", "any",
+}
 _COVERINGS = {operator.or_, torch.logical_or, torch.bitwise_or, "logical_or", "__or__", "bitwise_or"}
 
 
@@ -180,7 +198,7 @@ def is_cast(node: fx.Node) -> bool:
 
 def is_masking(node: fx.Node) -> bool:
     """``a & m``, ``a * m``: zero wherever ``m`` is zero, whatever ``a`` is."""
-    return _key(node) in _MASKINGS
+    return _key(node) in MASKINGS
 
 
 def is_covering(node: fx.Node) -> bool:
@@ -201,14 +219,14 @@ def selection(node: fx.Node) -> str | None:
 def keeps_elements(node: fx.Node) -> bool:
     """Elementwise ops on scores: each output element is still "that score" for element samplers."""
     key = _key(node)
-    return (key in _MONOTONE or key in _SHIFTS or key in _SCALINGS or key in _CONVERSIONS
+    return (key in _MONOTONE or key in SHIFTS or key in _SCALINGS or key in _CONVERSIONS
             or key in ("masked_fill", torch.masked_fill))
 
 
 def passes_scores(node: fx.Node, score_operands: list[fx.Node]) -> bool:
     """Whether ``node`` may carry score values on toward a comparison."""
     key = _key(node)
-    if key in _STRUCTURAL or key in _MONOTONE or key in _SHIFTS or key in _SELECTIONS:
+    if key in _STRUCTURAL or key in _MONOTONE or key in SHIFTS or key in _SELECTIONS:
         return True
     if key in _SCALINGS:
         # ``scores * 2`` or ``scores / temperature`` keeps comparisons meaningful; ``a * b`` of two

@@ -15,13 +15,8 @@ import operator
 import torch
 import torch.fx as fx
 
-_BOOLEAN_PRODUCERS = {
-    operator.gt, operator.ge, operator.lt, operator.le, operator.eq, operator.ne, operator.and_,
-    operator.or_, operator.invert, operator.xor, torch.gt, torch.ge, torch.lt, torch.le, torch.eq,
-    torch.ne, torch.logical_and, torch.logical_or, torch.logical_not, torch.isnan, torch.isfinite,
-    "gt", "ge", "lt", "le", "eq", "ne", "bool", "logical_and", "logical_or", "logical_not", "isnan",
-    "isfinite", "__and__", "__or__", "__invert__", "all", "any",
-}
+from . import ops
+
 
 
 def masked_sum(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -44,7 +39,7 @@ _REDUCTIONS = {"sum": masked_sum, "mean": masked_mean, torch.sum: masked_sum, to
 
 def _is_boolean(node) -> bool:
     return isinstance(node, fx.Node) and node.op in ("call_function", "call_method") and (
-        node.target in _BOOLEAN_PRODUCERS)
+        node.target in ops.BOOLEAN_PRODUCERS)
 
 
 def reduce_masks_in_place(graph: fx.Graph) -> int:
