@@ -121,15 +121,6 @@ def operands(node: fx.Node) -> tuple:
     return tuple(node.args[:2])
 
 
-def tie_rule(node: fx.Node) -> str:
-    """How a comparison scores a tie: ``"loses"`` (``>``, ``<``), ``"wins"`` (``>=``, ``<=``) or
-    ``"per entry"`` (``beats``)."""
-    key = _key(node)
-    if key is beats:
-        return "per entry"
-    return "loses" if key in _STRICT else "wins"
-
-
 def comparison_sign(node: fx.Node) -> int:
     return _COMPARISON_SIGNS[_key(node)]
 
