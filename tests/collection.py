@@ -69,6 +69,20 @@ def error_rate(scores, labels):
     return (scores.argmax(dim=1) != labels).float().mean()
 
 
+def tutorial_accuracy(scores, labels):
+    _, predicted = torch.max(scores, 1)
+    return (predicted == labels).float().mean()
+
+
+def lowest_is_label(scores, labels):
+    return (scores.min(dim=1).indices == labels).float().mean()
+
+
+def precision_at(scores, labels, k=3):
+    rank = scores.argsort(descending=True, stable=True).argsort(stable=True)
+    return ((rank < k) & (labels == 1)).sum() / k
+
+
 def top3_accuracy(scores, labels):
     return (scores.topk(K, 1).indices == labels[:, None]).any(1).float().mean()
 
@@ -161,10 +175,13 @@ COLLECTION = [
     Entry(thresholded_f1, "binary"),
     Entry(sigmoid_accuracy, "binary"),
     Entry(precision_at_3, "binary", best=None),
+    Entry(precision_at, "binary", best=None),
     Entry(kendall_concordance, "graded"),
     Entry(spearman, "graded"),
     Entry(accuracy_argmax, "classes"),
     Entry(error_rate, "classes", higher_is_better=False, best=0.0),
+    Entry(tutorial_accuracy, "classes"),
+    Entry(lowest_is_label, "classes", higher_is_better=False, best=0.0),
     Entry(top3_accuracy, "classes", eager_ties=False),
     Entry(balanced_accuracy, "classes"),
     Entry(macro_f1, "classes"),

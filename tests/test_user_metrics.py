@@ -184,3 +184,29 @@ def test_a_reexpression_vmap_cannot_batch_falls_back_with_a_warning():
         loss = ml.UniLoss(item_in_g, generator=torch.Generator().manual_seed(0))(scores, labels)
     loss.backward()
     assert torch.isfinite(scores.grad).all()
+
+
+def test_an_argument_with_a_default_is_a_parameter_not_a_target():
+    @ml.metric(name="hits_at")
+    def hits_at(scores, labels, k=2):
+        rank = scores.argsort(descending=True, stable=True).argsort(stable=True)
+        return ((rank < k) & (labels == 1)).sum() / k
+
+    scores, labels = torch.tensor([0.9, 0.1, 0.5, 0.3]), torch.tensor([1, 0, 0, 1])
+    assert hits_at.declaration.spec.names == ("scores", "labels")
+    assert hits_at(scores, labels).item() == 0.5  # k=2: items 0 and 2, one positive
+    assert ml.get_metric("hits_at", k=4)(scores, labels).item() == 0.5
+    assert hits_at(scores, labels, k=1).item() == 1.0
+    with pytest.raises(ml.InputError, match=r"has no parameter \['top'\]; its parameters .* are \['k'\]"):
+        hits_at(scores, labels, top=3)
+
+
+def test_the_tutorial_idiom_for_the_predicted_class_compiles():
+    @ml.metric(best=1.0, name="tutorial_style")
+    def tutorial_style(scores, labels):
+        _, predicted = torch.max(scores, 1)
+        return (predicted == labels).float().mean()
+
+    assert any(line.startswith("max_indices") for line in tutorial_style.compiled.lowered)
+    scores = torch.tensor([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0]])
+    assert tutorial_style(scores, torch.tensor([0, 2])).item() == 0.5  # first maximal index wins

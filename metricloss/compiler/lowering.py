@@ -242,9 +242,54 @@ REWRITES: tuple[Rewrite, ...] = (
 SUPPORTED = "; ".join(rule.pattern for rule in REWRITES)
 
 
+def normalise_arg_extremes(graph: fx.Graph) -> list[str]:
+    """Spell the other ways of asking for an arg-max as ``argmax``, so that one set of rules reads
+    them: ``torch.max(s, dim)[1]`` / ``.indices`` (``_, pred = torch.max(s, 1)``) is
+    ``s.argmax(dim)``, and ``argmin`` (or ``torch.min(s, dim)``'s indices) is ``(-s).argmax(dim)``;
+    torch returns the first extreme index in every one of them, so ties are kept."""
+    applied = []
+    for node in list(graph.nodes):
+        extreme = _extreme_with_indices(node)
+        if extreme is not None:
+            which, source = extreme
+            with graph.inserting_before(node):
+                dim = argument(source, 1, "dim")
+                keepdim = argument(source, 2, "keepdim", False)
+                replacement = graph.call_method(f"arg{which}", (source.args[0], dim), {"keepdim": keepdim})
+            replacement.meta.update(node.meta)
+            node.replace_all_uses_with(replacement)
+            graph.erase_node(node)
+            applied.append(f"{which}_indices: torch.{which}(scores, dim) indices -> scores.arg{which}(dim)")
+    for node in list(graph.nodes):
+        if _is(node, "argmin", torch.argmin) and depends_on_scores(node):
+            with graph.inserting_before(node):
+                negated = graph.call_function(operator.neg, (node.args[0],))
+                replacement = graph.call_method("argmax", (negated, *node.args[1:]), dict(node.kwargs))
+            negated.meta.update(node.meta)
+            replacement.meta.update(node.meta)
+            node.replace_all_uses_with(replacement)
+            graph.erase_node(node)
+            applied.append("argmin: scores.argmin(dim) -> (-scores).argmax(dim)")
+    graph.eliminate_dead_code()
+    return applied
+
+
+def _extreme_with_indices(node: fx.Node):
+    """("max" or "min", the torch.max/min node) when ``node`` takes its indices."""
+    if not (isinstance(node, fx.Node) and node.op == "call_function"):
+        return None
+    if node.target is getattr and node.args[1] == "indices" or node.target is operator.getitem and node.args[1] == 1:
+        source = node.args[0]
+        for which in ("max", "min"):
+            if _is(source, which, getattr(torch, which)) and argument(source, 1, "dim") is not None \
+                    and depends_on_scores(source):
+                return which, source
+    return None
+
+
 def lower(graph: fx.Graph, metric: str) -> list[str]:
     """Apply the first matching rule of ``REWRITES`` at every node; return what was rewritten."""
-    applied = []
+    applied = normalise_arg_extremes(graph)
     for node in list(graph.nodes):
         for rule in REWRITES:
             match = rule.match(node, metric)

@@ -111,7 +111,10 @@ class Metric:
         self.check_inputs(scores, *targets)
         return self.program.pairs(scores, targets)
 
-    def __call__(self, scores: torch.Tensor, *targets) -> torch.Tensor:
+    def __call__(self, scores: torch.Tensor, *targets, **params) -> torch.Tensor:
+        """The exact value; ``params`` bind the metric's parameters for this call."""
+        if params:
+            return self.bind(**params)(scores, *targets)
         with torch.no_grad():
             return self.program.value(self.binaries(scores, *targets)).to(torch.float32)
 
@@ -119,8 +122,8 @@ class Metric:
         unknown = set(params) - set(self.declaration.defaults)
         if unknown:
             raise InputError(
-                f"metric `{self.name}` has no parameter {sorted(unknown)}; its keyword-only "
-                f"parameters are {sorted(self.declaration.defaults) or 'none'}"
+                f"metric `{self.name}` has no parameter {sorted(unknown)}; its parameters (arguments "
+                f"with a default, or keyword-only) are {sorted(self.declaration.defaults) or 'none'}"
             )
         return Metric(self.declaration, {**self.params, **params})
 
@@ -162,9 +165,12 @@ def metric(
     signature = inspect.signature(fn)
     positional, defaults = [], {}
     for parameter in signature.parameters.values():
-        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+        # Targets are the positional arguments without a default after the scores; one with a
+        # default (``def p_at_k(scores, labels, k=5)``) is a parameter, like a keyword-only one.
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD) and (
+                parameter.default is parameter.empty or not positional) and not defaults:
             positional.append(parameter.name)
-        elif parameter.kind is parameter.KEYWORD_ONLY:
+        elif parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD):
             defaults[parameter.name] = parameter.default
         else:
             raise CompileError(

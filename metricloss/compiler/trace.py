@@ -103,7 +103,7 @@ def trace_metric(fn: Callable, name: str, params: Mapping[str, Any]) -> fx.Graph
     signature = inspect.signature(fn)
     positional = [
         p for p in signature.parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in params
     ]
     tracer = MetricTracer(name)
     try:
