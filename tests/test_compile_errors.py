@@ -142,3 +142,58 @@ def test_python_if_on_the_size_of_a_score_tensor_is_not_called_a_comparison():
         def sized(scores, labels):
             wins = scores > 0
             return wins.float().mean() if wins.numel() > 0 else wins.float().sum()
+
+
+def _numpy_auc(scores, labels):
+    from sklearn.metrics import roc_auc_score
+
+    return roc_auc_score(labels.numpy(), scores.detach().cpu().numpy())  # evaluation code as often written
+
+
+def _sklearn_on_tensors(scores, labels):
+    from sklearn.metrics import roc_auc_score
+
+    return roc_auc_score(labels, scores)  # scikit-learn called on the tensors themselves
+
+
+def _listed(scores, labels):
+    return sum(scores.tolist())  # a Python list of the scores
+
+
+def _detached(scores, labels):
+    return ((scores.detach() > 0) == (labels == 1)).float().mean()  # detached scores
+
+
+def _floated(scores, labels):
+    return float(((scores > 0) == (labels == 1)).float().mean())  # float() of the result
+
+
+REFUSALS = [
+    (_numpy_auc, "roc_auc_score(labels.numpy()", r"`\.numpy\(\)` at .* takes the values out of torch"),
+    (_sklearn_on_tensors, "roc_auc_score(labels, scores)", r"the scores are handed to sklearn"),
+    (_listed, "sum(scores.tolist())", r"`\.tolist\(\)` at .* takes the values out of torch"),
+    (_detached, "scores.detach() > 0", r"`\.detach\(\)` of the scores at .* would cut the loss off"),
+    (_floated, "return float(((scores", r"`float\(\.\.\.\)` of a tensor at .* keep it a tensor"),
+]
+
+
+@pytest.mark.parametrize("fn, line, message", REFUSALS, ids=[r[0].__name__ for r in REFUSALS])
+def test_constructs_that_leave_the_trace_are_refused_at_the_users_line(fn, line, message):
+    with pytest.raises(ml.CompileError) as caught:
+        ml.metric(name=f"refused{fn.__name__}")(fn)
+    text = str(caught.value)
+    assert f"{HERE}:{_line_of(line)}" in text
+    assert re.search(message, text), text
+
+
+def test_data_reads_as_the_scores_and_a_final_item_as_the_value():
+    @ml.metric(best=1.0, name="with_data_and_item")
+    def with_data_and_item(scores, labels):
+        correct = (scores.data > 0) == (labels == 1)
+        return correct.sum().item() / labels.shape[0]
+
+    scores, labels = torch.tensor([1.0, -1.0, 2.0, 0.5]), torch.tensor([1, 0, 0, 1])
+    assert with_data_and_item(scores, labels).item() == 0.75
+    loss = ml.UniLoss(with_data_and_item)(scores.requires_grad_(), labels)
+    loss.backward()
+    assert scores.grad.abs().sum() > 0

@@ -176,7 +176,7 @@ def test_a_reexpression_vmap_cannot_batch_falls_back_with_a_warning():
     @ml.metric(name="item_in_g")
     def item_in_g(scores, labels):
         wins = scores[labels == 1][:, None] > scores[labels == 0][None, :]
-        return wins.float().mean() + 0 * wins.sum().item()  # .item() cannot be vmapped
+        return wins.float().mean() + 0 * wins.nonzero().float().sum()  # nonzero() cannot be vmapped
 
     scores = torch.randn(10, requires_grad=True, generator=torch.Generator().manual_seed(0))
     labels = (torch.arange(10) % 2)

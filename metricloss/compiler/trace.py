@@ -16,23 +16,52 @@ from typing import Any
 import torch
 import torch.fx as fx
 
-from ..errors import GENERATED_SOURCE, CompileError, SourceLocation
+from ..errors import GENERATED_SOURCE, CompileError, MetricLossError, SourceLocation
 from .ops import LEAF_FUNCTIONS, is_metadata
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _OWN_DIR = os.path.dirname(os.path.dirname(__file__))  # the whole metricloss package
 SCORE_ARGUMENT = "score_argument"  # node.meta key marking the scores placeholder
+# Libraries a metric may hand the scores to by mistake: messages point at the user's line, not
+# into them, and name them.
+_NUMERIC_LIBRARIES = ("numpy", "sklearn", "scipy", "pandas")
+
+
+def _library_of(filename: str) -> str | None:
+    parts = filename.replace("\\", "/").split("/")
+    return next((name for name in _NUMERIC_LIBRARIES if name in parts), None)
 
 
 def user_location() -> SourceLocation | None:
-    """The innermost frame on the stack that belongs to neither torch nor metricloss."""
+    """The innermost frame on the stack that belongs to neither torch, metricloss nor a numeric
+    library the scores were handed to."""
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith((_TORCH_DIR, _OWN_DIR, "<frozen", GENERATED_SOURCE)):
+        if not filename.startswith((_TORCH_DIR, _OWN_DIR, "<frozen", GENERATED_SOURCE)) \
+                and _library_of(filename) is None:
             return SourceLocation(filename, frame.f_lineno)
         frame = frame.f_back
     return None
+
+
+def library_on_stack() -> str | None:
+    """numpy, sklearn, ... when one of them is on the stack between the user's code and here."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        library = _library_of(frame.f_code.co_filename)
+        if library is not None:
+            return library
+        frame = frame.f_back
+    return None
+
+
+# Methods that take a value out of torch, and what to write instead.
+_LEAVING_TORCH = {
+    "numpy": "keep the computation in torch (`(scores.argmax(1) == labels).float().mean()` rather "
+             "than numpy or scikit-learn on arrays)",
+    "tolist": "keep the computation in torch: index, compare and reduce tensors instead of lists",
+}
 
 
 def depends_on_scores(node: fx.Node) -> bool:
@@ -59,6 +88,18 @@ class MetricTracer(fx.Tracer):
         self._seen_scores = False
 
     def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
+        if kind == "call_method" and target in _LEAVING_TORCH:
+            raise CompileError(
+                f"metric `{self.metric_name}`: `.{target}()` at {user_location()} takes the values out "
+                f"of torch, where the trace cannot follow them; {_LEAVING_TORCH[target]}."
+            )
+        if kind == "call_method" and target == "detach" and isinstance(args[0], fx.Node) \
+                and depends_on_scores(args[0]):
+            raise CompileError(
+                f"metric `{self.metric_name}`: `.detach()` of the scores at {user_location()} would cut "
+                "the loss off from them; remove it (the exact value is computed without gradients "
+                "anyway)."
+            )
         node = super().create_node(kind, target, args, kwargs, name, type_expr)
         node.meta["location"] = user_location()
         if kind == "placeholder" and not self._seen_scores:
@@ -82,6 +123,14 @@ class MetricTracer(fx.Tracer):
         )
 
     def iter(self, obj: fx.Proxy):
+        library = library_on_stack()
+        if library is not None:
+            raise CompileError(
+                f"metric `{self.metric_name}`: the scores are handed to {library} at "
+                f"{user_location()}; a metric is traced as torch code, which {library} cannot run on. "
+                "Write it with torch operations on the tensors (comparisons, `argmax`, sums and "
+                "means), as in the guide's examples."
+            )
         raise CompileError(
             f"metric `{self.metric_name}`: iterating over a tensor at {user_location()} cannot be "
             "traced. Write the loop as a batched tensor operation (broadcasting, indexing, "
@@ -108,7 +157,7 @@ def trace_metric(fn: Callable, name: str, params: Mapping[str, Any]) -> fx.Graph
     tracer = MetricTracer(name)
     try:
         graph = tracer.trace(fn, concrete_args=dict(params) or None)
-    except CompileError:
+    except MetricLossError:  # our own errors say what they mean already
         raise
     except RuntimeError as error:
         if "len" in str(error) and "symbolic tracing" in str(error):
@@ -121,11 +170,34 @@ def trace_metric(fn: Callable, name: str, params: Mapping[str, Any]) -> fx.Graph
             "on its arguments."
         ) from error
     except TypeError as error:
+        where = user_location_from(error)
+        if "'Proxy'" in str(error) and str(error).startswith(("float()", "int()", "bool()", "complex()")):
+            raise CompileError(
+                f"metric `{name}`: `{str(error).split('(')[0]}(...)` of a tensor at {where} turns it into "
+                "a Python number the trace cannot follow; keep it a tensor (return the 0-d tensor, "
+                "or use `.item()` only on the final value)."
+            ) from None
+        library = _library_in_traceback(error)
+        if library is not None:
+            raise CompileError(
+                f"metric `{name}`: the scores are handed to {library} at {where}; a metric is traced "
+                f"as torch code, which {library} cannot run on. Write it with torch operations on the "
+                "tensors (comparisons, `argmax`, sums and means)."
+            ) from None
         raise CompileError(
-            f"metric `{name}` could not be traced at {user_location_from(error)}: {error}. A metric "
+            f"metric `{name}` could not be traced at {where}: {error}. A metric "
             "must be written as tensor code on its arguments (methods and torch functions)."
         ) from error
+    except Exception as error:  # whatever a library raises on a traced tensor: say where and why
+        library = _library_in_traceback(error)
+        handed = f"the scores are handed to {library}, which cannot run on a traced tensor; " if library else ""
+        raise CompileError(
+            f"metric `{name}` could not be traced at {user_location_from(error)}: {handed}"
+            f"{type(error).__name__}: {error}. A metric must be written as torch operations on its "
+            "arguments (comparisons, `argmax`, sums and means)."
+        ) from None
     _drop_specialisation_guards(graph, len(positional))
+    _read_through(graph)
     merge_repeated_expressions(graph)
     return graph
 
@@ -166,10 +238,32 @@ def user_location_from(error: BaseException) -> SourceLocation | None:
     tb = error.__traceback__
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
-        if not filename.startswith((_TORCH_DIR, _OWN_DIR)):
+        if not filename.startswith((_TORCH_DIR, _OWN_DIR)) and _library_of(filename) is None:
             found = SourceLocation(filename, tb.tb_lineno)
         tb = tb.tb_next
     return found
+
+
+def _library_in_traceback(error: BaseException) -> str | None:
+    tb = error.__traceback__
+    while tb is not None:
+        library = _library_of(tb.tb_frame.f_code.co_filename)
+        if library is not None:
+            return library
+        tb = tb.tb_next
+    return None
+
+
+def _read_through(graph: fx.Graph) -> None:
+    """``scores.data`` is the scores, and ``.item()`` of a value is that value as a 0-d tensor
+    (``correct.sum().item() / total`` returns a number built from the binaries; a ``.item()``
+    that would steer Python control flow never gets here: ``to_bool`` refuses it)."""
+    for node in list(graph.nodes):
+        reads = (node.op == "call_function" and node.target is getattr and node.args[1] == "data") or (
+            node.op == "call_method" and node.target == "item" and len(node.args) == 1)
+        if reads:
+            node.replace_all_uses_with(node.args[0])
+            graph.erase_node(node)
 
 
 def _drop_specialisation_guards(graph: fx.Graph, positional: int) -> None:
