@@ -53,6 +53,12 @@ def kendall_concordance(scores, targets):
     return (concordant.sum() - discordant.sum()) / pairs
 
 
+def kendall_tau_sign(scores, targets):
+    agreement = torch.sign(scores[:, None] - scores[None, :]) * torch.sign(targets[:, None] - targets[None, :])
+    n = scores.shape[0]
+    return agreement.sum() / (n * (n - 1))
+
+
 def spearman(scores, targets):
     n = scores.shape[0]
     rank_s = scores.argsort(stable=True).argsort(stable=True).float()
@@ -178,6 +184,7 @@ COLLECTION = [
     Entry(precision_at, "binary", best=None),
     Entry(kendall_concordance, "graded"),
     Entry(spearman, "graded"),
+    Entry(kendall_tau_sign, "graded", best=None),
     Entry(accuracy_argmax, "classes"),
     Entry(error_rate, "classes", higher_is_better=False, best=0.0),
     Entry(tutorial_accuracy, "classes"),

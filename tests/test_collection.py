@@ -62,11 +62,17 @@ def test_topk_membership_on_ties_follows_scikit_learn(seed):
 
 def _assert_realisable(metric, scores, targets):
     """On tie-free scores b* is tie-free, so the wins it asserts between score elements must
-    form an acyclic graph: a cycle is a set of scores each above the next, which none can be."""
+    form an acyclic graph: a cycle is a set of scores each above the next, which none can be.
+    Where comparisons are not between two score elements, b* must be the binaries of perfect
+    scores built from the targets."""
     binaries = metric.binaries(scores, *targets)
     ideal = metric.compiled.ideal(binaries, scores, targets)
     assert ideal.defined
-    left, right = metric.program.elements(scores, targets, binaries)
+    elements = metric.program.elements(scores, targets, binaries)
+    if elements is None:  # a comparison of differences (sign(s_i - s_j)): b* is explicit scores' binaries
+        assert "as levels" in ideal.source or "top class" in ideal.source
+        return ideal
+    left, right = elements
     asserted = binaries.restrict(ideal.configuration)
     both = (left >= 0) & (right >= 0) & (left != right)
     winners = torch.where(asserted, left, right)[both].tolist()

@@ -261,6 +261,19 @@ def normalise_arg_extremes(graph: fx.Graph) -> list[str]:
             graph.erase_node(node)
             applied.append(f"{which}_indices: torch.{which}(scores, dim) indices -> scores.arg{which}(dim)")
     for node in list(graph.nodes):
+        if _is(node, "sign", torch.sign) and depends_on_scores(node):
+            # sign(d) = [d > 0] - [d < 0]: two comparisons of one difference (twins in the loss)
+            value = node.args[0]
+            with graph.inserting_before(node):
+                above = graph.call_method("to", (graph.call_function(operator.gt, (value, 0)), torch.float32))
+                below = graph.call_method("to", (graph.call_function(operator.lt, (value, 0)), torch.float32))
+                replacement = graph.call_function(operator.sub, (above, below))
+            for new in (above, below, replacement, *above.all_input_nodes, *below.all_input_nodes):
+                new.meta.setdefault("location", node.meta.get("location"))
+            node.replace_all_uses_with(replacement)
+            graph.erase_node(node)
+            applied.append("sign: torch.sign(d) -> [d > 0] - [d < 0]")
+    for node in list(graph.nodes):
         if _is(node, "argmin", torch.argmin) and depends_on_scores(node):
             with graph.inserting_before(node):
                 negated = graph.call_function(operator.neg, (node.args[0],))
