@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0)
 
     explain = commands.add_parser("explain", help="print a metric's binary variables and re-expression")
-    explain.add_argument("name", help="a registered metric, e.g. auc, average_precision, accuracy")
+    explain.add_argument("name", help="a registered metric (auc, accuracy, ...) or package.module:function")
     form = explain.add_mutually_exclusive_group()
     form.add_argument("--latex", action="store_true", help="print the re-expression as LaTeX")
     form.add_argument("--dot", action="store_true", help="print the metric's graph in Graphviz DOT")
@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
             demo_main(epochs=args.epochs, seed=args.seed)
         elif args.command == "explain":
             from .compiler import explain as explaining
+
+            if ":" in args.name and "" not in sys.path:  # module:function from the current folder
+                sys.path.insert(0, "")
 
             if args.latex:
                 print(explaining.formula(args.name).latex)

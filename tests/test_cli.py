@@ -75,3 +75,18 @@ def test_commands_come_from_entry_points_and_a_broken_one_is_reported(monkeypatc
     out = capsys.readouterr().out
     assert "bench" in out  # the benchmark package's command, found through its entry point
     assert "commands that failed to load: broken (no_such_module:command): ImportError" in out
+
+
+def test_explain_takes_module_colon_function_from_the_current_folder(tmp_path):
+    (tmp_path / "my_metrics.py").write_text(
+        "import metricloss as ml\n\n"
+        "@ml.metric(best=1.0)\n"
+        "def folder_auc(scores, labels):\n"
+        "    pos, neg = scores[labels == 1], scores[labels == 0]\n"
+        "    return (pos[:, None] > neg[None, :]).float().mean()\n"
+    )
+    run = [sys.executable, "-m", "metricloss.cli", "explain"]
+    found = subprocess.run(run + ["my_metrics:folder_auc"], cwd=tmp_path, capture_output=True, text=True)
+    assert found.returncode == 0 and found.stdout.startswith("metric `folder_auc`")
+    missing = subprocess.run(run + ["my_metrics:nothing"], cwd=tmp_path, capture_output=True, text=True)
+    assert missing.returncode == 2 and "module 'my_metrics' has no 'nothing'" in missing.stderr

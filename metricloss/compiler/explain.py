@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import operator
 import re
 from dataclasses import dataclass
@@ -9,15 +11,35 @@ from dataclasses import dataclass
 import sympy
 import torch.fx as fx
 
+from ..errors import PluginError
 from . import ops
 from .counts import formula_of, formula_text
 from .metric import Metric, get_metric
 from .render import render
 
 
+def find_metric(metric: str | Metric) -> Metric:
+    """A registered name, a ``Metric``, or ``package.module:function`` naming a decorated metric
+    in a module (imported for the purpose), as ``metricloss explain my_metrics:my_auc`` takes it."""
+    if isinstance(metric, str) and ":" in metric:
+        module_name, _, attribute = metric.partition(":")
+        try:
+            found = getattr(importlib.import_module(module_name), attribute)
+        except ImportError as error:
+            raise PluginError(f"cannot import {module_name!r} for {metric!r}: {error}") from None
+        except AttributeError:
+            raise PluginError(f"module {module_name!r} has no {attribute!r} (from {metric!r})") from None
+        if not isinstance(found, Metric):
+            raise PluginError(
+                f"{metric!r} is a {type(found).__name__}, not a metric: decorate it with @metricloss.metric"
+            )
+        return found
+    return get_metric(metric)
+
+
 def explain(metric: str | Metric) -> str:
     """The binary variables, the re-expression g, and the ideal configuration of a metric."""
-    metric = get_metric(metric)
+    metric = find_metric(metric)
     compiled = metric.compiled
     decl = metric.declaration
     program = compiled.program
@@ -117,7 +139,7 @@ def formula(metric: str | Metric) -> Formula:
     Tensor reductions appear as functions (``mean``, ``sum``, ``all``) of whole blocks; a metric
     declared as a count formula shows that formula instead.
     """
-    metric = get_metric(metric)
+    metric = find_metric(metric)
     declared = formula_text(metric)
     if declared is not None:
         return Formula(formula_of(metric).expression, f"{declared.pretty}\n\nwhere {declared.counts}",
@@ -162,7 +184,7 @@ def _constant(value):
 
 def dot(metric: str | Metric) -> str:
     """The metric's traced graph in Graphviz DOT, coloured by role (score, block, g, target)."""
-    metric = get_metric(metric)
+    metric = find_metric(metric)
     graph = metric.program.partition.dependency_graph()
     colours = {"score": "lightblue", "block": "orange", "binary": "palegreen", "target": "lightgrey"}
     lines = [f'digraph "{metric.name}" {{', "  rankdir=LR;", "  node [shape=box, style=filled];"]
