@@ -89,6 +89,14 @@ def precision_at(scores, labels, k=3):
     return ((rank < k) & (labels == 1)).sum() / k
 
 
+def softmax_argmax_accuracy(scores, labels):
+    return (F.softmax(scores, dim=1).argmax(dim=1) == labels).float().mean()
+
+
+def confident_top(scores, labels):
+    return ((scores.max(1).values > 0) & (scores.argmax(1) == labels)).float().mean()
+
+
 def top3_accuracy(scores, labels):
     return (scores.topk(K, 1).indices == labels[:, None]).any(1).float().mean()
 
@@ -188,6 +196,8 @@ COLLECTION = [
     Entry(accuracy_argmax, "classes"),
     Entry(error_rate, "classes", higher_is_better=False, best=0.0),
     Entry(tutorial_accuracy, "classes"),
+    Entry(softmax_argmax_accuracy, "classes"),
+    Entry(confident_top, "classes"),
     Entry(lowest_is_label, "classes", higher_is_better=False, best=0.0),
     Entry(top3_accuracy, "classes", eager_ties=False),
     Entry(balanced_accuracy, "classes"),

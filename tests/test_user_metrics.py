@@ -210,3 +210,25 @@ def test_the_tutorial_idiom_for_the_predicted_class_compiles():
     assert any(line.startswith("max_indices") for line in tutorial_style.compiled.lowered)
     scores = torch.tensor([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0]])
     assert tutorial_style(scores, torch.tensor([0, 2])).item() == 0.5  # first maximal index wins
+
+
+def test_an_absolute_error_within_a_tolerance_is_two_comparisons():
+    @ml.metric(best=1.0, name="within_half")
+    def within_half(scores, targets):
+        return ((scores - targets).abs() <= 0.5).float().mean()
+
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(20):  # halves: differences of exactly 0.5 are frequent
+        scores = torch.randint(-4, 5, (12,), generator=generator) / 2
+        targets = torch.randint(-4, 5, (12,), generator=generator) / 2
+        assert within_half(scores, targets).item() == within_half.declaration.fn(scores, targets).item()
+    assert any(line.startswith("abs_bound") for line in within_half.compiled.lowered)
+    targets = torch.randn(30, generator=generator)
+    scores = torch.nn.Parameter(targets + 3 * torch.randn(30, generator=generator))
+    loss_fn = ml.UniLoss(within_half, generator=torch.Generator().manual_seed(0))
+    optimizer = torch.optim.Adam([scores], lr=0.1)
+    for _ in range(150):
+        optimizer.zero_grad()
+        loss_fn(scores, targets).backward()
+        optimizer.step()
+    assert within_half(scores.detach(), targets).item() >= 0.95

@@ -249,6 +249,17 @@ def normalise_arg_extremes(graph: fx.Graph) -> list[str]:
     torch returns the first extreme index in every one of them, so ties are kept."""
     applied = []
     for node in list(graph.nodes):
+        values = _extreme_values(node)
+        if values is not None:
+            which, source = values
+            with graph.inserting_before(node):
+                replacement = graph.call_method(f"a{which}", (source.args[0], argument(source, 1, "dim")),
+                                                {"keepdim": argument(source, 2, "keepdim", False)})
+            replacement.meta.update(node.meta)
+            node.replace_all_uses_with(replacement)
+            graph.erase_node(node)
+            applied.append(f"{which}_values: torch.{which}(scores, dim) values -> scores.a{which}(dim)")
+    for node in list(graph.nodes):
         extreme = _extreme_with_indices(node)
         if extreme is not None:
             which, source = extreme
@@ -274,6 +285,25 @@ def normalise_arg_extremes(graph: fx.Graph) -> list[str]:
             graph.erase_node(node)
             applied.append("sign: torch.sign(d) -> [d > 0] - [d < 0]")
     for node in list(graph.nodes):
+        bound = _absolute_bound(node)
+        if bound is not None:
+            value, limit, inside = bound
+            strict = node.target in (operator.lt, operator.gt, torch.lt, torch.gt, "lt", "gt")
+            low, high = (operator.gt, operator.lt) if strict else (operator.ge, operator.le)
+            with graph.inserting_before(node):
+                negative = graph.call_function(operator.neg, (limit,))
+                if inside:  # |x| < c: -c < x < c
+                    replacement = graph.call_function(operator.and_, (
+                        graph.call_function(high, (value, limit)), graph.call_function(low, (value, negative))))
+                else:  # |x| > c: x > c or x < -c
+                    replacement = graph.call_function(operator.or_, (
+                        graph.call_function(low, (value, limit)), graph.call_function(high, (value, negative))))
+            for new in (negative, replacement, *replacement.all_input_nodes):
+                new.meta.setdefault("location", node.meta.get("location"))
+            node.replace_all_uses_with(replacement)
+            graph.erase_node(node)
+            applied.append("abs_bound: |x| <= c -> (x <= c) & (x >= -c)")
+    for node in list(graph.nodes):
         if _is(node, "argmin", torch.argmin) and depends_on_scores(node):
             with graph.inserting_before(node):
                 negated = graph.call_function(operator.neg, (node.args[0],))
@@ -287,11 +317,42 @@ def normalise_arg_extremes(graph: fx.Graph) -> list[str]:
     return applied
 
 
+def _absolute_bound(node: fx.Node):
+    """(x, c, inside) for ``abs(x) <= c``-style comparisons of a score-derived x with a bound that
+    is not (``inside``: the comparison holds when x is near zero)."""
+    signs = {operator.le: True, operator.lt: True, operator.ge: False, operator.gt: False,
+             torch.le: True, torch.lt: True, torch.ge: False, torch.gt: False,
+             "le": True, "lt": True, "ge": False, "gt": False}
+    if not (isinstance(node, fx.Node) and node.op in ("call_function", "call_method")) or len(node.args) != 2:
+        return None
+    try:
+        inside = signs.get(node.target)
+    except TypeError:
+        return None
+    if inside is None:
+        return None
+    lhs, rhs = node.args
+    for absolute, limit, flipped in ((lhs, rhs, False), (rhs, lhs, True)):
+        if (_is(absolute, "abs", torch.abs) and depends_on_scores(absolute)
+                and not (isinstance(limit, fx.Node) and depends_on_scores(limit))):
+            return absolute.args[0], limit, inside != flipped
+    return None
+
+
+def _extreme_values(node: fx.Node):
+    """("max" or "min", the torch.max/min node) when ``node`` takes its values."""
+    return _extreme_part(node, "values", 0)
+
+
 def _extreme_with_indices(node: fx.Node):
     """("max" or "min", the torch.max/min node) when ``node`` takes its indices."""
+    return _extreme_part(node, "indices", 1)
+
+
+def _extreme_part(node: fx.Node, name: str, position: int):
     if not (isinstance(node, fx.Node) and node.op == "call_function"):
         return None
-    if node.target is getattr and node.args[1] == "indices" or node.target is operator.getitem and node.args[1] == 1:
+    if node.target is getattr and node.args[1] == name or node.target is operator.getitem and node.args[1] == position:
         source = node.args[0]
         for which in ("max", "min"):
             if _is(source, which, getattr(torch, which)) and argument(source, 1, "dim") is not None \

@@ -83,6 +83,7 @@ _STRUCTURAL = {
 }
 _MONOTONE = {
     torch.sigmoid, torch.tanh, torch.exp, torch.log, torch.softmax, torch.log_softmax,
+    torch.nn.functional.softmax, torch.nn.functional.log_softmax, torch.nn.functional.sigmoid,
     torch.neg, operator.neg,
     "sigmoid", "tanh", "exp", "log", "softmax", "log_softmax", "neg",
 }
