@@ -158,6 +158,27 @@ def ndcg_at_3(scores, relevance):
     return (dcg / idcg.clamp_min(1e-12)).mean()
 
 
+def ndcg_at_3_sorted(scores, relevance):
+    order = scores.argsort(dim=1, descending=True, stable=True)
+    gains = (2.0 ** relevance.gather(1, order) - 1)[:, :K]
+    discounts = 1.0 / torch.log2(torch.arange(K, device=scores.device) + 2.0)
+    ideal = (2.0 ** relevance.sort(dim=1, descending=True).values - 1)[:, :K]
+    return ((gains * discounts).sum(1) / (ideal * discounts).sum(1).clamp_min(1e-12)).mean()
+
+
+def mrr_sorted(scores, relevance):
+    _, order = scores.sort(dim=1, descending=True, stable=True)
+    first = (relevance.gather(1, order) > 0).to(torch.uint8).argmax(1)
+    return (1.0 / (first + 1)).mean()
+
+
+def ap_cumsum(scores, labels):
+    order = scores.argsort(descending=True, stable=True)
+    hits = labels[order].float()
+    precision = hits.cumsum(0) / torch.arange(1, labels.shape[0] + 1, device=scores.device)
+    return (precision * hits).sum() / hits.sum()
+
+
 def multilabel_map(scores, relevance):
     relevant = relevance > 0
     at_or_above = scores[:, None, :] >= scores[:, :, None]  # [q, i, j]: j at or above i
@@ -208,6 +229,9 @@ COLLECTION = [
     Entry(mrr, "queries"),
     Entry(ndcg_at_3, "queries", best=None),
     Entry(multilabel_map, "queries"),
+    Entry(ndcg_at_3_sorted, "queries", best=None),
+    Entry(mrr_sorted, "queries"),
+    Entry(ap_cumsum, "binary"),
     Entry(hit_at_1, "queries"),
 ]
 

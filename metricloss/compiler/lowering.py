@@ -169,6 +169,20 @@ def _match_rank(node: fx.Node, metric: str) -> Match | None:
     return Match((inner.args[0],), {"dim": dim, "descending": descending})
 
 
+def _match_sort_order(node: fx.Node, metric: str) -> Match | None:
+    if not (_is(node, "argsort", torch.argsort) and depends_on_scores(node)):
+        return None
+    if any(_is(user, "argsort", torch.argsort) for user in node.users):
+        return None  # a rank: the rank rule reads the outer argsort
+    dim = argument(node, 1, "dim", -1)
+    if not isinstance(dim, int):
+        raise CompileError(
+            f"metric `{metric}`: `argsort` at {node.meta.get('location')} needs a constant dim to be "
+            "rewritten into comparisons, e.g. `scores.argsort(dim=1, descending=True)`."
+        )
+    return Match((node.args[0],), {"dim": dim, "descending": bool(argument(node, 2, "descending", False))})
+
+
 def _match_argmax_in_region(node: fx.Node, metric: str) -> Match | None:
     if not _is(node, "gather", torch.gather) or len(node.args) < 3:
         return None
@@ -237,6 +251,14 @@ REWRITES: tuple[Rewrite, ...] = (
         match=_match_rank,
         replacement=rewrites.rank,
     ),
+    Rewrite(
+        name="sort_order",
+        pattern="scores.argsort(dim, descending) (or scores.sort(...).indices), used to order targets",
+        rewrite="order[p] = the item whose rank is p (a stable sort: ties in index order)",
+        block="[{scores}[j] ⋗ {scores}[i]] along dim {dim} (descending={descending}), for every pair i, j (a stable sort: ties in index order)",
+        match=_match_sort_order,
+        replacement=rewrites.sort_order,
+    ),
 )
 
 SUPPORTED = "; ".join(rule.pattern for rule in REWRITES)
@@ -259,6 +281,16 @@ def normalise_arg_extremes(graph: fx.Graph) -> list[str]:
             node.replace_all_uses_with(replacement)
             graph.erase_node(node)
             applied.append(f"{which}_values: torch.{which}(scores, dim) values -> scores.a{which}(dim)")
+    for node in list(graph.nodes):
+        source = _sort_indices(node)
+        if source is not None:
+            with graph.inserting_before(node):
+                replacement = graph.call_method("argsort", (source.args[0],), {
+                    "dim": argument(source, 1, "dim", -1), "descending": argument(source, 2, "descending", False)})
+            replacement.meta.update(node.meta)
+            node.replace_all_uses_with(replacement)
+            graph.erase_node(node)
+            applied.append("sort_indices: scores.sort(dim).indices -> scores.argsort(dim)")
     for node in list(graph.nodes):
         extreme = _extreme_with_indices(node)
         if extreme is not None:
@@ -336,6 +368,17 @@ def _absolute_bound(node: fx.Node):
         if (_is(absolute, "abs", torch.abs) and depends_on_scores(absolute)
                 and not (isinstance(limit, fx.Node) and depends_on_scores(limit))):
             return absolute.args[0], limit, inside != flipped
+    return None
+
+
+def _sort_indices(node: fx.Node) -> fx.Node | None:
+    """The ``sort`` node when ``node`` takes its indices (``.indices`` or ``[1]``)."""
+    if not (isinstance(node, fx.Node) and node.op == "call_function"):
+        return None
+    if node.target is getattr and node.args[1] == "indices" or node.target is operator.getitem and node.args[1] == 1:
+        source = node.args[0]
+        if _is(source, "sort", torch.sort) and depends_on_scores(source):
+            return source
     return None
 
 

@@ -97,6 +97,23 @@ def rank(scores, *, dim, descending):
     return before.sum(-1).movedim(-1, dim)
 
 
+def sort_order(scores, *, dim, descending):
+    """``scores.argsort(dim, descending)``: the order, computed from the ranks, in ``g``.
+
+    The item at position p is the one whose rank is p (ranks of a stable sort are a permutation),
+    so ``labels[order]``, ``order[:k]``, gathers of targets, cumulative sums along the order and
+    position weights all run unchanged on it, exactly, with ties in index order.
+    """
+    ranks = rank(scores, dim=dim, descending=descending).movedim(dim, -1)
+    size = ranks.shape[-1]
+    positions = torch.arange(size, device=scores.device)
+    placed = ranks[..., :, None] == positions  # [..., i, p]: item i sits at position p
+    # The (first) item at each position. Real scores put exactly one there; an anchor no scores
+    # produce may put none or several, and still gets a valid order to evaluate.
+    order = placed.to(torch.uint8).argmax(-2)
+    return order.movedim(-1, dim)
+
+
 def argmax_in_region(scores, original, *, dim):
     """``region.gather(dim, scores.argmax(dim, keepdim=True))``: the first maximal entry lies in
     the region iff the best score inside it beats every score outside it (one binary per outside
