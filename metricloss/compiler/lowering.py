@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ..errors import CompileError
 from . import rewrites
+from .spellings import respell
 from .ops import LEAF_FUNCTIONS, argument
 from .render import render
 from .trace import depends_on_scores
@@ -264,149 +265,9 @@ REWRITES: tuple[Rewrite, ...] = (
 SUPPORTED = "; ".join(rule.pattern for rule in REWRITES)
 
 
-def normalise_arg_extremes(graph: fx.Graph) -> list[str]:
-    """Spell the other ways of asking for an arg-max as ``argmax``, so that one set of rules reads
-    them: ``torch.max(s, dim)[1]`` / ``.indices`` (``_, pred = torch.max(s, 1)``) is
-    ``s.argmax(dim)``, and ``argmin`` (or ``torch.min(s, dim)``'s indices) is ``(-s).argmax(dim)``;
-    torch returns the first extreme index in every one of them, so ties are kept."""
-    applied = []
-    for node in list(graph.nodes):
-        values = _extreme_values(node)
-        if values is not None:
-            which, source = values
-            with graph.inserting_before(node):
-                replacement = graph.call_method(f"a{which}", (source.args[0], argument(source, 1, "dim")),
-                                                {"keepdim": argument(source, 2, "keepdim", False)})
-            replacement.meta.update(node.meta)
-            node.replace_all_uses_with(replacement)
-            graph.erase_node(node)
-            applied.append(f"{which}_values: torch.{which}(scores, dim) values -> scores.a{which}(dim)")
-    for node in list(graph.nodes):
-        source = _sort_indices(node)
-        if source is not None:
-            with graph.inserting_before(node):
-                replacement = graph.call_method("argsort", (source.args[0],), {
-                    "dim": argument(source, 1, "dim", -1), "descending": argument(source, 2, "descending", False)})
-            replacement.meta.update(node.meta)
-            node.replace_all_uses_with(replacement)
-            graph.erase_node(node)
-            applied.append("sort_indices: scores.sort(dim).indices -> scores.argsort(dim)")
-    for node in list(graph.nodes):
-        extreme = _extreme_with_indices(node)
-        if extreme is not None:
-            which, source = extreme
-            with graph.inserting_before(node):
-                dim = argument(source, 1, "dim")
-                keepdim = argument(source, 2, "keepdim", False)
-                replacement = graph.call_method(f"arg{which}", (source.args[0], dim), {"keepdim": keepdim})
-            replacement.meta.update(node.meta)
-            node.replace_all_uses_with(replacement)
-            graph.erase_node(node)
-            applied.append(f"{which}_indices: torch.{which}(scores, dim) indices -> scores.arg{which}(dim)")
-    for node in list(graph.nodes):
-        if _is(node, "sign", torch.sign) and depends_on_scores(node):
-            # sign(d) = [d > 0] - [d < 0]: two comparisons of one difference (twins in the loss)
-            value = node.args[0]
-            with graph.inserting_before(node):
-                above = graph.call_method("to", (graph.call_function(operator.gt, (value, 0)), torch.float32))
-                below = graph.call_method("to", (graph.call_function(operator.lt, (value, 0)), torch.float32))
-                replacement = graph.call_function(operator.sub, (above, below))
-            for new in (above, below, replacement, *above.all_input_nodes, *below.all_input_nodes):
-                new.meta.setdefault("location", node.meta.get("location"))
-            node.replace_all_uses_with(replacement)
-            graph.erase_node(node)
-            applied.append("sign: torch.sign(d) -> [d > 0] - [d < 0]")
-    for node in list(graph.nodes):
-        bound = _absolute_bound(node)
-        if bound is not None:
-            value, limit, inside = bound
-            strict = node.target in (operator.lt, operator.gt, torch.lt, torch.gt, "lt", "gt")
-            low, high = (operator.gt, operator.lt) if strict else (operator.ge, operator.le)
-            with graph.inserting_before(node):
-                negative = graph.call_function(operator.neg, (limit,))
-                if inside:  # |x| < c: -c < x < c
-                    replacement = graph.call_function(operator.and_, (
-                        graph.call_function(high, (value, limit)), graph.call_function(low, (value, negative))))
-                else:  # |x| > c: x > c or x < -c
-                    replacement = graph.call_function(operator.or_, (
-                        graph.call_function(low, (value, limit)), graph.call_function(high, (value, negative))))
-            for new in (negative, replacement, *replacement.all_input_nodes):
-                new.meta.setdefault("location", node.meta.get("location"))
-            node.replace_all_uses_with(replacement)
-            graph.erase_node(node)
-            applied.append("abs_bound: |x| <= c -> (x <= c) & (x >= -c)")
-    for node in list(graph.nodes):
-        if _is(node, "argmin", torch.argmin) and depends_on_scores(node):
-            with graph.inserting_before(node):
-                negated = graph.call_function(operator.neg, (node.args[0],))
-                replacement = graph.call_method("argmax", (negated, *node.args[1:]), dict(node.kwargs))
-            negated.meta.update(node.meta)
-            replacement.meta.update(node.meta)
-            node.replace_all_uses_with(replacement)
-            graph.erase_node(node)
-            applied.append("argmin: scores.argmin(dim) -> (-scores).argmax(dim)")
-    graph.eliminate_dead_code()
-    return applied
-
-
-def _absolute_bound(node: fx.Node):
-    """(x, c, inside) for ``abs(x) <= c``-style comparisons of a score-derived x with a bound that
-    is not (``inside``: the comparison holds when x is near zero)."""
-    signs = {operator.le: True, operator.lt: True, operator.ge: False, operator.gt: False,
-             torch.le: True, torch.lt: True, torch.ge: False, torch.gt: False,
-             "le": True, "lt": True, "ge": False, "gt": False}
-    if not (isinstance(node, fx.Node) and node.op in ("call_function", "call_method")) or len(node.args) != 2:
-        return None
-    try:
-        inside = signs.get(node.target)
-    except TypeError:
-        return None
-    if inside is None:
-        return None
-    lhs, rhs = node.args
-    for absolute, limit, flipped in ((lhs, rhs, False), (rhs, lhs, True)):
-        if (_is(absolute, "abs", torch.abs) and depends_on_scores(absolute)
-                and not (isinstance(limit, fx.Node) and depends_on_scores(limit))):
-            return absolute.args[0], limit, inside != flipped
-    return None
-
-
-def _sort_indices(node: fx.Node) -> fx.Node | None:
-    """The ``sort`` node when ``node`` takes its indices (``.indices`` or ``[1]``)."""
-    if not (isinstance(node, fx.Node) and node.op == "call_function"):
-        return None
-    if node.target is getattr and node.args[1] == "indices" or node.target is operator.getitem and node.args[1] == 1:
-        source = node.args[0]
-        if _is(source, "sort", torch.sort) and depends_on_scores(source):
-            return source
-    return None
-
-
-def _extreme_values(node: fx.Node):
-    """("max" or "min", the torch.max/min node) when ``node`` takes its values."""
-    return _extreme_part(node, "values", 0)
-
-
-def _extreme_with_indices(node: fx.Node):
-    """("max" or "min", the torch.max/min node) when ``node`` takes its indices."""
-    return _extreme_part(node, "indices", 1)
-
-
-def _extreme_part(node: fx.Node, name: str, position: int):
-    if not (isinstance(node, fx.Node) and node.op == "call_function"):
-        return None
-    if node.target is getattr and node.args[1] == name or node.target is operator.getitem and node.args[1] == position:
-        source = node.args[0]
-        for which in ("max", "min"):
-            if _is(source, which, getattr(torch, which)) and argument(source, 1, "dim") is not None \
-                    and depends_on_scores(source):
-                return which, source
-    return None
-
-
 def lower(graph: fx.Graph, metric: str) -> list[str]:
     """Apply the first matching rule of ``REWRITES`` at every node; return what was rewritten."""
-    applied = normalise_arg_extremes(graph)
+    applied = respell(graph)
     for node in list(graph.nodes):
         for rule in REWRITES:
             match = rule.match(node, metric)

@@ -1,0 +1,175 @@
+"""Other spellings of the questions the rewrite table answers, respelled first.
+
+``torch.max(s, 1)[1]``, ``s.sort(1).indices``, ``s.argmin(1)``, ``torch.sign(d)`` and
+``abs(d) <= c`` ask what ``argmax``, ``argsort`` and plain comparisons ask; spelling them that
+way first lets one table of rules (``lowering.REWRITES``) read them all. Each respelling keeps
+torch's value exactly, ties included: torch returns the first extreme index in every arg-max and
+arg-min form, ``sign(0)`` is 0, and ``abs`` and a negated bound are exact. The table below is
+applied in order; each entry finds a node and builds what replaces it.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.fx as fx
+
+from .ops import argument
+from .trace import depends_on_scores
+
+
+def _is(node, method: str, function=None) -> bool:
+    return isinstance(node, fx.Node) and (
+        (node.op == "call_method" and node.target == method)
+        or (node.op == "call_function" and function is not None and node.target is function)
+    )
+
+
+def _absolute_bound(node: fx.Node):
+    """(x, c, inside) for ``abs(x) <= c``-style comparisons of a score-derived x with a bound that
+    is not (``inside``: the comparison holds when x is near zero)."""
+    signs = {operator.le: True, operator.lt: True, operator.ge: False, operator.gt: False,
+             torch.le: True, torch.lt: True, torch.ge: False, torch.gt: False,
+             "le": True, "lt": True, "ge": False, "gt": False}
+    if not (isinstance(node, fx.Node) and node.op in ("call_function", "call_method")) or len(node.args) != 2:
+        return None
+    try:
+        inside = signs.get(node.target)
+    except TypeError:
+        return None
+    if inside is None:
+        return None
+    lhs, rhs = node.args
+    for absolute, limit, flipped in ((lhs, rhs, False), (rhs, lhs, True)):
+        if (_is(absolute, "abs", torch.abs) and depends_on_scores(absolute)
+                and not (isinstance(limit, fx.Node) and depends_on_scores(limit))):
+            return absolute.args[0], limit, inside != flipped
+    return None
+
+
+def _sort_indices(node: fx.Node) -> fx.Node | None:
+    """The ``sort`` node when ``node`` takes its indices (``.indices`` or ``[1]``)."""
+    if not (isinstance(node, fx.Node) and node.op == "call_function"):
+        return None
+    if node.target is getattr and node.args[1] == "indices" or node.target is operator.getitem and node.args[1] == 1:
+        source = node.args[0]
+        if _is(source, "sort", torch.sort) and depends_on_scores(source):
+            return source
+    return None
+
+
+def _extreme_values(node: fx.Node):
+    """("max" or "min", the torch.max/min node) when ``node`` takes its values."""
+    return _extreme_part(node, "values", 0)
+
+
+def _extreme_with_indices(node: fx.Node):
+    """("max" or "min", the torch.max/min node) when ``node`` takes its indices."""
+    return _extreme_part(node, "indices", 1)
+
+
+def _extreme_part(node: fx.Node, name: str, position: int):
+    if not (isinstance(node, fx.Node) and node.op == "call_function"):
+        return None
+    if node.target is getattr and node.args[1] == name or node.target is operator.getitem and node.args[1] == position:
+        source = node.args[0]
+        for which in ("max", "min"):
+            if _is(source, which, getattr(torch, which)) and argument(source, 1, "dim") is not None \
+                    and depends_on_scores(source):
+                return which, source
+    return None
+
+
+
+
+
+def _amax_of_values(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
+    which, source = found
+    return graph.call_method(f"a{which}", (source.args[0], argument(source, 1, "dim")),
+                             {"keepdim": argument(source, 2, "keepdim", False)})
+
+
+def _argsort_of_sort(graph: fx.Graph, node: fx.Node, source) -> fx.Node:
+    return graph.call_method("argsort", (source.args[0],), {
+        "dim": argument(source, 1, "dim", -1), "descending": argument(source, 2, "descending", False)})
+
+
+def _argmax_of_indices(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
+    which, source = found
+    return graph.call_method(f"arg{which}", (source.args[0], argument(source, 1, "dim")),
+                             {"keepdim": argument(source, 2, "keepdim", False)})
+
+
+def _find_sign(node: fx.Node):
+    return node.args[0] if _is(node, "sign", torch.sign) and depends_on_scores(node) else None
+
+
+def _two_comparisons_of_sign(graph: fx.Graph, node: fx.Node, value) -> fx.Node:
+    above = graph.call_method("to", (graph.call_function(operator.gt, (value, 0)), torch.float32))
+    below = graph.call_method("to", (graph.call_function(operator.lt, (value, 0)), torch.float32))
+    return graph.call_function(operator.sub, (above, below))
+
+
+def _two_comparisons_of_bound(graph: fx.Graph, node: fx.Node, bound) -> fx.Node:
+    value, limit, inside = bound
+    strict = node.target in (operator.lt, operator.gt, torch.lt, torch.gt, "lt", "gt")
+    low, high = (operator.gt, operator.lt) if strict else (operator.ge, operator.le)
+    negative = graph.call_function(operator.neg, (limit,))
+    if inside:  # |x| < c: -c < x < c
+        return graph.call_function(operator.and_, (
+            graph.call_function(high, (value, limit)), graph.call_function(low, (value, negative))))
+    return graph.call_function(operator.or_, (  # |x| > c: x > c or x < -c
+        graph.call_function(low, (value, limit)), graph.call_function(high, (value, negative))))
+
+
+def _find_argmin(node: fx.Node):
+    return node if _is(node, "argmin", torch.argmin) and depends_on_scores(node) else None
+
+
+def _argmax_of_negation(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
+    negated = graph.call_function(operator.neg, (node.args[0],))
+    return graph.call_method("argmax", (negated, *node.args[1:]), dict(node.kwargs))
+
+
+@dataclass(frozen=True)
+class Respelling:
+    name: str
+    says: str  # for explain's lowering section
+    find: Callable[[fx.Node], Any]
+    build: Callable[[fx.Graph, fx.Node, Any], fx.Node]
+
+
+RESPELLINGS: tuple[Respelling, ...] = (
+    Respelling("max_values", "torch.max(scores, dim) values -> scores.amax(dim)", _extreme_values, _amax_of_values),
+    Respelling("sort_indices", "scores.sort(dim).indices -> scores.argsort(dim)", _sort_indices, _argsort_of_sort),
+    Respelling("max_indices", "torch.max(scores, dim) indices -> scores.argmax(dim)", _extreme_with_indices,
+               _argmax_of_indices),
+    Respelling("sign", "torch.sign(d) -> [d > 0] - [d < 0]", _find_sign, _two_comparisons_of_sign),
+    Respelling("abs_bound", "|x| <= c -> (x <= c) & (x >= -c)", _absolute_bound, _two_comparisons_of_bound),
+    Respelling("argmin", "scores.argmin(dim) -> (-scores).argmax(dim)", _find_argmin, _argmax_of_negation),
+)
+
+
+def respell(graph: fx.Graph) -> list[str]:
+    """Apply ``RESPELLINGS`` in order over the whole graph; return what was respelled."""
+    applied = []
+    for rule in RESPELLINGS:
+        for node in list(graph.nodes):
+            found = rule.find(node)
+            if found is None:
+                continue
+            before = set(graph.nodes)
+            with graph.inserting_before(node):
+                replacement = rule.build(graph, node, found)
+            for new in graph.nodes:
+                if new not in before:
+                    new.meta.setdefault("location", node.meta.get("location"))
+            node.replace_all_uses_with(replacement)
+            graph.erase_node(node)
+            applied.append(f"{rule.name}: {rule.says}")
+    graph.eliminate_dead_code()
+    return applied
