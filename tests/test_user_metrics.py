@@ -232,3 +232,19 @@ def test_an_absolute_error_within_a_tolerance_is_two_comparisons():
         loss_fn(scores, targets).backward()
         optimizer.step()
     assert within_half(scores.detach(), targets).item() >= 0.95
+
+
+def test_topk_indices_that_order_targets_are_the_first_k_of_the_order():
+    @ml.metric(best=1.0, name="recall_by_topk")
+    def recall_by_topk(scores, relevance):
+        top = scores.topk(3, dim=1).indices
+        return (relevance.gather(1, top).sum(1) / relevance.sum(1).clamp(max=3)).mean()
+
+    assert recall_by_topk.compiled.lowered[0].startswith("topk_indices")
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(20):  # tie-free: torch does not say which of tied entries topk returns
+        scores = torch.randn(4, 8, generator=generator)
+        relevance = (torch.rand(4, 8, generator=generator) < 0.3).long()
+        relevance[:, 0] = 1
+        assert recall_by_topk(scores, relevance).item() == pytest.approx(
+            recall_by_topk.declaration.fn(scores, relevance).item())

@@ -104,6 +104,28 @@ def _argmax_of_indices(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
                              {"keepdim": argument(source, 2, "keepdim", False)})
 
 
+def _topk_order(node: fx.Node):
+    """The topk node when ``node`` takes its indices for anything but a membership test
+    (``(topk.indices == labels[:, None]).any(dim)`` has a rule of its own)."""
+    if not (isinstance(node, fx.Node) and node.op == "call_function"):
+        return None
+    if not (node.target is getattr and node.args[1] == "indices" or node.target is operator.getitem and node.args[1] == 1):
+        return None
+    source = node.args[0]
+    if not (_is(source, "topk", torch.topk) and depends_on_scores(source)):
+        return None
+    membership = all(user.op in ("call_function", "call_method") and user.target in (operator.eq, torch.eq, "eq")
+                     for user in node.users)
+    return None if membership else source
+
+
+def _prefix_of_argsort(graph: fx.Graph, node: fx.Node, source) -> fx.Node:
+    dim = argument(source, 2, "dim", -1)
+    order = graph.call_method("argsort", (source.args[0],), {
+        "dim": dim, "descending": bool(argument(source, 3, "largest", True))})
+    return graph.call_method("narrow", (order, dim, 0, argument(source, 1, "k")))
+
+
 def _find_sign(node: fx.Node):
     return node.args[0] if _is(node, "sign", torch.sign) and depends_on_scores(node) else None
 
@@ -146,6 +168,8 @@ class Respelling:
 RESPELLINGS: tuple[Respelling, ...] = (
     Respelling("max_values", "torch.max(scores, dim) values -> scores.amax(dim)", _extreme_values, _amax_of_values),
     Respelling("sort_indices", "scores.sort(dim).indices -> scores.argsort(dim)", _sort_indices, _argsort_of_sort),
+    Respelling("topk_indices", "scores.topk(k, dim).indices -> scores.argsort(dim, descending=True)[..., :k]",
+               _topk_order, _prefix_of_argsort),
     Respelling("max_indices", "torch.max(scores, dim) indices -> scores.argmax(dim)", _extreme_with_indices,
                _argmax_of_indices),
     Respelling("sign", "torch.sign(d) -> [d > 0] - [d < 0]", _find_sign, _two_comparisons_of_sign),
