@@ -91,21 +91,22 @@ def propose(program: Program, binaries: Binaries, scores: torch.Tensor, targets:
         return Proposal(configuration, configuration.new_zeros(0, configuration.numel()), None, _FROM_IDEAL,
                         from_ideal_argument=True)
     candidates = _candidates(scores, targets, target_names)
-    if not candidates:
+    first = next(candidates, None)  # with best= declared, the others are made only if it misses
+    if first is None:
         return None
-    first, source = candidates[0]
-    perfect = program.comparisons(first, targets)
+    perfect = program.comparisons(first[0], targets)
     rivals = None
-    if goal.best is None and len(candidates) > 1:  # every candidate is compared with the first
-        rivals = many_pairs(program, torch.stack([c for c, _ in candidates[1:]]), targets)
-    return Proposal(perfect[0], *_face(binaries, perfect), source, rivals)
+    if goal.best is None:  # every candidate is compared with the first
+        others = [c for c, _ in candidates]
+        rivals = many_pairs(program, torch.stack(others), targets) if others else None
+    return Proposal(perfect[0], *_face(binaries, perfect), first[1], rivals)
 
 
-def _candidates(scores: torch.Tensor, targets: tuple, target_names: tuple[str, ...]) -> list:
-    """(perfect scores, description) from the targets, in trial order."""
-    return [(perfect_scores(levels, order).to(_work_dtype(scores)), f"{source}{how}")
+def _candidates(scores: torch.Tensor, targets: tuple, target_names: tuple[str, ...]):
+    """(perfect scores, description) from the targets, in trial order, made as they are asked for."""
+    return ((perfect_scores(levels, order).to(_work_dtype(scores)), f"{source}{how}")
             for levels, source in level_candidates(scores, targets, target_names)
-            for order, how in _orders_inside_levels(scores)]
+            for order, how in _orders_inside_levels(scores))
 
 
 def find_ideal(program: Program, binaries: Binaries, scores: torch.Tensor, targets: tuple,
@@ -117,7 +118,7 @@ def find_ideal(program: Program, binaries: Binaries, scores: torch.Tensor, targe
         value = _value(program, binaries, configuration)
         _check_ideal_value(value, goal, metric)
         return Ideal(configuration, value, None, _FROM_IDEAL)
-    candidates = _candidates(scores, targets, target_names)
+    candidates = list(_candidates(scores, targets, target_names))
     best = None
     if candidates:
         configurations = many_pairs(program, torch.stack([c for c, _ in candidates]), targets)

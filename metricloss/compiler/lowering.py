@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from ..errors import CompileError
 from . import rewrites
 from .spellings import respell
-from .ops import LEAF_FUNCTIONS, argument
+from .ops import LEAF_FUNCTIONS, argument, is_call
 from .render import render
 from .trace import depends_on_scores
 
@@ -47,21 +47,14 @@ class Rewrite:
     replacement: Callable
 
 
-def _is(node, method: str, function=None) -> bool:
-    return isinstance(node, fx.Node) and (
-        (node.op == "call_method" and node.target == method)
-        or (node.op == "call_function" and function is not None and node.target is function)
-    )
-
-
 def _is_equality(node) -> bool:
-    return _is(node, "eq", torch.eq) or (
+    return is_call(node, "eq", torch.eq) or (
         isinstance(node, fx.Node) and node.op == "call_function" and node.target is operator.eq
     )
 
 
 def _is_inequality(node) -> bool:
-    return _is(node, "ne", torch.ne) or (
+    return is_call(node, "ne", torch.ne) or (
         isinstance(node, fx.Node) and node.op == "call_function" and node.target is operator.ne
     )
 
@@ -93,7 +86,7 @@ def _match_argmax_differs(node: fx.Node, metric: str) -> Match | None:
 def _match_argmax_equals(node: fx.Node, metric: str, test=_is_equality) -> Match | None:
     if not test(node):
         return None
-    found = _scores_and_target(node, lambda n: _is(n, "argmax", torch.argmax) and depends_on_scores(n))
+    found = _scores_and_target(node, lambda n: is_call(n, "argmax", torch.argmax) and depends_on_scores(n))
     if found is None:
         return None
     argmax, labels = found
@@ -109,7 +102,7 @@ def _match_one_hot_argmax(node: fx.Node, metric: str) -> Match | None:
     if not (isinstance(node, fx.Node) and node.op == "call_function" and node.target is F.one_hot):
         return None
     argmax = node.args[0]
-    if not (_is(argmax, "argmax", torch.argmax) and depends_on_scores(argmax)):
+    if not (is_call(argmax, "argmax", torch.argmax) and depends_on_scores(argmax)):
         return None
     num_classes = argument(node, 1, "num_classes", -1)
     return Match((argmax.args[0],), {"dim": _constant_dim(argmax, metric), "num_classes": num_classes})
@@ -125,11 +118,11 @@ def _topk_indices(node) -> fx.Node | None:
         source = node.args[0]
     else:
         return None
-    return source if _is(source, "topk", torch.topk) and depends_on_scores(source) else None
+    return source if is_call(source, "topk", torch.topk) and depends_on_scores(source) else None
 
 
 def _match_topk_contains(node: fx.Node, metric: str) -> Match | None:
-    if not _is(node, "any", torch.any):
+    if not is_call(node, "any", torch.any):
         return None
     equality = node.args[0]
     if not _is_equality(equality):
@@ -155,10 +148,10 @@ def _match_topk_contains(node: fx.Node, metric: str) -> Match | None:
 
 
 def _match_rank(node: fx.Node, metric: str) -> Match | None:
-    if not _is(node, "argsort", torch.argsort):
+    if not is_call(node, "argsort", torch.argsort):
         return None
     inner = node.args[0]
-    if not (_is(inner, "argsort", torch.argsort) and depends_on_scores(inner)):
+    if not (is_call(inner, "argsort", torch.argsort) and depends_on_scores(inner)):
         return None
     dim = argument(inner, 1, "dim", -1)
     if argument(node, 1, "dim", -1) != dim or not isinstance(dim, int):
@@ -171,9 +164,9 @@ def _match_rank(node: fx.Node, metric: str) -> Match | None:
 
 
 def _match_sort_order(node: fx.Node, metric: str) -> Match | None:
-    if not (_is(node, "argsort", torch.argsort) and depends_on_scores(node)):
+    if not (is_call(node, "argsort", torch.argsort) and depends_on_scores(node)):
         return None
-    if any(_is(user, "argsort", torch.argsort) for user in node.users):
+    if any(is_call(user, "argsort", torch.argsort) for user in node.users):
         return None  # a rank: the rank rule reads the outer argsort
     dim = argument(node, 1, "dim", -1)
     if not isinstance(dim, int):
@@ -185,10 +178,10 @@ def _match_sort_order(node: fx.Node, metric: str) -> Match | None:
 
 
 def _match_argmax_in_region(node: fx.Node, metric: str) -> Match | None:
-    if not _is(node, "gather", torch.gather) or len(node.args) < 3:
+    if not is_call(node, "gather", torch.gather) or len(node.args) < 3:
         return None
     region, dim, index = node.args[:3]
-    if not (_is(index, "argmax", torch.argmax) and depends_on_scores(index)):
+    if not (is_call(index, "argmax", torch.argmax) and depends_on_scores(index)):
         return None
     if not isinstance(region, fx.Node) or depends_on_scores(region):
         return None

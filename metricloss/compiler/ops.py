@@ -102,6 +102,14 @@ _METADATA = {
 }
 
 
+def is_call(node, method: str, function=None) -> bool:
+    """Whether ``node`` calls the tensor method ``method`` or the function ``function``."""
+    return isinstance(node, fx.Node) and (
+        (node.op == "call_method" and node.target == method)
+        or (node.op == "call_function" and function is not None and node.target is function)
+    )
+
+
 def argument(node: fx.Node, position: int, name: str, default=None):
     """A call's argument given by position or by keyword."""
     return node.args[position] if len(node.args) > position else node.kwargs.get(name, default)

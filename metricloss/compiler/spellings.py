@@ -18,15 +18,8 @@ from typing import Any
 import torch
 import torch.fx as fx
 
-from .ops import argument
+from .ops import argument, is_call
 from .trace import depends_on_scores
-
-
-def _is(node, method: str, function=None) -> bool:
-    return isinstance(node, fx.Node) and (
-        (node.op == "call_method" and node.target == method)
-        or (node.op == "call_function" and function is not None and node.target is function)
-    )
 
 
 def _absolute_bound(node: fx.Node):
@@ -45,7 +38,7 @@ def _absolute_bound(node: fx.Node):
         return None
     lhs, rhs = node.args
     for absolute, limit, flipped in ((lhs, rhs, False), (rhs, lhs, True)):
-        if (_is(absolute, "abs", torch.abs) and depends_on_scores(absolute)
+        if (is_call(absolute, "abs", torch.abs) and depends_on_scores(absolute)
                 and not (isinstance(limit, fx.Node) and depends_on_scores(limit))):
             return absolute.args[0], limit, inside != flipped
     return None
@@ -57,7 +50,7 @@ def _sort_indices(node: fx.Node) -> fx.Node | None:
         return None
     if node.target is getattr and node.args[1] == "indices" or node.target is operator.getitem and node.args[1] == 1:
         source = node.args[0]
-        if _is(source, "sort", torch.sort) and depends_on_scores(source):
+        if is_call(source, "sort", torch.sort) and depends_on_scores(source):
             return source
     return None
 
@@ -78,7 +71,7 @@ def _extreme_part(node: fx.Node, name: str, position: int):
     if node.target is getattr and node.args[1] == name or node.target is operator.getitem and node.args[1] == position:
         source = node.args[0]
         for which in ("max", "min"):
-            if _is(source, which, getattr(torch, which)) and argument(source, 1, "dim") is not None \
+            if is_call(source, which, getattr(torch, which)) and argument(source, 1, "dim") is not None \
                     and depends_on_scores(source):
                 return which, source
     return None
@@ -112,7 +105,7 @@ def _topk_order(node: fx.Node):
     if not (node.target is getattr and node.args[1] == "indices" or node.target is operator.getitem and node.args[1] == 1):
         return None
     source = node.args[0]
-    if not (_is(source, "topk", torch.topk) and depends_on_scores(source)):
+    if not (is_call(source, "topk", torch.topk) and depends_on_scores(source)):
         return None
     membership = all(user.op in ("call_function", "call_method") and user.target in (operator.eq, torch.eq, "eq")
                      for user in node.users)
@@ -127,7 +120,7 @@ def _prefix_of_argsort(graph: fx.Graph, node: fx.Node, source) -> fx.Node:
 
 
 def _find_sign(node: fx.Node):
-    return node.args[0] if _is(node, "sign", torch.sign) and depends_on_scores(node) else None
+    return node.args[0] if is_call(node, "sign", torch.sign) and depends_on_scores(node) else None
 
 
 def _two_comparisons_of_sign(graph: fx.Graph, node: fx.Node, value) -> fx.Node:
@@ -149,7 +142,7 @@ def _two_comparisons_of_bound(graph: fx.Graph, node: fx.Node, bound) -> fx.Node:
 
 
 def _find_argmin(node: fx.Node):
-    return node if _is(node, "argmin", torch.argmin) and depends_on_scores(node) else None
+    return node if is_call(node, "argmin", torch.argmin) and depends_on_scores(node) else None
 
 
 def _argmax_of_negation(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
