@@ -142,6 +142,7 @@ def metric(
     classes: Mapping[str, int | str] | None = None,
     ideal: Callable | None = None,
     location: SourceLocation | None = None,
+    register: bool = True,
 ) -> Metric | Callable[[Callable], Metric]:
     """Compile ``fn(scores, *targets, *, **params)`` into a metric and register it under ``name``.
 
@@ -152,11 +153,14 @@ def metric(
     configuration is not all-true/all-false per comparison block.
     ``location``: where messages say the metric was declared, for factories that generate ``fn``
     (default: ``fn``'s ``def`` line).
+    ``register``: make the metric available by name (``get_metric``, ``UniLoss("name")``); off,
+    it is only the returned object (a metric compiled for a look, as ``explain`` does with an
+    undecorated function).
     """
     if fn is None:
         return functools.partial(
             metric, name=name, best=best, higher_is_better=higher_is_better,
-            shapes=shapes, classes=classes, ideal=ideal, location=location,
+            shapes=shapes, classes=classes, ideal=ideal, location=location, register=register,
         )
     if not callable(fn):
         raise CompileError(f"@metric decorates a function, got {type(fn).__name__}")
@@ -191,8 +195,9 @@ def metric(
     missing = declaration.required
     bound = Metric(declaration, {k: v for k, v in defaults.items() if k not in missing}) if not missing else None
     result = bound if bound is not None else _Unbound(declaration)
-    _check_name_free(name, fn)
-    REGISTRY.register("metric", name, result, str(location))
+    if register:
+        _check_name_free(name, fn)
+        REGISTRY.register("metric", name, result, str(location))
     return result
 
 
