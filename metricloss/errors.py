@@ -44,6 +44,11 @@ class UndefinedBatchWarning(MetricLossWarning):
     """
 
 
+class BatchLoopWarning(MetricLossWarning):
+    """A metric loops in Python over the samples of a batch: exact, but its work grows with the
+    batch and each new batch size is traced again."""
+
+
 @dataclass(frozen=True)
 class SourceLocation:
     """A place in the user's source: shown as ``file:line (`code`)`` in messages."""

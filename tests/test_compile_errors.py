@@ -136,12 +136,22 @@ def test_shapes_naming_an_unknown_argument():
             return (scores > 0).float().mean()
 
 
-def test_python_if_on_the_size_of_a_score_tensor_is_not_called_a_comparison():
-    with pytest.raises(ml.CompileError, match="a tensor drives Python control flow"):
+def test_python_if_on_the_size_of_a_score_tensor_is_traced_per_shape():
+    def sized(scores, labels):
+        wins = scores > 0
+        return wins.float().mean() if wins.numel() > 0 else wins.float().sum()
+
+    compiled = ml.metric(register=False)(sized)
+    scores = torch.tensor([0.5, -1.0, 2.0])
+    assert compiled.per_shape
+    assert float(compiled(scores, torch.ones(3))) == float(sized(scores, torch.ones(3)))
+
+
+def test_python_if_on_a_score_value_is_refused():
+    with pytest.raises(ml.CompileError, match="a comparison of scores drives Python control flow"):
         @ml.metric
-        def sized(scores, labels):
-            wins = scores > 0
-            return wins.float().mean() if wins.numel() > 0 else wins.float().sum()
+        def branching(scores, labels):
+            return (scores > 0).float().mean() if scores.max() > 0 else (scores < 0).float().mean()
 
 
 def _numpy_auc(scores, labels):

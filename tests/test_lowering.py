@@ -106,11 +106,22 @@ def test_topk_with_largest_false_is_refused():
             return (scores.topk(2, 1, False).indices == labels[:, None]).any(1).float().mean()
 
 
-def test_argmax_without_a_constant_dim_is_refused():
+def test_argmax_without_a_dim_is_the_index_into_the_flattened_scores():
+    def flat_argmax(scores, position):
+        return (scores.argmax() == position).float()
+
+    compiled = ml.metric(register=False)(flat_argmax)
+    scores = torch.tensor([[0.0, 2.0, 1.0], [2.0, 0.5, 0.0]])  # tied maxima: the first one wins
+    for position in range(6):
+        target = torch.tensor(position)
+        assert float(compiled(scores, target)) == float(flat_argmax(scores, target))
+
+
+def test_argmax_with_a_dim_that_is_not_a_constant_is_refused():
     with pytest.raises(ml.CompileError, match="needs a constant `dim`"):
         @ml.metric
-        def flat_argmax(scores, labels):
-            return (scores.argmax() == labels).float().mean()
+        def traced_dim(scores, labels, dims):
+            return (scores.argmax(dims.sum()) == labels).float().mean()
 
 
 def test_an_op_without_a_rule_names_the_supported_patterns():

@@ -27,7 +27,8 @@ from .partition import partition
 from .binaries import Binaries
 from .program import Program
 from ..registry import GROUPS, REGISTRY
-from .trace import trace_metric
+from .shapes import PerShape
+from .trace import NeedsShapes, trace_metric
 
 @dataclass(frozen=True, eq=False)
 class Declaration:
@@ -86,7 +87,30 @@ class Metric:
     def __init__(self, declaration: Declaration, params: Mapping[str, Any]):
         self.declaration = declaration
         self.params = dict(params)
-        self.compiled = _compile(declaration, tuple(sorted(self.params.items())))
+        self._compiled = _compile(declaration, tuple(sorted(self.params.items())))
+
+    @property
+    def per_shape(self) -> bool:
+        """Whether the metric's code reads shapes as numbers, so it is compiled per shape."""
+        return isinstance(self._compiled, PerShape)
+
+    @property
+    def compiled(self) -> Compiled:
+        """The compiled metric, for a metric traced once for every shape (see ``compiled_for``)."""
+        if isinstance(self._compiled, PerShape):
+            raise CompileError(
+                f"metric `{self.name}` is compiled for each input shape ({self._compiled.reason.construct} "
+                f"at {self._compiled.where}): use `compiled_for(scores, *targets)`"
+            )
+        return self._compiled
+
+    def compiled_for(self, scores: torch.Tensor, *targets) -> Compiled:
+        """The compiled metric for inputs of these shapes (the same object for every shape, unless
+        the code reads shapes as Python numbers)."""
+        if isinstance(self._compiled, PerShape):
+            self.check_inputs(scores, *targets)
+            return self._compiled.compiled_for((scores, *targets))
+        return self._compiled
 
     @property
     def name(self) -> str:
@@ -109,14 +133,15 @@ class Metric:
 
     def binaries(self, scores: torch.Tensor, *targets) -> Binaries:
         self.check_inputs(scores, *targets)
-        return self.program.pairs(scores, targets)
+        return self.compiled_for(scores, *targets).program.pairs(scores, targets)
 
     def __call__(self, scores: torch.Tensor, *targets, **params) -> torch.Tensor:
         """The exact value; ``params`` bind the metric's parameters for this call."""
         if params:
             return self.bind(**params)(scores, *targets)
         with torch.no_grad():
-            return self.program.value(self.binaries(scores, *targets)).to(torch.float32)
+            program = self.compiled_for(scores, *targets).program
+            return program.value(self.binaries(scores, *targets)).to(torch.float32)
 
     def bind(self, **params) -> Metric:
         unknown = set(params) - set(self.declaration.defaults)
@@ -207,7 +232,7 @@ class _Unbound(Metric):
     def __init__(self, declaration: Declaration):
         self.declaration = declaration
         self.params = {}
-        self.compiled = None
+        self._compiled = None
 
     def __call__(self, scores, *targets):
         raise InputError(
@@ -241,25 +266,37 @@ def _check_name_free(name: str, fn: Callable) -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def _compile(declaration: Declaration, params: tuple) -> Compiled:
+def _compile(declaration: Declaration, params: tuple) -> Compiled | PerShape:
     return compile_metric(declaration, dict(params))
 
 
-def compile_metric(declaration: Declaration, bound: Mapping[str, Any]) -> Compiled:
+def compile_metric(declaration: Declaration, bound: Mapping[str, Any]) -> Compiled | PerShape:
     """Trace, lower, partition, generate and probe one binding, uncached (``Metric`` keeps one
-    compiled object per binding; the compile-time benchmark times this)."""
-    graph = trace_metric(declaration.fn, declaration.name, bound)
-    lowered = lower(graph, declaration.name)
-    program = Program(declaration.name, graph, partition(graph, declaration.name))
-    compiled = Compiled(declaration, bound, program, tuple(lowered))
-    _probe(compiled)
+    compiled object per binding; the compile-time benchmark times this). A metric whose code
+    needs concrete shapes gets a ``PerShape`` that compiles each shape signature on first sight."""
+    try:
+        graph = trace_metric(declaration.fn, declaration.name, bound)
+    except NeedsShapes as reason:
+        per_shape = PerShape(declaration, bound, reason, lambda graph: _compile_graph(declaration, bound, graph),
+                             declaration.spec.names)
+        arguments = declaration.spec.synthetic(seed=0)
+        if arguments is not None:
+            _probe(per_shape.compiled_for(arguments), arguments)
+        return per_shape
+    compiled = _compile_graph(declaration, bound, graph)
+    _probe(compiled, declaration.spec.synthetic(seed=0))
     return compiled
 
 
-def _probe(compiled: Compiled) -> None:
+def _compile_graph(declaration: Declaration, bound: Mapping[str, Any], graph) -> Compiled:
+    lowered = lower(graph, declaration.name)
+    program = Program(declaration.name, graph, partition(graph, declaration.name))
+    return Compiled(declaration, bound, program, tuple(lowered))
+
+
+def _probe(compiled: Compiled, arguments) -> None:
     """Run a synthetic batch built from the declared shapes, to fail at decoration, not in training."""
     decl = compiled.declaration
-    arguments = decl.spec.synthetic(seed=0)
     if arguments is None:
         return
     scores, *targets = arguments

@@ -53,8 +53,21 @@ def zero_one(region: torch.Tensor) -> torch.Tensor:
     return region.bool()
 
 
+def assigned(tensor: torch.Tensor, index, value) -> torch.Tensor:
+    """``tensor[index] = value`` as a new tensor, so that a traced metric has no mutation.
+
+    Users fill preallocated tensors (``recalls = torch.zeros(C); recalls[c] = ...``); the trace
+    records the assignment, and this is what it means. The zero added first gives the copy
+    ``value``'s batching under ``vmap`` (g is evaluated on many configurations at once), without
+    touching its values even when ``value`` holds NaN.
+    """
+    out = tensor + torch.zeros_like(value, dtype=tensor.dtype).sum()
+    out[index] = value
+    return out
+
+
 # Functions the tracer records as single nodes rather than tracing through.
-LEAF_FUNCTIONS = (beats, hard_only, zero_one)
+LEAF_FUNCTIONS = (beats, hard_only, zero_one, assigned)
 
 _COMPARISON_SIGNS = {
     beats: 1,

@@ -150,6 +150,19 @@ def _argmax_of_negation(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
     return graph.call_method("argmax", (negated, *node.args[1:]), dict(node.kwargs))
 
 
+def _find_flat_argmax(node: fx.Node):
+    """``x.argmax()`` with no dim: the index into the flattened tensor."""
+    if is_call(node, "argmax", torch.argmax) and depends_on_scores(node) \
+            and argument(node, 1, "dim", None) is None and not argument(node, 2, "keepdim", False):
+        return node
+    return None
+
+
+def _argmax_of_flattened(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
+    flat = graph.call_method("reshape", (node.args[0], -1))
+    return graph.call_method("argmax", (flat, 0))
+
+
 @dataclass(frozen=True)
 class Respelling:
     name: str
@@ -168,6 +181,8 @@ RESPELLINGS: tuple[Respelling, ...] = (
     Respelling("sign", "torch.sign(d) -> [d > 0] - [d < 0]", _find_sign, _two_comparisons_of_sign),
     Respelling("abs_bound", "|x| <= c -> (x <= c) & (x >= -c)", _absolute_bound, _two_comparisons_of_bound),
     Respelling("argmin", "scores.argmin(dim) -> (-scores).argmax(dim)", _find_argmin, _argmax_of_negation),
+    Respelling("flat_argmax", "scores.argmax() -> scores.reshape(-1).argmax(0)", _find_flat_argmax,
+               _argmax_of_flattened),
 )
 
 

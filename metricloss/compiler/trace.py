@@ -1,13 +1,19 @@
 """Tracing a metric into a torch.fx graph, with every node tagged by the user's source line.
 
-The metric is traced once, symbolically: nothing here depends on a batch's shape. Python control
-flow cannot be traced; where the user's code tries (an ``if`` on a comparison, a ``for`` over a
-tensor, ``len``), the error names the line and says what to write instead.
+A metric is first traced symbolically, for every shape at once. Code that needs a shape as a
+Python number (``for c in range(scores.shape[1])``, ``len(labels)``, ``if scores.shape[1] == 2``)
+stops that trace with ``NeedsShapes``; it is then traced again with example tensors on the meta
+device, so shapes are plain ints and the loop unrolls (``shapes.py`` keeps one trace per shape
+signature). Python control flow on score *values* cannot be traced in either mode: the error
+names the line and says what to write instead.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import inspect
+import operator
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -17,7 +23,7 @@ import torch
 import torch.fx as fx
 
 from ..errors import GENERATED_SOURCE, CompileError, MetricLossError, SourceLocation
-from .ops import LEAF_FUNCTIONS, is_metadata
+from .ops import LEAF_FUNCTIONS, assigned, is_metadata
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _OWN_DIR = os.path.dirname(os.path.dirname(__file__))  # the whole metricloss package
@@ -64,6 +70,32 @@ _LEAVING_TORCH = {
 }
 
 
+class NeedsShapes(Exception):
+    """The symbolic trace met code that needs a shape as a Python number; trace per shape."""
+
+    def __init__(self, construct: str, where: SourceLocation | None):
+        super().__init__(f"{construct} at {where}")
+        self.construct, self.where = construct, where
+
+
+def shape_derived(node: fx.Node) -> bool:
+    """Whether ``node`` is computed from shapes (``x.shape[1]``, ``x.size(0) - 1``) and not from
+    any tensor's values: a number the code may loop over once shapes are concrete."""
+    seen, stack, found = set(), [node], False
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if is_metadata(current):
+            found = True
+        elif current.op == "placeholder":
+            return False
+        else:
+            stack.extend(current.all_input_nodes)
+    return found
+
+
 def depends_on_scores(node: fx.Node) -> bool:
     """Whether score values (not just their shapes) reach ``node``."""
     seen, stack = set(), [node]
@@ -79,13 +111,105 @@ def depends_on_scores(node: fx.Node) -> bool:
     return False
 
 
-class MetricTracer(fx.Tracer):
-    """A torch.fx tracer that remembers where each node came from and explains tracing limits."""
+_UNKNOWN = object()  # an example value that could not be computed (a data-dependent shape)
 
-    def __init__(self, metric_name: str):
+
+class MetricProxy(fx.Proxy):
+    """A proxy that answers shape questions with Python ints when its tracer has examples."""
+
+    def __getattr__(self, attribute: str):
+        if attribute.startswith("__") or attribute in ("tracer", "node"):
+            return super().__getattr__(attribute)
+        example = self.tracer.example(self.node)
+        if isinstance(example, torch.Tensor):
+            if attribute in ("shape", "ndim", "dtype"):
+                return getattr(example, attribute)
+            if attribute in ("size", "dim", "numel"):
+                return getattr(example, attribute)
+        return super().__getattr__(attribute)
+
+    def __len__(self) -> int:
+        example = self.tracer.example(self.node)
+        if isinstance(example, (torch.Tensor, tuple)):
+            return len(example)
+        return self.tracer.shape_needed(self, "`len()` of a tensor")
+
+    def __index__(self) -> int:
+        return self.tracer.shape_needed(self, "a shape used as a Python int")
+
+    def __setitem__(self, index, value) -> None:
+        # Recorded here, made functional after the trace (``_without_assignments``).
+        self.tracer.create_proxy("call_function", operator.setitem, (self, index, value), {})
+
+    def __float__(self) -> float:
+        raise TypeError("float() argument must be a string or a real number, not 'Proxy'")
+
+    def __int__(self) -> int:
+        if shape_derived(self.node):
+            return self.tracer.shape_needed(self, "`int()` of a shape")
+        raise TypeError("int() argument must be a string, a bytes-like object or a real number, not 'Proxy'")
+
+
+class MetricTracer(fx.Tracer):
+    """A torch.fx tracer that remembers where each node came from and explains tracing limits.
+
+    With ``examples`` (argument name -> meta tensor), every node's example value is computed as
+    the node is made, so shapes read by the code are concrete.
+    """
+
+    def __init__(self, metric_name: str, examples: Mapping[str, Any] | None = None):
         super().__init__(autowrap_functions=LEAF_FUNCTIONS)
         self.metric_name = metric_name
         self._seen_scores = False
+        self._examples_given = examples
+        self._examples: dict[fx.Node, Any] = {}
+
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        if self._examples_given is not None:
+            self._examples[node] = self._example_of(node)
+        return MetricProxy(node, self)
+
+    def example(self, node: fx.Node):
+        return self._examples.get(node, _UNKNOWN)
+
+    def _example_of(self, node: fx.Node):
+        if node.op == "placeholder":
+            return self._examples_given.get(node.target, _UNKNOWN)
+        if node.op not in ("call_function", "call_method"):
+            return _UNKNOWN
+
+        def value(argument: fx.Node):
+            found = self._examples.get(argument, _UNKNOWN)
+            if found is _UNKNOWN:
+                raise LookupError
+            return found
+        try:
+            args = fx.node.map_arg(node.args, value)
+            kwargs = fx.node.map_arg(node.kwargs, value)
+            with torch.device("meta"), torch.no_grad():
+                if node.op == "call_method":
+                    return getattr(args[0], node.target)(*args[1:], **kwargs)
+                return node.target(*args, **kwargs)
+        except Exception:  # a data-dependent shape (boolean masks, .item()): not known here
+            return _UNKNOWN
+
+    def trace(self, root, concrete_args=None):
+        if self._examples_given is None:
+            return super().trace(root, concrete_args)
+        with _factories_recorded(self):
+            return super().trace(root, concrete_args)
+
+    def shape_needed(self, proxy: fx.Proxy, construct: str):
+        where = user_location()
+        if self._examples_given is None and (shape_derived(proxy.node) or construct.startswith("`len()`")):
+            raise NeedsShapes(construct, where)
+        if shape_derived(proxy.node) or construct.startswith("`len()`"):
+            raise CompileError(
+                f"metric `{self.metric_name}`: {construct} at {where} depends on the data (the size "
+                "of a boolean-mask selection, say), which the trace cannot know. Count with the mask "
+                "instead: `mask.sum()` rather than `len(x[mask])`."
+            )
+        raise TypeError("'Proxy' object cannot be interpreted as an integer")
 
     def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
         if kind == "call_method" and target in _LEAVING_TORCH:
@@ -109,6 +233,8 @@ class MetricTracer(fx.Tracer):
 
     def to_bool(self, obj: fx.Proxy) -> bool:
         where = user_location()
+        if self._examples_given is None and shape_derived(obj.node):
+            raise NeedsShapes("a condition on a shape", where)
         if depends_on_scores(obj.node):
             raise CompileError(
                 f"metric `{self.metric_name}`: a comparison of scores drives Python control flow at "
@@ -123,6 +249,8 @@ class MetricTracer(fx.Tracer):
         )
 
     def iter(self, obj: fx.Proxy):
+        if self._examples_given is None and shape_derived(obj.node):
+            raise NeedsShapes("a loop over a shape", user_location())
         library = library_on_stack()
         if library is not None:
             raise CompileError(
@@ -144,23 +272,51 @@ class MetricTracer(fx.Tracer):
         )
 
 
-def trace_metric(fn: Callable, name: str, params: Mapping[str, Any]) -> fx.Graph:
+# With concrete shapes, ``torch.zeros(num_classes)`` gets no traced argument and would run once,
+# as a constant; a metric that fills it (``recalls[c] = ...``) needs it in the graph.
+_FACTORIES = ("zeros", "ones", "empty", "full", "arange", "eye", "linspace")
+
+
+@contextlib.contextmanager
+def _factories_recorded(tracer: fx.Tracer):
+    originals = {name: getattr(torch, name) for name in _FACTORIES}
+
+    def recorded(original):
+        @functools.wraps(original)
+        def factory(*args, **kwargs):
+            return tracer.create_proxy("call_function", original, args, kwargs)
+        return factory
+    try:
+        for name, original in originals.items():
+            setattr(torch, name, recorded(original))
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(torch, name, original)
+
+
+def trace_metric(fn: Callable, name: str, params: Mapping[str, Any],
+                 examples: Mapping[str, Any] | None = None) -> fx.Graph:
     """Trace ``fn`` with its keyword-only parameters fixed to ``params``.
 
-    The first positional argument is the scores; the rest are targets.
+    The first positional argument is the scores; the rest are targets. Without ``examples`` the
+    trace is symbolic and raises ``NeedsShapes`` where the code needs a concrete shape; with them
+    (argument name -> a meta tensor of the batch's shape and dtype), shapes are Python ints.
     """
     signature = inspect.signature(fn)
     positional = [
         p for p in signature.parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in params
     ]
-    tracer = MetricTracer(name)
+    tracer = MetricTracer(name, examples)
     try:
         graph = tracer.trace(fn, concrete_args=dict(params) or None)
-    except MetricLossError:  # our own errors say what they mean already
+    except (MetricLossError, NeedsShapes):  # our own errors say what they mean already
         raise
     except RuntimeError as error:
         if "len" in str(error) and "symbolic tracing" in str(error):
+            if examples is None:
+                raise NeedsShapes("`len()` of a shape", user_location_from(error)) from None
             raise CompileError(
                 f"metric `{name}`: `len()` of a tensor at {user_location_from(error)} cannot be "
                 "traced; use `tensor.shape[0]`."
@@ -198,6 +354,7 @@ def trace_metric(fn: Callable, name: str, params: Mapping[str, Any]) -> fx.Graph
         ) from None
     _drop_specialisation_guards(graph, len(positional))
     _read_through(graph)
+    _without_assignments(graph)
     merge_repeated_expressions(graph)
     return graph
 
@@ -264,6 +421,24 @@ def _read_through(graph: fx.Graph) -> None:
         if reads:
             node.replace_all_uses_with(node.args[0])
             graph.erase_node(node)
+
+
+def _without_assignments(graph: fx.Graph) -> None:
+    """``x[i] = v`` becomes ``x = assigned(x, i, v)``: later reads of ``x`` see the new value, and
+    no node of the graph mutates another."""
+    order = {node: position for position, node in enumerate(graph.nodes)}
+    for node in list(graph.nodes):
+        if not (node.op == "call_function" and node.target in (operator.setitem, torch.Tensor.__setitem__)):
+            continue
+        target, index, value = node.args
+        with graph.inserting_after(node):
+            new = graph.call_function(assigned, (target, index, value))
+        new.meta.update(node.meta)
+        for user in list(target.users):
+            if user is not node and user is not new and order.get(user, len(order)) > order[node]:
+                user.replace_input_with(target, new)
+        graph.erase_node(node)
+        order = {n: position for position, n in enumerate(graph.nodes)}
 
 
 def _drop_specialisation_guards(graph: fx.Graph, positional: int) -> None:

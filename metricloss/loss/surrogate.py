@@ -64,14 +64,14 @@ def uniloss_terms(
             f"generator is on {generator.device} but scores are on {scores.device}: create it with "
             "torch.Generator(device=scores.device)"
         )
-    compiled = metric.compiled
+    compiled = metric.compiled_for(scores, *targets)
     program = compiled.program
     binaries = metric.binaries(scores, *targets)
     differences = binaries.restrict(binaries.differences)  # dead binaries take no part in the loss
     with torch.no_grad():
         if differences.numel() == 0:
             return _undefined(scores, program.value(binaries), 0, None)
-        ideal, anchor_sets, values, path = _ideal_and_anchors(metric, binaries, scores, targets, samplers,
+        ideal, anchor_sets, values, path = _ideal_and_anchors(metric, compiled, binaries, scores, targets, samplers,
                                                               generator, sizes)
         if not ideal.defined:
             return _undefined(scores, program.value(binaries), differences.numel(), ideal)
@@ -108,7 +108,7 @@ def _undefined(scores: torch.Tensor, value: torch.Tensor, binaries: int, ideal) 
     return Terms(zero, value.to(torch.float32), nan, nan, binaries, 0, False, reason, False)
 
 
-def _ideal_and_anchors(metric, binaries, scores, targets, samplers, generator, sizes):
+def _ideal_and_anchors(metric, compiled, binaries, scores, targets, samplers, generator, sizes):
     """(b*, anchor sets, g at [hard, b*, *anchors], path); (b*, None, None, "") when undefined.
 
     The first candidate for b* goes through g with the anchors, in one call (with its face's
@@ -116,7 +116,7 @@ def _ideal_and_anchors(metric, binaries, scores, targets, samplers, generator, s
     holds, nothing more is evaluated. Otherwise b* comes from the whole search and the anchors
     are drawn again around it.
     """
-    compiled, program = metric.compiled, metric.compiled.program
+    program = compiled.program
     elements = functools.partial(program.elements, scores, targets, binaries)
     proposal = compiled.propose(binaries, scores, targets)
     state = None if generator is None else generator.get_state()
