@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0)
 
     explain = commands.add_parser("explain", help="print a metric's binary variables and re-expression")
-    explain.add_argument("name", help="a registered metric (auc, accuracy, ...) or package.module:function")
+    explain.add_argument("name", help="a registered metric (auc, accuracy, ...) or package.module:function "
+                                      "(a metric, or a plain function compiled for the look)")
     form = explain.add_mutually_exclusive_group()
     form.add_argument("--latex", action="store_true", help="print the re-expression as LaTeX")
     form.add_argument("--dot", action="store_true", help="print the metric's graph in Graphviz DOT")
