@@ -3,7 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import top_k_accuracy_score
 
@@ -131,3 +131,59 @@ def test_an_op_without_a_rule_names_the_supported_patterns():
             return (scores.sort().values[-1] > 0).float()
     message = str(caught.value)
     assert "(op `.sort()`)" in message and "scores.argsort(dim, descending).argsort(dim)" in message
+
+
+def _keypoint_batch(generator, ties: bool):
+    shape = (3, 2, 5, 6)
+    heatmaps = torch.randint(0, 3, shape, generator=generator).float() if ties else torch.randn(shape, generator=generator)
+    keypoints = torch.stack([torch.randint(0, 6, (3, 2), generator=generator),
+                             torch.randint(0, 5, (3, 2), generator=generator)], -1).float()
+    return heatmaps, keypoints
+
+
+def pck_from_flat_argmax(heatmaps, keypoints, threshold=2.0):
+    n, j, h, w = heatmaps.shape
+    index = heatmaps.reshape(n, j, -1).argmax(-1)
+    ys, xs = index // w, index % w
+    distance = torch.sqrt((xs.float() - keypoints[..., 0]) ** 2 + (ys.float() - keypoints[..., 1]) ** 2)
+    return (distance <= threshold).float().mean()
+
+
+def pck_from_stacked_coordinates(heatmaps, keypoints):
+    width = heatmaps.shape[-1]
+    index = heatmaps.flatten(2).argmax(-1)
+    predicted = torch.stack([index % width, index // width], dim=-1).float()
+    return ((predicted - keypoints).norm(dim=-1) < 3).float().mean()
+
+
+def inside_a_box(heatmaps, keypoints):
+    width = heatmaps.shape[-1]
+    index = heatmaps.flatten(2).argmax(-1)
+    near_x = (index % width - keypoints[..., 0]).abs() <= 1
+    near_y = (index // width - keypoints[..., 1]).abs() <= 1
+    return (near_x & near_y).float().mean()
+
+
+@pytest.mark.parametrize("fn", [pck_from_flat_argmax, pck_from_stacked_coordinates, inside_a_box],
+                         ids=lambda f: f.__name__)
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), ties=st.booleans())
+def test_coordinates_of_a_flat_argmax_compared_with_targets_are_exact(fn, seed, ties):
+    heatmaps, keypoints = _keypoint_batch(torch.Generator().manual_seed(seed), ties)
+    compiled = ml.metric(register=False)(fn)
+    assert float(compiled(heatmaps, keypoints)) == pytest.approx(float(fn(heatmaps, keypoints)), abs=1e-6)
+    assert any(entry.startswith("argmax_position") for entry in compiled.compiled_for(heatmaps, keypoints).lowered)
+
+
+def test_coordinates_of_a_flat_argmax_train():
+    torch.manual_seed(0)
+    heatmaps, keypoints = _keypoint_batch(torch.Generator().manual_seed(1), ties=False)
+    heatmaps.requires_grad_(True)
+    compiled = ml.metric(register=False, best=1.0)(pck_from_flat_argmax)
+    loss, optimiser = ml.UniLoss(compiled), torch.optim.SGD([heatmaps], lr=10.0)
+    start = float(compiled(heatmaps, keypoints))
+    for _ in range(60):
+        optimiser.zero_grad()
+        loss(heatmaps, keypoints).backward()
+        optimiser.step()
+    assert float(compiled(heatmaps, keypoints)) >= max(0.8, min(1.0, start + 0.3))

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ..errors import CompileError
 from . import rewrites
+from .positions import lower_argmax_positions
 from .spellings import respell
 from .ops import LEAF_FUNCTIONS, argument, is_call
 from .render import render
@@ -292,6 +293,7 @@ SUPPORTED = "; ".join(rule.pattern for rule in REWRITES)
 def lower(graph: fx.Graph, metric: str) -> list[str]:
     """Apply the first matching rule of ``REWRITES`` at every node; return what was rewritten."""
     applied = respell(graph)
+    applied += lower_argmax_positions(graph)
     for node in list(graph.nodes):
         for rule in REWRITES:
             match = rule.match(node, metric)
