@@ -46,6 +46,29 @@ PLAIN_F1 = """
         return (scores > k).float().mean()
 
 
+    def per_class(scores, labels):
+        total = 0
+        for c in range(scores.shape[1]):  # a shape as a number: compiled per shape
+            hit = scores[:, c] > 0
+            total = total + (hit == (labels == c)).float().mean()
+        return total / scores.shape[1]
+
+
+    def per_class_weighted(scores, labels, weights):
+        total = 0
+        for c in range(scores.shape[1]):
+            total = total + ((scores[:, c] > 0) * weights).sum()
+        return total
+
+
+    def mask_iou(logits, masks):
+        pred = logits > 0
+        target = masks.bool()
+        inter = (pred & target).float().sum((1, 2))
+        union = (pred | target).float().sum((1, 2))
+        return torch.stack([inter.sum(), union.sum()]).prod()
+
+
     THRESHOLD = 0.5
 
 
@@ -284,3 +307,24 @@ def test_a_module_whose_own_import_fails(tmp_path, monkeypatch):
     with pytest.raises(PluginError, match="importing 'explain_needs_more' .* failed: No module named "
                                           "'explain_not_installed'; install what it imports"):
         find_metric("explain_needs_more:f")
+
+
+def test_a_function_compiled_per_shape_is_explained_on_a_guessed_batch(module):
+    text = ml.explain(f"{module}:per_class")
+    assert "(scores (6, 3), labels (6,) of classes 0..2; guessed" in text
+    assert "b0 = [scores[:, c] > 0]  (your code; traced as scores[:, 0] > 0)" in text
+    assert "b2 = [scores[:, c] > 0]  (your code; traced as scores[:, 2] > 0)" in text
+    assert "mean(b₀ = t₀)" in text  # `hit` names three blocks: they keep b0, b1, b2
+
+
+def test_a_function_compiled_per_shape_without_an_example_says_to_declare_shapes(module):
+    with pytest.raises(CompileError, match=r"is compiled for each input shape .* declare the inputs' shapes, "
+                                           r"e.g. @metricloss.metric\(shapes=\{\"scores\": \"...\", "):
+        ml.explain(f"{module}:per_class_weighted")
+
+
+def test_masks_guess_and_lists_in_the_formula(module):
+    text = ml.explain(f"{module}:mask_iou")
+    assert "on an example batch (logits (2, 3, 3), masks (2, 3, 3) of 0 and 1; guessed" in text
+    shown = section(text, "re-expression g as a formula")
+    assert "stack((" in shown and not FX_NAME.search(shown), shown

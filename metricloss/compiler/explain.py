@@ -14,6 +14,7 @@ import builtins
 import importlib
 import inspect
 import keyword
+import math
 import operator
 import re
 import warnings
@@ -26,7 +27,7 @@ import torch
 import torch.fx as fx
 from sympy.printing.pretty.stringpict import prettyForm
 
-from ..errors import MetricLossError, PluginError, short_path
+from ..errors import CompileError, MetricLossError, PluginError, short_path
 from . import ops
 from .binaries import Binaries
 from .counts import formula_of, formula_text
@@ -145,7 +146,17 @@ def _look(metric: Metric) -> _Look:
         goal = compiled.goal
         if example.ideal.defined and (goal.best is None or goal.reaches(example.ideal.value)):
             return _Look(compiled, example)
-    return _Look(_compiled(metric, None), None)
+    try:
+        return _Look(_compiled(metric, None), None)
+    except CompileError as error:
+        if not getattr(metric, "per_shape", False):
+            raise
+        shapes = ", ".join(f'"{name}": "..."' for name in decl.spec.names)
+        raise CompileError(
+            f"{error}. explain reads the program compiled for an example batch, and none could be "
+            f"made: declare the inputs' shapes, e.g. @metricloss.metric(shapes={{{shapes}}}), and "
+            "explain again"
+        ) from None
 
 
 def _evaluated(metric: Metric, arguments, description: str) -> tuple[Compiled, _Example]:
@@ -158,26 +169,36 @@ def _evaluated(metric: Metric, arguments, description: str) -> tuple[Compiled, _
 
 
 def _guesses(metric: Metric) -> list[tuple[str, tuple[torch.Tensor, ...]]]:
-    """Batches to try on a metric of (scores, labels) that declares no shapes: binary labels
-    with a score per item, then class indices with a row of class scores per item. A guess is
-    kept only if the compiled metric runs on it and its ideal is defined (and reaches best=)."""
+    """Batches to try on a metric of (scores, labels) that declares no shapes, in order: binary
+    labels with a score per item; class indices with a row of class scores per item; 0/1 labels
+    of the scores' shape in rows (multi-label, ranking) and in images (segmentation masks); class
+    indices per pixel. A guess is kept only if the compiled metric runs on it and its ideal is
+    defined (and reaches best=)."""
     spec = metric.declaration.spec
     if len(spec.names) != 2 or spec.shapes:
         return []
     scores_name, labels_name = spec.names
     count = spec.classes.get(labels_name)
-    generator = torch.Generator().manual_seed(0)
-    guesses = []
-    if count in (None, 2):
-        labels = torch.tensor([1, 0, 1, 1, 0, 0])
-        guesses.append((f"{scores_name} (6,), {labels_name} (6,) of 0 and 1",
-                        (torch.randn(6, generator=generator), labels)))
     classes = count if isinstance(count, int) and count > 1 else 3
-    labels = torch.arange(2 * classes) % classes
-    labels = labels[torch.randperm(labels.numel(), generator=generator)]
-    guesses.append((f"{scores_name} ({labels.numel()}, {classes}), {labels_name} ({labels.numel()},) "
-                    f"of classes 0..{classes - 1}",
-                    (torch.randn(labels.numel(), classes, generator=generator), labels)))
+    generator = torch.Generator().manual_seed(0)
+
+    def binary(*shape: int) -> tuple[str, tuple[torch.Tensor, ...]]:
+        labels = (torch.arange(math.prod(shape)) % 2)[torch.randperm(math.prod(shape), generator=generator)]
+        return (f"{scores_name} {shape}, {labels_name} {shape} of 0 and 1",
+                (torch.randn(shape, generator=generator), labels.reshape(shape)))
+
+    def indices(*shape: int) -> tuple[str, tuple[torch.Tensor, ...]]:
+        count = math.prod(shape)
+        labels = (torch.arange(count) % classes)[torch.randperm(count, generator=generator)].reshape(shape)
+        scores = torch.randn(shape[0], classes, *shape[1:], generator=generator)
+        return (f"{scores_name} {tuple(scores.shape)}, {labels_name} {shape} of classes 0..{classes - 1}",
+                (scores, labels))
+
+    guesses = [binary(6)] if count in (None, 2) else []
+    guesses.append(indices(2 * classes))
+    if count in (None, 2):
+        guesses += [binary(4, 3), binary(2, 3, 3)]
+    guesses.append(indices(2, 2, 2))
     return guesses
 
 
@@ -527,7 +548,7 @@ def _sympify_graph(graph: fx.Graph, symbols: dict[str, sympy.Symbol]) -> sympy.E
             continue
         if node.op == "output":
             return sympy.sympify(values[node.args[0]])
-        args = [values[a] if isinstance(a, fx.Node) else _constant(a) for a in node.args]
+        args = [_argument(a, values) for a in node.args]
         target = node.target
         if node.op == "call_method" and target in _ARITHMETIC_METHODS:
             target = _ARITHMETIC_METHODS[target]
@@ -541,6 +562,16 @@ def _sympify_graph(graph: fx.Graph, symbols: dict[str, sympy.Symbol]) -> sympy.E
         else:
             values[node] = sympy.Function(_function_name(target))(*[a for a in args if a is not None])
     raise ValueError("the re-expression graph has no output")
+
+
+def _argument(value, values: dict):
+    if isinstance(value, fx.Node):
+        return values[value]
+    if isinstance(value, (list, tuple)) and any(isinstance(v, fx.Node) for v in value):
+        # torch.stack([a, b]): the values, not the node names
+        return sympy.Tuple(*(sympy.Symbol(repr(v)) if (c := _argument(v, values)) is None else c
+                             for v in value))
+    return _constant(value)
 
 
 def _function_name(target) -> str:

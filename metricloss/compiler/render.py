@@ -34,6 +34,8 @@ def render(value, depth: int = 0, name_of: Callable[[fx.Node], str | None] | Non
             return text + (f":{value.step}" if value.step is not None else "")
         if isinstance(value, tuple):
             return ", ".join(render(v, depth, name_of) for v in value)
+        if isinstance(value, list):
+            return f"[{', '.join(render(v, depth, name_of) for v in value)}]"
         return repr(value)
     if depth > 0 and name_of is not None:
         name = name_of(value)
@@ -151,9 +153,12 @@ class SourceFile:
             or isinstance(n, ast.Call) and _called(n) in _LOWERED_CALLS | {"eq", "ne"}
         ]
         outermost = [n for n in candidates if not any(self._inside(n, other) for other in candidates)]
-        written = [Written(text, None, self.assigned_to(n), n) for n in outermost
-                   if (text := self.segment(n)) is not None]
-        return written
+        written: dict[str, Written] = {}  # one per text: `(pred == c) & ... | (pred == c)` is one
+        for node in outermost:
+            text = self.segment(node)
+            if text is not None:
+                written.setdefault(text, Written(text, None, self.assigned_to(node), node))
+        return list(written.values())
 
     def _inside(self, node: ast.AST, other: ast.AST) -> bool:
         parent = self.parents.get(node)
