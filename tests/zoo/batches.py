@@ -1,0 +1,146 @@
+"""Batches for the zoo's metrics, one generator per kind of input, and perfect scores for each.
+
+| kind | scores | targets |
+|---|---|---|
+| ``binary`` | ``[N]`` logits | labels ``[N]`` in {0, 1}, both present |
+| ``graded`` | ``[N]`` | relevance grades ``[N]`` in {0, 1, 2, 3}, a positive and a zero present |
+| ``classes`` | ``[N, C]`` logits | labels ``[N]`` in [0, C) |
+| ``queries`` | ``[Q, D]`` | relevance ``[Q, D]``: two or three relevant items per query, graded 1 or 2 |
+| ``multilabel`` | ``[N, L]`` logits | ``[N, L]`` in {0, 1}; every label has a positive and a negative |
+| ``segmentation`` | ``[N, C, H, W]`` | labels ``[N, H, W]`` in [0, C) |
+| ``masks`` | ``[N, H, W]`` logits | masks ``[N, H, W]`` in {0, 1}, both present |
+| ``heatmaps`` | ``[N, J, H, W]`` | joints ``[N, J, 2]`` as (x, y) pixel coordinates inside the map |
+| ``regression`` | ``[N]`` | float targets ``[N]`` |
+
+``ties=True`` draws integer scores from a small range (and integer targets where targets are
+real), so that scores tie constantly; ``constant`` makes a collapsed model: ``"zeros"`` every score
+the same, ``"rows"`` every item (sample, query, image) scored like the first one.
+"""
+
+from __future__ import annotations
+
+import torch
+
+KINDS = ("binary", "graded", "classes", "queries", "multilabel", "segmentation", "masks", "heatmaps",
+         "regression")
+
+N = 12            # items of a 1-d batch, samples of a classification batch
+CLASSES = 5
+QUERIES, DOCUMENTS = 4, 12
+LABELS = 4        # multi-label: labels per sample
+IMAGES, HEIGHT, WIDTH = 2, 4, 5
+SEG_CLASSES = 3
+JOINTS, MAP_H, MAP_W = 3, 5, 6
+
+
+def score_shape(kind: str, classes: int = CLASSES) -> tuple[int, ...]:
+    return {
+        "binary": (N,), "graded": (N,), "regression": (N,),
+        "classes": (N, classes),
+        "queries": (QUERIES, DOCUMENTS),
+        "multilabel": (N, LABELS),
+        "segmentation": (IMAGES, SEG_CLASSES, HEIGHT, WIDTH),
+        "masks": (IMAGES, HEIGHT, WIDTH),
+        "heatmaps": (IMAGES, JOINTS, MAP_H, MAP_W),
+    }[kind]
+
+
+def random_scores(shape, generator: torch.Generator, ties: bool = False) -> torch.Tensor:
+    if ties:
+        return torch.randint(-2, 3, shape, generator=generator).float()
+    return torch.randn(shape, generator=generator)
+
+
+def collapse(scores: torch.Tensor, constant: str | None) -> torch.Tensor:
+    """A collapsed model's scores: all the same (``"zeros"``) or every item like the first (``"rows"``)."""
+    if constant is None:
+        return scores
+    if constant == "zeros" or scores.dim() == 1:
+        return torch.zeros_like(scores)
+    return scores[:1].expand_as(scores).clone()
+
+
+def targets(kind: str, generator: torch.Generator, ties: bool = False, classes: int = CLASSES,
+            complete: bool = False) -> tuple:
+    """The targets of one batch of ``kind`` (a tuple: the metric's arguments after the scores).
+
+    With ``complete``, every class is present and every multi-label sample has a label, so that
+    metrics averaged over all classes or samples (zero when a class or a sample has nothing to
+    find) can reach their best: the batches the tests train on."""
+    if kind == "binary":
+        labels = torch.randint(0, 2, (N,), generator=generator)
+        labels[:2] = torch.tensor([0, 1])
+        return (labels,)
+    if kind == "graded":
+        grades = torch.randint(0, 4, (N,), generator=generator)
+        grades[:2] = torch.tensor([0, 2])
+        return (grades,)
+    if kind == "regression":
+        if ties:
+            return (torch.randint(0, 4, (N,), generator=generator).float(),)
+        return (torch.randn(N, generator=generator),)
+    if kind == "classes":
+        labels = torch.randint(0, classes, (N,), generator=generator)
+        if complete:
+            labels[torch.randperm(N, generator=generator)[:classes]] = torch.arange(classes)
+        return (labels,)
+    if kind == "queries":
+        # Two or three relevant items per query, graded 1 or 2, at random places.
+        places = torch.rand(QUERIES, DOCUMENTS, generator=generator).argsort(1)[:, :3]
+        grades = torch.randint(1, 3, places.shape, generator=generator)
+        grades[:, 2] *= torch.randint(0, 2, (QUERIES,), generator=generator)
+        return (torch.zeros(QUERIES, DOCUMENTS, dtype=torch.long).scatter(1, places, grades),)
+    if kind == "multilabel":
+        labels = torch.randint(0, 2, (N, LABELS), generator=generator)
+        labels[0] = torch.arange(LABELS) % 2
+        labels[1] = 1 - labels[0]
+        if complete:
+            labels[torch.arange(N), torch.randint(0, LABELS, (N,), generator=generator)] = 1
+        return (labels,)
+    if kind == "segmentation":
+        labels = torch.randint(0, SEG_CLASSES, (IMAGES, HEIGHT, WIDTH), generator=generator)
+        if complete:
+            labels[0, 0, :SEG_CLASSES] = torch.arange(SEG_CLASSES)
+        return (labels,)
+    if kind == "masks":
+        masks = torch.randint(0, 2, (IMAGES, HEIGHT, WIDTH), generator=generator)
+        masks[:, 0, :2] = torch.tensor([0, 1])
+        return (masks,)
+    if kind == "heatmaps":
+        scale = torch.tensor([MAP_W - 1.0, MAP_H - 1.0])
+        return (torch.rand(IMAGES, JOINTS, 2, generator=generator) * scale,)
+    raise ValueError(kind)
+
+
+def batch(kind: str, generator: torch.Generator, ties: bool = False, constant: str | None = None,
+          classes: int = CLASSES, complete: bool = False) -> tuple[torch.Tensor, tuple]:
+    """(scores, targets) for one kind of metric."""
+    scores = random_scores(score_shape(kind, classes), generator, ties)
+    return collapse(scores, constant), targets(kind, generator, ties, classes, complete)
+
+
+def perfect(kind: str, scores: torch.Tensor, targets: tuple, generator: torch.Generator) -> torch.Tensor:
+    """Perfect scores with ordinary separation: the right class (label, level) at +20 or ordered
+    20 apart, the rest anywhere below; heatmaps peak at the pixel nearest each joint."""
+    (target,) = targets
+    noise = torch.rand(scores.shape, generator=generator)
+    if kind == "classes":
+        out = torch.randn(scores.shape, generator=generator)
+        out[torch.arange(scores.shape[0]), target] = 20.0
+        return out
+    if kind == "segmentation":
+        return noise + 20.0 * torch.nn.functional.one_hot(target, scores.shape[1]).permute(0, 3, 1, 2)
+    if kind in ("binary", "multilabel", "masks"):
+        return torch.where(target == 1, 20.0, -20.0) + noise
+    if kind == "regression":
+        return target.clone()
+    if kind == "heatmaps":
+        height, width = scores.shape[2], scores.shape[3]
+        ys = torch.arange(height, dtype=torch.float32)[:, None]
+        xs = torch.arange(width, dtype=torch.float32)[None, :]
+        dx = xs - target[..., 0, None, None]
+        dy = ys - target[..., 1, None, None]
+        return -(dx * dx + dy * dy)
+    # graded, queries: relevance levels 20 apart
+    levels = torch.unique(target, return_inverse=True)[1].float()
+    return levels * 20.0 + noise

@@ -1,0 +1,247 @@
+"""The zoo: every metric with the batch it takes, its goal, where its style comes from, and what
+the tests hold it to.
+
+``eager_ties=False`` marks metrics whose eager value on tied scores is not defined by torch
+(``topk``/``argsort``/``sort`` without ``stable=True``): on ties they are held to ``reference``
+(``references.py``) instead. ``trained`` metrics are also trained from raw scores in the tests.
+``pending`` names a compiler limitation the metric currently meets (its tests are expected to
+fail until the compiler handles it); the catalog page lists those apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from . import classification as cls
+from . import keypoints as kp
+from . import multilabel as ml_
+from . import ranking as rk
+from . import references as ref
+from . import regression as rg
+from . import segmentation as seg
+
+
+@dataclass(frozen=True)
+class Entry:
+    fn: Callable
+    kind: str                      # a batch kind of ``batches.py``
+    domain: str
+    style: str                     # where the way of writing it comes from
+    idiom: str                     # the construct it exercises, for the catalog page
+    higher_is_better: bool = True
+    best: float | None = 1.0
+    eager_ties: bool = True        # its eager value is well defined on tied scores
+    reference: Callable | None = None  # what it is held to on ties when it is not
+    trained: bool = False
+    classes: tuple[int, ...] = (5,)  # class counts a ``classes`` batch is drawn with
+    batch_loop: bool = False       # loops in Python over the samples (traced per batch size)
+    pending: str | None = None     # a compiler limitation it meets today
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+
+_ARGMAX_AS_NUMBER = ("the argmax index is used as a number (a bincount, `torch.max(...)` indices "
+                     "`% width`, `torch.remainder`/`torch.div`): refused as scores used outside a comparison")
+_KEEPDIM = "`argmax(1, keepdim=True)` compared with `labels.view_as(pred)` is not rewritten"
+_TENSOR_CONSTANT = ("a tensor made from a parameter (`torch.arange(2, k + 2)`) crashes: "
+                    "'Module' object has no attribute '_tensor_constant0'")
+_FACTORY_ARGS = ("`torch.zeros(n, n)` / `torch.ones(n, n)` with n from a shape: "
+                 "zeros() takes 1 positional argument but 2 were given")
+_MASKED_SETITEM = ("a masked assignment (`weights[tp + fp + fn == 0] = 0.0`) crashes: "
+                   "zeros_like(): argument 'input' must be Tensor, not float")
+_LEN_OF_ORDERED = ("`len(hits)` of `labels[order, j]` (order from an argsort of scores) is called data-dependent; "
+                   "`hits.shape[0]` is not")
+
+ZOO: list[Entry] = [
+    # ---- classification, multiclass
+    Entry(cls.cifar_tutorial_accuracy, "classes", "classification", "tutorial",
+          "`_, predicted = torch.max(outputs.data, 1)`; `(predicted == labels).sum().item() / total`",
+          trained=True),
+    Entry(cls.max_indices_accuracy, "classes", "classification", "notebook",
+          "`torch.max(scores, dim=1).indices.eq(labels)`"),
+    Entry(cls.error_rate_ne, "classes", "classification", "notebook",
+          "`pred.ne(labels).sum() / len(labels)`", higher_is_better=False, best=0.0),
+    Entry(cls.accuracy_shape_unpacked, "classes", "classification", "notebook",
+          "`N, C = scores.shape`; `.long().sum() / N`"),
+    Entry(cls.keras_style_accuracy, "classes", "classification", "notebook",
+          "`torch.argmax(y_pred, dim=-1) == y_true`"),
+    Entry(cls.log_softmax_accuracy, "classes", "classification", "tutorial",
+          "`F.log_softmax` then `argmax(dim=1, keepdim=True)`, `pred.eq(labels.view_as(pred))`",
+          pending=_KEEPDIM),
+    Entry(cls.percent_correct, "classes", "classification", "tutorial",
+          "MNIST example: `scores.data.max(1, keepdim=True)[1]`, `100. * correct / N`", best=100.0,
+          pending=_KEEPDIM),
+    Entry(cls.confident_and_correct, "classes", "classification", "notebook",
+          "`confidence, pred = torch.softmax(scores, 1).max(dim=1)`; `confidence > 0.5`"),
+    Entry(cls.per_sample_loop_accuracy, "classes", "classification", "notebook",
+          "`for i in range(len(labels))`: `correct += (scores[i].argmax() == labels[i]).item()`",
+          batch_loop=True),
+    Entry(cls.topk_imagenet, "classes", "classification", "pytorch-examples",
+          "ImageNet example: `output.topk(k, 1, True, True)`, `pred.t().eq(target.view(1, -1))`, `mul_`",
+          best=100.0, eager_ties=False, reference=ref.topk_imagenet),
+    Entry(cls.topk_any, "classes", "classification", "notebook",
+          "`(labels.unsqueeze(1) == torch.topk(scores, k, dim=1).indices).any(dim=1)`",
+          eager_ties=False, reference=ref.topk_any),
+    Entry(cls.two_class_branch_accuracy, "classes", "classification", "notebook",
+          "`if scores.shape[1] == 2:` a binary reading, else argmax", classes=(2, 5)),
+    Entry(cls.torchmetrics_macro_f1, "classes", "classification", "torchmetrics",
+          "one-hot stat scores, macro F1 weighted by `weights[tp + fp + fn == 0] = 0.0`",
+          pending=_MASKED_SETITEM),
+    Entry(cls.macro_f1_seen_classes, "classes", "classification", "notebook",
+          "macro F1 over the classes seen: `f1[(tp + fp + fn) > 0].mean()`", trained=True),
+    Entry(cls.torchmetrics_micro_f1, "classes", "classification", "torchmetrics",
+          "one-hot stat scores summed over classes, micro F1"),
+    Entry(cls.torchmetrics_weighted_f1, "classes", "classification", "torchmetrics",
+          "per-class F1 weighted by support"),
+    Entry(cls.torchmetrics_macro_specificity, "classes", "classification", "torchmetrics",
+          "per-class `tn / (tn + fp)`"),
+    Entry(cls.macro_precision_loop, "classes", "classification", "notebook",
+          "`for c in range(scores.size(1))`: `pred == c`, `torch.where`, `torch.stack`",
+          trained=True, classes=(3, 5)),
+    Entry(cls.macro_recall_loop, "classes", "classification", "notebook",
+          "`N, C = scores.shape`; `recall[c] = ...` in a loop over classes"),
+    Entry(cls.sklearn_balanced_accuracy, "classes", "classification", "sklearn",
+          "confusion matrix filled in a double loop over classes, `torch.diag(cm) / cm.sum(1)`",
+          pending=_FACTORY_ARGS),
+    Entry(cls.sklearn_multiclass_mcc, "classes", "classification", "sklearn",
+          "confusion matrix `y_true.T @ y_pred` of one-hots, `torch.trace`, `torch.dot`",
+          best=1.0, trained=True),
+    Entry(cls.sklearn_cohen_kappa, "classes", "classification", "sklearn",
+          "confusion matrix, `torch.outer`, `torch.ones(n, n) - torch.eye(n)`", pending=_FACTORY_ARGS),
+    # ---- classification, binary
+    Entry(cls.sigmoid_threshold_accuracy, "binary", "classification", "notebook",
+          "`(torch.sigmoid(logits) >= 0.5).int() == labels`"),
+    Entry(cls.torchmetrics_binary_f1, "binary", "classification", "torchmetrics",
+          "`preds.sigmoid() > threshold`, `(target == preds) & (target == 1)`", trained=True),
+    Entry(cls.torchmetrics_binary_precision, "binary", "classification", "torchmetrics",
+          "binary stat scores, `tp / (tp + fp)`"),
+    Entry(cls.torchmetrics_binary_recall, "binary", "classification", "torchmetrics",
+          "binary stat scores, `tp / (tp + fn)`"),
+    Entry(cls.torchmetrics_binary_specificity, "binary", "classification", "torchmetrics",
+          "binary stat scores, `tn / (tn + fp)`"),
+    Entry(cls.torchmetrics_binary_mcc, "binary", "classification", "torchmetrics",
+          "binary stat scores as float64, `torch.sqrt` of the count products"),
+    Entry(cls.sklearn_binary_balanced_accuracy, "binary", "classification", "sklearn",
+          "`(tpr + tnr) / 2` with `~y_pred & ~y_true`"),
+    Entry(cls.count_nonzero_error, "binary", "classification", "notebook",
+          "`torch.where(scores > 0, 1, 0)`, `torch.count_nonzero(preds != labels)`",
+          higher_is_better=False, best=0.0),
+    Entry(cls.probability_threshold_f1, "binary", "classification", "notebook",
+          "`torch.sigmoid(scores).gt(threshold)` with `threshold=0.5` a parameter"),
+    # ---- ranking and retrieval
+    Entry(rk.mann_whitney_auc, "binary", "ranking", "sklearn",
+          "Mann-Whitney U from `scores.argsort().argsort() + 1`", eager_ties=False,
+          reference=ref.mann_whitney_auc, trained=True),
+    Entry(rk.sign_auc, "binary", "ranking", "notebook",
+          "`(torch.sign(pos[:, None] - neg[None, :]) + 1) / 2`: a tie counts one half"),
+    Entry(rk.sort_cumsum_average_precision, "binary", "ranking", "notebook",
+          "`_, indices = torch.sort(scores, descending=True)`, `labels[indices].cumsum(0)`",
+          eager_ties=False, reference=ref.average_precision),
+    Entry(rk.topk_precision, "binary", "ranking", "notebook",
+          "`labels[torch.topk(scores, k).indices].sum() / k`", best=None, eager_ties=False,
+          reference=ref.topk_precision),
+    Entry(rk.topk_recall, "binary", "ranking", "notebook",
+          "`labels.gather(0, scores.topk(k).indices)`", best=None, eager_ties=False,
+          reference=ref.topk_recall),
+    Entry(rk.topk_hit, "binary", "ranking", "notebook",
+          "`(labels[top] == 1).any()`", eager_ties=False, reference=ref.topk_hit),
+    Entry(rk.sklearn_ndcg_at_k, "graded", "ranking", "sklearn",
+          "`grades[torch.argsort(scores, descending=True)][:k]`, `1 / torch.log2(arange + 2)`",
+          eager_ties=False, reference=ref.sklearn_ndcg_at_k, pending=_TENSOR_CONSTANT),
+    Entry(rk.graded_pairwise_accuracy, "graded", "ranking", "notebook",
+          "pairs with different grades ordered by `scores[:, None] > scores[None, :]`"),
+    Entry(rk.torchmetrics_ndcg, "queries", "ranking", "torchmetrics",
+          "`target.gather(-1, torch.argsort(preds, dim=-1, descending=True))[:, :top_k]`",
+          eager_ties=False, reference=ref.torchmetrics_ndcg, trained=True),
+    Entry(rk.exponential_gain_ndcg, "queries", "ranking", "notebook",
+          "`(2 ** rel - 1) / math.log2(i + 2)` in a loop over positions", eager_ties=False,
+          reference=ref.exponential_gain_ndcg),
+    Entry(rk.torchmetrics_mrr, "queries", "ranking", "torchmetrics",
+          "per query: `target[q][torch.argsort(preds[q], descending=True)]`, `torch.nonzero(...)[0]`",
+          eager_ties=False, reference=ref.reciprocal_rank, batch_loop=True),
+    Entry(rk.first_hit_mrr, "queries", "ranking", "notebook",
+          "`hits.float().argmax(dim=1)` of the ranked relevance: the first hit", eager_ties=False,
+          reference=ref.reciprocal_rank, trained=True),
+    Entry(rk.topk_gather_recall, "queries", "ranking", "notebook",
+          "`relevance.gather(1, torch.topk(scores, k, dim=1).indices) > 0`", eager_ties=False,
+          reference=ref.topk_gather_recall, trained=True),
+    Entry(rk.topk_gather_precision, "queries", "ranking", "notebook",
+          "`_, top = scores.topk(k, dim=1)`, precision of the top k", best=None, eager_ties=False,
+          reference=ref.topk_gather_precision),
+    Entry(rk.hit_rate_at_k, "queries", "ranking", "notebook",
+          "`.any(dim=-1)` over the gathered top k", eager_ties=False, reference=ref.hit_rate_at_k),
+    Entry(rk.mean_average_precision, "queries", "ranking", "notebook",
+          "per-query AP by `cumsum(dim=1) / positions` after `torch.argsort`", eager_ties=False,
+          reference=ref.mean_average_precision, trained=True),
+    Entry(rk.r_precision_masked, "queries", "ranking", "notebook",
+          "R-precision: `ranks < r` with `r = relevant.sum(1, keepdim=True)`", eager_ties=False,
+          reference=ref.r_precision),
+    # ---- multi-label
+    Entry(ml_.label_wise_mean_ap, "multilabel", "multilabel", "sklearn",
+          "`for j in range(labels.shape[1])`: AP of a column by sort and cumsum", eager_ties=False,
+          reference=ref.label_wise_mean_ap, pending=_LEN_OF_ORDERED),
+    Entry(ml_.example_based_accuracy, "multilabel", "multilabel", "notebook",
+          "per-sample Jaccard of `torch.sigmoid(scores) > threshold`"),
+    Entry(ml_.example_based_f1, "multilabel", "multilabel", "notebook",
+          "per-sample F1 of `(scores > 0).float()`", trained=True),
+    Entry(ml_.subset_accuracy, "multilabel", "multilabel", "sklearn",
+          "exact match: `(preds == labels).all(dim=1)`", trained=True),
+    Entry(ml_.hamming_loss, "multilabel", "multilabel", "notebook",
+          "`scores.sigmoid().round() != labels`", higher_is_better=False, best=0.0,
+          pending="`.round()` of a probability (a threshold at 0.5) is not read as a comparison"),
+    Entry(ml_.multilabel_micro_f1, "multilabel", "multilabel", "torchmetrics",
+          "`(preds == 1) & (labels == 1)` counts, micro F1"),
+    Entry(ml_.multilabel_macro_f1_loop, "multilabel", "multilabel", "notebook",
+          "`for j in range(num_labels)`: F1 of a column, `sum(f1) / num_labels`"),
+    Entry(ml_.coverage_error, "multilabel", "multilabel", "sklearn",
+          "`torch.where(labels.bool(), scores, torch.inf).min(dim=1).values` as a threshold",
+          higher_is_better=False, best=None,
+          pending="`torch.where(mask, scores, inf)` is not read as a selection "
+                  "(`scores.masked_fill(~mask, inf)` is)"),
+    # ---- segmentation
+    Entry(seg.pixel_accuracy, "segmentation", "segmentation", "tutorial",
+          "`outputs.argmax(1) == labels` over pixels, `.sum().item() / labels.numel()`"),
+    Entry(seg.one_hot_mean_iou, "segmentation", "segmentation", "notebook",
+          "`F.one_hot(scores.argmax(dim=1), C).permute(0, 3, 1, 2)`, IoU of present classes",
+          trained=True),
+    Entry(seg.dice_per_class_loop, "segmentation", "segmentation", "notebook",
+          "`for c in range(scores.size(1))`: Dice of `pred == c`"),
+    Entry(seg.bincount_confusion_iou, "segmentation", "segmentation", "torchvision",
+          "`torch.bincount(n * target + pred, minlength=n**2)` confusion matrix",
+          pending=_ARGMAX_AS_NUMBER),
+    Entry(seg.frequency_weighted_iou, "segmentation", "segmentation", "notebook",
+          "list comprehensions over classes, frequency-weighted IoU"),
+    Entry(seg.binary_dice, "masks", "segmentation", "notebook",
+          "`(torch.sigmoid(logits) > 0.5).float()`, smoothed Dice per image", trained=True),
+    Entry(seg.binary_iou, "masks", "segmentation", "notebook",
+          "`logits > 0` against `masks.bool()`, IoU with an epsilon"),
+    # ---- keypoints
+    Entry(kp.flat_argmax_pck, "heatmaps", "keypoints", "notebook",
+          "`idx = heatmaps.reshape(N, J, -1).argmax(-1)`; `idx // W`, `idx % W`; distance <= threshold",
+          pending=_ARGMAX_AS_NUMBER),
+    Entry(kp.hrnet_get_max_preds_accuracy, "heatmaps", "keypoints", "hrnet",
+          "`maxvals, idx = torch.max(heatmaps, 2)`; `idx % width`, `torch.floor(idx / width)`",
+          pending=_ARGMAX_AS_NUMBER),
+    Entry(kp.divmod_pck_per_joint, "heatmaps", "keypoints", "notebook",
+          "`torch.remainder(peak, w)`, `torch.div(peak, w, rounding_mode='floor')`, per-joint PCK",
+          pending=_ARGMAX_AS_NUMBER),
+    # ---- regression, rank metrics
+    Entry(rg.kendall_tau_a, "regression", "regression", "notebook",
+          "`torch.sign` of pair differences, `torch.triu(..., diagonal=1)` mask", best=None),
+    Entry(rg.spearman_double_argsort, "regression", "regression", "notebook",
+          "ranks by `preds.argsort().argsort()`, Pearson of ranks", eager_ties=False,
+          reference=ref.spearman_double_argsort, trained=True),
+    Entry(rg.spearman_rho_formula, "regression", "regression", "notebook",
+          "`1 - 6 * (d**2).sum() / (n * (n**2 - 1))`", eager_ties=False,
+          reference=ref.spearman_rho_formula),
+    Entry(rg.concordance_index, "regression", "regression", "lifelines",
+          "Harrell's C: `risk[:, None] < risk[None, :]`, a tie counts one half", trained=True),
+    Entry(rg.within_tolerance, "regression", "regression", "notebook",
+          "`(preds - target).abs() <= tol`"),
+    Entry(rg.pairwise_ranking_accuracy, "regression", "regression", "notebook",
+          "double loop over pairs: `(preds[i] - preds[j]) * torch.sign(target[i] - target[j]) > 0`",
+          batch_loop=True),
+]
