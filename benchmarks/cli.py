@@ -28,7 +28,7 @@ def bench_command(commands) -> None:
     bench.add_argument("--json", default="bench-results/bench.json",
                        help="where to write the numbers (default: %(default)s)")
     bench.add_argument("--tables", default=None,
-                       help="comma-separated subset of loss_cost,training_step,loop,floor,scaling,compile")
+                       help="comma-separated subset of loss_cost,training_step,loop,floor,scaling,compile,user_forms")
     bench.set_defaults(handler=run_bench)
 
 

@@ -21,7 +21,7 @@ from metricloss_benchmarks.tables import Target, sig2
 from metricloss_benchmarks.versus_loop import agreement
 
 CPU = torch.device("cpu")
-TITLES = ("a. ", "b. ", "c. ", "c'. ", "d. ", "e. ", "f. ")
+TITLES = ("a. ", "b. ", "c. ", "c'. ", "d. ", "e. ", "f. ", "g. ")
 
 
 def test_smoke_run_prints_every_table_and_writes_the_json(tmp_path, capsys):
@@ -36,12 +36,13 @@ def test_smoke_run_prints_every_table_and_writes_the_json(tmp_path, capsys):
     assert results["failures"] == {}
     assert set(results["environment"]) >= {"device", "device_type", "torch", "threads", "mode"}
     assert set(results["tables"]) == {"loss_cost", "training_step", "loop", "loop_check", "floor",
-                                      "scaling", "compile"}
+                                      "scaling", "compile", "user_forms"}
     assert all(results["tables"].values())
     tables = results["tables"]
     assert {"uniloss_over_baseline", "binaries", "timings"} <= set(tables["loss_cost"][0])
     assert "step_uniloss_over_step_baseline" in tables["training_step"][0]
     assert {"loop_over_vectorised", "extrapolated"} <= set(tables["loop"][0])
+    assert {"uniloss_over_baseline", "binaries", "path"} <= set(tables["user_forms"][0])
     assert any(row["extrapolated"] for row in tables["loop"])
     assert {"time_ratio", "memory_ratio", "uniloss_peak_bytes", "floor_peak_bytes"} <= set(tables["floor"][0])
     assert tables["floor"][0]["uniloss_peak_bytes"] > 0 and tables["floor"][0]["floor_peak_bytes"] > 0
@@ -128,4 +129,4 @@ def test_log_log_slope_and_formats():
 
 
 def test_tables_constant_names_every_table():
-    assert TABLES == ("loss_cost", "training_step", "loop", "floor", "scaling", "compile")
+    assert TABLES == ("loss_cost", "training_step", "loop", "floor", "scaling", "compile", "user_forms")

@@ -47,8 +47,9 @@ class AffineSplit:
     rest: fx.GraphModule  # (statistics..., targets...) -> the metric
 
 
-def affine_split(g_graph: fx.Graph, block_count: int) -> AffineSplit | None:
+def affine_split(g_module: fx.GraphModule, block_count: int) -> AffineSplit | None:
     """Split ``g`` at its affine statistics, or None when it has none worth using."""
+    g_graph = g_module.graph
     placeholders = [n for n in g_graph.nodes if n.op == "placeholder"]
     blocks = set(placeholders[:block_count])
     binary: set[fx.Node] = set()  # nodes that depend on a block
@@ -76,8 +77,8 @@ def affine_split(g_graph: fx.Graph, block_count: int) -> AffineSplit | None:
     if not frontier or any(n in blocks for n in frontier) or len(frontier) > MAX_STATISTICS:
         return None  # g reads a whole block (b.all(), a rank): every anchor needs g itself
     return AffineSplit(
-        statistics=fx.GraphModule(torch.nn.Module(), _statistics_graph(g_graph, affine, binary, frontier)),
-        rest=fx.GraphModule(torch.nn.Module(), _rest_graph(g_graph, affine, binary, frontier, result)),
+        statistics=fx.GraphModule(g_module, _statistics_graph(g_graph, affine, binary, frontier)),
+        rest=fx.GraphModule(g_module, _rest_graph(g_graph, affine, binary, frontier, result)),
     )
 
 

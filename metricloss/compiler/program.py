@@ -36,15 +36,18 @@ class Program:
         self.partition = part
         # Per block: (the earlier block it is a twin of, negated), or None.
         self.twins = twin_blocks(part)
-        self.pairs_module = fx.GraphModule(torch.nn.Module(), pairs_graph(graph, part, self.twins))
-        self.comparisons_module = fx.GraphModule(torch.nn.Module(), pairs_graph(graph, part, self.twins, False))
-        self.g_module = fx.GraphModule(torch.nn.Module(), g_graph(part))
+        # Tensors the metric built from Python values (``torch.arange(2, 12)``) live on the tracer's
+        # module; every generated module takes the ones it reads from there.
+        root = getattr(graph, "constants", None) or torch.nn.Module()
+        self.pairs_module = fx.GraphModule(root, pairs_graph(graph, part, self.twins))
+        self.comparisons_module = fx.GraphModule(root, pairs_graph(graph, part, self.twins, False))
+        self.g_module = fx.GraphModule(root, g_graph(part))
         elements = elements_graph(graph, part)
-        self.elements_module = None if elements is None else fx.GraphModule(torch.nn.Module(), elements)
+        self.elements_module = None if elements is None else fx.GraphModule(root, elements)
         # g read through a few affine sums, when it is (AUC, the count metrics): anchors cost
         # O(flips) or one product instead of a pass of g each. Whether a batch uses them is
         # decided on that batch alone (``statistics``); nothing here changes after compiling.
-        self.affine: AffineSplit | None = affine_split(self.g_module.graph, len(part.blocks))
+        self.affine: AffineSplit | None = affine_split(self.g_module, len(part.blocks))
 
     @property
     def blocks(self):

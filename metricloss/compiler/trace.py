@@ -352,6 +352,7 @@ def trace_metric(fn: Callable, name: str, params: Mapping[str, Any],
             f"{type(error).__name__}: {error}. A metric must be written as torch operations on its "
             "arguments (comparisons, `argmax`, sums and means)."
         ) from None
+    graph.constants = tracer.root  # tensors the code made from Python values, read by get_attr nodes
     _drop_specialisation_guards(graph, len(positional))
     _read_through(graph)
     _without_assignments(graph)
