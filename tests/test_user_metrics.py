@@ -106,7 +106,8 @@ def test_redeclaring_in_the_same_place_replaces_the_metric():
 
 def test_explain_names_binaries_reexpression_and_ideal():
     text = ml.explain("pairwise_auc")
-    assert "b0 = [scores[(labels == 1)][:, None] > scores[(labels == 0)][None, :]]" in text
+    assert ("b0 = [pos[:, None] > neg[None, :]]  (your code; traced as "
+            "scores[(labels == 1)][:, None] > scores[(labels == 0)][None, :])") in text
     assert "test_user_metrics.py" in text
     assert "def g(b0)" in text and "mean()" in text
     assert "ideal b*: found on each batch from perfect scores built from the targets" in text
