@@ -187,3 +187,42 @@ def test_coordinates_of_a_flat_argmax_train():
         loss(heatmaps, keypoints).backward()
         optimiser.step()
     assert float(compiled(heatmaps, keypoints)) >= max(0.8, min(1.0, start + 0.3))
+
+
+def _clamped_above(scores, labels):
+    return ((scores.clamp(0, 1) > 0.5) == labels.bool()).float().mean()
+
+
+def _relu_at_least(scores, labels):
+    return ((torch.relu(scores) >= 0.25).long() == labels).float().mean()
+
+
+def _clip_below(scores, labels):
+    return ((0.2 > scores.clip(max=0.6)) & labels.bool()).float().sum()
+
+
+def _clamp_to_targets(scores, labels):
+    return (scores.clamp_min(-0.5) > labels - 0.75).float().mean()
+
+
+@pytest.mark.parametrize("fn", [_clamped_above, _relu_at_least, _clip_below, _clamp_to_targets],
+                         ids=lambda f: f.__name__)
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), ties=st.booleans())
+def test_clamp_and_relu_before_a_comparison_are_exact_and_train(fn, seed, ties):
+    generator = torch.Generator().manual_seed(seed)
+    scores = (torch.randint(-3, 4, (12,), generator=generator).float() / 4 if ties
+              else torch.randn(12, generator=generator))
+    labels = torch.randint(0, 2, (12,), generator=generator)
+    compiled = ml.metric(register=False)(fn)
+    assert float(compiled(scores, labels)) == pytest.approx(float(fn(scores, labels)), abs=1e-6)
+    scores.requires_grad_(True)
+    ml.UniLoss(compiled)(scores, labels).backward()
+    assert torch.isfinite(scores.grad).all()
+
+
+def test_a_clamp_whose_bounds_decide_the_comparison_leaves_no_score_comparison():
+    with pytest.raises(ml.CompileError, match="never compares scores"):
+        @ml.metric(register=False)
+        def always(scores, labels):
+            return (scores.clamp(0, 1) >= -1).float().mean()

@@ -163,6 +163,78 @@ def _argmax_of_flattened(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
     return graph.call_method("argmax", (flat, 0))
 
 
+_ORDERINGS = {operator.gt: (operator.gt, True), operator.ge: (operator.ge, True),
+              operator.lt: (operator.lt, False), operator.le: (operator.le, False),
+              torch.gt: (operator.gt, True), torch.ge: (operator.ge, True),
+              torch.lt: (operator.lt, False), torch.le: (operator.le, False),
+              "gt": (operator.gt, True), "ge": (operator.ge, True), "lt": (operator.lt, False), "le": (operator.le, False)}
+_FLIPPED = {operator.gt: operator.lt, operator.ge: operator.le, operator.lt: operator.gt, operator.le: operator.ge}
+_CLAMPS = {torch.clamp, torch.clip, "clamp", "clip", torch.clamp_min, "clamp_min", torch.clamp_max, "clamp_max",
+           torch.relu, torch.nn.functional.relu, "relu"}
+
+
+def _clamp_bounds(node) -> tuple | None:
+    """(x, low, high) for a clamp-like node of a score-derived x (None for a missing bound)."""
+    if not (isinstance(node, fx.Node) and node.op in ("call_function", "call_method")) \
+            or node.target not in _CLAMPS or not depends_on_scores(node):
+        return None
+    name = node.target if isinstance(node.target, str) else node.target.__name__
+    if name == "relu":
+        return node.args[0], 0.0, None
+    if name == "clamp_min":
+        return node.args[0], argument(node, 1, "min"), None
+    if name == "clamp_max":
+        return node.args[0], None, argument(node, 1, "max")
+    return node.args[0], argument(node, 1, "min"), argument(node, 2, "max")
+
+
+def _clamped_comparison(node: fx.Node):
+    """(op, x, low, high, t) for ``clamp(x, low, high) op t`` (either side) with t not from scores."""
+    if not (isinstance(node, fx.Node) and node.op in ("call_function", "call_method")) or len(node.args) != 2:
+        return None
+    try:
+        found = _ORDERINGS.get(node.target)
+    except TypeError:
+        return None
+    if found is None:
+        return None
+    op = found[0]
+    for clamped, threshold, flip in ((node.args[0], node.args[1], False), (node.args[1], node.args[0], True)):
+        bounds = _clamp_bounds(clamped)
+        if bounds is not None and not (isinstance(threshold, fx.Node) and depends_on_scores(threshold)):
+            if any(isinstance(b, fx.Node) and depends_on_scores(b) for b in bounds[1:]):
+                return None
+            return (_FLIPPED[op] if flip else op, *bounds, threshold)
+    return None
+
+
+def _comparison_of_unclamped(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
+    """``clamp(x, lo, hi) > t`` is ``(x > t or lo > t) and hi > t`` (for ``<``: the bounds swap
+    roles): where t lies outside [lo, hi) the answer is fixed, inside it is x's own comparison."""
+    op, value, low, high, threshold = found
+    rising = op in (operator.gt, operator.ge)
+    first, second = (low, high) if rising else (high, low)  # the bound that can make it true / false
+
+    def fixed(bound):
+        if bound is None:
+            return None
+        if isinstance(bound, fx.Node) or isinstance(threshold, fx.Node):
+            return graph.call_function(op, (bound, threshold))
+        return bool(op(bound, threshold))
+    result = graph.call_function(op, (value, threshold))
+    can_win, can_lose = fixed(first), fixed(second)
+    if can_lose is False:
+        return graph.call_function(torch.full_like, (result, False), {"dtype": torch.bool})
+    if can_win is True:
+        return can_lose if isinstance(can_lose, fx.Node) else graph.call_function(
+            torch.full_like, (result, True), {"dtype": torch.bool})
+    if isinstance(can_win, fx.Node):
+        result = graph.call_function(operator.or_, (result, can_win))
+    if isinstance(can_lose, fx.Node):
+        result = graph.call_function(operator.and_, (result, can_lose))
+    return result
+
+
 @dataclass(frozen=True)
 class Respelling:
     name: str
@@ -181,6 +253,8 @@ RESPELLINGS: tuple[Respelling, ...] = (
     Respelling("sign", "torch.sign(d) -> [d > 0] - [d < 0]", _find_sign, _two_comparisons_of_sign),
     Respelling("abs_bound", "|x| <= c -> (x <= c) & (x >= -c)", _absolute_bound, _two_comparisons_of_bound),
     Respelling("argmin", "scores.argmin(dim) -> (-scores).argmax(dim)", _find_argmin, _argmax_of_negation),
+    Respelling("clamp_bound", "clamp(x, lo, hi) > t -> (x > t | lo > t) & (hi > t) (relu: lo = 0)",
+               _clamped_comparison, _comparison_of_unclamped),
     Respelling("flat_argmax", "scores.argmax() -> scores.reshape(-1).argmax(0)", _find_flat_argmax,
                _argmax_of_flattened),
 )
