@@ -4,6 +4,7 @@ constructs that cannot compile are refused at their line; and the catalog page i
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from pathlib import Path
@@ -91,12 +92,12 @@ def test_best_is_the_value_at_perfect_scores(entry):
 @pytest.mark.parametrize("entry", ENTRIES)
 @settings(max_examples=12, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), ties=st.booleans(),
-       constant=st.sampled_from([None, "zeros", "rows"]), data=st.data())
-def test_compiled_equals_the_function_run_eagerly(entry, seed, ties, constant, data):
+       constant=st.sampled_from([None, "zeros", "rows"]), small=st.booleans(), data=st.data())
+def test_compiled_equals_the_function_run_eagerly(entry, seed, ties, constant, small, data):
     metric, _ = compiled(entry)
     classes = data.draw(st.sampled_from(entry.classes), label="classes")
     scores, targets = batches.batch(entry.kind, torch.Generator().manual_seed(seed), ties=ties,
-                                    constant=constant, classes=classes)
+                                    constant=constant, classes=classes, small=small)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=f".*{BATCH_LOOP}")
         value = float(metric(scores, *targets))
@@ -109,6 +110,30 @@ def test_compiled_equals_the_function_run_eagerly(entry, seed, ties, constant, d
     assert same(value, eager)
     if entry.reference is not None:  # the definition itself agrees where torch's order is defined
         assert same(float(entry.reference(scores, *targets)), eager), "the definition disagrees"
+
+
+def _parameters(entry: Entry) -> dict:
+    """The entry's parameters (arguments with a default) bound to other values than their defaults."""
+    others = {}
+    for parameter in list(inspect.signature(entry.fn).parameters.values())[1:]:
+        default = parameter.default
+        if isinstance(default, bool) or default is inspect.Parameter.empty:
+            continue
+        others[parameter.name] = max(1, default - 1) if isinstance(default, int) else default * 0.6
+    return others
+
+
+WITH_PARAMETERS = [p for p in ENTRIES if _parameters(p.values[0])]
+
+
+@pytest.mark.parametrize("entry", WITH_PARAMETERS)
+def test_parameters_bind_by_keyword(entry):
+    """``def p_at_k(scores, labels, k=5)``: k is a parameter, bound for one call by keyword."""
+    metric, _ = compiled(entry)
+    others = _parameters(entry)
+    for seed in range(2):
+        scores, targets = batches.batch(entry.kind, torch.Generator().manual_seed(seed), classes=entry.classes[-1])
+        assert same(float(metric(scores, *targets, **others)), float(entry.fn(scores, *targets, **others)))
 
 
 def _train(entry: Entry, seed: int, steps: int = 40) -> tuple[float, float]:

@@ -31,17 +31,20 @@ LABELS = 4        # multi-label: labels per sample
 IMAGES, HEIGHT, WIDTH = 2, 4, 5
 SEG_CLASSES = 3
 JOINTS, MAP_H, MAP_W = 3, 5, 6
+# A smaller (ragged last) batch: fewer items, queries or images, the other dimensions the same.
+SMALL = {N: 7, QUERIES: 3, IMAGES: 1}
 
 
-def score_shape(kind: str, classes: int = CLASSES) -> tuple[int, ...]:
+def score_shape(kind: str, classes: int = CLASSES, small: bool = False) -> tuple[int, ...]:
+    n, queries, images = (SMALL[N], SMALL[QUERIES], SMALL[IMAGES]) if small else (N, QUERIES, IMAGES)
     return {
-        "binary": (N,), "graded": (N,), "regression": (N,),
-        "classes": (N, classes),
-        "queries": (QUERIES, DOCUMENTS),
-        "multilabel": (N, LABELS),
-        "segmentation": (IMAGES, SEG_CLASSES, HEIGHT, WIDTH),
-        "masks": (IMAGES, HEIGHT, WIDTH),
-        "heatmaps": (IMAGES, JOINTS, MAP_H, MAP_W),
+        "binary": (n,), "graded": (n,), "regression": (n,),
+        "classes": (n, classes),
+        "queries": (queries, DOCUMENTS),
+        "multilabel": (n, LABELS),
+        "segmentation": (images, SEG_CLASSES, HEIGHT, WIDTH),
+        "masks": (images, HEIGHT, WIDTH),
+        "heatmaps": (images, JOINTS, MAP_H, MAP_W),
     }[kind]
 
 
@@ -61,62 +64,64 @@ def collapse(scores: torch.Tensor, constant: str | None) -> torch.Tensor:
 
 
 def targets(kind: str, generator: torch.Generator, ties: bool = False, classes: int = CLASSES,
-            complete: bool = False) -> tuple:
+            complete: bool = False, small: bool = False) -> tuple:
     """The targets of one batch of ``kind`` (a tuple: the metric's arguments after the scores).
 
     With ``complete``, every class is present and every multi-label sample has a label, so that
     metrics averaged over all classes or samples (zero when a class or a sample has nothing to
     find) can reach their best: the batches the tests train on."""
+    shape = score_shape(kind, classes, small)
+    n = queries = images = shape[0]
     if kind == "binary":
-        labels = torch.randint(0, 2, (N,), generator=generator)
+        labels = torch.randint(0, 2, (n,), generator=generator)
         labels[:2] = torch.tensor([0, 1])
         return (labels,)
     if kind == "graded":
-        grades = torch.randint(0, 4, (N,), generator=generator)
+        grades = torch.randint(0, 4, (n,), generator=generator)
         grades[:2] = torch.tensor([0, 2])
         return (grades,)
     if kind == "regression":
         if ties:
-            return (torch.randint(0, 4, (N,), generator=generator).float(),)
-        return (torch.randn(N, generator=generator),)
+            return (torch.randint(0, 4, (n,), generator=generator).float(),)
+        return (torch.randn(n, generator=generator),)
     if kind == "classes":
-        labels = torch.randint(0, classes, (N,), generator=generator)
+        labels = torch.randint(0, classes, (n,), generator=generator)
         if complete:
-            labels[torch.randperm(N, generator=generator)[:classes]] = torch.arange(classes)
+            labels[torch.randperm(n, generator=generator)[:classes]] = torch.arange(classes)
         return (labels,)
     if kind == "queries":
         # Two or three relevant items per query, graded 1 or 2, at random places.
-        places = torch.rand(QUERIES, DOCUMENTS, generator=generator).argsort(1)[:, :3]
+        places = torch.rand(queries, DOCUMENTS, generator=generator).argsort(1)[:, :3]
         grades = torch.randint(1, 3, places.shape, generator=generator)
-        grades[:, 2] *= torch.randint(0, 2, (QUERIES,), generator=generator)
-        return (torch.zeros(QUERIES, DOCUMENTS, dtype=torch.long).scatter(1, places, grades),)
+        grades[:, 2] *= torch.randint(0, 2, (queries,), generator=generator)
+        return (torch.zeros(queries, DOCUMENTS, dtype=torch.long).scatter(1, places, grades),)
     if kind == "multilabel":
-        labels = torch.randint(0, 2, (N, LABELS), generator=generator)
+        labels = torch.randint(0, 2, (n, LABELS), generator=generator)
         labels[0] = torch.arange(LABELS) % 2
         labels[1] = 1 - labels[0]
         if complete:
-            labels[torch.arange(N), torch.randint(0, LABELS, (N,), generator=generator)] = 1
+            labels[torch.arange(n), torch.randint(0, LABELS, (n,), generator=generator)] = 1
         return (labels,)
     if kind == "segmentation":
-        labels = torch.randint(0, SEG_CLASSES, (IMAGES, HEIGHT, WIDTH), generator=generator)
+        labels = torch.randint(0, SEG_CLASSES, (images, HEIGHT, WIDTH), generator=generator)
         if complete:
             labels[0, 0, :SEG_CLASSES] = torch.arange(SEG_CLASSES)
         return (labels,)
     if kind == "masks":
-        masks = torch.randint(0, 2, (IMAGES, HEIGHT, WIDTH), generator=generator)
+        masks = torch.randint(0, 2, (images, HEIGHT, WIDTH), generator=generator)
         masks[:, 0, :2] = torch.tensor([0, 1])
         return (masks,)
     if kind == "heatmaps":
         scale = torch.tensor([MAP_W - 1.0, MAP_H - 1.0])
-        return (torch.rand(IMAGES, JOINTS, 2, generator=generator) * scale,)
+        return (torch.rand(images, JOINTS, 2, generator=generator) * scale,)
     raise ValueError(kind)
 
 
 def batch(kind: str, generator: torch.Generator, ties: bool = False, constant: str | None = None,
-          classes: int = CLASSES, complete: bool = False) -> tuple[torch.Tensor, tuple]:
-    """(scores, targets) for one kind of metric."""
-    scores = random_scores(score_shape(kind, classes), generator, ties)
-    return collapse(scores, constant), targets(kind, generator, ties, classes, complete)
+          classes: int = CLASSES, complete: bool = False, small: bool = False) -> tuple[torch.Tensor, tuple]:
+    """(scores, targets) for one kind of metric; ``small``: a batch with fewer items."""
+    scores = random_scores(score_shape(kind, classes, small), generator, ties)
+    return collapse(scores, constant), targets(kind, generator, ties, classes, complete, small)
 
 
 def perfect(kind: str, scores: torch.Tensor, targets: tuple, generator: torch.Generator) -> torch.Tensor:

@@ -46,8 +46,6 @@ class Entry:
 _ARGMAX_AS_NUMBER = ("the argmax index is used as a number (a bincount, `torch.max(...)` indices "
                      "`% width`, `torch.remainder`/`torch.div`): refused as scores used outside a comparison")
 _KEEPDIM = "`argmax(1, keepdim=True)` compared with `labels.view_as(pred)` is not rewritten"
-_TENSOR_CONSTANT = ("a tensor made from a parameter (`torch.arange(2, k + 2)`) crashes: "
-                    "'Module' object has no attribute '_tensor_constant0'")
 _FACTORY_ARGS = ("`torch.zeros(n, n)` / `torch.ones(n, n)` with n from a shape: "
                  "zeros() takes 1 positional argument but 2 were given")
 _MASKED_SETITEM = ("a masked assignment (`weights[tp + fp + fn == 0] = 0.0`) crashes: "
@@ -71,6 +69,8 @@ ZOO: list[Entry] = [
     Entry(cls.log_softmax_accuracy, "classes", "classification", "tutorial",
           "`F.log_softmax` then `argmax(dim=1, keepdim=True)`, `pred.eq(labels.view_as(pred))`",
           pending=_KEEPDIM),
+    Entry(cls.log_softmax_confident, "classes", "classification", "notebook",
+          "`F.log_softmax(scores, dim=1).gather(1, labels.unsqueeze(1)) > math.log(0.5)`"),
     Entry(cls.percent_correct, "classes", "classification", "tutorial",
           "MNIST example: `scores.data.max(1, keepdim=True)[1]`, `100. * correct / N`", best=100.0,
           pending=_KEEPDIM),
@@ -150,7 +150,7 @@ ZOO: list[Entry] = [
           "`(labels[top] == 1).any()`", eager_ties=False, reference=ref.topk_hit),
     Entry(rk.sklearn_ndcg_at_k, "graded", "ranking", "sklearn",
           "`grades[torch.argsort(scores, descending=True)][:k]`, `1 / torch.log2(arange + 2)`",
-          eager_ties=False, reference=ref.sklearn_ndcg_at_k, pending=_TENSOR_CONSTANT),
+          eager_ties=False, reference=ref.sklearn_ndcg_at_k),
     Entry(rk.graded_pairwise_accuracy, "graded", "ranking", "notebook",
           "pairs with different grades ordered by `scores[:, None] > scores[None, :]`"),
     Entry(rk.torchmetrics_ndcg, "queries", "ranking", "torchmetrics",
@@ -221,7 +221,7 @@ ZOO: list[Entry] = [
     # ---- keypoints
     Entry(kp.flat_argmax_pck, "heatmaps", "keypoints", "notebook",
           "`idx = heatmaps.reshape(N, J, -1).argmax(-1)`; `idx // W`, `idx % W`; distance <= threshold",
-          pending=_ARGMAX_AS_NUMBER),
+          trained=True),
     Entry(kp.hrnet_get_max_preds_accuracy, "heatmaps", "keypoints", "hrnet",
           "`maxvals, idx = torch.max(heatmaps, 2)`; `idx % width`, `torch.floor(idx / width)`",
           pending=_ARGMAX_AS_NUMBER),

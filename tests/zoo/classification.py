@@ -7,6 +7,8 @@ Multiclass metrics take ``scores`` [N, C] (logits) and ``labels`` [N] in [0, C);
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -45,6 +47,12 @@ def log_softmax_accuracy(scores, labels):
     log_probs = F.log_softmax(scores, dim=1)
     pred = log_probs.argmax(dim=1, keepdim=True)
     return pred.eq(labels.view_as(pred)).sum().item() / labels.shape[0]
+
+
+def log_softmax_confident(scores, labels):
+    # the true class's log-probability above log(1/2): a majority of the probability mass
+    log_probs = F.log_softmax(scores, dim=1)
+    return (log_probs.gather(1, labels.unsqueeze(1)) > math.log(0.5)).float().mean()
 
 
 def percent_correct(scores, labels):
