@@ -77,6 +77,8 @@ def test_compiles_at_the_first_try(entry):
     assert metric.name == f"zoo_{entry.name}"
     unexpected = [str(w) for w in caught if not (entry.batch_loop and BATCH_LOOP in str(w))]
     assert not unexpected
+    # a Python loop over the samples is exact but unrolls per sample: said once, with the rewrite
+    assert any(BATCH_LOOP in str(w) for w in caught) == entry.batch_loop
 
 
 @pytest.mark.parametrize("entry", [p for p in ENTRIES if p.values[0].best is not None])

@@ -80,8 +80,9 @@ ZOO: list[Entry] = [
           "`for i in range(len(labels))`: `correct += (scores[i].argmax() == labels[i]).item()`",
           batch_loop=True),
     Entry(cls.topk_imagenet, "classes", "classification", "pytorch-examples",
-          "ImageNet example: `output.topk(k, 1, True, True)`, `pred.t().eq(target.view(1, -1))`, `mul_`",
-          best=100.0, eager_ties=False, reference=ref.topk_imagenet),
+          "ImageNet example: `with torch.no_grad():`, `output.topk(k, 1, True, True)`, "
+          "`pred.t().eq(target.view(1, -1))`, `mul_`",
+          best=100.0, eager_ties=False, reference=ref.topk_imagenet, trained=True),
     Entry(cls.topk_any, "classes", "classification", "notebook",
           "`(labels.unsqueeze(1) == torch.topk(scores, k, dim=1).indices).any(dim=1)`",
           eager_ties=False, reference=ref.topk_any),
@@ -111,6 +112,9 @@ ZOO: list[Entry] = [
           best=1.0, trained=True),
     Entry(cls.sklearn_cohen_kappa, "classes", "classification", "sklearn",
           "confusion matrix, `torch.outer`, `torch.ones(n, n) - torch.eye(n)`", pending=_FACTORY_ARGS),
+    Entry(cls.ovr_macro_auc, "classes", "classification", "sklearn",
+          "`for c in range(scores.shape[1])`: one-vs-rest AUC of `torch.softmax(scores, 1)[:, c]`",
+          trained=True),
     # ---- classification, binary
     Entry(cls.sigmoid_threshold_accuracy, "binary", "classification", "notebook",
           "`(torch.sigmoid(logits) >= 0.5).int() == labels`"),

@@ -77,12 +77,13 @@ def per_sample_loop_accuracy(scores, labels):
 
 def topk_imagenet(output, target, k=3):
     # pytorch/examples imagenet/main.py: accuracy(output, target, topk=(1, 5))
-    batch_size = target.size(0)
-    _, pred = output.topk(k, 1, True, True)
-    pred = pred.t()
-    correct = pred.eq(target.view(1, -1).expand_as(pred))
-    correct_k = correct[:k].reshape(-1).float().sum(0, keepdim=True)
-    return correct_k.mul_(100.0 / batch_size)
+    with torch.no_grad():
+        batch_size = target.size(0)
+        _, pred = output.topk(k, 1, True, True)
+        pred = pred.t()
+        correct = pred.eq(target.view(1, -1).expand_as(pred))
+        correct_k = correct[:k].reshape(-1).float().sum(0, keepdim=True)
+        return correct_k.mul_(100.0 / batch_size)
 
 
 def topk_any(scores, labels, k=3):
@@ -224,6 +225,19 @@ def sklearn_cohen_kappa(scores, labels):
     w_mat = torch.ones(n_classes, n_classes) - torch.eye(n_classes)
     k = (w_mat * confusion).sum() / (w_mat * expected).sum()
     return 1 - k
+
+
+def ovr_macro_auc(scores, labels):
+    # sklearn's roc_auc_score(multi_class="ovr", average="macro") on softmax probabilities: each
+    # class against the rest, a tie counting one half
+    probs = torch.softmax(scores, dim=1)
+    aucs = []
+    for c in range(scores.shape[1]):
+        pos = probs[labels == c, c]
+        neg = probs[labels != c, c]
+        wins = (pos[:, None] > neg[None, :]).float() + (pos[:, None] >= neg[None, :]).float()
+        aucs.append(wins.mean() / 2)
+    return torch.stack(aucs).mean()
 
 
 # ---------------------------------------------------------------------------------------------
