@@ -35,3 +35,13 @@ def divmod_pck_per_joint(heatmaps, joints, threshold=1.0):
     within = (coords.float() - joints).norm(dim=2) <= threshold
     per_joint = within.float().mean(dim=0)
     return per_joint.mean()
+
+
+def pck_bbox(heatmaps, joints, alpha=0.5):
+    # PCK@alpha of the joints' bounding box: the prediction (x, y) stacked from a flat argmax
+    N, J, H, W = heatmaps.shape
+    idx = heatmaps.view(N, J, H * W).argmax(dim=2)
+    pred = torch.stack([idx % W, idx // W], dim=-1).float()
+    bbox = (joints.amax(dim=1) - joints.amin(dim=1)).norm(dim=-1)  # [N]
+    dist = torch.norm(pred - joints, dim=-1)
+    return (dist <= alpha * bbox[:, None]).float().mean()
