@@ -61,7 +61,10 @@ def assigned(tensor: torch.Tensor, index, value) -> torch.Tensor:
     ``value``'s batching under ``vmap`` (g is evaluated on many configurations at once), without
     touching its values even when ``value`` holds NaN.
     """
-    out = tensor + torch.zeros_like(value, dtype=tensor.dtype).sum()
+    if isinstance(value, torch.Tensor):
+        out = tensor + torch.zeros_like(value, dtype=tensor.dtype).sum()
+    else:  # a Python number
+        out = tensor.clone()
     out[index] = value
     return out
 

@@ -98,6 +98,8 @@ def partition(graph: fx.Graph, metric: str) -> Partition:
             )
         elif score_operands and ops.passes_scores(node, score_operands):
             roles[node] = Role.SCORE
+        elif score_operands and node.users and all(ops.is_metadata(user) for user in node.users):
+            roles[node] = Role.SCORE  # only its shape is read (``labels.view_as(pred)``)
         elif score_operands:
             raise _outside_comparison(node, metric)
         else:

@@ -30,10 +30,12 @@ _ELEMENTWISE = {
     torch.floor_divide, torch.square, torch.hypot, torch.sub, torch.add, torch.mul,
     "abs", "sqrt", "square", "float", "double", "long", "int", "to", "pow", "div", "remainder",
     "floor_divide", "sub", "add", "mul", "fmod", "neg",
+    torch.floor, torch.ceil, torch.trunc, torch.round, torch.fmod, "floor", "ceil", "trunc", "round",
 }
-# Ops along one dim, allowed when the dim counts from the end (``stack([x, y], -1)``).
-_ALONG_DIM = {torch.stack: 1, "norm": 2, torch.norm: 2, "sum": 1, torch.sum: 1, "unsqueeze": 1,
-              torch.unsqueeze: 1, "amax": 1, "amin": 1}
+# Ops along one dim (the argument's position): a dim counted from the front moves by one in the
+# copy, which has the positions in front.
+_ALONG_DIM = {torch.stack: 1, "norm": 2, torch.norm: 2, torch.linalg.norm: 2, torch.linalg.vector_norm: 2,
+              "sum": 1, torch.sum: 1, "unsqueeze": 1, torch.unsqueeze: 1, "amax": 1, "amin": 1}
 _EQUALITIES = {operator.eq, operator.ne, torch.eq, torch.ne, "eq", "ne"}
 
 
@@ -75,8 +77,7 @@ def _closure(index: fx.Node):
             continue
         key = _key(node)
         if key in _ALONG_DIM:
-            dim = argument(node, _ALONG_DIM[key], "dim", None)
-            if not isinstance(dim, int) or dim >= 0:
+            if not isinstance(argument(node, _ALONG_DIM[key], "dim", None), int):
                 return None
         elif key not in _ELEMENTWISE:
             return None
@@ -103,7 +104,7 @@ def _replace_with_lookup(graph: fx.Graph, index: fx.Node, dim: int, closure: set
         copies = {index: graph.call_function(torch.movedim, (spread, -1, 0))}  # [positions, *index]
         for node in list(graph.nodes):
             if node in closure and node is not index and _reaches(node, comparison):
-                copies[node] = graph.node_copy(node, lambda n: copies.get(n, n))
+                copies[node] = _shifted(graph.node_copy(node, lambda n: copies.get(n, n)))
         region = graph.call_function(torch.movedim, (graph.node_copy(comparison, lambda n: copies.get(n, n)), 0, dim))
         best = graph.call_method("argmax", (scores, dim), {"keepdim": True})
         looked_up = graph.call_method("squeeze", (graph.call_method("gather", (region, dim, best)), dim))
@@ -112,6 +113,18 @@ def _replace_with_lookup(graph: fx.Graph, index: fx.Node, dim: int, closure: set
             new.meta["location"] = location
     comparison.replace_all_uses_with(looked_up)
     graph.erase_node(comparison)
+
+
+def _shifted(copy: fx.Node) -> fx.Node:
+    """The copy of an op along a dim counted from the front, one dim further along."""
+    position = _ALONG_DIM.get(_key(copy))
+    dim = None if position is None else argument(copy, position, "dim", None)
+    if isinstance(dim, int) and dim >= 0:
+        if len(copy.args) > position:
+            copy.args = (*copy.args[:position], dim + 1, *copy.args[position + 1:])
+        else:
+            copy.kwargs = {**copy.kwargs, "dim": dim + 1}
+    return copy
 
 
 def _reaches(node: fx.Node, target: fx.Node) -> bool:

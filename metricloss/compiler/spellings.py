@@ -235,6 +235,85 @@ def _comparison_of_unclamped(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
     return result
 
 
+def _find_shaped_like(node: fx.Node):
+    """``t.view_as(x)`` (``reshape_as``, ``expand_as``): only ``x``'s shape is read."""
+    return node if is_call(node, "view_as") or is_call(node, "reshape_as") or is_call(node, "expand_as") else None
+
+
+def _with_the_shape(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
+    shape = graph.call_function(getattr, (node.args[1], "shape"))
+    method = "expand" if node.target == "expand_as" else "reshape"
+    return graph.call_method(method, (node.args[0], shape))
+
+
+_EQUALITY_TESTS = {operator.eq, operator.ne, torch.eq, torch.ne, "eq", "ne"}
+
+
+def _keepdim_argmax_test(node: fx.Node):
+    """(argmax, other, dim) for ``scores.argmax(dim, keepdim=True) == labels`` (the MNIST example's
+    ``pred.eq(target.view_as(pred))``), either side, ``!=`` too."""
+    if not (isinstance(node, fx.Node) and node.op in ("call_function", "call_method")) or len(node.args) != 2:
+        return None
+    try:
+        if node.target not in _EQUALITY_TESTS:
+            return None
+    except TypeError:
+        return None
+    for mine, other in (node.args, node.args[::-1]):
+        if is_call(mine, "argmax", torch.argmax) and depends_on_scores(mine) and argument(mine, 2, "keepdim", False) \
+                and isinstance(argument(mine, 1, "dim"), int) \
+                and not (isinstance(other, fx.Node) and depends_on_scores(other)):
+            return mine, other, argument(mine, 1, "dim")
+    return None
+
+
+def _test_without_keepdim(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
+    argmax, other, dim = found
+    plain = graph.call_method("argmax", (argmax.args[0], dim))
+    if isinstance(other, fx.Node):
+        other = graph.call_method("squeeze", (other, dim))
+    test = operator.ne if node.target in (operator.ne, torch.ne, "ne") else operator.eq
+    return graph.call_method("unsqueeze", (graph.call_function(test, (plain, other)), dim))
+
+
+def _rounded_probability(node: fx.Node):
+    """``sigmoid(s).round()`` (or a softmax entry's): a probability rounds to 1 above one half."""
+    if not is_call(node, "round", torch.round) or len(node.args) != 1 or node.kwargs:
+        return None
+    source = node.args[0]
+    probability = any(is_call(source, name, function) for name, function in (
+        ("sigmoid", torch.sigmoid), ("softmax", torch.softmax))) or (
+        isinstance(source, fx.Node) and source.op == "call_function"
+        and source.target in (torch.nn.functional.softmax, torch.special.expit))
+    return source if probability and depends_on_scores(source) else None
+
+
+def _above_one_half(graph: fx.Graph, node: fx.Node, probability) -> fx.Node:
+    # torch rounds half to even: exactly 0.5 rounds to 0, so the comparison is strict
+    return graph.call_method("float", (graph.call_function(operator.gt, (probability, 0.5)),))
+
+
+def _selection_by_where(node: fx.Node):
+    """(scores side, fill, keep-where) for ``torch.where(mask, scores, number)`` (either order)
+    with a mask that does not come from the scores: ``masked_fill`` spelled another way."""
+    if not (is_call(node, "where", torch.where) and len(node.args) == 3):
+        return None
+    mask, x, y = node.args
+    if isinstance(mask, fx.Node) and depends_on_scores(mask):
+        return None
+    for kept, fill, keep_where_true in ((x, y, True), (y, x, False)):
+        if isinstance(kept, fx.Node) and depends_on_scores(kept) and isinstance(fill, (int, float)):
+            return kept, fill, keep_where_true
+    return None
+
+
+def _masked_fill(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
+    kept, fill, keep_where_true = found
+    mask = node.args[0]
+    filled = graph.call_function(operator.invert, (mask,)) if keep_where_true else mask
+    return graph.call_method("masked_fill", (kept, filled, fill))
+
+
 @dataclass(frozen=True)
 class Respelling:
     name: str
@@ -244,6 +323,8 @@ class Respelling:
 
 
 RESPELLINGS: tuple[Respelling, ...] = (
+    Respelling("shaped_like", "t.view_as(x) -> t.reshape(x.shape) (expand_as, reshape_as likewise)",
+               _find_shaped_like, _with_the_shape),
     Respelling("max_values", "torch.max(scores, dim) values -> scores.amax(dim)", _extreme_values, _amax_of_values),
     Respelling("sort_indices", "scores.sort(dim).indices -> scores.argsort(dim)", _sort_indices, _argsort_of_sort),
     Respelling("topk_indices", "scores.topk(k, dim).indices -> scores.argsort(dim, descending=True)[..., :k]",
@@ -255,6 +336,12 @@ RESPELLINGS: tuple[Respelling, ...] = (
     Respelling("argmin", "scores.argmin(dim) -> (-scores).argmax(dim)", _find_argmin, _argmax_of_negation),
     Respelling("clamp_bound", "clamp(x, lo, hi) > t -> (x > t | lo > t) & (hi > t) (relu: lo = 0)",
                _clamped_comparison, _comparison_of_unclamped),
+    Respelling("keepdim_argmax_test", "scores.argmax(dim, keepdim=True) == t -> (scores.argmax(dim) == t.squeeze(dim)).unsqueeze(dim)",
+               _keepdim_argmax_test, _test_without_keepdim),
+    Respelling("rounded_probability", "sigmoid(s).round() -> (sigmoid(s) > 0.5).float()",
+               _rounded_probability, _above_one_half),
+    Respelling("where_selection", "torch.where(mask, scores, c) -> scores.masked_fill(~mask, c)",
+               _selection_by_where, _masked_fill),
     Respelling("flat_argmax", "scores.argmax() -> scores.reshape(-1).argmax(0)", _find_flat_argmax,
                _argmax_of_flattened),
 )

@@ -163,6 +163,7 @@ class MetricTracer(fx.Tracer):
         self._seen_scores = False
         self._examples_given = examples
         self._examples: dict[fx.Node, Any] = {}
+        self.computing_examples = False
 
     def proxy(self, node: fx.Node) -> fx.Proxy:
         if self._examples_given is not None:
@@ -183,6 +184,7 @@ class MetricTracer(fx.Tracer):
             if found is _UNKNOWN:
                 raise LookupError
             return found
+        self.computing_examples = True  # torch's own Python code calls the factories recorded below
         try:
             args = fx.node.map_arg(node.args, value)
             kwargs = fx.node.map_arg(node.kwargs, value)
@@ -192,6 +194,8 @@ class MetricTracer(fx.Tracer):
                 return node.target(*args, **kwargs)
         except Exception:  # a data-dependent shape (boolean masks, .item()): not known here
             return _UNKNOWN
+        finally:
+            self.computing_examples = False
 
     def trace(self, root, concrete_args=None):
         if self._examples_given is None:
@@ -284,6 +288,8 @@ def _factories_recorded(tracer: fx.Tracer):
     def recorded(original):
         @functools.wraps(original)
         def factory(*args, **kwargs):
+            if tracer.computing_examples:
+                return original(*args, **kwargs)
             return tracer.create_proxy("call_function", original, args, kwargs)
         return factory
     try:
@@ -340,6 +346,8 @@ def trace_metric(fn: Callable, name: str, params: Mapping[str, Any],
                 f"as torch code, which {library} cannot run on. Write it with torch operations on the "
                 "tensors (comparisons, `argmax`, sums and means)."
             ) from None
+        if examples is None:  # torch code that needs concrete sizes (``torch.zeros(C, C)``): per shape
+            raise NeedsShapes(f"code the symbolic trace cannot follow ({error})", where) from None
         raise CompileError(
             f"metric `{name}` could not be traced at {where}: {error}. A metric "
             "must be written as tensor code on its arguments (methods and torch functions)."

@@ -43,15 +43,8 @@ class Entry:
         return self.fn.__name__
 
 
-_ARGMAX_AS_NUMBER = ("the argmax index is used as a number (a bincount, `torch.max(...)` indices "
-                     "`% width`, `torch.remainder`/`torch.div`): refused as scores used outside a comparison")
-_KEEPDIM = "`argmax(1, keepdim=True)` compared with `labels.view_as(pred)` is not rewritten"
-_FACTORY_ARGS = ("`torch.zeros(n, n)` / `torch.ones(n, n)` with n from a shape: "
-                 "zeros() takes 1 positional argument but 2 were given")
-_MASKED_SETITEM = ("a masked assignment (`weights[tp + fp + fn == 0] = 0.0`) crashes: "
-                   "zeros_like(): argument 'input' must be Tensor, not float")
-_LEN_OF_ORDERED = ("`len(hits)` of `labels[order, j]` (order from an argsort of scores) is called data-dependent; "
-                   "`hits.shape[0]` is not")
+_ARGMAX_AS_NUMBER = ("the argmax index goes into arithmetic that mixes positions of many samples "
+                     "(`torch.bincount(n * target + pred)`): refused as scores used outside a comparison")
 
 ZOO: list[Entry] = [
     # ---- classification, multiclass
@@ -67,13 +60,11 @@ ZOO: list[Entry] = [
     Entry(cls.keras_style_accuracy, "classes", "classification", "notebook",
           "`torch.argmax(y_pred, dim=-1) == y_true`"),
     Entry(cls.log_softmax_accuracy, "classes", "classification", "tutorial",
-          "`F.log_softmax` then `argmax(dim=1, keepdim=True)`, `pred.eq(labels.view_as(pred))`",
-          pending=_KEEPDIM),
+          "`F.log_softmax` then `argmax(dim=1, keepdim=True)`, `pred.eq(labels.view_as(pred))`"),
     Entry(cls.log_softmax_confident, "classes", "classification", "notebook",
           "`F.log_softmax(scores, dim=1).gather(1, labels.unsqueeze(1)) > math.log(0.5)`"),
     Entry(cls.percent_correct, "classes", "classification", "tutorial",
-          "MNIST example: `scores.data.max(1, keepdim=True)[1]`, `100. * correct / N`", best=100.0,
-          pending=_KEEPDIM),
+          "MNIST example: `scores.data.max(1, keepdim=True)[1]`, `100. * correct / N`", best=100.0),
     Entry(cls.confident_and_correct, "classes", "classification", "notebook",
           "`confidence, pred = torch.softmax(scores, 1).max(dim=1)`; `confidence > 0.5`"),
     Entry(cls.per_sample_loop_accuracy, "classes", "classification", "notebook",
@@ -89,8 +80,7 @@ ZOO: list[Entry] = [
     Entry(cls.two_class_branch_accuracy, "classes", "classification", "notebook",
           "`if scores.shape[1] == 2:` a binary reading, else argmax", classes=(2, 5)),
     Entry(cls.torchmetrics_macro_f1, "classes", "classification", "torchmetrics",
-          "one-hot stat scores, macro F1 weighted by `weights[tp + fp + fn == 0] = 0.0`",
-          pending=_MASKED_SETITEM),
+          "one-hot stat scores, macro F1 weighted by `weights[tp + fp + fn == 0] = 0.0`"),
     Entry(cls.macro_f1_seen_classes, "classes", "classification", "notebook",
           "macro F1 over the classes seen: `f1[(tp + fp + fn) > 0].mean()`", trained=True),
     Entry(cls.torchmetrics_micro_f1, "classes", "classification", "torchmetrics",
@@ -105,13 +95,12 @@ ZOO: list[Entry] = [
     Entry(cls.macro_recall_loop, "classes", "classification", "notebook",
           "`N, C = scores.shape`; `recall[c] = ...` in a loop over classes"),
     Entry(cls.sklearn_balanced_accuracy, "classes", "classification", "sklearn",
-          "confusion matrix filled in a double loop over classes, `torch.diag(cm) / cm.sum(1)`",
-          pending=_FACTORY_ARGS),
+          "confusion matrix filled in a double loop over classes, `torch.diag(cm) / cm.sum(1)`"),
     Entry(cls.sklearn_multiclass_mcc, "classes", "classification", "sklearn",
           "confusion matrix `y_true.T @ y_pred` of one-hots, `torch.trace`, `torch.dot`",
           best=1.0, trained=True),
     Entry(cls.sklearn_cohen_kappa, "classes", "classification", "sklearn",
-          "confusion matrix, `torch.outer`, `torch.ones(n, n) - torch.eye(n)`", pending=_FACTORY_ARGS),
+          "confusion matrix, `torch.outer`, `torch.ones(n, n) - torch.eye(n)`"),
     Entry(cls.ovr_macro_auc, "classes", "classification", "sklearn",
           "`for c in range(scores.shape[1])`: one-vs-rest AUC of `torch.softmax(scores, 1)[:, c]`",
           trained=True),
@@ -186,7 +175,7 @@ ZOO: list[Entry] = [
     # ---- multi-label
     Entry(ml_.label_wise_mean_ap, "multilabel", "multilabel", "sklearn",
           "`for j in range(labels.shape[1])`: AP of a column by sort and cumsum", eager_ties=False,
-          reference=ref.label_wise_mean_ap, pending=_LEN_OF_ORDERED),
+          reference=ref.label_wise_mean_ap),
     Entry(ml_.example_based_accuracy, "multilabel", "multilabel", "notebook",
           "per-sample Jaccard of `torch.sigmoid(scores) > threshold`"),
     Entry(ml_.example_based_f1, "multilabel", "multilabel", "notebook",
@@ -194,17 +183,14 @@ ZOO: list[Entry] = [
     Entry(ml_.subset_accuracy, "multilabel", "multilabel", "sklearn",
           "exact match: `(preds == labels).all(dim=1)`", trained=True),
     Entry(ml_.hamming_loss, "multilabel", "multilabel", "notebook",
-          "`scores.sigmoid().round() != labels`", higher_is_better=False, best=0.0,
-          pending="`.round()` of a probability (a threshold at 0.5) is not read as a comparison"),
+          "`scores.sigmoid().round() != labels`", higher_is_better=False, best=0.0),
     Entry(ml_.multilabel_micro_f1, "multilabel", "multilabel", "torchmetrics",
           "`(preds == 1) & (labels == 1)` counts, micro F1"),
     Entry(ml_.multilabel_macro_f1_loop, "multilabel", "multilabel", "notebook",
           "`for j in range(num_labels)`: F1 of a column, `sum(f1) / num_labels`"),
     Entry(ml_.coverage_error, "multilabel", "multilabel", "sklearn",
           "`torch.where(labels.bool(), scores, torch.inf).min(dim=1).values` as a threshold",
-          higher_is_better=False, best=None,
-          pending="`torch.where(mask, scores, inf)` is not read as a selection "
-                  "(`scores.masked_fill(~mask, inf)` is)"),
+          higher_is_better=False, best=None),
     # ---- segmentation
     Entry(seg.pixel_accuracy, "segmentation", "segmentation", "tutorial",
           "`outputs.argmax(1) == labels` over pixels, `.sum().item() / labels.numel()`"),
@@ -231,10 +217,9 @@ ZOO: list[Entry] = [
           best=None),
     Entry(kp.hrnet_get_max_preds_accuracy, "heatmaps", "keypoints", "hrnet",
           "`maxvals, idx = torch.max(heatmaps, 2)`; `idx % width`, `torch.floor(idx / width)`",
-          pending=_ARGMAX_AS_NUMBER),
+          best=None),  # distances in tenths of the heatmap: sub-pixel annotations can stay outside
     Entry(kp.divmod_pck_per_joint, "heatmaps", "keypoints", "notebook",
-          "`torch.remainder(peak, w)`, `torch.div(peak, w, rounding_mode='floor')`, per-joint PCK",
-          pending=_ARGMAX_AS_NUMBER),
+          "`torch.remainder(peak, w)`, `torch.div(peak, w, rounding_mode='floor')`, per-joint PCK"),
     # ---- regression, rank metrics
     Entry(rg.kendall_tau_a, "regression", "regression", "notebook",
           "`torch.sign` of pair differences, `torch.triu(..., diagonal=1)` mask", best=None),
