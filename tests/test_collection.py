@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 from sklearn.metrics import top_k_accuracy_score
 
 import metricloss as ml
+from raw_training import train_raw_scores
 from collection import COLLECTION, Entry, batch, perfect, top3_accuracy
 
 _COMPILED: dict[str, ml.Metric] = {}
@@ -128,15 +129,7 @@ def _train(entry: Entry, seed: int, steps: int = 150) -> tuple[float, float]:
     metric = compiled(entry)
     generator = torch.Generator().manual_seed(seed)
     start, targets = batch(entry.kind, generator)
-    scores = torch.nn.Parameter(torch.randn(start.shape, generator=generator))
-    loss_fn = ml.UniLoss(metric, generator=torch.Generator().manual_seed(seed))
-    optimizer = torch.optim.Adam([scores], lr=0.1)
-    before = float(metric(scores.detach(), *targets))
-    for _ in range(steps):
-        optimizer.zero_grad()
-        loss_fn(scores, *targets).backward()
-        optimizer.step()
-    return before, float(metric(scores.detach(), *targets))
+    return train_raw_scores(metric, start.shape, targets, generator, seed, steps)
 
 
 TRAINED = {"mrr": 0.95, "recall_at_3": 0.95, "ndcg_at_3": 0.95, "multilabel_map": 0.95,

@@ -14,6 +14,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import metricloss as ml
+from raw_training import train_raw_scores
 from zoo import batches
 from zoo.catalog import ZOO, Entry
 from zoo.refusals import REFUSALS, Refusal
@@ -143,15 +144,7 @@ def _train(entry: Entry, seed: int, steps: int = 40) -> tuple[float, float]:
     metric, _ = compiled(entry)
     generator = torch.Generator().manual_seed(seed)
     start, targets = batches.batch(entry.kind, generator, classes=entry.classes[-1], complete=True)
-    scores = torch.nn.Parameter(torch.randn(start.shape, generator=generator))
-    loss_fn = ml.UniLoss(metric, generator=torch.Generator().manual_seed(seed))
-    optimizer = torch.optim.Adam([scores], lr=0.1)
-    before = float(metric(scores.detach(), *targets))
-    for _ in range(steps):
-        optimizer.zero_grad()
-        loss_fn(scores, *targets).backward()
-        optimizer.step()
-    return before, float(metric(scores.detach(), *targets))
+    return train_raw_scores(metric, start.shape, targets, generator, seed, steps)
 
 
 @pytest.mark.parametrize("entry", TRAINED)

@@ -22,20 +22,31 @@ from .ops import argument, is_call
 from .trace import depends_on_scores
 
 
-def _absolute_bound(node: fx.Node):
-    """(x, c, inside) for ``abs(x) <= c``-style comparisons of a score-derived x with a bound that
-    is not (``inside``: the comparison holds when x is near zero)."""
-    signs = {operator.le: True, operator.lt: True, operator.ge: False, operator.gt: False,
-             torch.le: True, torch.lt: True, torch.ge: False, torch.gt: False,
-             "le": True, "lt": True, "ge": False, "gt": False}
+# A comparison's target -> (the operator, whether it asks "is the left side larger").
+_ORDERINGS = {operator.gt: (operator.gt, True), operator.ge: (operator.ge, True),
+              operator.lt: (operator.lt, False), operator.le: (operator.le, False),
+              torch.gt: (operator.gt, True), torch.ge: (operator.ge, True),
+              torch.lt: (operator.lt, False), torch.le: (operator.le, False),
+              "gt": (operator.gt, True), "ge": (operator.ge, True), "lt": (operator.lt, False), "le": (operator.le, False)}
+
+
+def _ordering(node) -> tuple | None:
+    """``_ORDERINGS``' entry for an ordering comparison of two operands, else None."""
     if not (isinstance(node, fx.Node) and node.op in ("call_function", "call_method")) or len(node.args) != 2:
         return None
     try:
-        inside = signs.get(node.target)
-    except TypeError:
+        return _ORDERINGS.get(node.target)
+    except TypeError:  # an unhashable target
         return None
-    if inside is None:
+
+
+def _absolute_bound(node: fx.Node):
+    """(x, c, inside) for ``abs(x) <= c``-style comparisons of a score-derived x with a bound that
+    is not (``inside``: the comparison holds when x is near zero)."""
+    ordering = _ordering(node)
+    if ordering is None:
         return None
+    inside = not ordering[1]  # |x| < c or <= c
     lhs, rhs = node.args
     for absolute, limit, flipped in ((lhs, rhs, False), (rhs, lhs, True)):
         if (is_call(absolute, "abs", torch.abs) and depends_on_scores(absolute)
@@ -163,11 +174,6 @@ def _argmax_of_flattened(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
     return graph.call_method("argmax", (flat, 0))
 
 
-_ORDERINGS = {operator.gt: (operator.gt, True), operator.ge: (operator.ge, True),
-              operator.lt: (operator.lt, False), operator.le: (operator.le, False),
-              torch.gt: (operator.gt, True), torch.ge: (operator.ge, True),
-              torch.lt: (operator.lt, False), torch.le: (operator.le, False),
-              "gt": (operator.gt, True), "ge": (operator.ge, True), "lt": (operator.lt, False), "le": (operator.le, False)}
 _FLIPPED = {operator.gt: operator.lt, operator.ge: operator.le, operator.lt: operator.gt, operator.le: operator.ge}
 _CLAMPS = {torch.clamp, torch.clip, "clamp", "clip", torch.clamp_min, "clamp_min", torch.clamp_max, "clamp_max",
            torch.relu, torch.nn.functional.relu, "relu"}
@@ -190,12 +196,7 @@ def _clamp_bounds(node) -> tuple | None:
 
 def _clamped_comparison(node: fx.Node):
     """(op, x, low, high, t) for ``clamp(x, low, high) op t`` (either side) with t not from scores."""
-    if not (isinstance(node, fx.Node) and node.op in ("call_function", "call_method")) or len(node.args) != 2:
-        return None
-    try:
-        found = _ORDERINGS.get(node.target)
-    except TypeError:
-        return None
+    found = _ordering(node)
     if found is None:
         return None
     op = found[0]
