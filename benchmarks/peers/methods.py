@@ -1,0 +1,241 @@
+"""The methods ``metricloss peers`` compares: each a loss, an optimizer and a batch sampler.
+
+A method is a row of ``METHODS``: ``build(setup)`` gives its ``Trainer`` (a loss of the network's
+output, the batch's labels and the batch's sample indices, and an optimizer over the model's
+parameters at the setup's learning rate), and ``sampler`` says how batches are drawn
+(``"shuffle"``, or ``"balanced:SHARE"``, as ``metricloss.train.sampling.parse_sampler`` reads it).
+A loss that returns ``None`` marks the batch undefined (no positive for AP, say): the step is
+skipped and counted.
+
+To add a UniLoss variant, add a row: ``uniloss_row("uniloss_f1", "f1")``, or with UniLoss's
+keyword arguments and a sampler, ``uniloss_row("uniloss_auc_tau2", "auc", relaxation=ml.sigmoid(tau=2))``.
+The rows call only UniLoss's public constructor and call; the loss's training behaviour is
+UniLoss's own.
+
+LibAUC (Yuan et al., KDD 2023) is optional: its rows need ``import libauc.losses,
+libauc.optimizers`` to work, and are skipped with a note otherwise. They take
+``sigmoid(score)`` as the prediction, as LibAUC expects predictions in [0, 1], and use the
+optimizer LibAUC pairs with each loss, at its defaults but for the learning rate.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+import metricloss as ml
+from metricloss.errors import InputError
+from metricloss.train.task import Split
+
+from .lovasz import lovasz_hinge
+from .problems import Problem
+
+LIBAUC_INSTALL = ".venv/bin/pip install --no-deps libauc==2.0.1 && .venv/bin/pip install -c constraints.txt tqdm"
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a method is built from, for one run."""
+
+    problem: Problem
+    model: torch.nn.Module
+    train: Split
+    lr: float
+    seed: int
+    device: torch.device
+
+
+# (output, labels, index) -> the batch's loss, or None when it is undefined on the batch
+Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], "torch.Tensor | None"]
+
+
+@dataclass
+class Trainer:
+    loss: Loss
+    optimizer: torch.optim.Optimizer
+    optimizer_label: str  # for results.json: "SGD(momentum=0.5)", "PESG(...)"
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    description: str
+    kinds: tuple[str, ...]  # the problem kinds it applies to: "ranking", "segmentation"
+    build: Callable[[Setup], Trainer]
+    sampler: str = "shuffle"  # "shuffle" or "balanced:SHARE"
+    needs: str | None = None  # an optional package: "libauc"
+    default: bool = True  # run when --methods is not given
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def sgd(setup: Setup) -> tuple[torch.optim.Optimizer, str]:
+    momentum = setup.problem.schedule.momentum
+    return (torch.optim.SGD(setup.model.parameters(), lr=setup.lr, momentum=momentum),
+            f"SGD(momentum={momentum:g})")
+
+
+def _baseline(setup: Setup) -> Trainer:
+    problem = setup.problem
+    optimizer, label = sgd(setup)
+    return Trainer(lambda output, labels, index: problem.baseline(output, labels), optimizer, label)
+
+
+def _uniloss(metric: str, options: dict[str, Any], setup: Setup) -> Trainer:
+    problem = setup.problem
+    generator = torch.Generator(device=setup.device).manual_seed(setup.seed)
+    loss_fn = ml.UniLoss(metric, generator=generator, **options)
+
+    def loss(output, labels, index):
+        before = loss_fn.undefined_batches
+        value = loss_fn(problem.scores(output), problem.targets(labels))
+        return None if loss_fn.undefined_batches > before else value
+
+    optimizer, label = sgd(setup)
+    return Trainer(loss, optimizer, label)
+
+
+def uniloss_row(name: str, metric: str, *, sampler: str = "shuffle", default: bool = False,
+                kinds: tuple[str, ...] = ("ranking",), description: str | None = None, **options) -> Method:
+    """A row training ``UniLoss(metric, generator=..., **options)`` with the problem's SGD."""
+    text = description or f"UniLoss({metric!r}{''.join(f', {k}={v!r}' for k, v in options.items())}) on the "\
+                          "scores, with the problem's SGD"
+    return Method(name, text, kinds, functools.partial(_uniloss, metric, options), sampler=sampler,
+                  default=default, details={"metric": metric, "options": {k: repr(v) for k, v in options.items()}})
+
+
+def _lovasz(setup: Setup) -> Trainer:
+    problem = setup.problem
+    optimizer, label = sgd(setup)
+    return Trainer(lambda output, labels, index: lovasz_hinge(problem.scores(output), problem.targets(labels)),
+                   optimizer, label)
+
+
+# --- LibAUC ---------------------------------------------------------------------------------
+
+
+@functools.cache
+def libauc_missing() -> str | None:
+    """None when ``libauc.losses`` and ``libauc.optimizers`` import; else why not, in one line."""
+    try:
+        import libauc.losses  # noqa: F401
+        import libauc.optimizers  # noqa: F401
+    except Exception as error:  # ImportError, or a dependency's failure at import time
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def _positive_share(train: Split) -> float:
+    labels = train.targets[0]
+    return float((labels == 1).float().mean())
+
+
+def _libauc_aucm(setup: Setup, sampler_share: float | None = None) -> Trainer:
+    """AUC-M loss (Yuan et al., ICCV 2021), its version 1 with the class prior ``p`` fixed to the
+    training split's share of positives (``auto=False``: LibAUC would otherwise re-estimate ``p``
+    from each batch), margin 1.0, trained by PESG at LibAUC's defaults (momentum 0.9, epoch decay
+    2e-3, weight decay 1e-5, gradients clipped at 1) but for the learning rate. The learning rate
+    is constant, as for every method here: PESG's ``update_regularizer`` is not called."""
+    from libauc.losses import AUCMLoss
+    from libauc.optimizers import PESG
+
+    problem = setup.problem
+    share = _positive_share(setup.train) if sampler_share is None else sampler_share
+    loss_fn = AUCMLoss(margin=1.0, imratio=share, device=setup.device)
+    optimizer = PESG(setup.model.parameters(), loss_fn=loss_fn, lr=setup.lr, verbose=False, device=setup.device)
+
+    def loss(output, labels, index):
+        prediction = torch.sigmoid(problem.scores(output))
+        return loss_fn(prediction, problem.targets(labels), auto=False)
+
+    return Trainer(loss, optimizer, f"PESG(LibAUC defaults, imratio={share:.4f})")
+
+
+def _libauc_ap(setup: Setup, mode: str) -> Trainer:
+    """The AP loss of SOAP (Qi et al., NeurIPS 2021): squared hinge surrogate, margin 1.0, moving
+    averages with gamma 0.9 (LibAUC's defaults), one pair of averages per training sample (hence
+    the batch's sample indices); trained by the SOAP optimizer in ``mode`` at LibAUC's defaults
+    (momentum 0.9, weight decay 1e-5, gradients clipped at 1) but for the learning rate. A batch
+    without a positive is undefined for it (LibAUC asserts on one): the step is skipped."""
+    from libauc.losses import APLoss
+    from libauc.optimizers import SOAP
+
+    problem = setup.problem
+    loss_fn = APLoss(data_len=len(setup.train), margin=1.0, gamma=0.9, device=setup.device)
+    optimizer = SOAP(setup.model.parameters(), lr=setup.lr, mode=mode, verbose=False, device=setup.device)
+
+    def loss(output, labels, index):
+        targets = problem.targets(labels)
+        if not bool((targets == 1).any()):
+            return None
+        prediction = torch.sigmoid(problem.scores(output))
+        return loss_fn(prediction, targets, index.to(prediction.device))
+
+    return Trainer(loss, optimizer, f"SOAP(mode={mode!r}, LibAUC defaults)")
+
+
+# --- the table --------------------------------------------------------------------------------
+
+METHODS: dict[str, Method] = {}
+
+
+def add(method: Method) -> Method:
+    if method.name in METHODS:
+        raise ValueError(f"method {method.name!r} is already in the table")
+    METHODS[method.name] = method
+    return method
+
+
+add(Method("bce", "the usual loss: cross-entropy on the 2 logits (digits), per-pixel binary "
+                  "cross-entropy (blobs); SGD", ("ranking", "segmentation"), _baseline))
+add(uniloss_row("uniloss_auc", "auc", default=True))
+add(uniloss_row("uniloss_ap", "average_precision", default=True))
+add(Method("libauc_aucm", "LibAUC AUCMLoss (margin 1, imratio of the training split) with PESG",
+           ("ranking",), _libauc_aucm, needs="libauc"))
+add(Method("libauc_ap", "LibAUC APLoss (SOAP's, margin 1, gamma 0.9) with the SOAP optimizer (mode 'sgd')",
+           ("ranking",), functools.partial(_libauc_ap, mode="sgd"), needs="libauc"))
+# Variants, run when named in --methods.
+add(uniloss_row("uniloss_auc_balanced", "auc", sampler="balanced:0.5"))
+add(uniloss_row("uniloss_ap_balanced", "average_precision", sampler="balanced:0.5"))
+add(Method("libauc_aucm_balanced", "LibAUC AUCMLoss with PESG, half of every batch positive (LibAUC's "
+                                   "DualSampler setting); imratio 0.5", ("ranking",),
+           functools.partial(_libauc_aucm, sampler_share=0.5), sampler="balanced:0.5", needs="libauc", default=False))
+add(Method("libauc_ap_balanced", "LibAUC APLoss with SOAP (mode 'sgd'), half of every batch positive",
+           ("ranking",), functools.partial(_libauc_ap, mode="sgd"), sampler="balanced:0.5", needs="libauc",
+           default=False))
+add(Method("libauc_ap_adam", "LibAUC APLoss with SOAP in its default mode 'adam'", ("ranking",),
+           functools.partial(_libauc_ap, mode="adam"), needs="libauc", default=False))
+# Segmentation.
+add(Method("lovasz_hinge", "the Lovász hinge (Berman et al., CVPR 2018) on the batch's pixels; SGD",
+           ("segmentation",), _lovasz))
+add(uniloss_row("uniloss_iou", "iou", kinds=("segmentation",), default=True,
+                description="UniLoss('iou') on the batch's per-pixel logits, flattened, with the problem's SGD"))
+
+
+def methods_for(kind: str, names: list[str] | None) -> list[Method]:
+    """The methods to run on a problem of ``kind``: ``names`` in order, or the kind's defaults."""
+    if names is None:
+        return [m for m in METHODS.values() if m.default and kind in m.kinds]
+    return [METHODS[name] for name in names if kind in METHODS[name].kinds]
+
+
+def check_names(names: list[str]) -> None:
+    unknown = [name for name in names if name not in METHODS]
+    if unknown:
+        raise InputError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+
+
+def available(methods: list[Method]) -> tuple[list[Method], str | None]:
+    """The methods that can run here, and a one-line note on those skipped (None if none)."""
+    missing = libauc_missing()
+    if missing is None:
+        return methods, None
+    skipped = [m for m in methods if m.needs == "libauc"]
+    if not skipped:
+        return methods, None
+    note = (f"skipping {', '.join(m.name for m in skipped)}: LibAUC is not importable ({missing}); "
+            f"to add them: {LIBAUC_INSTALL}")
+    return [m for m in methods if m.needs != "libauc"], note
