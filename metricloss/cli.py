@@ -130,6 +130,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help="where to train (default: auto, CUDA when available)")
     parser.add_argument("--data-dir", help="the dataset's files (default: the task's bundled or "
                                            "synthetic data)")
+    parser.add_argument("--sampler", help="how batches are drawn: shuffle, or balanced[:SHARE] to give every "
+                                          "batch that share of positives (default: the task's)")
 
 
 def _train(args) -> int:
@@ -140,7 +142,8 @@ def _train(args) -> int:
     try:
         result = train(args.task, loss=args.loss, metric=args.metric, epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, device=args.device,
-                       data_dir=args.data_dir, out=out, seed=args.seed, resume=args.resume)
+                       data_dir=args.data_dir, out=out, seed=args.seed, resume=args.resume,
+                       sampler=args.sampler)
     except KeyboardInterrupt:
         print(f"\nmetricloss: interrupted; the last checkpoint in {out} is intact: run the same "
               "command with --resume to continue", file=sys.stderr)
@@ -158,7 +161,8 @@ def _compare(args) -> int:
 
     try:
         compare(args.task, seeds=args.seeds, metric=args.metric, epochs=args.epochs,
-                device=args.device, data_dir=args.data_dir, out=args.out, resume=args.resume)
+                device=args.device, data_dir=args.data_dir, out=args.out, resume=args.resume,
+                sampler=args.sampler)
     except KeyboardInterrupt:
         print("\nmetricloss: interrupted; finished runs and the last checkpoints are intact: run "
               "the same command with --resume to continue", file=sys.stderr)

@@ -95,6 +95,7 @@ def compare(
     out: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    sampler: str | None = None,
 ) -> ComparisonResult:
     """Train the baseline and UniLoss for each seed, then write and print the comparison.
 
@@ -111,7 +112,7 @@ def compare(
             runs[loss].append(train(
                 task, loss=loss, metric=metric, epochs=epochs, batch_size=batch_size, lr=lr,
                 device=device, data_dir=data_dir, out=out / f"{loss}-seed{seed}", seed=seed,
-                resume=resume, progress=progress,
+                resume=resume, progress=progress, sampler=sampler,
             ))
     first = runs["baseline"][0].config
     result = ComparisonResult(

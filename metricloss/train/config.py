@@ -16,6 +16,7 @@ import torch
 
 from metricloss.errors import InputError, MetricLossError
 
+from .sampling import parse_sampler
 from .task import Data, Task
 
 LOSSES = ("uniloss", "baseline")
@@ -38,9 +39,10 @@ class RunConfig:
     data_source: str
     synthetic: bool
     uniloss: str = ""  # UniLoss's parts as text, for the record; empty for the baseline
+    sampler: str = "shuffle"  # how batches are drawn: ``sampling.parse_sampler``
 
     # epochs may grow (train a finished run further); the data source is the user's to change.
-    RESUMABLE = ("task", "loss", "metric", "batch_size", "lr", "seed", "device")
+    RESUMABLE = ("task", "loss", "metric", "batch_size", "lr", "seed", "device", "sampler")
 
     @property
     def loss_label(self) -> str:
@@ -54,7 +56,8 @@ def default_out(task: str, loss: str, seed: int) -> Path:
 
 
 def run_config(task: Task, data: Data, *, loss: str, metric: str | None, epochs: int | None,
-               batch_size: int | None, lr: float | None, device: torch.device, seed: int) -> RunConfig:
+               batch_size: int | None, lr: float | None, device: torch.device, seed: int,
+               sampler: str | None = None) -> RunConfig:
     """The caller's options, checked, with every unset one taken from ``task.settings_for(data)``."""
     if loss not in LOSSES:
         raise InputError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
@@ -72,11 +75,13 @@ def run_config(task: Task, data: Data, *, loss: str, metric: str | None, epochs:
             f"{type(metric).__name__}; @metricloss.metric registers yours under its function's name"
         )
     name = metric or task.metrics[0]
+    sampler = sampler if sampler is not None else settings.sampler
+    parse_sampler(sampler)
     return RunConfig(
         task=task.name, loss=loss, metric=name, epochs=int(epochs),
         batch_size=int(batch_size if batch_size is not None else settings.batch_size),
         lr=float(lr if lr is not None else settings.lr), seed=int(seed),
-        device=device.type, data_source=data.source, synthetic=bool(data.synthetic),
+        device=device.type, data_source=data.source, synthetic=bool(data.synthetic), sampler=sampler,
     )
 
 

@@ -35,6 +35,7 @@ from .config import CONFIG, RunConfig, default_out, require_matplotlib, resolve_
 from .logs import CURVES, epoch_line, plot_curves, write_logs
 from .progress import Progress
 from .run import Run, build_run
+from .sampling import balanced_batches, parse_sampler, shuffled_batches
 from .task import Split, Task, get_task
 
 # Seconds between redraws of curves.png while a run goes on: drawing costs about half a second,
@@ -83,6 +84,7 @@ def train(
     data_dir: str | Path | None = None,
     out: str | Path | None = None,
     seed: int = 0,
+    sampler: str | None = None,
     resume: bool = False,
     progress: bool = True,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
@@ -93,7 +95,8 @@ def train(
     bundled digits, the synthetic pose set), else the task's (the paper's); UniLoss uses
     ``settings.uniloss_epochs`` when they set a longer schedule for it. ``resume=True`` continues
     from ``out``'s checkpoint when there is one; without it, an existing checkpoint is an error
-    rather than silently overwritten. ``on_epoch`` is called with each epoch's row once its checkpoint is on disk.
+    rather than silently overwritten. ``sampler``: "shuffle", or "balanced[:SHARE]" to give every
+    batch the same share of positives (``sampling.py``; unset, the task's). ``on_epoch`` is called with each epoch's row once its checkpoint is on disk.
     """
     task = get_task(task)
     require_matplotlib()
@@ -105,7 +108,7 @@ def train(
         )
     data = task.load(Path(data_dir) if data_dir is not None else None, seed)
     config = run_config(task, data, loss=loss, metric=metric, epochs=epochs, batch_size=batch_size,
-                        lr=lr, device=resolve_device(device), seed=seed)
+                        lr=lr, device=resolve_device(device), seed=seed, sampler=sampler)
     run = build_run(task, config, data)
     start = resume_from(run, out / CHECKPOINT) if resume else 0
     out.mkdir(parents=True, exist_ok=True)
@@ -156,7 +159,7 @@ def _train_epoch(run: Run, epoch: int, progress: bool) -> tuple[float | None, fl
     pass over the training data.
     """
     run.model.train()
-    batches = list(_batches(len(run.data.train), run.config.batch_size, run.generators["shuffle"]))
+    batches = list(_batches(run))
     losses: list[float] = []
     metrics: list[float] = []
     undefined = 0
@@ -179,12 +182,11 @@ def _train_epoch(run: Run, epoch: int, progress: bool) -> tuple[float | None, fl
     return _mean(losses), _mean(metrics), undefined
 
 
-def _batches(size: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """Shuffled batches of indices. A last batch of one sample is dropped: it breaks batch norm
-    and holds no pair for a pairwise metric."""
-    for index in torch.randperm(size, generator=generator).split(batch_size):
-        if len(index) > 1 or size == 1:
-            yield index
+def _batches(run: Run) -> Iterator[torch.Tensor]:
+    name, share = parse_sampler(run.config.sampler)
+    if name == "balanced":
+        return balanced_batches(run.data.train.targets[0], run.config.batch_size, share, run.generators["shuffle"])
+    return shuffled_batches(len(run.data.train), run.config.batch_size, run.generators["shuffle"])
 
 
 def _step(run: Run, batch: Split) -> tuple[float, float, bool]:
