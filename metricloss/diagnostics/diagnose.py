@@ -29,6 +29,7 @@ from .training import COLLECT, ShortRun, check_length, short_run
 
 STEPS = 100  # the short run's length when neither steps nor epochs is given
 AUTO_TAUS = (0.25, 1.0, 4.0)  # multiples of the scores' scale that tau="auto" tries
+SCALE_STEPS = 8  # tau="auto" looks for the scores' scale in the first batches of this many steps
 
 
 @dataclass(frozen=True)
@@ -178,16 +179,23 @@ def round_tau(value: float) -> float:
     return float(f"{value:.2g}")
 
 
-def score_scale(task, metric: ml.Metric, **common) -> float:
-    """The median ``|d|`` over the live binaries of the untrained model's first training batch."""
-    run = short_run(task, steps=1, **{**common, "collect": 1})
-    scores, *targets = run.batches[0]
-    binaries = metric.binaries(scores, *targets)
-    magnitude = binaries.restrict(binaries.differences).detach().abs()
-    magnitude = magnitude[torch.isfinite(magnitude)]
+def score_scale(task, measured: ml.Metric, **common) -> float:
+    """The median ``|d|`` over the live binaries of the first training batch that has any.
+
+    A batch without live binaries (AUC without a positive) leaves the model as it was, so the
+    batch found is the untrained model's.
+    """
+    run = short_run(task, steps=SCALE_STEPS, **{**common, "collect": SCALE_STEPS})
+    for scores, *targets in run.batches:
+        binaries = measured.binaries(scores, *targets)
+        magnitude = binaries.restrict(binaries.differences).detach().abs()
+        magnitude = magnitude[torch.isfinite(magnitude)]
+        if magnitude.numel():
+            break
     if magnitude.numel() == 0 or float(magnitude.median()) == 0:
-        raise InputError(f"tau='auto' needs score differences to scale by, and the first batch of task "
-                         f"{run.task} has none that are finite and nonzero: give tau values instead")
+        raise InputError(f"tau='auto' scales its temperatures by the score differences of the first batches, and "
+                         f"the first {SCALE_STEPS} batches of task {run.task} have none that are finite and "
+                         "nonzero: give tau values instead (--tau 0.3,1,3)")
     return float(magnitude.median())
 
 
