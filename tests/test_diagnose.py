@@ -1,0 +1,191 @@
+"""``metricloss diagnose``: how well ĝ tracks g, on given batches and along a short training run."""
+
+import json
+import math
+
+import pytest
+import torch
+
+import metricloss as ml
+from metricloss.cli import main
+from metricloss.compiler.program import Program
+from metricloss.diagnostics import FRACTIONS, diagnose, track
+from metricloss.diagnostics.command import parse_anchors
+from metricloss.diagnostics.ranks import spearman
+from metricloss.diagnostics.tracking import flip_count, flip_masks
+
+
+def auc_batches(seed: int, count: int = 3, size: int = 24, margin: float = 1.5):
+    """Batches like those met mid-training: positives ahead of negatives by ``margin`` on average."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = (torch.arange(size) % 3 == 0).long()
+    return [(torch.randn(size, generator=generator) + margin * labels, labels) for _ in range(count)]
+
+
+def test_track_gives_every_fraction_its_row():
+    tracking = track("auc", auc_batches(0), draws=8)
+    assert [row.fraction for row in tracking.rows] == list(FRACTIONS)
+    assert [row.label for row in tracking.rows] == ["0", "1/512", "1/128", "1/32", "1/8", "1/2"]
+    live = 8 * 16  # positives x negatives of each batch
+    for row in tracking.rows:
+        assert row.flips == flip_count(row.fraction, live)
+        assert row.configurations == 3 * 8
+        assert row.gap >= 0 and -1 <= row.spearman <= 1 and 0 <= row.sign_agreement <= 1
+        assert row.sign_flips == 3 * 8  # AUC moves with every single flip
+    assert tracking.batches == 3 and tracking.skipped == 0 and tracking.binaries == live
+    assert 0 <= tracking.saturated <= 1 and 0 <= tracking.near_zero <= 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_at_fraction_zero_auc_is_tracked_closely_with_the_right_signs(seed):
+    tracking = track("auc", auc_batches(seed), draws=16, seed=seed)
+    met, far = tracking.row(0.0), tracking.row(0.5)
+    assert met.gap < 0.12
+    assert met.sign_agreement >= 0.8
+    assert far.gap > met.gap  # half the binaries flipped: far from every anchor but the random ones
+
+
+def test_flip_counts_and_masks():
+    assert [flip_count(f, 1000) for f in FRACTIONS] == [0, 2, 8, 31, 125, 500]
+    assert [flip_count(f, 10) for f in FRACTIONS] == [0, 1, 1, 1, 1, 5]  # at least one when f > 0
+    masks = flip_masks(50, 7, 30, torch.Generator().manual_seed(0), "cpu")
+    assert masks.shape == (50, 30) and bool((masks.sum(1) == 7).all())
+
+
+def test_dead_binaries_and_twins_keep_their_hard_values(monkeypatch):
+    @ml.metric(best=1.0, name="graded_concordance")
+    def graded_concordance(scores, grades):
+        above = scores[:, None] > scores[None, :]
+        ordered = grades[:, None] > grades[None, :]  # a target-only mask: pairs it zeroes are dead
+        return (above & ordered).float().sum() / ordered.float().sum()
+
+    generator = torch.Generator().manual_seed(0)
+    scores, grades = torch.randn(12, generator=generator), torch.randint(0, 3, (12,), generator=generator)
+    binaries = graded_concordance.binaries(scores, grades)
+    assert binaries.dead is not None and bool(binaries.dead.any())
+    seen = []
+    values = Program.values
+
+    def recording(self, binaries, configurations, *args, **kwargs):
+        seen.append(configurations)
+        return values(self, binaries, configurations, *args, **kwargs)
+
+    monkeypatch.setattr(Program, "values", recording)
+    track(graded_concordance, [(scores, grades)], draws=8)
+    rows = torch.cat(seen)
+    assert rows.shape[0] > 6 * 2 * 8
+    assert bool((rows[:, binaries.dead] == binaries.hard[binaries.dead]).all())
+
+
+def test_any_parts_and_an_interpolator_vmap_cannot_batch():
+    def idw_one_at_a_time(power: float = 1.0):
+        def interpolate(squared_distances, values):
+            assert squared_distances.dim() == 1 and float(squared_distances.min()) >= 0  # .item(): no vmap
+            weights = (squared_distances.sqrt() + 1e-8).pow(-power)
+            return (weights * values).sum() / weights.sum()
+
+        return ml.Interpolator("idw_one_at_a_time", {"power": power}, interpolate)
+
+    parts = [
+        dict(relaxation=ml.gaussian_cdf(0.5), samplers=[ml.ideal(4), ml.element_nearby(8, "both")],
+             interpolator=ml.nearest(k=6), selection=ml.hardest(0.5)),
+        dict(relaxation=ml.linear(2.0), samplers=[ml.good(8, flips=2), ml.random(8)],
+             interpolator=idw_one_at_a_time(), sizes=ml.Sizes(dense=0)),
+    ]
+    for part in parts:
+        tracking = track(ml.get_metric("auc"), auc_batches(3, count=2), draws=4, **part)
+        assert len(tracking.rows) == len(FRACTIONS)
+        assert all(math.isfinite(row.gap) for row in tracking.rows)
+
+
+def test_spearman_matches_scipy_with_ties():
+    stats = pytest.importorskip("scipy.stats")
+    generator = torch.Generator().manual_seed(0)
+    first = torch.randint(0, 5, (40,), generator=generator).double()
+    second = first + torch.randint(0, 3, (40,), generator=generator)
+    assert spearman(first, second) == pytest.approx(stats.spearmanr(first, second).statistic, abs=1e-12)
+    assert math.isnan(spearman(first, torch.ones(40)))
+
+
+def test_undefined_batches_are_skipped_and_all_undefined_is_an_error():
+    labels = torch.zeros(8, dtype=torch.long)
+    tracking = track("auc", auc_batches(0, count=1) + [(torch.randn(8), labels)], draws=4)
+    assert tracking.batches == 1 and tracking.skipped == 1
+    with pytest.raises(ml.InputError, match="undefined .* on every one"):
+        track("auc", [(torch.randn(8), labels)])
+
+
+def test_diagnose_trains_each_tau_and_recommends_a_loss_that_runs():
+    diagnosis = diagnose("binary", metric=ml.get_metric("auc"), tau=[0.3, 3.0], steps=3, collect=2, draws=4,
+                         anchors=[[ml.ideal(4), ml.nearby(4), ml.random(4)]])
+    assert [block.tau for block in diagnosis.blocks] == [0.3, 3.0]
+    assert diagnosis.blocks[0].anchors == {"ideal": 4, "nearby": 4, "random": 4}
+    assert diagnosis.blocks[0].run.collected_steps == (1, 3)
+    loss_fn = eval(diagnosis.recommendation.code, {"ml": ml})
+    assert isinstance(loss_fn, ml.UniLoss) and loss_fn.relaxation.params["tau"] == diagnosis.recommendation.tau
+    loss_fn(torch.randn(6), torch.tensor([1, 0, 1, 0, 0, 1]))
+
+
+def test_command_writes_the_table_the_json_and_the_plot(tmp_path, capsys):
+    out = tmp_path / "diagnosis"
+    code = main(["diagnose", "--metric", "auc", "--steps", "2", "--collect", "2", "--draws", "4",
+                 "--tau", "0.5,2", "--anchors", "4", "ideal=4,random=8", "--out", str(out)])
+    assert code == 0
+    record = json.loads((out / "diagnosis.json").read_text())
+    assert [block["tau"] for block in record["blocks"]] == [0.5, 0.5, 2.0, 2.0]
+    assert record["blocks"][1]["anchors"] == {"ideal": 4, "random": 8}
+    assert all(len(block["rows"]) == len(FRACTIONS) for block in record["blocks"])
+    assert (out / "diagnosis.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    assert printed.count("| distance |") == 4 and "recommended:" in printed
+    assert (out / "diagnosis.md").read_text().startswith("metricloss diagnose: task binary, metric auc")
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--tau", "0"], "--tau must be positive"),
+    (["--tau=-1,2"], "--tau must be positive"),
+    (["--tau", "fast"], "is not a number"),
+    (["--metric", "aucc"], "aucc"),
+    (["--steps", "0"], "steps must be a positive whole number"),
+    (["--anchors", "1,2"], "--anchors takes"),
+    (["--anchors", "0"], "no anchor at all"),
+])
+def test_bad_options_are_metricloss_errors_with_exit_code_2(options, message, tmp_path, capsys):
+    assert main(["diagnose", *options, "--out", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("metricloss: ") and message in error
+    assert not (tmp_path / "diagnosis.json").exists()
+
+
+def test_anchor_settings():
+    assert [(s.name, s.params["count"]) for s in parse_anchors("8")] == [
+        ("ideal", 8), ("good", 8), ("nearby", 8), ("random", 8)]
+    assert [s.params["count"] for s in parse_anchors("1,2,3,4")] == [1, 2, 3, 4]
+    assert [s.name for s in parse_anchors("element_nearby=8,random=4")] == ["element_nearby", "random"]
+    with pytest.raises(ml.PluginError):
+        parse_anchors("nowhere=3")
+
+
+def _block(tau, signs, gaps, stuck=math.nan, near_zero=0.0):
+    from types import SimpleNamespace
+
+    from metricloss.diagnostics.tracking import Row, fraction_label
+
+    rows = [Row(f, fraction_label(f), 1.0, 8, gap, 0.5, 0.5, sign, 8) for f, sign, gap in zip(FRACTIONS, signs, gaps)]
+    loss_fn = ml.UniLoss("auc", relaxation=ml.sigmoid(tau=tau))
+    return SimpleNamespace(tau=tau, tracking=SimpleNamespace(rows=rows, stuck=stuck, near_zero=near_zero),
+                           run=SimpleNamespace(loss_fn=loss_fn))
+
+
+def test_the_recommendation_wants_the_signs_right_then_the_smallest_gap():
+    from metricloss.diagnostics.recommend import recommend
+
+    saturated = _block(0.1, [0.1] * 6, [0.10] * 6, stuck=0.97)  # wrong signs: not recommended
+    middle = _block(1.0, [0.9] * 6, [0.25] * 6)
+    flat = _block(10.0, [1.0] * 6, [0.40] * 6, near_zero=0.75)  # right signs, far from g
+    chosen = recommend([saturated, middle, flat])
+    assert chosen.tau == 1.0 and chosen.index == 1 and not chosen.caution
+    assert chosen.code.startswith("ml.UniLoss('auc', relaxation=ml.sigmoid(tau=1.0), samplers=[ml.ideal(count=16)")
+    only_flat = recommend([saturated, flat])
+    assert only_flat.tau == 10.0 and "near 0" in only_flat.caution
+    assert recommend([saturated]).tau == 0.1 and "no block reaches" in recommend([saturated]).reason
