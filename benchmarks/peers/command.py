@@ -28,6 +28,7 @@ from .runner import Plan, ProblemSpec, run_units, say, units
 DEFAULT_LRS = (0.01, 0.05, 0.1, 0.2, 0.5)
 DEFAULT_SEEDS = 5
 SMOKE_LR = 0.1
+SMOKE_TRAIN = 320  # the smoke mode trains on the first samples of the training split only
 
 DESCRIPTION = f"""\
 Train UniLoss, the usual loss and established surrogates for the same metric on bundled imbalanced
@@ -81,7 +82,8 @@ def peers_command(commands) -> None:
                        help="torch threads per process (default: 1; the networks are small)")
     peers.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train (default: cpu)")
     peers.add_argument("--smoke", action="store_true",
-                       help=f"1 epoch, seed 0, lr {SMOKE_LR:g}: checks that everything runs (numbers mean nothing)")
+                       help=f"1 epoch on the first {SMOKE_TRAIN} training samples, seed 0, lr {SMOKE_LR:g}: checks that "
+                            "everything runs (the numbers mean nothing)")
     peers.set_defaults(handler=run_peers)
 
 
@@ -157,7 +159,7 @@ def plan_from(args) -> Plan:
         raise InputError("--device cuda: no CUDA device is available here; use --device cpu")
     if args.smoke:
         return Plan(tuple(problems), names, (SMOKE_LR,), (0,), epochs=1, batch_size=args.batch_size,
-                    device=args.device)
+                    device=args.device, limit_train=SMOKE_TRAIN)
     return Plan(tuple(problems), names, lrs, tuple(range(args.seeds)), epochs=args.epochs,
                 batch_size=args.batch_size, device=args.device)
 

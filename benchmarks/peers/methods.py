@@ -21,6 +21,7 @@ optimizer LibAUC pairs with each loss, at its defaults but for the learning rate
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,8 +122,8 @@ def _lovasz(setup: Setup) -> Trainer:
 def libauc_missing() -> str | None:
     """None when ``libauc.losses`` and ``libauc.optimizers`` import; else why not, in one line."""
     try:
-        import libauc.losses  # noqa: F401
-        import libauc.optimizers  # noqa: F401
+        importlib.import_module("libauc.losses")
+        importlib.import_module("libauc.optimizers")
     except Exception as error:  # ImportError, or a dependency's failure at import time
         return f"{type(error).__name__}: {error}"
     return None
