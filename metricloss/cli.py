@@ -132,6 +132,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                                            "synthetic data)")
     parser.add_argument("--sampler", help="how batches are drawn: shuffle, or balanced[:SHARE] to give every "
                                           "batch that share of positives (default: the task's)")
+    parser.add_argument("--warm-start", type=int, help="UniLoss runs: train the first N epochs with the task's "
+                                                       "usual loss (default: the task's)")
 
 
 def _train(args) -> int:
@@ -143,7 +145,7 @@ def _train(args) -> int:
         result = train(args.task, loss=args.loss, metric=args.metric, epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, device=args.device,
                        data_dir=args.data_dir, out=out, seed=args.seed, resume=args.resume,
-                       sampler=args.sampler)
+                       sampler=args.sampler, warm_start=args.warm_start)
     except KeyboardInterrupt:
         print(f"\nmetricloss: interrupted; the last checkpoint in {out} is intact: run the same "
               "command with --resume to continue", file=sys.stderr)
@@ -162,7 +164,7 @@ def _compare(args) -> int:
     try:
         compare(args.task, seeds=args.seeds, metric=args.metric, epochs=args.epochs,
                 device=args.device, data_dir=args.data_dir, out=args.out, resume=args.resume,
-                sampler=args.sampler)
+                sampler=args.sampler, warm_start=args.warm_start)
     except KeyboardInterrupt:
         print("\nmetricloss: interrupted; finished runs and the last checkpoints are intact: run "
               "the same command with --resume to continue", file=sys.stderr)

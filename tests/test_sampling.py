@@ -63,3 +63,20 @@ def test_training_with_the_balanced_sampler_records_it_and_resumes_only_with_it(
     with pytest.raises(InputError, match="sampler"):
         train(tiny_digits(epochs=2), loss="uniloss", device="cpu", out=tmp_path, progress=False,
               resume=True)
+
+
+def test_a_warm_start_trains_its_first_epochs_with_the_usual_loss(tmp_path):
+    warm = train(tiny_digits(epochs=2), loss="uniloss", device="cpu", out=tmp_path / "w", progress=False,
+                 warm_start=1)
+    baseline = train(tiny_digits(epochs=1), loss="baseline", device="cpu", out=tmp_path / "b", progress=False)
+    assert warm.config.warm_start == 1
+    # the first epoch is the usual loss's, step for step; the second is UniLoss's
+    assert warm.history[0]["train_loss"] == pytest.approx(baseline.history[0]["train_loss"])
+    assert warm.history[0]["validation_metric"] == pytest.approx(baseline.history[0]["validation_metric"])
+
+
+@pytest.mark.parametrize("epochs, warm_start", [(2, 2), (2, -1)])
+def test_a_warm_start_must_leave_uniloss_an_epoch(tmp_path, epochs, warm_start):
+    with pytest.raises(InputError, match=f"fewer than the {epochs} epochs, got {warm_start}"):
+        train(tiny_digits(epochs=epochs), loss="uniloss", device="cpu", out=tmp_path, progress=False,
+              warm_start=warm_start)

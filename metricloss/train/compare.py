@@ -96,6 +96,7 @@ def compare(
     resume: bool = False,
     progress: bool = True,
     sampler: str | None = None,
+    warm_start: int | None = None,
 ) -> ComparisonResult:
     """Train the baseline and UniLoss for each seed, then write and print the comparison.
 
@@ -112,7 +113,7 @@ def compare(
             runs[loss].append(train(
                 task, loss=loss, metric=metric, epochs=epochs, batch_size=batch_size, lr=lr,
                 device=device, data_dir=data_dir, out=out / f"{loss}-seed{seed}", seed=seed,
-                resume=resume, progress=progress, sampler=sampler,
+                resume=resume, progress=progress, sampler=sampler, warm_start=warm_start,
             ))
     first = runs["baseline"][0].config
     result = ComparisonResult(

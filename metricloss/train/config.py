@@ -40,9 +40,10 @@ class RunConfig:
     synthetic: bool
     uniloss: str = ""  # UniLoss's parts as text, for the record; empty for the baseline
     sampler: str = "shuffle"  # how batches are drawn: ``sampling.parse_sampler``
+    warm_start: int = 0  # UniLoss runs: epochs trained with the task's usual loss first
 
     # epochs may grow (train a finished run further); the data source is the user's to change.
-    RESUMABLE = ("task", "loss", "metric", "batch_size", "lr", "seed", "device", "sampler")
+    RESUMABLE = ("task", "loss", "metric", "batch_size", "lr", "seed", "device", "sampler", "warm_start")
 
     @property
     def loss_label(self) -> str:
@@ -57,7 +58,7 @@ def default_out(task: str, loss: str, seed: int) -> Path:
 
 def run_config(task: Task, data: Data, *, loss: str, metric: str | None, epochs: int | None,
                batch_size: int | None, lr: float | None, device: torch.device, seed: int,
-               sampler: str | None = None) -> RunConfig:
+               sampler: str | None = None, warm_start: int | None = None) -> RunConfig:
     """The caller's options, checked, with every unset one taken from ``task.settings_for(data)``."""
     if loss not in LOSSES:
         raise InputError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
@@ -77,11 +78,20 @@ def run_config(task: Task, data: Data, *, loss: str, metric: str | None, epochs:
     name = metric or task.metrics[0]
     sampler = sampler if sampler is not None else settings.sampler
     parse_sampler(sampler)
+    warm_start = settings.warm_start if warm_start is None else warm_start
+    if loss != "uniloss":
+        warm_start = 0  # the usual loss throughout: nothing to warm up
+    if not 0 <= warm_start < epochs:
+        raise InputError(
+            f"warm_start must be at least 0 and fewer than the {epochs} epochs, got {warm_start}: it counts "
+            "the first epochs trained with the task's usual loss before UniLoss takes over"
+        )
     return RunConfig(
         task=task.name, loss=loss, metric=name, epochs=int(epochs),
         batch_size=int(batch_size if batch_size is not None else settings.batch_size),
         lr=float(lr if lr is not None else settings.lr), seed=int(seed),
         device=device.type, data_source=data.source, synthetic=bool(data.synthetic), sampler=sampler,
+        warm_start=int(warm_start),
     )
 
 

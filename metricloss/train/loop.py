@@ -85,6 +85,7 @@ def train(
     out: str | Path | None = None,
     seed: int = 0,
     sampler: str | None = None,
+    warm_start: int | None = None,
     resume: bool = False,
     progress: bool = True,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
@@ -96,7 +97,8 @@ def train(
     ``settings.uniloss_epochs`` when they set a longer schedule for it. ``resume=True`` continues
     from ``out``'s checkpoint when there is one; without it, an existing checkpoint is an error
     rather than silently overwritten. ``sampler``: "shuffle", or "balanced[:SHARE]" to give every
-    batch the same share of positives (``sampling.py``; unset, the task's). ``on_epoch`` is called with each epoch's row once its checkpoint is on disk.
+    batch the same share of positives (``sampling.py``; unset, the task's). ``warm_start``: a UniLoss
+    run's first epochs trained with the task's usual loss (unset, the task's). ``on_epoch`` is called with each epoch's row once its checkpoint is on disk.
     """
     task = get_task(task)
     require_matplotlib()
@@ -108,7 +110,8 @@ def train(
         )
     data = task.load(Path(data_dir) if data_dir is not None else None, seed)
     config = run_config(task, data, loss=loss, metric=metric, epochs=epochs, batch_size=batch_size,
-                        lr=lr, device=resolve_device(device), seed=seed, sampler=sampler)
+                        lr=lr, device=resolve_device(device), seed=seed, sampler=sampler,
+                        warm_start=warm_start)
     run = build_run(task, config, data)
     start = resume_from(run, out / CHECKPOINT) if resume else 0
     out.mkdir(parents=True, exist_ok=True)
@@ -169,7 +172,8 @@ def _train_epoch(run: Run, epoch: int, progress: bool) -> tuple[float | None, fl
             # Undefined batches are counted in the log, once per epoch, instead of being warned about.
             warnings.simplefilter("ignore", UndefinedBatchWarning)
             for index in batches:
-                loss, value, defined = _step(run, run.data.train.batch(index))
+                loss, value, defined = _step(run, run.data.train.batch(index),
+                                             warming=epoch <= run.config.warm_start)
                 losses.append(loss)
                 undefined += not defined
                 if not math.isnan(value):
@@ -189,16 +193,17 @@ def _batches(run: Run) -> Iterator[torch.Tensor]:
     return shuffled_batches(len(run.data.train), run.config.batch_size, run.generators["shuffle"])
 
 
-def _step(run: Run, batch: Split) -> tuple[float, float, bool]:
+def _step(run: Run, batch: Split, warming: bool = False) -> tuple[float, float, bool]:
     """One optimiser step: the batch's loss, its exact metric (NaN when undefined), and whether the
-    loss was defined (UniLoss gives an undefined batch a zero loss; see ``UniLoss(undefined=)``)."""
+    loss was defined (UniLoss gives an undefined batch a zero loss; see ``UniLoss(undefined=)``).
+    ``warming``: a UniLoss run's warm-start epoch, trained with the task's usual loss."""
     inputs = batch.inputs
     if run.task.augment is not None:
         inputs = run.task.augment(inputs, run.generators["augment"])
     inputs = inputs.to(run.device, non_blocking=True)
     targets = tuple(t.to(run.device, non_blocking=True) for t in batch.targets)
     output = run.model(inputs)
-    if run.loss_fn is not None:
+    if run.loss_fn is not None and not warming:
         loss = run.loss_fn(run.task.scores(output), *targets)
         value, defined = float(run.loss_fn.last.value), run.loss_fn.last.defined
     else:

@@ -65,6 +65,7 @@ class Settings:
     uniloss: dict[str, Any] = field(default_factory=dict)  # keyword arguments for UniLoss
     uniloss_epochs: int | None = None  # a longer schedule for UniLoss (CIFAR-100: 5x)
     sampler: str = "shuffle"  # "shuffle", or "balanced[:SHARE]" for rare positives (sampling.py)
+    warm_start: int = 0  # UniLoss runs: epochs with the usual loss before UniLoss takes over
     # keyword arguments for the task's network: the paper's on the real data, a smaller one (or
     # fewer classes) on the bundled and synthetic data. Task.model reads those of settings_for(data).
     model: dict[str, Any] = field(default_factory=dict)
