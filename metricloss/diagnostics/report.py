@@ -43,7 +43,7 @@ def text(diagnosis: Diagnosis) -> str:
         f"{d.draws} configurations b' per batch and distance",
     ]
     if d.scale is not None:
-        lines.append(f"tau=auto: the untrained model's first batch has median |d| {d.scale:.3g}; "
+        lines.append(f"tau=auto: the untrained model's first batch with binaries has median |d| {d.scale:.3g}; "
                      f"tau tried at {', '.join(f'{b.tau:g}' for b in d.blocks if b.tau is not None)}")
     for block in d.blocks:
         lines += ["", block_text(d, block)]
@@ -74,9 +74,11 @@ def block_text(diagnosis: Diagnosis, block: Block) -> str:
         f"the steps); measured {t.batches} batches"
         + (f" ({t.skipped} skipped: the metric undefined)" if t.skipped else "")
         + f", {t.binaries:.0f} live binaries and {t.anchors:.0f} anchors per batch on average, g(b) {t.value:.4f}",
-        f"relaxed binaries at the configurations met: {t.saturated:.0%} saturated (|h| > {SATURATED}), "
-        f"{t.near_zero:.0%} near 0 (|h| < {NEAR_ZERO}); of those on the wrong side of b*, "
-        + ("none (every binary met agreed with b*)" if math.isnan(t.stuck) else f"{t.stuck:.0%} saturated"),
+        f"at the configurations met: median |d| {t.scale:.3g}; relaxed binaries {t.saturated:.0%} saturated "
+        f"(|h| > {SATURATED}), "
+        f"{t.near_zero:.0%} near 0 (|h| < {NEAR_ZERO}); "
+        + ("no binary on the wrong side of b*" if math.isnan(t.stuck)
+           else f"{t.stuck:.0%} of those on the wrong side of b* saturated (stuck)"),
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---:|" * len(COLUMNS),
@@ -101,7 +103,8 @@ def record(diagnosis: Diagnosis) -> dict[str, Any]:
             "run": {"steps": b.run.steps, "collected_steps": list(b.run.collected_steps),
                     "batch_size": b.run.batch_size, "lr": b.run.lr, "train_metric": b.run.train_metric},
             "batches": b.tracking.batches, "skipped": b.tracking.skipped, "binaries": b.tracking.binaries,
-            "anchor_count": b.tracking.anchors, "value": b.tracking.value, "saturated": b.tracking.saturated,
+            "anchor_count": b.tracking.anchors, "value": b.tracking.value, "scale": b.tracking.scale,
+            "saturated": b.tracking.saturated,
             "near_zero": b.tracking.near_zero, "stuck": b.tracking.stuck,
             "rows": [{
                 "fraction": r.fraction, "label": r.label, "flips": r.flips, "configurations": r.configurations,

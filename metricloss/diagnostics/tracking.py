@@ -113,6 +113,7 @@ class BatchTracking:
     binaries: int  # live binaries
     anchors: int
     value: float  # g(b): the metric at the configuration met in training
+    scale: float  # the median |d| over the live binaries: the scores' scale the relaxation meets
     saturated: float  # share of live relaxed binaries with |x| > SATURATED
     near_zero: float  # share with |x| < NEAR_ZERO
     wrong: int  # live binaries on the other side from b*
@@ -144,6 +145,7 @@ class Tracking:
     binaries: float  # mean live binaries per batch
     anchors: float  # mean anchors per batch
     value: float  # mean g(b) over the measured batches
+    scale: float  # mean over the batches of the median |d| of their live binaries
     saturated: float  # mean share of live relaxed binaries with |x| > SATURATED
     near_zero: float  # mean share with |x| < NEAR_ZERO
     stuck: float  # share of the binaries on the wrong side of b* that are saturated (NaN: none wrong)
@@ -198,7 +200,8 @@ def track(
     return Tracking(
         rows=rows, batches=len(measured), skipped=skipped,
         binaries=_mean([m.binaries for m in measured]), anchors=_mean([m.anchors for m in measured]),
-        value=_mean([m.value for m in measured]), saturated=_mean([m.saturated for m in measured]),
+        value=_mean([m.value for m in measured]), scale=_mean([m.scale for m in measured]),
+        saturated=_mean([m.saturated for m in measured]),
         near_zero=_mean([m.near_zero for m in measured]), stuck=_ratio(sum(m.stuck for m in measured),
                                                                       sum(m.wrong for m in measured)),
         per_batch=tuple(measured),
@@ -251,7 +254,8 @@ def track_batch(
         wrong &= ~binaries.restrict(ideal.free)
     return BatchTracking(
         draws=measured, binaries=differences.numel(), anchors=int(anchor_values.numel()), value=float(values[0]),
-        saturated=float((size > SATURATED).float().mean()), near_zero=float((size < NEAR_ZERO).float().mean()),
+        scale=float(differences.abs().median()), saturated=float((size > SATURATED).float().mean()),
+        near_zero=float((size < NEAR_ZERO).float().mean()),
         wrong=int(wrong.sum()), stuck=int((wrong & (size > SATURATED)).sum()),
     )
 
