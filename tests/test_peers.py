@@ -194,6 +194,8 @@ def test_help_says_how_to_install_libauc(capsys):
 @pytest.mark.parametrize("name", ["libauc_aucm", "libauc_ap", "libauc_ap_adam", "libauc_aucm_balanced"])
 def test_one_step_of_each_libauc_method(name):
     pytest.importorskip("libauc")
+    if method_table.libauc_missing():  # installed, but its losses or optimizers do not import
+        pytest.skip(f"LibAUC does not import: {method_table.libauc_missing()}")
     from metricloss_benchmarks.peers.methods import METHODS, Setup
 
     problem = digits_problem(8)
