@@ -90,12 +90,13 @@ def test_any_parts_and_an_interpolator_vmap_cannot_batch():
         dict(relaxation=ml.gaussian_cdf(0.5), samplers=[ml.ideal(4), ml.element_nearby(8, "both")],
              interpolator=ml.nearest(k=6), selection=ml.hardest(0.5)),
         dict(relaxation=ml.linear(2.0), samplers=[ml.good(8, flips=2), ml.random(8)],
-             interpolator=idw_one_at_a_time(), sizes=ml.Sizes(dense=0)),
+             interpolator=idw_one_at_a_time(), sizes=ml.Sizes(dense=0, g_chunk=64)),  # one draw per chunk
+        dict(relaxation="gaussian_cdf", samplers=["ideal", "nearby"], interpolator="gaussian_kernel"),
     ]
     for part in parts:
         tracking = track(ml.get_metric("auc"), auc_batches(3, count=2), draws=4, **part)
         assert len(tracking.rows) == len(FRACTIONS)
-        assert all(math.isfinite(row.gap) for row in tracking.rows)
+        assert all(math.isfinite(row.gap) and row.configurations == 2 * 4 for row in tracking.rows)
 
 
 def test_spearman_matches_scipy_with_ties():

@@ -45,6 +45,7 @@ from torch.func import vmap
 from ..compiler.metric import Metric, get_metric
 from ..errors import InputError
 from ..loss import surrogate
+from ..plugins import resolve
 from ..loss.interpolators import Interpolator, inverse_distance
 from ..loss.relaxations import Relaxation, sigmoid
 from ..loss.samplers import Sampler, default_samplers
@@ -159,9 +160,9 @@ def track(
     metric: str | Metric,
     batches: Iterable[Sequence[torch.Tensor]],
     *,
-    relaxation: Relaxation | None = None,
-    samplers: Sequence[Sampler] | None = None,
-    interpolator: Interpolator | None = None,
+    relaxation: Relaxation | str | None = None,
+    samplers: Sequence[Sampler | str] | None = None,
+    interpolator: Interpolator | str | None = None,
     selection: Selection | None = None,
     sizes: Sizes | None = None,
     fractions: Sequence[float] = FRACTIONS,
@@ -171,11 +172,14 @@ def track(
 ) -> Tracking:
     """How ĝ tracks g on ``batches``: each a sequence ``(scores, *targets)``, as the loss takes them.
 
-    The parts are the ``UniLoss`` constructor's (values, not names; ``None`` is its default).
+    The parts are the ``UniLoss`` constructor's (values, or registered names with their default
+    parameters; ``None`` is its default).
     ``generator`` draws the anchors and the configurations; without one, a generator seeded with
     ``seed`` on the first batch's device.
     """
     metric = get_metric(metric)
+    relaxation, interpolator = resolve("relaxation", relaxation), resolve("interpolator", interpolator)
+    samplers = None if samplers is None else [resolve("sampler", s) for s in samplers]
     fractions = check_fractions(fractions)
     if not isinstance(draws, int) or isinstance(draws, bool) or draws < 1:
         raise InputError(f"draws must be a positive int (configurations per batch and fraction), got {draws!r}")
@@ -262,21 +266,22 @@ def track_batch(
 
 def _draws(program, binaries, relaxed: torch.Tensor, surface: _Surface, fraction: float, draws: int,
            generator, sizes: Sizes) -> Draws:
-    """``draws`` configurations at ``fraction``, each with one more single flip, in chunks of rows
-    that bound the configurations g sees at once."""
+    """``draws`` configurations at ``fraction``, each with one more single flip, drawn and measured
+    a chunk of rows at a time, so that the rows (bool for g, float for ĝ) stay within
+    ``sizes.g_chunk`` binaries and ``POINTS_CHUNK`` floats whatever the number of binaries."""
     current = binaries.restrict(binaries.hard)
     size = current.numel()
     count = flip_count(fraction, size)
-    masks = flip_masks(draws, count, size, generator, current.device)
-    single = torch.randint(size, (draws, 1), generator=generator, device=current.device)
-    one = torch.zeros_like(masks).scatter_(1, single, True)
-    per_chunk = max(1, sizes.g_chunk // max(2 * binaries.count, 1))
+    per_chunk = max(1, min(sizes.g_chunk // max(2 * binaries.count, 1), POINTS_CHUNK // max(2 * size, 1)))
     exact, estimate = [], []
     for start in range(0, draws, per_chunk):
-        mask, extra = masks[start:start + per_chunk], one[start:start + per_chunk]
+        rows = min(per_chunk, draws - start)
+        mask = flip_masks(rows, count, size, generator, current.device)
+        single = torch.randint(size, (rows, 1), generator=generator, device=current.device)
+        extra = torch.zeros_like(mask).scatter_(1, single, True)
         configurations = current ^ mask
-        rows = binaries.complete(torch.cat([configurations, configurations ^ extra]))
-        exact.append(program.values(binaries, rows, pinned=True, chunk=sizes.g_chunk).view(2, -1))
+        full = binaries.complete(torch.cat([configurations, configurations ^ extra]))
+        exact.append(program.values(binaries, full, pinned=True, chunk=sizes.g_chunk).view(2, -1))
         points = relaxed * (1 - 2 * mask.to(relaxed.dtype))
         estimate.append(surface(torch.cat([points, points * (1 - 2 * extra.to(relaxed.dtype))])).view(2, -1))
     exact, estimate = torch.cat(exact, 1).to(torch.float64), torch.cat(estimate, 1).to(torch.float64)
