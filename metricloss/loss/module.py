@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 
 import torch
 
-from ..errors import MetricLossWarning, UndefinedBatchWarning
+from ..errors import InputError, MetricLossWarning, UndefinedBatchWarning
 from .surrogate import UNDEFINED_POLICIES, Terms, undefined_error, uniloss_terms
 from .interpolators import Interpolator, inverse_distance
 from ..compiler.metric import Metric, get_metric
@@ -46,6 +47,7 @@ class UniLoss(torch.nn.Module):
         undefined: str = "zero",
         selection: Selection | None = None,
         sizes: Sizes | None = None,
+        margin: float = 0.0,
     ):
         super().__init__()
         if undefined not in UNDEFINED_POLICIES:
@@ -58,6 +60,9 @@ class UniLoss(torch.nn.Module):
         self.selection = selection
         self.sizes = sizes or DEFAULT
         self.undefined = undefined
+        if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 0):
+            raise InputError(f"margin must be a finite number >= 0 (a score difference), got {margin!r}")
+        self.margin = float(margin)
         self.reset()
 
     def reset(self) -> None:
@@ -70,7 +75,7 @@ class UniLoss(torch.nn.Module):
         terms = uniloss_terms(
             self.metric, scores, *targets, relaxation=self.relaxation, samplers=self.samplers,
             interpolator=self.interpolator, generator=self.generator, selection=self.selection,
-            sizes=self.sizes,
+            sizes=self.sizes, margin=self.margin,
         )
         self.last = terms
         if not terms.defined:
@@ -105,5 +110,6 @@ class UniLoss(torch.nn.Module):
         return (f"metric={self.metric.name!r}, relaxation={self.relaxation.name}{self.relaxation.params}, "
                 f"samplers=[{samplers}], interpolator={self.interpolator.name}{self.interpolator.params}"
                 + (f", selection={self.selection.name}{self.selection.params}" if self.selection else "")
+                + (f", margin={self.margin:g}" if self.margin else "")
                 + f", undefined={self.undefined!r}; undefined_batches={self.undefined_batches}, "
                 f"short_batches={self.short_batches}")

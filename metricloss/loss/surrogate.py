@@ -55,6 +55,7 @@ def uniloss_terms(
     generator: torch.Generator | None = None,
     selection: Selection | None = None,
     sizes: Sizes = DEFAULT,
+    margin: float = 0.0,
 ) -> Terms:
     relaxation = relaxation or sigmoid()
     samplers = default_samplers() if samplers is None else samplers
@@ -77,8 +78,10 @@ def uniloss_terms(
             return _undefined(scores, program.value(binaries), differences.numel(), ideal)
     value, ideal_value, anchor_values = values[0], values[1], values[2:]
 
-    relaxed = _relax(relaxation, differences, binaries.restrict(ideal.configuration),
-                     binaries.restrict(binaries.hard), selection, generator)
+    ideal_bits = binaries.restrict(ideal.configuration)
+    if margin:
+        differences = differences - margin * _toward_ideal(ideal_bits, ideal, binaries, differences.dtype)
+    relaxed = _relax(relaxation, differences, ideal_bits, binaries.restrict(binaries.hard), selection, generator)
     distances = _squared_distances(anchor_sets, relaxed)
     usable = torch.isfinite(anchor_values)
     if not bool(usable.all()):
@@ -87,6 +90,14 @@ def uniloss_terms(
     loss = ideal_value - estimate if metric.higher_is_better else estimate - ideal_value
     return Terms(loss, value, ideal_value, estimate.detach(), differences.numel(), int(distances.numel()),
                  True, ideal.source, compiled.goal.reaches(ideal.value) or compiled.goal.best is None, path)
+
+
+def _toward_ideal(ideal_bits, ideal, binaries, dtype) -> torch.Tensor:
+    """+1 where b* is true, -1 where it is false, 0 where b* leaves a binary free."""
+    toward = ideal_bits.to(dtype) * 2 - 1
+    if ideal.free is not None:
+        toward = toward * ~binaries.restrict(ideal.free)
+    return toward
 
 
 def _relax(relaxation, differences, ideal, hard, selection, generator) -> torch.Tensor:
