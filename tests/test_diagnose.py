@@ -190,3 +190,26 @@ def test_the_recommendation_wants_the_signs_right_then_the_smallest_gap():
     only_flat = recommend([saturated, flat])
     assert only_flat.tau == 10.0 and "near 0" in only_flat.caution
     assert recommend([saturated]).tau == 0.1 and "no block reaches" in recommend([saturated]).reason
+
+
+@pytest.mark.parametrize("parts", [
+    {},
+    dict(margin=0.5, selection=ml.random_fraction(0.5), relaxation=ml.sigmoid(tau=0.3)),
+    dict(margin=0.2, selection=ml.hardest(0.3), samplers=[ml.nearby(8), ml.random(8)], sizes=ml.Sizes(dense=0)),
+])
+def test_at_distance_zero_the_estimate_is_the_losses_own(parts):
+    from metricloss.diagnostics.tracking import track_batch
+    from metricloss.loss.samplers import default_samplers
+    from metricloss.loss.surrogate import uniloss_terms
+
+    metric = ml.get_metric("auc")
+    (scores, labels), = auc_batches(4, count=1)
+    full = dict(relaxation=ml.sigmoid(), samplers=default_samplers(),
+                interpolator=ml.inverse_distance(), selection=None, sizes=ml.Sizes(), margin=0.0)
+    full.update(parts)
+    terms = uniloss_terms(metric, scores, labels, generator=torch.Generator().manual_seed(5), **full)
+    batch = track_batch(metric, scores, labels, fractions=(0.0,), draws=3, generator=torch.Generator().manual_seed(5),
+                        **full)
+    met = batch.draws[0]
+    assert torch.allclose(met.estimate, terms.estimate.double().expand(3), atol=1e-6)
+    assert torch.allclose(met.exact, terms.value.double().expand(3))

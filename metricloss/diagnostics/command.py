@@ -1,7 +1,7 @@
 """The ``diagnose`` command of ``metricloss``, added through the ``metricloss.commands`` entry point.
 
 ``metricloss diagnose [--task binary] [--metric auc] [--steps N | --epochs N] [--tau 0.3,1,3 | auto]
-[--anchors 16 ...] [--seed 0] [--out DIR] [--json FILE]`` trains each setting briefly, prints one
+[--anchors 16 ...] [--margin M] [--seed 0] [--out DIR] [--json FILE]`` trains each setting briefly, prints one
 table per setting and a recommendation, and writes ``diagnosis.md``, ``diagnosis.json`` and
 ``diagnosis.png`` to ``--out`` (default ``runs/diagnose-TASK-METRIC``).
 """
@@ -47,6 +47,7 @@ def diagnose_command(commands) -> None:
     parser.add_argument("--relaxation", help="a registered relaxation with its default parameters, instead of --tau")
     parser.add_argument("--interpolator", help="a registered interpolator with its default parameters "
                                                "(default: inverse_distance)")
+    parser.add_argument("--margin", type=float, help="UniLoss's margin (default: the task's, else 0)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the runs and the draws (default: 0)")
     parser.add_argument("--collect", type=int, default=COLLECT,
                         help=f"training steps whose batches are measured, spread evenly (default: {COLLECT})")
@@ -77,7 +78,7 @@ def run_diagnose(args) -> int:
     try:
         diagnosis = diagnose(
             task, metric=metric, tau=taus, anchors=anchors, relaxation=args.relaxation,
-            interpolator=args.interpolator, steps=args.steps, epochs=args.epochs, collect=args.collect,
+            interpolator=args.interpolator, margin=args.margin, steps=args.steps, epochs=args.epochs, collect=args.collect,
             draws=args.draws, seed=args.seed, sampler=args.sampler, device=args.device, data_dir=args.data_dir, say=_say,
         )
     except KeyboardInterrupt:

@@ -43,10 +43,15 @@ class Block:
     anchors: dict[str, int]  # count per sampler
     run: ShortRun = field(repr=False)
     tracking: Tracking
+    selection: str = ""  # the selection, when the loss relaxes only some binaries
+    margin: float = 0.0
 
     @property
     def label(self) -> str:
-        return f"relaxation {self.relaxation}; anchors {describe_anchors(self.anchors)}; interpolator {self.interpolator}"
+        extra = (f"; selection {self.selection}" if self.selection else "") + (
+            f"; margin {self.margin:g}" if self.margin else "")
+        return (f"relaxation {self.relaxation}; anchors {describe_anchors(self.anchors)}; "
+                f"interpolator {self.interpolator}{extra}")
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ def diagnose(
     interpolator: ml.Interpolator | str | None = None,
     selection: ml.Selection | None = None,
     sizes: ml.Sizes | None = None,
+    margin: float | None = None,
     steps: int | None = None,
     epochs: int | None = None,
     collect: int = COLLECT,
@@ -93,7 +99,8 @@ def diagnose(
 
     ``tau``: one temperature of the sigmoid relaxation, several (one block each), ``"auto"``
     (``AUTO_TAUS`` times the median ``|d|`` the untrained model's first batch shows), or None for
-    ``relaxation`` (else the task's or the default). ``anchors``: several sampler lists, one
+    ``relaxation`` (else the task's or the default). The other parts are ``UniLoss``'s, the
+    task's when None. ``anchors``: several sampler lists, one
     block each (None in it: ``samplers``, else the task's or the default); every pair of a
     temperature and an anchor setting is a block. Each block's run trains for ``steps`` steps
     (or ``epochs`` epochs; ``STEPS`` steps when neither is given), its batches drawn by
@@ -147,17 +154,18 @@ def diagnose(
                 "then measuring")
         block_relaxation = ml.sigmoid(tau=value) if value is not None else relaxation
         parts = dict(relaxation=block_relaxation, samplers=chosen_samplers, interpolator=interpolator,
-                     selection=selection, sizes=sizes)
+                     selection=selection, sizes=sizes, margin=margin)
         run = short_run(task, parts=parts, steps=steps, epochs=epochs, **common)
         loss = run.loss_fn
         tracking = track(loss.metric, run.batches, relaxation=loss.relaxation, samplers=loss.samplers,
                          interpolator=loss.interpolator, selection=loss.selection, sizes=loss.sizes,
-                         fractions=fractions, draws=draws, seed=seed)
+                         margin=loss.margin, fractions=fractions, draws=draws, seed=seed)
         blocks.append(Block(
             tau=loss.relaxation.params.get("tau") if loss.relaxation.name == "sigmoid" else value,
             relaxation=describe(loss.relaxation), samplers=", ".join(describe(s) for s in loss.samplers),
             interpolator=describe(loss.interpolator), anchors=anchor_counts(loss.samplers), run=run,
-            tracking=tracking,
+            tracking=tracking, selection="" if loss.selection is None else describe(loss.selection),
+            margin=loss.margin,
         ))
     first = blocks[0].run
     return Diagnosis(

@@ -54,7 +54,10 @@ def recommend(blocks) -> Recommendation | None:
     if passing:
         index, sign, gap = min(passing, key=lambda s: (s[2], s[0]))
         reason = (f"sign agreement {sign:.3f} (at least {MIN_SIGN}) and the lowest gap, {gap:.4f}, of the "
-                  f"{len(passing)} of {len(blocks)} blocks that reach {MIN_SIGN} (means over distances {fractions})")
+                  f"{len(passing)} of {len(blocks)} blocks that reach {MIN_SIGN} (means over distances {fractions})"
+                  if len(blocks) > 1 else
+                  f"sign agreement {sign:.3f} (at least {MIN_SIGN}) and gap {gap:.4f} (means over distances "
+                  f"{fractions}); give several --tau values to compare")
     else:
         index, sign, gap = max(scored, key=lambda s: (s[1], -s[2], -s[0]))
         reason = (f"no block reaches a sign agreement of {MIN_SIGN} (means over distances {fractions}); this one "
@@ -83,6 +86,8 @@ def code_line(block) -> str:
              f"interpolator={_call('interpolator', loss.interpolator)}"]
     if loss.selection is not None:
         parts.append(f"selection=ml.{loss.selection.name}({_arguments(loss.selection)})")
+    if loss.margin:
+        parts.append(f"margin={loss.margin:g}")
     return f"ml.UniLoss({', '.join(parts)})"
 
 

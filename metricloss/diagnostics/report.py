@@ -99,7 +99,8 @@ def record(diagnosis: Diagnosis) -> dict[str, Any]:
         "tau_auto_scale": d.scale,
         "blocks": [{
             "label": short_label(d, b), "tau": b.tau, "relaxation": b.relaxation, "samplers": b.samplers,
-            "interpolator": b.interpolator, "anchors": b.anchors,
+            "interpolator": b.interpolator, "anchors": b.anchors, "selection": b.selection or None,
+            "margin": b.margin,
             "run": {"steps": b.run.steps, "collected_steps": list(b.run.collected_steps),
                     "batch_size": b.run.batch_size, "lr": b.run.lr, "train_metric": b.run.train_metric},
             "batches": b.tracking.batches, "skipped": b.tracking.skipped, "binaries": b.tracking.binaries,

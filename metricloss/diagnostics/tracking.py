@@ -10,12 +10,15 @@ and twins are never flipped, as the loss never moves them) and compares, on each
 - ``g(b')``: the exact metric, through the compiled program's ``g`` (``Program.values``);
 - ``ĝ(x')``: the interpolation between this batch's anchors, at the relaxed point of ``b'``.
 
-**The relaxed point of b'.** ``x'`` is ``x`` with the sign of each flipped binary reversed: the
-relaxation of the differences ``d'`` that equal ``d`` except that each flipped comparison is
-mirrored (``d'_k = -d_k``). The relaxations are odd, so ``h(d') = x'``. This keeps what the loss
-actually sees: each binary's relaxed value sits as far from 0 as the current score margins and the
-temperature put it, so the table moves with ``tau`` (at ``+-(1 - eps)`` it would not). A binary the
-selection holds at its hard value (``selection=``) stays at ``+-1``, mirrored with its flip.
+**The relaxed point of b'.** ``x'`` is the relaxation, as the loss relaxes, of the differences
+``d'`` that equal ``d`` except that each flipped comparison is mirrored (``d'_k = -d_k``): each
+flipped binary takes the relaxed value of its mirrored comparison, the others keep theirs. The
+relaxations are odd, so without a margin that is ``x`` with the flipped signs reversed; with
+``margin=m`` it is ``h(-d_k - m t_k)``, ``t`` being +-1 toward ``b*`` as the loss shifts it. This
+keeps what the loss actually sees: each binary's relaxed value sits as far from 0 as the current
+score margins and the temperature put it, so the table moves with ``tau`` (at ``+-(1 - eps)`` it
+would not). A binary the selection holds at its hard value (``selection=``) stays at ``+-1``,
+mirrored with its flip.
 
 Per fraction, over every drawn ``b'`` of every batch:
 
@@ -165,6 +168,7 @@ def track(
     interpolator: Interpolator | str | None = None,
     selection: Selection | None = None,
     sizes: Sizes | None = None,
+    margin: float = 0.0,
     fractions: Sequence[float] = FRACTIONS,
     draws: int = DRAWS,
     generator: torch.Generator | None = None,
@@ -184,7 +188,8 @@ def track(
     if not isinstance(draws, int) or isinstance(draws, bool) or draws < 1:
         raise InputError(f"draws must be a positive int (configurations per batch and fraction), got {draws!r}")
     parts = dict(relaxation=relaxation or sigmoid(), samplers=default_samplers() if samplers is None else samplers,
-                 interpolator=interpolator or inverse_distance(), selection=selection, sizes=sizes or DEFAULT)
+                 interpolator=interpolator or inverse_distance(), selection=selection, sizes=sizes or DEFAULT,
+                 margin=float(margin))
     measured, skipped = [], 0
     for batch in batches:
         scores, *targets = batch
@@ -230,6 +235,7 @@ def track_batch(
     interpolator: Interpolator,
     selection: Selection | None,
     sizes: Sizes,
+    margin: float,
     fractions: Sequence[float],
     draws: int,
     generator: torch.Generator | None,
@@ -247,12 +253,26 @@ def track_batch(
     if not ideal.defined:
         return None
     anchor_values = values[2:]
-    relaxed = surrogate._relax(relaxation, differences, binaries.restrict(ideal.configuration),
-                               binaries.restrict(binaries.hard), selection, generator)
+    ideal_bits = binaries.restrict(ideal.configuration)
+    toward = surrogate._toward_ideal(ideal_bits, ideal, binaries, differences.dtype) if margin else 0
+    chosen: list[torch.Tensor] = []  # the binaries the selection relaxes, as _relax chooses them
+
+    def choose(shifted, ideal_bits, generator):
+        chosen.append(selection(shifted, ideal_bits, generator))
+        return chosen[-1]
+
+    recorded = None if selection is None else Selection(selection.name, selection.params, choose)
+    relaxed = surrogate._relax(relaxation, differences - margin * toward, ideal_bits,
+                               binaries.restrict(binaries.hard), recorded, generator)
+    mirrored = relaxation(-differences - margin * toward)  # each binary's value with its comparison mirrored
+    if chosen:  # the ones the selection holds at +-1 stay there, mirrored
+        held = torch.ones_like(mirrored, dtype=torch.bool).index_fill_(0, chosen[0], False)
+        mirrored = torch.where(held, -relaxed, mirrored)
+    relaxed = torch.stack([relaxed, mirrored])  # [2, K]: as met, and each binary flipped
     surface = _Surface(anchor_sets, anchor_values, interpolator)
     measured = tuple(_draws(compiled.program, binaries, relaxed, surface, fraction, draws, generator, sizes)
                      for fraction in fractions)
-    size = relaxed.abs()
+    size = relaxed[0].abs()
     wrong = binaries.restrict(binaries.hard) != binaries.restrict(ideal.configuration)
     if ideal.free is not None:  # the ideal's free face: either side is right
         wrong &= ~binaries.restrict(ideal.free)
@@ -267,7 +287,7 @@ def track_batch(
 def _draws(program, binaries, relaxed: torch.Tensor, surface: _Surface, fraction: float, draws: int,
            generator, sizes: Sizes) -> Draws:
     """``draws`` configurations at ``fraction``, each with one more single flip, drawn and measured
-    a chunk of rows at a time, so that the rows (bool for g, float for ĝ) stay within
+    a chunk of rows at a time (``relaxed``: [2, K], each binary's relaxed value as met and flipped), so that the rows (bool for g, float for ĝ) stay within
     ``sizes.g_chunk`` binaries and ``POINTS_CHUNK`` floats whatever the number of binaries."""
     current = binaries.restrict(binaries.hard)
     size = current.numel()
@@ -282,8 +302,8 @@ def _draws(program, binaries, relaxed: torch.Tensor, surface: _Surface, fraction
         configurations = current ^ mask
         full = binaries.complete(torch.cat([configurations, configurations ^ extra]))
         exact.append(program.values(binaries, full, pinned=True, chunk=sizes.g_chunk).view(2, -1))
-        points = relaxed * (1 - 2 * mask.to(relaxed.dtype))
-        estimate.append(surface(torch.cat([points, points * (1 - 2 * extra.to(relaxed.dtype))])).view(2, -1))
+        points = torch.where(torch.cat([mask, mask ^ extra]), relaxed[1], relaxed[0])
+        estimate.append(surface(points).view(2, -1))
     exact, estimate = torch.cat(exact, 1).to(torch.float64), torch.cat(estimate, 1).to(torch.float64)
     return Draws(count, exact[0], estimate[0], exact[1] - exact[0], estimate[1] - estimate[0])
 
