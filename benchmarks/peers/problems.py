@@ -182,7 +182,7 @@ def blobs_problem(count: int = 400, side: int = 16) -> Problem:
         part = lambda a, b: Split(images[a:b], (masks[a:b],))  # noqa: E731
         return Data(train=part(0, train_end), validation=part(train_end, validation_end),
                     test=part(validation_end, count), source=f"generated ellipses on noise ({count} images, "
-                                                            f"{side}x{side}), seed {seed}", synthetic=True)
+                                                            f"{side}x{side}), drawn from the seed", synthetic=True)
 
     def model(data: Data) -> torch.nn.Module:
         return TinySegmenter(fit(data.train.inputs))
