@@ -83,7 +83,8 @@ def short_run(
     # task's metric and trains and reports ``chosen`` instead.
     named = metric if isinstance(metric, str) else None
     config = run_config(task, data, loss="uniloss", metric=named, epochs=epochs or 1, batch_size=batch_size,
-                        lr=lr, device=resolve_device(device), seed=seed, sampler=sampler)
+                        lr=lr, device=resolve_device(device), seed=seed, sampler=sampler,
+                        warm_start=0)  # UniLoss from the first step: its tracking is what is measured
     run = build_run(task, config, data)
     given = {name: value for name, value in (parts or {}).items() if value is not None}
     task_parts = task.settings_for(data).uniloss
