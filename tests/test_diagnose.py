@@ -127,6 +127,14 @@ def test_diagnose_trains_each_tau_and_recommends_a_loss_that_runs():
     loss_fn(torch.randn(6), torch.tensor([1, 0, 1, 0, 0, 1]))
 
 
+def test_a_short_run_is_the_start_of_the_tasks_schedule():
+    from metricloss.diagnostics.training import short_run
+
+    run = short_run("binary", metric="auc", steps=2, collect=5)
+    assert run.schedule_epochs == 30 and run.collected_steps == (1, 2) and len(run.batches) == 2
+    assert short_run("binary", metric="auc", epochs=1, collect=1).schedule_epochs == 1
+
+
 def test_command_writes_the_table_the_json_and_the_plot(tmp_path, capsys):
     out = tmp_path / "diagnosis"
     code = main(["diagnose", "--metric", "auc", "--steps", "2", "--collect", "2", "--draws", "4",

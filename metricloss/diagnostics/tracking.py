@@ -195,6 +195,9 @@ def track(
         scores, *targets = batch
         if generator is None:
             generator = torch.Generator(device=scores.device).manual_seed(seed)
+        elif generator.device.type != scores.device.type:
+            raise InputError(f"generator is on {generator.device} but scores are on {scores.device}: create it "
+                             "with torch.Generator(device=scores.device), or leave it out and pass seed=")
         result = track_batch(metric, scores, *targets, fractions=fractions, draws=draws, generator=generator, **parts)
         if result is None:
             skipped += 1
@@ -257,8 +260,8 @@ def track_batch(
     toward = surrogate._toward_ideal(ideal_bits, ideal, binaries, differences.dtype) if margin else 0
     chosen: list[torch.Tensor] = []  # the binaries the selection relaxes, as _relax chooses them
 
-    def choose(shifted, ideal_bits, generator):
-        chosen.append(selection(shifted, ideal_bits, generator))
+    def choose(shifted, bits, stream):
+        chosen.append(selection(shifted, bits, stream))
         return chosen[-1]
 
     recorded = None if selection is None else Selection(selection.name, selection.params, choose)
@@ -286,9 +289,12 @@ def track_batch(
 
 def _draws(program, binaries, relaxed: torch.Tensor, surface: _Surface, fraction: float, draws: int,
            generator, sizes: Sizes) -> Draws:
-    """``draws`` configurations at ``fraction``, each with one more single flip, drawn and measured
-    a chunk of rows at a time (``relaxed``: [2, K], each binary's relaxed value as met and flipped), so that the rows (bool for g, float for ĝ) stay within
-    ``sizes.g_chunk`` binaries and ``POINTS_CHUNK`` floats whatever the number of binaries."""
+    """``draws`` configurations at ``fraction``, each with one more single flip.
+
+    ``relaxed`` is [2, K]: each live binary's relaxed value as met and with its comparison
+    mirrored. Rows are drawn and measured a chunk at a time, so that they stay within
+    ``sizes.g_chunk`` binaries (bool, for g) and ``POINTS_CHUNK`` floats (for ĝ) whatever K is.
+    """
     current = binaries.restrict(binaries.hard)
     size = current.numel()
     count = flip_count(fraction, size)

@@ -44,6 +44,7 @@ class ShortRun:
     batch_size: int = 0
     lr: float = 0.0
     sampler: str = "shuffle"
+    schedule_epochs: int = 0  # the length of the run whose learning-rate schedule the short run follows
     train_metric: float = math.nan  # mean exact batch metric over the last tenth of the steps
 
 
@@ -82,7 +83,9 @@ def short_run(
     # A metric given as a value is not recorded by name in the config: the run is built with the
     # task's metric and trains and reports ``chosen`` instead.
     named = metric if isinstance(metric, str) else None
-    config = run_config(task, data, loss="uniloss", metric=named, epochs=epochs or 1, batch_size=batch_size,
+    # With steps, the run is the first steps of the task's default schedule (its learning-rate
+    # milestones where that run has them); with epochs, of a run of that many epochs.
+    config = run_config(task, data, loss="uniloss", metric=named, epochs=epochs, batch_size=batch_size,
                         lr=lr, device=resolve_device(device), seed=seed, sampler=sampler,
                         warm_start=0)  # UniLoss from the first step: its tracking is what is measured
     run = build_run(task, config, data)
@@ -98,7 +101,8 @@ def short_run(
     if per_epoch == 0:
         raise InputError(f"task {task.name}'s training split has no batch of two or more samples")
     total = steps if steps is not None else epochs * per_epoch
-    wanted = sorted({round(1 + i * (total - 1) / max(collect - 1, 1)) for i in range(min(collect, total))})
+    count = min(collect, total)  # spread at least a step apart, so rounding keeps them distinct
+    wanted = sorted({round(1 + i * (total - 1) / max(count - 1, 1)) for i in range(count)})
     kept: list[tuple[torch.Tensor, ...]] = []
     counter = {"step": 0}
 
@@ -129,6 +133,7 @@ def short_run(
         task=task.name, metric=chosen.name, steps=total, collected_steps=tuple(wanted), batches=tuple(kept),
         loss_fn=run.loss_fn, data_source=data.source, device=run.config.device,
         batch_size=run.config.batch_size, lr=run.config.lr, sampler=run.config.sampler,
+        schedule_epochs=run.config.epochs,
         train_metric=math.fsum(tail) / len(tail) if tail else math.nan,
     )
 
