@@ -53,7 +53,7 @@ def test_flip_counts_and_masks():
 
 
 def test_dead_binaries_and_twins_keep_their_hard_values(monkeypatch):
-    @ml.metric(best=1.0, name="graded_concordance")
+    @ml.metric(best=1.0, register=False)
     def graded_concordance(scores, grades):
         above = scores[:, None] > scores[None, :]
         ordered = grades[:, None] > grades[None, :]  # a target-only mask: pairs it zeroes are dead
