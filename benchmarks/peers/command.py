@@ -11,6 +11,7 @@ import argparse
 import importlib.metadata
 import math
 import os
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,8 @@ Problems: 'digits' is one digit of scikit-learn's 8x8 digits against the rest (a
 batch 16, 30 epochs, SGD with momentum 0.5. 'blobs' is a generated binary segmentation set (ellipses
 on noise), a tiny conv net, judged by IoU.
 
-Methods ({', '.join(METHODS)}); the default ones per problem:
-digits: {', '.join(m.name for m in method_table.methods_for('ranking', None))};
+{textwrap.fill("Methods: " + ", ".join(METHODS) + ".", 100)}
+By default, digits: {', '.join(m.name for m in method_table.methods_for('ranking', None))};
 blobs: {', '.join(m.name for m in method_table.methods_for('segmentation', None))}.
 
 The libauc_* methods need LibAUC, which is not a dependency of metricloss; without it they are
