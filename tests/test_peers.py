@@ -217,3 +217,16 @@ def test_one_step_of_each_libauc_method(name):
         negatives = index[4:]
         assert trainer.loss(model(data.train.batch(negatives).inputs), data.train.targets[0][negatives],
                             negatives) is None
+
+
+def test_a_warm_start_row_trains_its_first_epochs_with_the_usual_loss(tmp_path):
+    from metricloss_benchmarks.peers.runner import train_one
+
+    problem = digits_problem(8)
+    data = problem.load(0)
+    warm, bce = method_table.METHODS["uniloss_auc_warm"], method_table.METHODS["bce"]
+    assert warm.warm_start == 5
+    # while it warms up, the row's run is the usual loss's, step for step
+    first = train_one(problem, data, warm, 0.1, 0, 1, 16, torch.device("cpu"))
+    usual = train_one(problem, data, bce, 0.1, 0, 1, 16, torch.device("cpu"))
+    assert first["warm_start"] == 5 and first["test"] == usual["test"]

@@ -69,6 +69,7 @@ class Method:
     build: Callable[[Setup], Trainer]
     sampler: str = "shuffle"  # "shuffle" or "balanced:SHARE"
     needs: str | None = None  # an optional package: "libauc"
+    warm_start: int = 0  # epochs trained with the problem's usual loss before the method's own
     default: bool = True  # run when --methods is not given
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -100,12 +101,15 @@ def _uniloss(metric: str, options: dict[str, Any], setup: Setup) -> Trainer:
 
 
 def uniloss_row(name: str, metric: str, *, sampler: str = "shuffle", default: bool = False,
-                kinds: tuple[str, ...] = ("ranking",), description: str | None = None, **options) -> Method:
+                kinds: tuple[str, ...] = ("ranking",), description: str | None = None, warm_start: int = 0,
+                **options) -> Method:
     """A row training ``UniLoss(metric, generator=..., **options)`` with the problem's SGD."""
     text = description or f"UniLoss({metric!r}{''.join(f', {k}={v!r}' for k, v in options.items())}) on the "\
                           "scores, with the problem's SGD"
+    if warm_start:
+        text += f", after {warm_start} epochs of the usual loss"
     return Method(name, text, kinds, functools.partial(_uniloss, metric, options), sampler=sampler,
-                  default=default, details={"metric": metric, "options": {k: repr(v) for k, v in options.items()}})
+                  default=default, warm_start=warm_start, details={"metric": metric, "options": {k: repr(v) for k, v in options.items()}})
 
 
 def _lovasz(setup: Setup) -> Trainer:
@@ -212,6 +216,9 @@ add(Method("libauc_ap_adam", "LibAUC APLoss with SOAP in its default mode 'adam'
 # Segmentation.
 add(Method("lovasz_hinge", "the Lovász hinge (Berman et al., CVPR 2018) on the batch's pixels; SGD",
            ("segmentation",), _lovasz))
+add(uniloss_row("uniloss_auc_warm", "auc", warm_start=5))
+add(uniloss_row("uniloss_ap_warm", "average_precision", warm_start=5))
+add(uniloss_row("uniloss_auc_margin", "auc", margin=1.0))
 add(uniloss_row("uniloss_iou", "iou", kinds=("segmentation",), default=True,
                 description="UniLoss('iou') on the batch's per-pixel logits, flattened, with the problem's SGD"))
 

@@ -104,13 +104,15 @@ def train_one(problem: Problem, data: Data, method: Method, lr: float, seed: int
         # Undefined batches are counted in the record instead (UniLoss warns once per loss).
         warnings.simplefilter("ignore", UndefinedBatchWarning)
         warnings.filterwarnings("ignore", message="Input data has no positive sample")  # LibAUC's AUCM
-        for _ in range(epochs):
+        for epoch in range(epochs):
             model.train()
             epoch_losses = []
             for index in batches(method, data.train, batch_size, generator):
                 batch = data.train.batch(index)
                 output = model(batch.inputs.to(device))
-                loss = trainer.loss(output, batch.targets[0].to(device), index)
+                labels = batch.targets[0].to(device)
+                warming = epoch < method.warm_start  # the usual loss first, on the same optimizer
+                loss = problem.baseline(output, labels) if warming else trainer.loss(output, labels, index)
                 if loss is None:
                     skipped += 1
                     continue
@@ -131,7 +133,7 @@ def train_one(problem: Problem, data: Data, method: Method, lr: float, seed: int
         "validation": validation, "test": test,
         "steps": steps, "skipped_batches": skipped, "diverged": diverged,
         "last_epoch_loss": losses[-1] if losses else None,
-        "optimizer": trainer.optimizer_label, "sampler": method.sampler,
+        "optimizer": trainer.optimizer_label, "sampler": method.sampler, "warm_start": method.warm_start,
         "seconds": round(time.perf_counter() - started, 3),
     }
 
