@@ -219,6 +219,9 @@ add(Method("lovasz_hinge", "the Lovász hinge (Berman et al., CVPR 2018) on the 
 add(uniloss_row("uniloss_auc_warm", "auc", warm_start=5))
 add(uniloss_row("uniloss_ap_warm", "average_precision", warm_start=5))
 add(uniloss_row("uniloss_auc_margin", "auc", margin=1.0))
+add(uniloss_row("uniloss_auc_balanced25", "auc", sampler="balanced:0.25"))
+add(uniloss_row("uniloss_auc_tau4", "auc", sampler="balanced:0.25", relaxation=ml.sigmoid(tau=4.0)))
+add(uniloss_row("uniloss_auc_tau025", "auc", sampler="balanced:0.25", relaxation=ml.sigmoid(tau=0.25)))
 add(uniloss_row("uniloss_iou", "iou", kinds=("segmentation",), default=True,
                 description="UniLoss('iou') on the batch's per-pixel logits, flattened, with the problem's SGD"))
 
