@@ -134,6 +134,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                                           "batch that share of positives (default: the task's)")
     parser.add_argument("--warm-start", type=int, help="UniLoss runs: train the first N epochs with the task's "
                                                        "usual loss (default: the task's)")
+    parser.add_argument("--margin", type=float, help="UniLoss runs: UniLoss(margin=M), relax each binary "
+                                                     "around a margin toward b* (default: the task's)")
 
 
 def _train(args) -> int:
@@ -145,7 +147,8 @@ def _train(args) -> int:
         result = train(args.task, loss=args.loss, metric=args.metric, epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, device=args.device,
                        data_dir=args.data_dir, out=out, seed=args.seed, resume=args.resume,
-                       sampler=args.sampler, warm_start=args.warm_start)
+                       sampler=args.sampler, warm_start=args.warm_start,
+                       margin=args.margin)
     except KeyboardInterrupt:
         print(f"\nmetricloss: interrupted; the last checkpoint in {out} is intact: run the same "
               "command with --resume to continue", file=sys.stderr)
@@ -164,7 +167,7 @@ def _compare(args) -> int:
     try:
         compare(args.task, seeds=args.seeds, metric=args.metric, epochs=args.epochs,
                 device=args.device, data_dir=args.data_dir, out=args.out, resume=args.resume,
-                sampler=args.sampler, warm_start=args.warm_start)
+                sampler=args.sampler, warm_start=args.warm_start, margin=args.margin)
     except KeyboardInterrupt:
         print("\nmetricloss: interrupted; finished runs and the last checkpoints are intact: run "
               "the same command with --resume to continue", file=sys.stderr)

@@ -97,6 +97,7 @@ def compare(
     progress: bool = True,
     sampler: str | None = None,
     warm_start: int | None = None,
+    margin: float | None = None,
 ) -> ComparisonResult:
     """Train the baseline and UniLoss for each seed, then write and print the comparison.
 
@@ -114,6 +115,7 @@ def compare(
                 task, loss=loss, metric=metric, epochs=epochs, batch_size=batch_size, lr=lr,
                 device=device, data_dir=data_dir, out=out / f"{loss}-seed{seed}", seed=seed,
                 resume=resume, progress=progress, sampler=sampler, warm_start=warm_start,
+                margin=margin,
             ))
     first = runs["baseline"][0].config
     result = ComparisonResult(

@@ -41,9 +41,10 @@ class RunConfig:
     uniloss: str = ""  # UniLoss's parts as text, for the record; empty for the baseline
     sampler: str = "shuffle"  # how batches are drawn: ``sampling.parse_sampler``
     warm_start: int = 0  # UniLoss runs: epochs trained with the task's usual loss first
+    margin: float | None = None  # UniLoss(margin=); None: the task's setting
 
     # epochs may grow (train a finished run further); the data source is the user's to change.
-    RESUMABLE = ("task", "loss", "metric", "batch_size", "lr", "seed", "device", "sampler", "warm_start")
+    RESUMABLE = ("task", "loss", "metric", "batch_size", "lr", "seed", "device", "sampler", "warm_start", "margin")
 
     @property
     def loss_label(self) -> str:
@@ -58,7 +59,8 @@ def default_out(task: str, loss: str, seed: int) -> Path:
 
 def run_config(task: Task, data: Data, *, loss: str, metric: str | None, epochs: int | None,
                batch_size: int | None, lr: float | None, device: torch.device, seed: int,
-               sampler: str | None = None, warm_start: int | None = None) -> RunConfig:
+               sampler: str | None = None, warm_start: int | None = None,
+               margin: float | None = None) -> RunConfig:
     """The caller's options, checked, with every unset one taken from ``task.settings_for(data)``."""
     if loss not in LOSSES:
         raise InputError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
@@ -91,7 +93,7 @@ def run_config(task: Task, data: Data, *, loss: str, metric: str | None, epochs:
         batch_size=int(batch_size if batch_size is not None else settings.batch_size),
         lr=float(lr if lr is not None else settings.lr), seed=int(seed),
         device=device.type, data_source=data.source, synthetic=bool(data.synthetic), sampler=sampler,
-        warm_start=int(warm_start),
+        warm_start=int(warm_start), margin=None if margin is None or loss != "uniloss" else float(margin),
     )
 
 

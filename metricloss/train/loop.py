@@ -86,6 +86,7 @@ def train(
     seed: int = 0,
     sampler: str | None = None,
     warm_start: int | None = None,
+    margin: float | None = None,
     resume: bool = False,
     progress: bool = True,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
@@ -98,7 +99,8 @@ def train(
     from ``out``'s checkpoint when there is one; without it, an existing checkpoint is an error
     rather than silently overwritten. ``sampler``: "shuffle", or "balanced[:SHARE]" to give every
     batch the same share of positives (``sampling.py``; unset, the task's). ``warm_start``: a UniLoss
-    run's first epochs trained with the task's usual loss (unset, the task's). ``on_epoch`` is called with each epoch's row once its checkpoint is on disk.
+    run's first epochs trained with the task's usual loss (unset, the task's). ``margin``:
+    ``UniLoss(margin=)`` (unset, the task's). ``on_epoch`` is called with each epoch's row once its checkpoint is on disk.
     """
     task = get_task(task)
     require_matplotlib()
@@ -111,7 +113,7 @@ def train(
     data = task.load(Path(data_dir) if data_dir is not None else None, seed)
     config = run_config(task, data, loss=loss, metric=metric, epochs=epochs, batch_size=batch_size,
                         lr=lr, device=resolve_device(device), seed=seed, sampler=sampler,
-                        warm_start=warm_start)
+                        warm_start=warm_start, margin=margin)
     run = build_run(task, config, data)
     start = resume_from(run, out / CHECKPOINT) if resume else 0
     out.mkdir(parents=True, exist_ok=True)

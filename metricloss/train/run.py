@@ -56,6 +56,8 @@ def build_run(task: Task, config: RunConfig, data: Data) -> Run:
         generators["uniloss"] = torch.Generator(device=device).manual_seed(config.seed)
         # The loop owns the anchors' generator: it is part of the checkpoint.
         parts = {**task.settings_for(data).uniloss, "generator": generators["uniloss"]}
+        if config.margin is not None:
+            parts["margin"] = config.margin
         loss_fn = ml.UniLoss(metric, **parts)
         config = RunConfig(**{**asdict(config), "uniloss": loss_fn.extra_repr()})
     return Run(task, config, data, device, metric, model, optimizer, scheduler, loss_fn, generators)
