@@ -17,7 +17,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from .errors import SourceLocation
+from .errors import InputError, SourceLocation
 from .registry import GROUPS, REGISTRY
 
 
@@ -53,7 +53,7 @@ def task(factory: Callable | None = None, *, name: str | None = None):
 def get_plugin(kind: str, name: str) -> Any:
     """The registered plugin of ``kind`` called ``name`` (a factory, or a ``Metric``)."""
     if kind not in GROUPS:
-        raise ValueError(f"kind must be one of {sorted(GROUPS)}, got {kind!r}")
+        raise InputError(f"kind must be one of {sorted(GROUPS)}, got {kind!r}")
     return REGISTRY.get(kind, name)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from .relaxations import positive
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def nearest(k: int = 32, power: float = 1.0, eps: float = 1e-8) -> Interpolator:
     kind, e.g. the ``nearby`` ones, which for AUC share one value, and then the gradient is zero.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"nearest: k must be a positive int, got {k!r}")
+        raise InputError(f"nearest: k must be a positive int, got {k!r}")
     positive(power, "nearest", "power")
     positive(eps, "nearest", "eps")
 

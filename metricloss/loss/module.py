@@ -51,10 +51,16 @@ class UniLoss(torch.nn.Module):
     ):
         super().__init__()
         if undefined not in UNDEFINED_POLICIES:
-            raise ValueError(f"undefined must be one of {UNDEFINED_POLICIES}, got {undefined!r}")
+            raise InputError(f"undefined must be one of {UNDEFINED_POLICIES}, got {undefined!r}")
         self.metric = get_metric(metric)
         self.relaxation = resolve("relaxation", relaxation or sigmoid())
         self.samplers = [resolve("sampler", s) for s in (default_samplers() if samplers is None else samplers)]
+        if all(sampler.params.get("count", 1) == 0 for sampler in self.samplers):
+            raise InputError(
+                "UniLoss needs anchors to interpolate between: give at least one sampler with a count "
+                f"above 0 (got samplers={list(samplers) if samplers is not None else None}); the default "
+                "is 16 each of ideal, good, nearby and random"
+            )
         self.interpolator = resolve("interpolator", interpolator or inverse_distance())
         self.generator = generator
         self.selection = selection

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def positive(value: Any, factory: str, parameter: str) -> float:
     """``value`` as a float, or a ValueError naming the factory and parameter."""
     if (isinstance(value, bool) or not isinstance(value, numbers.Real)
             or not math.isfinite(value) or not value > 0):
-        raise ValueError(f"{factory}: {parameter} must be a positive finite number, got {value!r}")
+        raise InputError(f"{factory}: {parameter} must be a positive finite number, got {value!r}")
     return float(value)
 
 

@@ -18,6 +18,7 @@ import torch
 
 from .anchors import Anchors, DenseAnchors, FlipAnchors
 from .sizes import DEFAULT, Sizes
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class Sampler:
 
 def _count(count: int, what: str) -> int:
     if not isinstance(count, int) or count < 0:
-        raise ValueError(f"{what}: count must be a non-negative int, got {count!r}")
+        raise InputError(f"{what}: count must be a non-negative int, got {count!r}")
     return count
 
 
@@ -82,7 +83,7 @@ def good(count: int = 16, flips: int = 1) -> Sampler:
     """b* with ``flips`` distinct random bits inverted: configurations near the best."""
     _count(count, "good")
     if not isinstance(flips, int) or flips < 1:
-        raise ValueError(f"good: flips must be a positive int, got {flips!r}")
+        raise InputError(f"good: flips must be a positive int, got {flips!r}")
 
     def sample(context: SamplingContext) -> Anchors:
         chosen = distinct_indices(count, min(flips, context.size), context.size, context.generator, context.device)
@@ -156,7 +157,7 @@ def element_nearby(count: int = 16, direction: str = "top") -> Sampler:
     """
     _count(count, "element_nearby")
     if direction not in ELEMENT_DIRECTIONS:
-        raise ValueError(f"element_nearby: direction must be one of {ELEMENT_DIRECTIONS}, got {direction!r}")
+        raise InputError(f"element_nearby: direction must be one of {ELEMENT_DIRECTIONS}, got {direction!r}")
 
     def sample(context: SamplingContext) -> Anchors:
         left, right = _elements(context)
@@ -180,13 +181,13 @@ def element_nearby(count: int = 16, direction: str = "top") -> Sampler:
 
 def _elements(context: SamplingContext) -> tuple[torch.Tensor, torch.Tensor]:
     if context.element_ids() is None:
-        raise ValueError(
+        raise InputError(
             "element_nearby: this metric does not expose which score elements its binaries compare "
             "(SamplingContext.elements is None); use the ideal, good, nearby and random samplers instead"
         )
     left, right = context.element_ids()
     if left.shape != (context.size,) or right.shape != (context.size,):
-        raise ValueError(
+        raise InputError(
             f"element_nearby: SamplingContext.elements must be two [{context.size}] tensors, one per "
             f"live binary, got shapes {tuple(left.shape)} and {tuple(right.shape)}"
         )

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Selection:
 
 def _fraction(fraction: float, factory: str) -> float:
     if not 0 < fraction <= 1:
-        raise ValueError(f"{factory}: fraction must be in (0, 1], got {fraction!r}")
+        raise InputError(f"{factory}: fraction must be in (0, 1], got {fraction!r}")
     return float(fraction)
 
 

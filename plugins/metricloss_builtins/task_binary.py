@@ -22,6 +22,7 @@ from metricloss.train.datasets.mnist import load_mnist
 from metricloss.train.models.mlp import mlp
 from metricloss.train.models.standardize import fit
 from metricloss.train.task import Data, Settings, Split, Task
+from metricloss.errors import InputError
 
 PAPER = Settings(epochs=30, batch_size=16, lr=0.01)  # MNIST: SGD, momentum 0.5
 # The paper's schedule on the 1,048 training digits, at batch 32 rather than 16: the positive digit
@@ -33,7 +34,7 @@ DIGITS = Settings(epochs=30, batch_size=32, lr=0.01)
 def binary(positive: int = 0) -> Task:
     """Digit ``positive`` (label 1) against the other nine (label 0)."""
     if positive not in range(10):
-        raise ValueError(f"binary: the positive class is a digit 0-9, got {positive!r}")
+        raise InputError(f"binary: the positive class is a digit 0-9, got {positive!r}")
 
     def load(data_dir: Path | None, seed: int) -> Data:
         data = load_digits(seed) if data_dir is None else load_mnist(data_dir, seed)

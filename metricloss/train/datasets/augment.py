@@ -11,12 +11,13 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from metricloss.errors import InputError
 
 
 def crop_flip(pad: int, flip: bool = True) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
     """``augment(images [N, C, H, W], generator)``: shift by up to ``pad`` pixels, mirror if ``flip``."""
     if pad < 0:
-        raise ValueError(f"crop_flip: pad must be >= 0, got {pad}")
+        raise InputError(f"crop_flip: pad must be >= 0, got {pad}")
 
     def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n, channels, height, width = images.shape

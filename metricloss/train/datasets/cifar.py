@@ -24,6 +24,7 @@ from ..task import Data, Split
 from . import DataError
 from .files import find, read_bytes
 from .splits import carve_split
+from metricloss.errors import InputError
 
 _ARCHIVES = {
     10: ("cifar-10-batches-py", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"),
@@ -104,7 +105,7 @@ def read_split(directory: str | Path, classes: int, part: str) -> Split:
 def load_cifar(directory: str | Path, classes: int, seed: int, validation: float = 0.1) -> Data:
     """CIFAR-10 or -100: the training split less a validation split (5,000 of 50,000), and the test split."""
     if classes not in _ARCHIVES:
-        raise ValueError(f"CIFAR has 10 or 100 classes, not {classes}")
+        raise InputError(f"CIFAR has 10 or 100 classes, not {classes}")
     train, held_out = carve_split(read_split(directory, classes, "train"), validation, seed)
     return Data(train=train, validation=held_out, test=read_split(directory, classes, "test"),
                 source=f"CIFAR-{classes} python batches in {directory}")

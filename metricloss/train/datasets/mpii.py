@@ -36,6 +36,7 @@ from ..task import Data, Split
 from . import DataError
 from .files import find
 from .heatmaps import to_heatmap
+from metricloss.errors import InputError
 
 ANNOTATIONS = "mpii_human_pose_v1_u12_1.mat"
 JOINTS = 16
@@ -192,7 +193,7 @@ def load_mpii(directory: str | Path, seed: int, validation: float = 0.1, test: f
               input_size: int = 256, heatmap_size: int = 64) -> Data:
     """MPII's annotated training people, split by image into train / validation / test by the seed."""
     if not (validation >= 0 and test >= 0 and validation + test < 1):
-        raise ValueError(f"validation and test are fractions of the images summing below 1, "
+        raise InputError(f"validation and test are fractions of the images summing below 1, "
                          f"got {validation} and {test}")
     directory = Path(directory)
     annotations = find(directory, [ANNOTATIONS, f"mpii_human_pose_v1_u12_2/{ANNOTATIONS}"], "MPII", WHERE)

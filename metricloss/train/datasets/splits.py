@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..task import Split
+from metricloss.errors import InputError
 
 
 def carve(count: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -13,7 +14,7 @@ def carve(count: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.T
     The same seed carves the same rows, whatever else the run draws from its random streams.
     """
     if not 0 <= fraction < 1:
-        raise ValueError(f"the carved fraction must be in [0, 1), got {fraction!r}")
+        raise InputError(f"the carved fraction must be in [0, 1), got {fraction!r}")
     order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
     cut = round(fraction * count)
     return order[cut:].sort().values, order[:cut].sort().values

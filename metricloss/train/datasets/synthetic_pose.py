@@ -22,6 +22,7 @@ import torch
 
 from ..task import Data, Split
 from .heatmaps import to_heatmap
+from metricloss.errors import InputError
 
 STRIDE = 4  # heatmap side = image side / 4, as the hourglass's output
 
@@ -42,9 +43,9 @@ class SyntheticPose:
 
     def __post_init__(self):
         if self.image_size % STRIDE or self.image_size < 16:
-            raise ValueError(f"image_size must be a multiple of {STRIDE} and at least 16, got {self.image_size}")
+            raise InputError(f"image_size must be a multiple of {STRIDE} and at least 16, got {self.image_size}")
         if self.joints < 1 or not 0 <= self.occluded < 1:
-            raise ValueError(f"need joints >= 1 and 0 <= occluded < 1, got {self.joints} and {self.occluded}")
+            raise InputError(f"need joints >= 1 and 0 <= occluded < 1, got {self.joints} and {self.occluded}")
 
     @property
     def heatmap_size(self) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from metricloss.errors import InputError
 
 
 class Residual(nn.Module):
@@ -52,7 +53,7 @@ class HourglassNet(nn.Module):
     def __init__(self, joints: int, channels: int = 256, depth: int = 4, in_channels: int = 3):
         super().__init__()
         if channels < 4 or depth < 1:
-            raise ValueError(f"an hourglass needs channels >= 4 and depth >= 1, got {channels} and {depth}")
+            raise InputError(f"an hourglass needs channels >= 4 and depth >= 1, got {channels} and {depth}")
         stem_width = max(channels // 4, 4)
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, stem_width, 7, stride=2, padding=3), nn.BatchNorm2d(stem_width), nn.ReLU(),

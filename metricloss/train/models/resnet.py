@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from metricloss.errors import InputError
 
 
 class BasicBlock(nn.Module):
@@ -64,7 +65,7 @@ class ResNet(nn.Module):
 def resnet(depth: int, classes: int, in_channels: int = 3) -> ResNet:
     """A CIFAR ResNet of ``depth = 6n + 2`` layers (20, 32, 44, 56, 110)."""
     if depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"a CIFAR ResNet has depth 6n + 2 (20, 32, 44, 56, 110), got {depth}")
+        raise InputError(f"a CIFAR ResNet has depth 6n + 2 (20, 32, 44, 56, 110), got {depth}")
     return ResNet((depth - 2) // 6, classes, in_channels)
 
 

@@ -7,6 +7,7 @@ on the training split, so a checkpoint carries it and evaluation needs nothing b
 from __future__ import annotations
 
 import torch
+from metricloss.errors import InputError
 
 
 class Standardize(torch.nn.Module):
@@ -33,7 +34,7 @@ def fit(inputs, limit: int = 10_000, chunk: int = 1_000) -> Standardize:
     """
     count = min(len(inputs), limit)
     if count == 0:
-        raise ValueError("cannot standardise inputs from an empty training split")
+        raise InputError("cannot standardise inputs from an empty training split")
     total = squares = None
     for start in range(0, count, chunk):
         block = inputs[start:min(start + chunk, count)].to(torch.float64)
