@@ -233,7 +233,7 @@ def test_bad_formula_strings_are_rejected_before_evaluation(formula, found, monk
 
 
 @pytest.mark.parametrize("formula, found", [
-    ("TP**FP", "exponents must be numbers"),
+    ("TP**FP", "an exponent must be a number between"),
     ("1 + 2", "does not depend on any count"),
     ("TP - TP", "does not depend on any count"),
     (sympy.sin(sympy.Symbol("TP")), "`sin`"),
@@ -325,3 +325,24 @@ def test_metric_value_is_computed_through_the_binaries(threshold):
     assert binaries.hard.tolist() == (scores[labels == 1] > threshold).tolist() + (scores[labels == 0] > threshold).tolist()
     perfect = torch.tensor([True, True, False, False])
     assert bound.program.value(binaries, perfect).item() == 1.0
+
+
+@pytest.mark.parametrize("formula, message", [
+    ("TP*9**9**9**9", "the power `9 ** 9 ** 9 ** 9` (an exponent must be a number between -16 and 16)"),
+    ("2**TP", "an exponent must be a number between -16 and 16"),
+    ("1e400*TP", "numbers must be finite, at most 1e+15 in size"),
+    ("TP*1e16 / (TP + FP)", "numbers must be finite"),
+    ("+".join(["TP"] * 20_000), "formula of 59,999 characters is longer than the 2,000 allowed"),
+    ("(" * 300 + "TP" + ")" * 300, "is not an arithmetic expression"),
+])
+def test_formulas_that_would_hang_or_overflow_are_refused_before_sympy(formula, message):
+    with pytest.raises(ml.CompileError) as caught:
+        ml.count_metric(formula, name="bounded")
+    assert message in str(caught.value)
+
+
+def test_bounded_powers_and_numbers_still_compile():
+    metric = ml.count_metric("TP**2 / (TP + FP)**0.5 * 1e3 * TP**-1", name="bounded_ok")
+    scores, labels = torch.tensor([1.0, -1.0, 2.0, 0.5]), torch.tensor([1, 0, 1, 0])
+    tp, fp = 2.0, 1.0  # scores above 0: 1.0 (positive), 2.0 (positive), 0.5 (negative)
+    assert float(metric(scores, labels)) == pytest.approx(tp**2 / (tp + fp) ** 0.5 * 1e3 / tp)

@@ -143,10 +143,24 @@ def _language(allowed: Mapping[str, sympy.Symbol]) -> str:
     return _LANGUAGE + (f", and the parameters {', '.join(extra)}" if extra else "")
 
 
+# Bounds that keep every formula cheap to check and print: no power tower, no huge number, no
+# formula long enough to exhaust the parser's recursion.
+MAX_CHARACTERS = 2_000
+MAX_EXPONENT = 16
+MAX_CONSTANT = 1e15
+
+
 def _check_syntax(text: str, allowed: Mapping[str, sympy.Symbol]) -> None:
     """Reject, before any evaluation, every construct but names, numbers, arithmetic and sqrt."""
+    if len(text) > MAX_CHARACTERS:
+        raise CompileError(
+            f"formula of {len(text):,} characters is longer than the {MAX_CHARACTERS:,} allowed; write "
+            "a shorter expression of the counts"
+        )
     try:
         tree = ast.parse(text, mode="eval")
+    except (RecursionError, MemoryError):
+        raise CompileError("formula is nested too deeply to read; write it with fewer parentheses") from None
     except SyntaxError as error:
         raise CompileError(
             f"formula {text!r} is not an arithmetic expression ({error.msg}, column "
@@ -161,12 +175,20 @@ def _check_syntax(text: str, allowed: Mapping[str, sympy.Symbol]) -> None:
 def _syntax_problem(node: ast.AST, allowed: Mapping[str, sympy.Symbol]) -> str | None:
     """What is not allowed about one syntax node, or None."""
     arithmetic = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.UAdd, ast.USub)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        exponent = _constant_value(node.right)
+        if exponent is None or abs(exponent) > MAX_EXPONENT:
+            return (f"the power `{ast.unparse(node)}` (an exponent must be a number between "
+                    f"-{MAX_EXPONENT} and {MAX_EXPONENT})")
+        return None
     if isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Load, *arithmetic)):
         return None
     if type(node) in _OPERATOR_NAMES:
         return _OPERATOR_NAMES[type(node)]
     if isinstance(node, ast.Constant):
         if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            if not abs(node.value) <= MAX_CONSTANT:  # also refuses inf and nan (1e400 reads as inf)
+                return f"the number {ast.unparse(node)} (numbers must be finite, at most {MAX_CONSTANT:g} in size)"
             return None
         return f"the constant {node.value!r} (only real numbers are allowed)"
     if isinstance(node, ast.Name):
@@ -183,6 +205,16 @@ def _syntax_problem(node: ast.AST, allowed: Mapping[str, sympy.Symbol]) -> str |
     what = _NODE_NAMES.get(type(node), f"`{type(node).__name__}`")
     snippet = ast.unparse(node) if isinstance(node, ast.expr) else ""
     return f"{what} `{snippet}`" if snippet else what
+
+
+def _constant_value(node: ast.AST) -> float | None:
+    """The number a syntax node spells (``2``, ``-0.5``), or None when it is not one."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _constant_value(node.operand)
+        return None if value is None else (-value if isinstance(node.op, ast.USub) else value)
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return float(node.value)
+    return None
 
 
 def _own_symbols(expression: sympy.Expr, allowed: Mapping[str, sympy.Symbol]) -> sympy.Expr:
