@@ -44,6 +44,10 @@ class UndefinedBatchWarning(MetricLossWarning):
     """
 
 
+class SaturationWarning(MetricLossWarning):
+    """Every relaxed comparison of a batch is saturated: the loss is not zero but its gradient is."""
+
+
 class BatchLoopWarning(MetricLossWarning):
     """A metric loops in Python over the samples of a batch: exact, but its work grows with the
     batch and each new batch size is traced again."""

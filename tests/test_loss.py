@@ -20,7 +20,8 @@ def test_accuracy_loss_is_zero_at_the_ideal_and_positive_elsewhere():
     labels = torch.tensor([2, 0, 1])
     perfect = torch.nn.functional.one_hot(labels, 3).float() * 100
     assert ml.UniLoss("accuracy")(perfect, labels).item() == pytest.approx(0.0, abs=1e-6)
-    assert ml.UniLoss("accuracy")(-perfect, labels).item() > 0.1
+    with pytest.warns(ml.SaturationWarning):  # logits of 100: the relaxation is flat there
+        assert ml.UniLoss("accuracy")(-perfect, labels).item() > 0.1
 
 
 @pytest.mark.parametrize("name", ["auc", "average_precision"])
@@ -314,3 +315,25 @@ def test_margin_zero_is_the_loss_without_one():
 def test_a_bad_margin_says_what_it_is(margin):
     with pytest.raises(ml.InputError, match=r"margin must be a finite number >= 0"):
         ml.UniLoss("auc", margin=margin)
+
+
+def test_saturated_scores_say_that_the_gradient_is_zero():
+    scores = (torch.tensor([1.0, -1.0, 0.5, -0.5, 2.0, -2.0]) * 1e4).requires_grad_()
+    labels = torch.tensor([0, 1, 0, 1, 0, 1])  # ranked the wrong way round, by far
+    loss_fn = ml.UniLoss("auc", generator=torch.Generator().manual_seed(0))
+    with pytest.warns(ml.SaturationWarning, match=r"every relaxed comparison of a batch is saturated .*"
+                                                  r"median \|d\| is 2\.5e\+04.*relaxation=ml\.sigmoid\(tau=\.\.\.\)") as caught:
+        loss = loss_fn(scores, labels)
+    assert caught[0].filename.endswith("test_loss.py")  # points at the caller, not into torch
+    loss.backward()
+    assert float(loss.detach()) > 0 and float(scores.grad.abs().sum()) == 0 and loss_fn.saturated_batches == 1
+    # the same scores at a scale the relaxation sees train again
+    ml.UniLoss("auc", relaxation=ml.sigmoid(tau=1e4), generator=torch.Generator().manual_seed(0))(
+        scores.detach().requires_grad_(), labels)
+
+
+def test_a_saturated_batch_at_its_ideal_is_not_a_problem():
+    scores = (torch.tensor([1.0, -1.0, 0.5, -0.5]) * 1e4).requires_grad_()
+    loss_fn = ml.UniLoss("auc", generator=torch.Generator().manual_seed(0))
+    loss = loss_fn(scores, torch.tensor([1, 0, 1, 0]))  # no warning: perfect, nothing to move
+    assert float(loss.detach()) == pytest.approx(0.0, abs=1e-6) and loss_fn.saturated_batches == 0

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..errors import InputError, MetricLossWarning, UndefinedBatchWarning
+from ..errors import InputError, MetricLossWarning, SaturationWarning, UndefinedBatchWarning
 from .surrogate import UNDEFINED_POLICIES, Terms, undefined_error, uniloss_terms
 from .interpolators import Interpolator, inverse_distance
 from ..compiler.metric import Metric, get_metric
@@ -16,6 +16,7 @@ from ..plugins import resolve
 from .relaxations import Relaxation, sigmoid
 from .samplers import Sampler, default_samplers
 from .sizes import DEFAULT, Sizes
+from ..compiler.goals import TOLERANCE
 from .subsampling import Selection
 
 
@@ -74,6 +75,7 @@ class UniLoss(torch.nn.Module):
     def reset(self) -> None:
         """Forget the counts and the last batch's terms (the module's only state)."""
         self.undefined_batches = 0  # batches on which the metric is undefined (zero loss)
+        self.saturated_batches = 0  # batches whose every relaxed binary passes no gradient
         self.short_batches = 0  # batches on which no configuration reaching best= was found
         self.last: Terms | None = None
 
@@ -95,9 +97,22 @@ class UniLoss(torch.nn.Module):
                     "no gradient. They are counted in UniLoss.undefined_batches; pass "
                     "undefined='raise' to stop instead.",
                     UndefinedBatchWarning,
-                    stacklevel=2,
+                    stacklevel=4,  # forward <- _call_impl <- _wrapped_call_impl <- the caller
                 )
-        elif not terms.reaches_best:
+        elif terms.saturated == 1.0 and float(terms.loss.detach()) > TOLERANCE:
+            self.saturated_batches += 1
+            if self.saturated_batches == 1:
+                warnings.warn(
+                    f"metric `{self.metric.name}`: every relaxed comparison of a batch is saturated (the "
+                    f"median |d| is {terms.median_difference:.3g}, against {self.relaxation.name}"
+                    f"{self.relaxation.params}), so the loss is {float(terms.loss.detach()):.4g} but its "
+                    "gradient is zero and training cannot move. Bring the scores to a smaller scale (a "
+                    "logit difference, not a product of large numbers) or raise the relaxation's scale "
+                    "(relaxation=ml.sigmoid(tau=...)). Counted in UniLoss.saturated_batches.",
+                    SaturationWarning,
+                    stacklevel=4,  # forward <- _call_impl <- _wrapped_call_impl <- the caller
+                )
+        if terms.defined and not terms.reaches_best:
             self.short_batches += 1
             if self.short_batches == 1:
                 warnings.warn(
@@ -107,7 +122,7 @@ class UniLoss(torch.nn.Module):
                     "batch cannot reach best= (a query without a relevant item); otherwise pass "
                     "ideal=. Counted in UniLoss.short_batches.",
                     MetricLossWarning,
-                    stacklevel=2,
+                    stacklevel=4,  # forward <- _call_impl <- _wrapped_call_impl <- the caller
                 )
         return terms.loss
 

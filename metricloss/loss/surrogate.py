@@ -10,6 +10,8 @@ derives the gradient.
 
 from __future__ import annotations
 
+import math
+
 import functools
 from dataclasses import dataclass
 from typing import Sequence
@@ -43,6 +45,8 @@ class Terms:
     ideal_source: str  # how b* was found (or, when undefined, why the batch is)
     reaches_best: bool  # m* is the declared best= (always true without best=)
     path: str = ""  # how g saw the anchors: "dense", "statistics" or "chunked"
+    saturated: float = 0.0  # share of relaxed binaries at exactly +-1: they pass no gradient
+    median_difference: float = math.nan  # median |d| over the live binaries, the scale tau meets
 
 
 def uniloss_terms(
@@ -88,8 +92,12 @@ def uniloss_terms(
         distances, anchor_values = distances[usable], anchor_values[usable]
     estimate = interpolator(distances, anchor_values)
     loss = ideal_value - estimate if metric.higher_is_better else estimate - ideal_value
+    with torch.no_grad():
+        saturated = float((relaxed.abs() >= 1).float().mean())
+        median = float(differences.abs().median()) if saturated == 1.0 else math.nan
     return Terms(loss, value, ideal_value, estimate.detach(), differences.numel(), int(distances.numel()),
-                 True, ideal.source, compiled.goal.reaches(ideal.value) or compiled.goal.best is None, path)
+                 True, ideal.source, compiled.goal.reaches(ideal.value) or compiled.goal.best is None, path,
+                 saturated, median)
 
 
 def _toward_ideal(ideal_bits, ideal, binaries, dtype) -> torch.Tensor:
