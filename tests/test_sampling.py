@@ -85,3 +85,4 @@ def test_a_warm_start_must_leave_uniloss_an_epoch(tmp_path, epochs, warm_start):
 def test_a_margin_reaches_uniloss_and_the_record(tmp_path):
     run = train(tiny_digits(epochs=1), loss="uniloss", device="cpu", out=tmp_path, progress=False, margin=0.5)
     assert run.config.margin == 0.5 and "margin=0.5" in run.config.uniloss
+

@@ -339,3 +339,19 @@ def test_help(command, capsys):
     out = capsys.readouterr().out
     assert exit.value.code == 0
     assert out.startswith(f"usage: metricloss {command}") and "--epochs" in out and "--out" in out
+
+
+def test_a_checkpoint_damaged_on_disk_is_refused_by_its_checksum(tmp_path):
+    from metricloss.train.checkpoints import CHECKPOINT, checksum
+
+    train(tiny_digits(epochs=1), loss="baseline", device="cpu", out=tmp_path, progress=False)
+    path = tmp_path / CHECKPOINT
+    state = torch.load(path, weights_only=True)
+    assert state["checksum"] == checksum(state) == load_checkpoint(path)["checksum"]
+    weights = next(iter(state["model"].values()))
+    weights.view(-1)[0] += 1.0  # one weight changed after writing, the checksum left as it was
+    torch.save(state, path)
+    with pytest.raises(ml.InputError, match="does not match its checksum: its contents were damaged"):
+        load_checkpoint(path)
+    with pytest.raises(ml.InputError, match="does not match its checksum"):
+        train(tiny_digits(epochs=2), loss="baseline", device="cpu", out=tmp_path, progress=False, resume=True)

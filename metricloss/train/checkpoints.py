@@ -1,7 +1,10 @@
 """Checkpoints: everything needed to continue a run exactly, and nothing a stranger could exploit.
 
 A checkpoint holds only tensors and plain containers, so it is read with
-``torch.load(weights_only=True)``: opening a file someone sent cannot run their code. It is
+``torch.load(weights_only=True)``: opening a file someone sent cannot run their code. It carries
+a SHA-256 of everything in it, checked on every read, so bytes flipped on disk are an error rather
+than a run that resumes on damaged weights (a checksum guards against damage, not against someone
+who rewrites the file and its checksum together). It is
 written atomically (``atomic.replace_atomically``), so a run killed at any moment leaves the
 previous epoch's checkpoint intact; and it continues only the run that wrote it (same task, loss,
 metric, model shapes, ...), so ``--resume`` on the wrong directory is an error, not a silent mix.
@@ -9,6 +12,7 @@ metric, model shapes, ...), so ``--resume`` on the wrong directory is an error, 
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -23,7 +27,7 @@ from .config import RunConfig
 from .run import Run
 
 CHECKPOINT = "checkpoint.pt"
-_FORMAT = 1  # of the checkpoint; bumped when its layout changes
+_FORMAT = 2  # of the checkpoint; bumped when its layout changes (2: with a checksum)
 
 
 def checkpoint_state(run: Run, epoch: int) -> dict[str, Any]:
@@ -46,7 +50,30 @@ def checkpoint_state(run: Run, epoch: int) -> dict[str, Any]:
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    state = {**state, "checksum": checksum(state)}
     replace_atomically(path, lambda temporary: torch.save(state, temporary))
+
+
+def checksum(state: dict[str, Any]) -> str:
+    """SHA-256 over every entry but the checksum: keys, tensors' dtypes, shapes and bytes, and the
+    plain values' reprs, in a fixed order."""
+    digest = hashlib.sha256()
+
+    def visit(key: str, value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().to("cpu").contiguous()
+            digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}:".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, dict):
+            for name in sorted(value, key=str):
+                visit(f"{key}/{name}", value[name])
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                visit(f"{key}/{index}", item)
+        else:
+            digest.update(f"{key}={value!r};".encode())
+    visit("", {name: value for name, value in state.items() if name != "checksum"})
+    return digest.hexdigest()
 
 
 def resume_from(run: Run, path: Path) -> int:
@@ -83,6 +110,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise InputError(
             f"{path} is not a metricloss training checkpoint of format {_FORMAT} (found {found!r}); "
             "delete it or choose another out directory to start afresh"
+        )
+    if state.get("checksum") != checksum(state):
+        raise InputError(
+            f"the checkpoint {path} does not match its checksum: its contents were damaged after it "
+            "was written. Restore it from a copy, or delete it (or choose another out directory) to "
+            "start afresh."
         )
     return state
 
