@@ -89,42 +89,34 @@ class UniLoss(torch.nn.Module):
         if not terms.defined:
             if self.undefined == "raise":
                 raise undefined_error(self.metric, terms.ideal_source)
-            self.undefined_batches += 1
-            if self.undefined_batches == 1:
-                warnings.warn(
-                    f"metric `{self.metric.name}` is undefined on a batch: {terms.ideal_source} "
-                    "(e.g. AUC without a positive or a negative). Such batches give a zero loss with "
-                    "no gradient. They are counted in UniLoss.undefined_batches; pass "
-                    "undefined='raise' to stop instead.",
-                    UndefinedBatchWarning,
-                    stacklevel=4,  # forward <- _call_impl <- _wrapped_call_impl <- the caller
-                )
+            self._count("undefined_batches", UndefinedBatchWarning, lambda: (
+                f"metric `{self.metric.name}` is undefined on a batch: {terms.ideal_source} "
+                "(e.g. AUC without a positive or a negative). Such batches give a zero loss with "
+                "no gradient. They are counted in UniLoss.undefined_batches; pass "
+                "undefined='raise' to stop instead."))
         elif terms.saturated == 1.0 and float(terms.loss.detach()) > TOLERANCE:
-            self.saturated_batches += 1
-            if self.saturated_batches == 1:
-                warnings.warn(
-                    f"metric `{self.metric.name}`: every relaxed comparison of a batch is saturated (the "
-                    f"median |d| is {terms.median_difference:.3g}, against {self.relaxation.name}"
-                    f"{self.relaxation.params}), so the loss is {float(terms.loss.detach()):.4g} but its "
-                    "gradient is zero and training cannot move. Bring the scores to a smaller scale (a "
-                    "logit difference, not a product of large numbers) or raise the relaxation's scale "
-                    "(relaxation=ml.sigmoid(tau=...)). Counted in UniLoss.saturated_batches.",
-                    SaturationWarning,
-                    stacklevel=4,  # forward <- _call_impl <- _wrapped_call_impl <- the caller
-                )
+            self._count("saturated_batches", SaturationWarning, lambda: (
+                f"metric `{self.metric.name}`: every relaxed comparison of a batch is saturated (the "
+                f"median |d| is {terms.median_difference:.3g}, against {self.relaxation.name}"
+                f"{self.relaxation.params}), so the loss is {float(terms.loss.detach()):.4g} but its "
+                "gradient is zero and training cannot move. Bring the scores to a smaller scale (a "
+                "logit difference, not a product of large numbers) or raise the relaxation's scale "
+                "(relaxation=ml.sigmoid(tau=...)). Counted in UniLoss.saturated_batches."))
         if terms.defined and not terms.reaches_best:
-            self.short_batches += 1
-            if self.short_batches == 1:
-                warnings.warn(
-                    f"metric `{self.metric.name}`: no configuration reaching best={self.metric.best} "
-                    f"was found on a batch; the best found is {float(terms.ideal_value):.6g} (from "
-                    f"{terms.ideal_source}), and the loss trains toward it. This is expected when a "
-                    "batch cannot reach best= (a query without a relevant item); otherwise pass "
-                    "ideal=. Counted in UniLoss.short_batches.",
-                    MetricLossWarning,
-                    stacklevel=4,  # forward <- _call_impl <- _wrapped_call_impl <- the caller
-                )
+            self._count("short_batches", MetricLossWarning, lambda: (
+                f"metric `{self.metric.name}`: no configuration reaching best={self.metric.best} "
+                f"was found on a batch; the best found is {float(terms.ideal_value):.6g} (from "
+                f"{terms.ideal_source}), and the loss trains toward it. This is expected when a "
+                "batch cannot reach best= (a query without a relevant item); otherwise pass "
+                "ideal=. Counted in UniLoss.short_batches."))
         return terms.loss
+
+    def _count(self, counter: str, category: type[Warning], message) -> None:
+        """Count a batch of one kind; warn on the first, so that a run is told once, not flooded."""
+        setattr(self, counter, getattr(self, counter) + 1)
+        if getattr(self, counter) == 1:
+            # _count <- forward <- _call_impl <- _wrapped_call_impl <- the caller's line
+            warnings.warn(message(), category, stacklevel=5)
 
     def extra_repr(self) -> str:
         samplers = ", ".join(f"{s.name}({', '.join(f'{k}={v}' for k, v in s.params.items())})" for s in self.samplers)
