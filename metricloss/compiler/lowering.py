@@ -99,21 +99,6 @@ def _match_argmax_equals(node: fx.Node, metric: str, test=_is_equality) -> Match
     return Match((argmax.args[0], labels), {"dim": _constant_dim(argmax, metric)})
 
 
-def _match_argmax_is_not_class(node: fx.Node, metric: str) -> Match | None:
-    return _match_argmax_is_class(node, metric, test=_is_inequality)
-
-
-def _match_argmax_is_class(node: fx.Node, metric: str, test=_is_equality) -> Match | None:
-    """``scores.argmax(dim) == c`` for a class number ``c`` (a loop over classes, unrolled)."""
-    if not test(node) or len(node.args) != 2:
-        return None
-    for mine, other in (node.args, node.args[::-1]):
-        if is_call(mine, "argmax", torch.argmax) and depends_on_scores(mine) and isinstance(other, int) \
-                and not isinstance(other, bool) and not argument(mine, 2, "keepdim", False):
-            return Match((mine.args[0],), {"dim": _constant_dim(mine, metric), "index": other})
-    return None
-
-
 def _match_one_hot_argmax(node: fx.Node, metric: str) -> Match | None:
     if not (isinstance(node, fx.Node) and node.op == "call_function" and node.target is F.one_hot):
         return None
@@ -228,22 +213,6 @@ REWRITES: tuple[Rewrite, ...] = (
         block=_ARGMAX_BLOCK,
         match=_match_argmax_differs,
         replacement=rewrites.argmax_differs,
-    ),
-    Rewrite(
-        name="argmax_is_class",
-        pattern="scores.argmax(dim) == c, for a class number c",
-        rewrite="all over c' != c of (scores[c] > scores[c']; >= for c' after c)",
-        block="[{scores}[..., {index}] ⋗ {scores}[..., c']] along dim {dim}, for every class c' != {index} (> before it, >= after)",
-        match=_match_argmax_is_class,
-        replacement=rewrites.argmax_is_class,
-    ),
-    Rewrite(
-        name="argmax_is_not_class",
-        pattern="scores.argmax(dim) != c, for a class number c",
-        rewrite="not all over c' != c of (scores[c] > scores[c']; >= for c' after c)",
-        block="[{scores}[..., {index}] ⋗ {scores}[..., c']] along dim {dim}, for every class c' != {index} (> before it, >= after)",
-        match=_match_argmax_is_not_class,
-        replacement=rewrites.argmax_is_not_class,
     ),
     Rewrite(
         name="one_hot_argmax",

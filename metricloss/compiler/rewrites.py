@@ -53,18 +53,6 @@ def argmax_differs(scores, labels, *, dim):
     return ~argmax_equals(scores, labels, dim=dim)
 
 
-def argmax_is_class(scores, *, dim, index):
-    """``scores.argmax(dim) == index`` for one class number: ``argmax_equals`` against a label
-    tensor that holds ``index`` everywhere."""
-    scores, classes = _last(scores, dim)
-    labels = torch.full(scores.shape[:-1], index % classes, dtype=torch.long, device=scores.device)
-    return argmax_equals(scores, labels, dim=-1)
-
-
-def argmax_is_not_class(scores, *, dim, index):
-    return ~argmax_is_class(scores, dim=dim, index=index)
-
-
 def one_hot_argmax(scores, *, dim, num_classes):
     """``one_hot(scores.argmax(dim), C)``: entry c is 1 iff c beats every other entry, earlier
     entries strictly (the first maximal index wins a tie).

@@ -277,6 +277,31 @@ def _test_without_keepdim(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
     return graph.call_method("unsqueeze", (graph.call_function(test, (plain, other)), dim))
 
 
+def _argmax_against_a_class(node: fx.Node):
+    """(argmax, class number) for ``scores.argmax(dim) == c`` with ``c`` a Python int (a loop over
+    classes, unrolled), either side, ``!=`` too."""
+    if not (isinstance(node, fx.Node) and node.op in ("call_function", "call_method")) or len(node.args) != 2:
+        return None
+    try:
+        if node.target not in _EQUALITY_TESTS:
+            return None
+    except TypeError:
+        return None
+    for mine, other in (node.args, node.args[::-1]):
+        if is_call(mine, "argmax", torch.argmax) and depends_on_scores(mine) and isinstance(other, int) \
+                and not isinstance(other, bool) and other >= 0 and not argument(mine, 2, "keepdim", False):
+            return mine, other
+    return None
+
+
+def _against_class_labels(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
+    argmax, number = found
+    labels = graph.call_function(torch.full_like, (argmax, number))  # reads only argmax's shape
+    if node.op == "call_method":
+        return graph.call_method(node.target, (argmax, labels))
+    return graph.call_function(node.target, (argmax, labels))
+
+
 def _rounded_probability(node: fx.Node):
     """``sigmoid(s).round()`` (or a softmax entry's): a probability rounds to 1 above one half."""
     if not is_call(node, "round", torch.round) or len(node.args) != 1 or node.kwargs:
@@ -345,6 +370,8 @@ RESPELLINGS: tuple[Respelling, ...] = (
                _selection_by_where, _masked_fill),
     Respelling("flat_argmax", "scores.argmax() -> scores.reshape(-1).argmax(0)", _find_flat_argmax,
                _argmax_of_flattened),
+    Respelling("argmax_class", "scores.argmax(dim) == c -> scores.argmax(dim) == full_like(..., c): labels",
+               _argmax_against_a_class, _against_class_labels),
 )
 
 
