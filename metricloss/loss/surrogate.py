@@ -61,6 +61,17 @@ def uniloss_terms(
     sizes: Sizes = DEFAULT,
     margin: float = 0.0,
 ) -> Terms:
+    # The loss is computed at the precision it needs, whatever autocast region it is called from:
+    # an autocast bf16 matrix product would make the anchors' distances (sums over K binaries)
+    # wrong by several units, and the metric's exact value must not depend on the region.
+    with torch.autocast(scores.device.type, enabled=False):
+        return _terms(metric, scores, *targets, relaxation=relaxation, samplers=samplers,
+                      interpolator=interpolator, generator=generator, selection=selection, sizes=sizes,
+                      margin=margin)
+
+
+def _terms(metric, scores, *targets, relaxation, samplers, interpolator, generator, selection, sizes,
+           margin) -> Terms:
     relaxation = relaxation or sigmoid()
     samplers = default_samplers() if samplers is None else samplers
     interpolator = interpolator or inverse_distance()
@@ -82,6 +93,11 @@ def uniloss_terms(
             return _undefined(scores, program.value(binaries), differences.numel(), ideal)
     value, ideal_value, anchor_values = values[0], values[1], values[2:]
 
+    # Half-precision differences are relaxed and measured in float32: |x - a|^2 sums K terms (it
+    # overflows float16 past 65504, and bfloat16 keeps 8 bits of it), and the interpolator's eps
+    # (1e-8) is 0 in float16, which makes a point on an anchor inf/inf. Autograd casts the
+    # gradient back to the scores' dtype.
+    differences = differences.to(working_dtype(differences.dtype))
     ideal_bits = binaries.restrict(ideal.configuration)
     if margin:
         differences = differences - margin * _toward_ideal(ideal_bits, ideal, binaries, differences.dtype)
@@ -98,6 +114,11 @@ def uniloss_terms(
     return Terms(loss, value, ideal_value, estimate.detach(), differences.numel(), int(distances.numel()),
                  True, ideal.source, compiled.goal.reaches(ideal.value) or compiled.goal.best is None, path,
                  saturated, median)
+
+
+def working_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the relaxed binaries and distances are computed in: float32 or wider."""
+    return torch.promote_types(dtype, torch.float32)
 
 
 def _toward_ideal(ideal_bits, ideal, binaries, dtype) -> torch.Tensor:
