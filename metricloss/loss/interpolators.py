@@ -36,10 +36,16 @@ class Interpolator:
 
 
 def _shepard(squared_distances: torch.Tensor, values: torch.Tensor, power: float, eps: float) -> torch.Tensor:
-    # Clamping at eps**2 keeps sqrt's gradient finite when x sits exactly on an anchor.
-    distances = squared_distances.clamp_min(eps * eps).sqrt()
-    weights = (distances + eps).pow(-power)
-    return (weights * values).sum() / weights.sum()
+    # In float32 at least: eps (1e-8) is 0 in float16, and a point on an anchor would weigh 1/0.
+    squared_distances = squared_distances.to(torch.promote_types(squared_distances.dtype, torch.float32))
+    # Clamping keeps sqrt's gradient finite when x sits exactly on an anchor (at eps**2, or at the
+    # dtype's smallest normal number when eps**2 underflows to 0).
+    floor = max(eps * eps, torch.finfo(squared_distances.dtype).tiny)
+    distances = squared_distances.clamp_min(floor).sqrt()
+    # w_j = (|x - a_j| + eps)^-power, normalised as a softmax of -power * log(...): the same
+    # weights, without overflow where the nearest anchor is at distance 0 and power is large.
+    weights = torch.softmax(-power * torch.log(distances + eps), dim=0)
+    return (weights * values).sum()
 
 
 def inverse_distance(power: float = 1.0, eps: float = 1e-8) -> Interpolator:
