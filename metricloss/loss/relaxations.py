@@ -42,10 +42,16 @@ def positive(value: Any, factory: str, parameter: str) -> float:
     return float(value)
 
 
+def _wide(differences: torch.Tensor) -> torch.Tensor:
+    """``differences`` in float32 at least: the scale 1 / tau of a tiny tau overflows float16
+    (and a huge tau's underflows), and a relaxed binary needs more than 8 bits near +-1."""
+    return differences.to(torch.promote_types(differences.dtype, torch.float32))
+
+
 def sigmoid(tau: float = 1.0) -> Relaxation:
     """``2 * sigmoid(d / tau) - 1``, computed as ``tanh(d / (2 tau))``; tau sets the score scale."""
     half = 0.5 / positive(tau, "sigmoid", "tau")
-    return Relaxation("sigmoid", {"tau": tau}, lambda d: torch.tanh(d * half))
+    return Relaxation("sigmoid", {"tau": tau}, lambda d: torch.tanh(_wide(d) * half))
 
 
 def linear(width: float = 1.0) -> Relaxation:
@@ -55,7 +61,7 @@ def linear(width: float = 1.0) -> Relaxation:
     stop pulling on the scores (a hinge-like margin); within the band every one pulls equally.
     """
     scale = 1.0 / positive(width, "linear", "width")
-    return Relaxation("linear", {"width": width}, lambda d: (d * scale).clamp(-1.0, 1.0))
+    return Relaxation("linear", {"width": width}, lambda d: (_wide(d) * scale).clamp(-1.0, 1.0))
 
 
 def gaussian_cdf(sigma: float = 1.0) -> Relaxation:
@@ -64,4 +70,4 @@ def gaussian_cdf(sigma: float = 1.0) -> Relaxation:
     Its tails are Gaussian rather than exponential, so well-separated pairs saturate sooner.
     """
     scale = 1.0 / (positive(sigma, "gaussian_cdf", "sigma") * math.sqrt(2.0))
-    return Relaxation("gaussian_cdf", {"sigma": sigma}, lambda d: torch.erf(d * scale))
+    return Relaxation("gaussian_cdf", {"sigma": sigma}, lambda d: torch.erf(_wide(d) * scale))
