@@ -79,6 +79,8 @@ def gaussian_kernel(bandwidth: float | None = None) -> Interpolator:
         positive(bandwidth, "gaussian_kernel", "bandwidth")
 
     def interpolate(squared_distances: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        # In float32 at least: the smallest squared bandwidth (1e-16) is 0 in float16.
+        squared_distances = squared_distances.to(torch.promote_types(squared_distances.dtype, torch.float32))
         if bandwidth is None:
             squared_bandwidth = squared_distances.min().clamp_min(_MIN_SQUARED_BANDWIDTH)
         else:
