@@ -18,6 +18,7 @@ from .samplers import Sampler, default_samplers
 from .sizes import DEFAULT, Sizes
 from ..compiler.goals import TOLERANCE
 from .subsampling import Selection
+from .gather import gather_batch, world
 
 
 class UniLoss(torch.nn.Module):
@@ -25,6 +26,18 @@ class UniLoss(torch.nn.Module):
 
     ``selection=ml.hardest(0.2)`` relaxes only the hardest 20% of the binaries on each step
     (the paper's CIFAR-100 setting); the rest are held at their hard values.
+
+    ``gather=True``, under ``torch.distributed`` (DDP launched by ``torchrun``): every process's
+    scores and targets are concatenated along the batch dimension (``gather.gather_batch``), so a
+    pairwise metric sees the whole batch across processes, and every process returns the same
+    loss, that of the whole batch. Anchors are drawn alike everywhere: a ``generator`` must be
+    seeded alike on every process (checked on the first call); without one, the module seeds its
+    own from process 0. The gradient that reaches a process's own scores is exactly the one a
+    single process holding the whole batch would give them. DDP then *averages* the parameters'
+    gradients over the W processes, which makes them 1/W of that single process's; to train as
+    one process on the whole batch would, multiply the loss by W before ``backward()`` (what
+    ``metricloss train`` does) or the learning rate by W. Outside a process group, or in one of
+    a single process, ``gather=True`` changes nothing.
 
     Parts are values (``relaxation=ml.sigmoid(tau=0.5)``) or registered names with default
     parameters (``relaxation="gaussian_cdf"``, ``samplers=["ideal", "random"]``).
@@ -49,10 +62,26 @@ class UniLoss(torch.nn.Module):
         selection: Selection | None = None,
         sizes: Sizes | None = None,
         margin: float = 0.0,
+        gather: bool = False,
     ):
         super().__init__()
         if undefined not in UNDEFINED_POLICIES:
             raise InputError(f"undefined must be one of {UNDEFINED_POLICIES}, got {undefined!r}")
+        if not isinstance(metric, (str, Metric)):
+            raise InputError(
+                f"UniLoss needs a metric: a registered name (\"auc\") or a function decorated with "
+                f"@metricloss.metric, got {type(metric).__name__} {metric!r}"[:300]
+            )
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise InputError(
+                f"generator must be a torch.Generator (torch.Generator().manual_seed({generator!r}) for a "
+                f"seed), got {type(generator).__name__}"
+            )
+        if samplers is not None and (isinstance(samplers, (str, bytes)) or not isinstance(samplers, Sequence)):
+            raise InputError(
+                f"samplers must be a list of samplers or their names (samplers=[\"ideal\", \"random\"]), "
+                f"got {type(samplers).__name__} {samplers!r}"
+            )
         self.metric = get_metric(metric)
         self.relaxation = resolve("relaxation", relaxation or sigmoid())
         self.samplers = [resolve("sampler", s) for s in (default_samplers() if samplers is None else samplers)]
@@ -70,6 +99,11 @@ class UniLoss(torch.nn.Module):
         if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 0):
             raise InputError(f"margin must be a finite number >= 0 (a score difference), got {margin!r}")
         self.margin = float(margin)
+        if not isinstance(gather, bool):
+            raise InputError(f"gather must be True or False, got {gather!r}")
+        self.gather = gather
+        self._gather_generator: torch.Generator | None = None  # gather=True without a generator
+        self._generators_checked = False
         self.reset()
 
     def reset(self) -> None:
@@ -80,9 +114,15 @@ class UniLoss(torch.nn.Module):
         self.last: Terms | None = None
 
     def forward(self, scores: torch.Tensor, *targets) -> torch.Tensor:
+        generator = self.generator
+        if self.gather and world()[1] > 1:
+            if not isinstance(scores, torch.Tensor):
+                raise InputError(f"scores must be a tensor, got {type(scores).__name__}")
+            scores, targets, _ = gather_batch(scores, targets)
+            generator = self._shared_generator(scores.device)
         terms = uniloss_terms(
             self.metric, scores, *targets, relaxation=self.relaxation, samplers=self.samplers,
-            interpolator=self.interpolator, generator=self.generator, selection=self.selection,
+            interpolator=self.interpolator, generator=generator, selection=self.selection,
             sizes=self.sizes, margin=self.margin,
         )
         self.last = terms
@@ -111,6 +151,21 @@ class UniLoss(torch.nn.Module):
                 "ideal=. Counted in UniLoss.short_batches."))
         return terms.loss
 
+    def _shared_generator(self, device: torch.device) -> torch.Generator:
+        """A generator in the same state on every process, so that they all draw the same anchors."""
+        if self.generator is not None:
+            if not self._generators_checked:
+                _check_same_everywhere(self.generator)
+                self._generators_checked = True
+            return self.generator
+        if self._gather_generator is None or self._gather_generator.device.type != device.type:
+            seed = torch.randint(2**62, (1,), dtype=torch.int64)
+            if torch.distributed.get_backend() == "nccl":
+                seed = seed.to(device)
+            torch.distributed.broadcast(seed, src=0)
+            self._gather_generator = torch.Generator(device=device).manual_seed(int(seed))
+        return self._gather_generator
+
     def _count(self, counter: str, category: type[Warning], message) -> None:
         """Count a batch of one kind; warn on the first, so that a run is told once, not flooded."""
         setattr(self, counter, getattr(self, counter) + 1)
@@ -124,5 +179,23 @@ class UniLoss(torch.nn.Module):
                 f"samplers=[{samplers}], interpolator={self.interpolator.name}{self.interpolator.params}"
                 + (f", selection={self.selection.name}{self.selection.params}" if self.selection else "")
                 + (f", margin={self.margin:g}" if self.margin else "")
+                + (", gather=True" if self.gather else "")
                 + f", undefined={self.undefined!r}; undefined_batches={self.undefined_batches}, "
                 f"short_batches={self.short_batches}")
+
+
+def _check_same_everywhere(generator: torch.Generator) -> None:
+    """Refuse a generator whose state differs between processes: their anchors would differ."""
+    state = generator.get_state()
+    device = torch.device("cuda", torch.cuda.current_device()) if torch.distributed.get_backend() == "nccl" else "cpu"
+    mine = state.to(device)
+    everyone = [torch.empty_like(mine) for _ in range(world()[1])]
+    torch.distributed.all_gather(everyone, mine)
+    different = [rank for rank, theirs in enumerate(everyone) if not torch.equal(theirs.cpu(), state)]
+    if different:
+        raise InputError(
+            f"UniLoss(gather=True): the generator's state on process {world()[0]} differs from that on "
+            f"process(es) {different}, so they would draw different anchors and compute different losses. "
+            "Seed it alike on every process (torch.Generator().manual_seed(seed), the same seed), or "
+            "pass no generator and the loss seeds its own from process 0."
+        )
