@@ -132,7 +132,7 @@ def test_the_logged_metric_is_the_exact_metric_of_the_split(full):
 def test_the_checkpoint_is_read_weights_only_and_holds_the_whole_state(full):
     state = torch.load(full.checkpoint, weights_only=True)
     assert state["epoch"] == 3 and state["config"]["loss"] == "uniloss"
-    assert set(state["rng"]) == {"torch", "cuda", "shuffle", "augment", "uniloss"}
+    assert set(state["rng"]) == {"torch", "cuda", "shuffle", "augment", "uniloss", "processes"}
     assert state["scheduler"]["last_epoch"] == 3 and state["optimizer"]["state"]
     assert state["history"] == list(full.history)
 

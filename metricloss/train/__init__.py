@@ -9,6 +9,8 @@ as any user's training code would; one module per concern:
 - ``run``: the live objects of a run (model, optimiser, generators), built from its seed;
 - ``loop``: ``train``, the epoch loop;
 - ``checkpoints``: saving, loading and resuming, bit for bit;
+- ``run_folder``: the run's folder checked, locked to one run, and never silently full;
+- ``distributed``: several processes under torchrun: shards, one writer, exact resumption;
 - ``logs``: per-epoch CSV and JSON lines, the curves plot, the line printed per epoch;
 - ``atomic``: files replaced whole, so a killed run leaves nothing half-written;
 - ``progress``: the progress bar;

@@ -12,6 +12,7 @@ metric, model shapes, ...), so ``--resume`` on the wrong directory is an error, 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import Counter
 from dataclasses import asdict
@@ -28,10 +29,15 @@ from .run import Run
 
 CHECKPOINT = "checkpoint.pt"
 _FORMAT = 2  # of the checkpoint; bumped when its layout changes (2: with a checksum)
+_KEYS = ("config", "epoch", "model", "optimizer", "scheduler", "rng", "history", "checksum")
 
 
 def checkpoint_state(run: Run, epoch: int) -> dict[str, Any]:
-    """The checkpoint after ``epoch``: tensors and plain containers only."""
+    """The checkpoint after ``epoch``: tensors and plain containers only.
+
+    Under several processes every process must call it (it gathers their own random streams).
+    """
+    own = run.processes.gather_objects(_own_streams(run))
     return {
         "format": _FORMAT,
         "config": asdict(run.config),
@@ -44,8 +50,18 @@ def checkpoint_state(run: Run, epoch: int) -> dict[str, Any]:
             # the training device's only: a resumed run may see another number of GPUs
             "cuda": torch.cuda.get_rng_state(run.device) if run.device.type == "cuda" else None,
             **{name: generator.get_state() for name, generator in run.generators.items()},
+            # each process's own streams, under several processes (distributed.py)
+            "processes": own if run.processes.size > 1 else None,
         },
         "history": list(run.history),
+    }
+
+
+def _own_streams(run: Run) -> dict[str, Any]:
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state(run.device) if run.device.type == "cuda" else None,
+        **{name: run.generators[name].get_state() for name in Run.OWN if name in run.generators},
     }
 
 
@@ -79,9 +95,11 @@ def checksum(state: dict[str, Any]) -> str:
 def resume_from(run: Run, path: Path) -> int:
     """The checkpoint's epoch, with the run restored to it; 0 when there is no checkpoint yet
     (so one command, with ``--resume``, both starts a run and continues it after a kill)."""
-    if not path.exists():
+    # Process 0 reads the file (the only one that may see it, across machines) and sends it on.
+    state = load_checkpoint(path) if run.processes.leader and path.exists() else None
+    state = run.processes.from_leader(state)
+    if state is None:
         return 0
-    state = load_checkpoint(path)
     _check_compatible(path, state, run)
     if state["epoch"] > run.config.epochs:
         raise InputError(
@@ -111,6 +129,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} is not a metricloss training checkpoint of format {_FORMAT} (found {found!r}); "
             "delete it or choose another out directory to start afresh"
         )
+    missing = [key for key in _KEYS if key not in state]
+    if missing:
+        raise InputError(
+            f"the checkpoint {path} lacks {', '.join(repr(k) for k in missing)}: it was not written whole by "
+            "metricloss's training. Delete it (or choose another out directory) to start afresh."
+        )
     if state.get("checksum") != checksum(state):
         raise InputError(
             f"the checkpoint {path} does not match its checksum: its contents were damaged after it "
@@ -122,9 +146,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def _check_compatible(path: Path, state: dict[str, Any], run: Run) -> None:
     saved = state["config"]
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
     differences = [
-        f"{key} {saved.get(key)!r} there, {getattr(run.config, key)!r} here"
-        for key in RunConfig.RESUMABLE if saved.get(key) != getattr(run.config, key)
+        f"{key} {saved.get(key, defaults.get(key))!r} there, {getattr(run.config, key)!r} here"
+        for key in RunConfig.RESUMABLE if saved.get(key, defaults.get(key)) != getattr(run.config, key)
     ]
     differences += _shape_differences(state["model"], run.model.state_dict())
     if differences:
@@ -165,6 +190,15 @@ def _restore(run: Run, state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state(rng["cuda"], run.device)
     for name, generator in run.generators.items():
         generator.set_state(rng[name])
+    own = rng.get("processes")
+    if own is not None:  # this process's own streams (the same number of processes: RESUMABLE)
+        mine = own[run.processes.rank]
+        torch.set_rng_state(mine["torch"])
+        if run.device.type == "cuda" and mine["cuda"] is not None:
+            torch.cuda.set_rng_state(mine["cuda"], run.device)
+        for name in Run.OWN:
+            if name in run.generators:
+                run.generators[name].set_state(mine[name])
     run.history = list(state["history"])
 
 

@@ -42,9 +42,11 @@ class RunConfig:
     sampler: str = "shuffle"  # how batches are drawn: ``sampling.parse_sampler``
     warm_start: int = 0  # UniLoss runs: epochs trained with the task's usual loss first
     margin: float | None = None  # UniLoss(margin=); None: the task's setting
+    processes: int = 1  # under torchrun; batch_size is per process (``distributed.py``)
 
     # epochs may grow (train a finished run further); the data source is the user's to change.
-    RESUMABLE = ("task", "loss", "metric", "batch_size", "lr", "seed", "device", "sampler", "warm_start", "margin")
+    RESUMABLE = ("task", "loss", "metric", "batch_size", "lr", "seed", "device", "sampler", "warm_start", "margin",
+                 "processes")
 
     @property
     def loss_label(self) -> str:
@@ -60,16 +62,21 @@ def default_out(task: str, loss: str, seed: int) -> Path:
 def run_config(task: Task, data: Data, *, loss: str, metric: str | None, epochs: int | None,
                batch_size: int | None, lr: float | None, device: torch.device, seed: int,
                sampler: str | None = None, warm_start: int | None = None,
-               margin: float | None = None) -> RunConfig:
+               margin: float | None = None, processes: int = 1) -> RunConfig:
     """The caller's options, checked, with every unset one taken from ``task.settings_for(data)``."""
     if loss not in LOSSES:
         raise InputError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
     settings = task.settings_for(data)  # the data's defaults (bundled digits, synthetic pose) first
     if epochs is None:
         epochs = settings.uniloss_epochs if loss == "uniloss" and settings.uniloss_epochs else settings.epochs
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if value is not None and value < 1:
-            raise InputError(f"{name} must be at least 1, got {value}")
+    if epochs is not None and epochs < 1:
+        raise InputError(f"epochs must be at least 1, got {epochs}")
+    if batch_size is not None and batch_size < 2:
+        raise InputError(
+            f"batch_size must be at least 2, got {batch_size}: a batch of one sample holds no pair to compare "
+            "and breaks batch norm, so every such batch would be dropped and nothing trained"
+        )
+    check_seed(seed)
     if lr is not None and not (math.isfinite(lr) and lr > 0):
         raise InputError(f"lr must be a positive number, got {lr}")
     if metric is not None and not isinstance(metric, str):
@@ -94,7 +101,14 @@ def run_config(task: Task, data: Data, *, loss: str, metric: str | None, epochs:
         lr=float(lr if lr is not None else settings.lr), seed=int(seed),
         device=device.type, data_source=data.source, synthetic=bool(data.synthetic), sampler=sampler,
         warm_start=int(warm_start), margin=None if margin is None or loss != "uniloss" else float(margin),
+        processes=int(processes),
     )
+
+
+def check_seed(seed: int) -> None:
+    """Seeds are what torch's generators take: 0 to 2**63 - 1."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise InputError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
 
 
 def resolve_device(device: str) -> torch.device:

@@ -16,6 +16,7 @@ outside it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -29,9 +30,13 @@ import torch
 
 from metricloss.errors import InputError, UndefinedBatchWarning
 
+from metricloss.loss.gather import gather_batch
+
 from .atomic import write_json
 from .checkpoints import CHECKPOINT, checkpoint_state, resume_from, save_checkpoint
-from .config import CONFIG, RunConfig, default_out, require_matplotlib, resolve_device, run_config
+from .config import CONFIG, RunConfig, check_seed, default_out, require_matplotlib, resolve_device, run_config
+from .distributed import join
+from .run_folder import claimed, no_space, require_space
 from .logs import CURVES, epoch_line, plot_curves, write_logs
 from .progress import Progress
 from .run import Run, build_run
@@ -53,6 +58,7 @@ class RunResult:
     out: Path
     resumed_from: int = 0  # the epoch the run continued from; 0 when it started afresh
     model: torch.nn.Module | None = field(default=None, repr=False, compare=False)
+    rank: int = 0  # this process's, under torchrun: only process 0 writes files and reports
 
     @property
     def test_metric(self) -> float | None:
@@ -104,41 +110,88 @@ def train(
     """
     task = get_task(task)
     require_matplotlib()
+    check_seed(seed)
     out = Path(out) if out is not None else default_out(task.name, loss, seed)
-    if not resume and (out / CHECKPOINT).exists():
-        raise InputError(
-            f"{out / CHECKPOINT} already holds a checkpoint of a run. Pass resume=True (--resume) to "
-            "continue it, choose another out directory (--out), or delete it to start afresh."
-        )
-    data = task.load(Path(data_dir) if data_dir is not None else None, seed)
-    config = run_config(task, data, loss=loss, metric=metric, epochs=epochs, batch_size=batch_size,
-                        lr=lr, device=resolve_device(device), seed=seed, sampler=sampler,
-                        warm_start=warm_start, margin=margin)
-    run = build_run(task, config, data)
-    start = resume_from(run, out / CHECKPOINT) if resume else 0
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / CONFIG, asdict(run.config))
-    say = _Say(progress)
+    resolved = resolve_device(device)
+    processes = join(resolved)
+    try:
+        with claimed(out) if processes.leader else contextlib.nullcontext(out):
+            if processes.leader and not resume and (out / CHECKPOINT).exists():
+                raise InputError(
+                    f"{out / CHECKPOINT} already holds a checkpoint of a run. Pass resume=True (--resume) to "
+                    "continue it, choose another out directory (--out), or delete it to start afresh."
+                )
+            data = task.load(Path(data_dir) if data_dir is not None else None, seed)
+            config = run_config(task, data, loss=loss, metric=metric, epochs=epochs, batch_size=batch_size,
+                                lr=lr, device=resolved, seed=seed, sampler=sampler, warm_start=warm_start,
+                                margin=margin, processes=processes.size)
+            run = build_run(task, config, data, processes)
+            start = resume_from(run, out / CHECKPOINT) if resume else 0
+            run.trained = _parallel(run)
+            return _epochs(run, out, start, progress, on_epoch)
+    finally:
+        processes.end()
+
+
+def _epochs(run: Run, out: Path, start: int, progress: bool,
+            on_epoch: Callable[[dict[str, Any]], None] | None) -> RunResult:
+    """Train from epoch ``start + 1`` to the last; process 0 writes every file and message."""
+    leader = run.processes.leader
+    say = _Say(progress and leader)
+    if leader:
+        require_space(out, _checkpoint_bytes(run))
+        _writing(out / CONFIG, lambda: write_json(out / CONFIG, asdict(run.config)))
+    config = run.config
     if start:
-        write_logs(out, run.history)  # drops any row of an epoch that died before its checkpoint
-        say(f"resuming {out / CHECKPOINT} after epoch {start}/{run.config.epochs}")
+        if leader:  # drops any row of an epoch that died before its checkpoint
+            _writing(out, lambda: write_logs(out, run.history))
+        say(f"resuming {out / CHECKPOINT} after epoch {start}/{config.epochs}")
     else:
         say(f"training {config.task} with {config.loss_label} on {config.data_source}"
-            f"{' (synthetic)' if config.synthetic else ''}; writing to {out}")
+            f"{' (synthetic)' if config.synthetic else ''}"
+            f"{f' on {run.processes.size} processes' if run.processes.size > 1 else ''}; writing to {out}")
     drawn = -math.inf
-    for epoch in range(start + 1, run.config.epochs + 1):
-        row = _epoch(run, epoch, progress)
+    for epoch in range(start + 1, config.epochs + 1):
+        row = _epoch(run, epoch, progress and leader)
         run.history.append(row)
-        write_logs(out, run.history)
-        if epoch == run.config.epochs or time.monotonic() - drawn >= CURVES_EVERY:
-            plot_curves(out / CURVES, run.history, run.config)
-            drawn = time.monotonic()
-        save_checkpoint(out / CHECKPOINT, checkpoint_state(run, epoch))
-        say(epoch_line(row, run.config))
-        if on_epoch is not None:
-            on_epoch(row)
-    return RunResult(config=run.config, history=tuple(run.history), out=out, resumed_from=start,
-                     model=run.model)
+        state = checkpoint_state(run, epoch)  # every process's streams: a collective
+        if leader:
+            _writing(out, lambda: write_logs(out, run.history))
+            if epoch == config.epochs or time.monotonic() - drawn >= CURVES_EVERY:
+                _writing(out / CURVES, lambda: plot_curves(out / CURVES, run.history, config))
+                drawn = time.monotonic()
+            _writing(out / CHECKPOINT, lambda: save_checkpoint(out / CHECKPOINT, state))
+            say(epoch_line(row, config))
+            if on_epoch is not None:
+                on_epoch(row)
+    return RunResult(config=config, history=tuple(run.history), out=out, resumed_from=start,
+                     model=run.model, rank=run.processes.rank)
+
+
+def _parallel(run: Run) -> torch.nn.Module:
+    """The model as the optimiser trains it: wrapped in DDP under several processes."""
+    if run.processes.size == 1:
+        return run.model
+    devices = [run.device.index if run.device.index is not None else torch.cuda.current_device()] \
+        if run.device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(run.model, device_ids=devices)
+
+
+def _checkpoint_bytes(run: Run) -> int:
+    """A checkpoint's size, about: the weights, and the optimiser's state at up to twice theirs."""
+    weights = sum(t.numel() * t.element_size() for t in run.model.state_dict().values())
+    return 3 * weights
+
+
+def _writing(path: Path, write: Callable[[], None]) -> None:
+    """``write()``, with a full disk reported as such (the previous files stay intact)."""
+    try:
+        write()
+    except OSError as error:
+        full = no_space(path, error)
+        if full is None:
+            raise
+        raise full from error
 
 
 def _epoch(run: Run, epoch: int, progress: bool) -> dict[str, Any]:
@@ -185,14 +238,24 @@ def _train_epoch(run: Run, epoch: int, progress: bool) -> tuple[float | None, fl
                            **{run.config.metric: math.nan if running is None else running})
     finally:
         bar.close()
-    return _mean(losses), _mean(metrics), undefined
+    mean_loss = _mean(losses)
+    if run.processes.size > 1 and mean_loss is not None:  # the baseline's losses are each process's own
+        mean_loss = run.processes.sum([mean_loss])[0] / run.processes.size
+    return mean_loss, _mean(metrics), undefined
 
 
 def _batches(run: Run) -> Iterator[torch.Tensor]:
+    """This process's share of each batch; under several processes, a batch is ``batch_size`` per process."""
     name, share = parse_sampler(run.config.sampler)
+    processes = run.processes
+    size = run.config.batch_size * processes.size
     if name == "balanced":
-        return balanced_batches(run.data.train.targets[0], run.config.batch_size, share, run.generators["shuffle"])
-    return shuffled_batches(len(run.data.train), run.config.batch_size, run.generators["shuffle"])
+        batches = balanced_batches(run.data.train.targets[0], size, share, run.generators["shuffle"])
+    else:
+        batches = shuffled_batches(len(run.data.train), size, run.generators["shuffle"])
+    if processes.size == 1:
+        return batches
+    return (processes.shard(index) for index in batches if processes.keeps(index))
 
 
 def _step(run: Run, batch: Split, warming: bool = False) -> tuple[float, float, bool]:
@@ -204,16 +267,19 @@ def _step(run: Run, batch: Split, warming: bool = False) -> tuple[float, float, 
         inputs = run.task.augment(inputs, run.generators["augment"])
     inputs = inputs.to(run.device, non_blocking=True)
     targets = tuple(t.to(run.device, non_blocking=True) for t in batch.targets)
-    output = run.model(inputs)
+    output = run.trained(inputs)
+    scale = 1.0
     if run.loss_fn is not None and not warming:
-        loss = run.loss_fn(run.task.scores(output), *targets)
+        loss = run.loss_fn(run.task.scores(output), *targets)  # gathers the whole batch (gather=True)
         value, defined = float(run.loss_fn.last.value), run.loss_fn.last.defined
+        scale = run.processes.size  # DDP averages: see distributed.py
     else:
         loss = run.task.baseline(output, *targets)
-        value = float(run.metric(run.task.scores(output.detach()), *targets))
+        scores, everyone, _ = gather_batch(run.task.scores(output.detach()), targets)
+        value = float(run.metric(scores, *everyone))  # the whole batch's, as UniLoss reports it
         defined = not math.isnan(value)
     run.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss * scale if scale != 1 else loss).backward()
     run.optimizer.step()
     return float(loss.detach()), value, defined
 
@@ -228,11 +294,14 @@ def _evaluate(run: Run, split: Split) -> float | None:
         return None
     run.model.eval()
     size = run.config.batch_size * EVALUATION_BATCHES
+    mine = run.processes.shard(torch.arange(len(split)))  # each process scores its share
+    first, last = (int(mine[0]), int(mine[-1]) + 1) if len(mine) else (0, 0)
     with torch.no_grad():
         scores = torch.cat([
-            run.task.scores(run.model(split.inputs[start:start + size].to(run.device)))
-            for start in range(0, len(split), size)
-        ])
+            run.task.scores(run.model(split.inputs[start:min(start + size, last)].to(run.device)))
+            for start in range(first, last, size)
+        ] or [run.task.scores(run.model(split.inputs[:1].to(run.device)))[:0]])
+        scores, _, _ = gather_batch(scores, ())
         targets = tuple(t.to(run.device) for t in split.targets)
         value = float(run.metric(scores, *targets))
     return None if math.isnan(value) else value

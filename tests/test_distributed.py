@@ -1,0 +1,119 @@
+"""Two processes on the CPU (gloo), started by torchrun as users start them.
+
+UniLoss(gather=True) on two shards must give each process the loss of the whole batch and, on its
+own scores, the gradient one process holding the whole batch gives them (same anchors). A run of
+``metricloss train`` on two processes must write one set of files, train as one process on the
+whole batch does, and resume exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import metricloss as ml
+from metricloss.train.checkpoints import load_checkpoint
+from metricloss.train.loop import train
+from tests.distributed_cases import CASES, PROCESSES, SEED
+
+pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+                                reason="this torch has no gloo backend")
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+
+
+def torchrun(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={PROCESSES}", *arguments],
+        cwd=cwd, env=environment, capture_output=True, text=True, timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def gathered(tmp_path_factory) -> list[dict]:
+    out = tmp_path_factory.mktemp("gathered")
+    done = torchrun(str(TESTS / "distributed_worker.py"), str(out), cwd=out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [torch.load(out / f"rank{rank}.pt", weights_only=True) for rank in range(PROCESSES)]
+
+
+@pytest.mark.parametrize("name", [n for n, case in CASES.items() if not case.get("own_generator")])
+def test_each_process_gets_the_whole_batch_loss_and_its_own_rows_gradient(gathered, name):
+    case = CASES[name]
+    scores = case["scores"].clone().requires_grad_(True)
+    loss = ml.UniLoss(case["metric"], generator=torch.Generator().manual_seed(SEED))(scores, *case["targets"])
+    loss.backward()
+    rows = [slice(0, case["first"]), slice(case["first"], None)]
+    for rank, result in enumerate(gathered):
+        assert torch.allclose(result[name]["loss"], loss.detach(), rtol=0, atol=1e-6), (rank, result[name]["loss"], loss)
+        assert torch.allclose(result[name]["grad"], scores.grad[rows[rank]], rtol=1e-5, atol=1e-7), rank
+        assert result[name]["value"] == pytest.approx(float(ml.get_metric(case["metric"])(case["scores"], *case["targets"])))
+
+
+def test_without_a_generator_the_processes_still_draw_the_same_anchors(gathered):
+    name = "auc, the loss's own generator"
+    losses = [result[name]["loss"] for result in gathered]
+    assert torch.isfinite(losses[0]) and torch.equal(losses[0], losses[1])
+
+
+def test_a_generator_seeded_differently_on_each_process_is_refused(gathered):
+    for rank, result in enumerate(gathered):
+        message = result["mismatched generator"]
+        assert f"state on process {rank} differs" in message and "Seed it alike on every process" in message
+
+
+def test_targets_of_another_dtype_on_another_process_are_refused(gathered):
+    message = gathered[0]["mismatched dtype"]
+    assert "same dtypes and the same shapes" in message and "int64[*]" in message and "int32[*]" in message
+
+
+def test_gather_outside_a_process_group_changes_nothing():
+    scores, labels = torch.randn(10), torch.tensor([0, 1] * 5)
+    plain = ml.UniLoss("auc", generator=torch.Generator().manual_seed(1))(scores, labels)
+    gathered = ml.UniLoss("auc", gather=True, generator=torch.Generator().manual_seed(1))(scores, labels)
+    assert torch.equal(plain, gathered)
+
+
+def _weights(out: Path) -> dict[str, torch.Tensor]:
+    return torch.load(out / "checkpoint.pt", weights_only=True)["model"]
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("train")
+    done = torchrun("-m", "metricloss", "train", "binary", "--epochs", "2", "--batch-size", "16", "--device", "cpu",
+                    "--out", str(root / "run"), cwd=root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root / "run"
+
+
+def test_a_two_process_run_writes_one_set_of_outputs_and_reports_once(two_process_run):
+    files = sorted(p.name for p in two_process_run.iterdir() if not p.name.startswith("."))
+    assert files == ["checkpoint.pt", "config.json", "curves.png", "metrics.csv", "metrics.jsonl"]
+    config = load_checkpoint(two_process_run / "checkpoint.pt")["config"]
+    assert config["processes"] == 2 and "gather=True" in config["uniloss"]
+    rows = (two_process_run / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 2  # a header and one row per epoch, written by one process
+
+
+def test_two_processes_train_as_one_process_on_the_whole_batch(two_process_run, tmp_path):
+    one = train("binary", epochs=2, batch_size=32, device="cpu", out=tmp_path / "one", progress=False)
+    for name, weight in _weights(two_process_run).items():
+        assert torch.allclose(weight, _weights(one.out)[name], rtol=1e-4, atol=1e-5), name
+
+
+def test_a_two_process_run_resumes_exactly(two_process_run, tmp_path):
+    out = tmp_path / "resumed"
+    for epochs, resume in (("1", []), ("2", ["--resume"])):
+        done = torchrun("-m", "metricloss", "train", "binary", "--epochs", epochs, "--batch-size", "16", "--device",
+                        "cpu", "--out", str(out), *resume, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+    for name, weight in _weights(two_process_run).items():
+        assert torch.equal(weight, _weights(out)[name]), name
