@@ -122,6 +122,16 @@ def test_relaxed_point_on_the_ideal_anchor_is_finite(name, interpolator):
     assert float(loss_fn.last.value) == float(loss_fn.last.ideal_value)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", METRICS)
+def test_half_precision_point_on_the_ideal_anchor_is_finite(name, dtype):
+    # float16 has no 1e-8 (the interpolator's eps): a distance of 0 must not weigh 1/0.
+    loss_fn, loss, grad = loss_and_grad(name, perfect_scores(name, gap=100.0).to(dtype))
+    assert loss_fn.last.saturated == 1.0
+    assert_finite(loss, grad)
+    assert grad.dtype == dtype and loss.item() == pytest.approx(0.0, abs=1e-6)
+
+
 @pytest.mark.parametrize("relaxation", [ml.sigmoid(tau=1e-6), ml.linear(width=1e-6), ml.gaussian_cdf(sigma=1e-6)],
                          ids=lambda r: r.name)
 @pytest.mark.parametrize("name", METRICS)
@@ -230,6 +240,25 @@ def test_autocast_gives_finite_losses_and_gradients_and_the_exact_value(name, dt
     assert model.weight.grad.abs().max() > 0
     exact = get(name)(scores.detach().float(), *targets(name))
     assert float(loss_fn.last.value) == float(inside) == float(exact)
+
+
+def test_float16_distances_over_many_binaries_do_not_overflow():
+    # 400 x 800 pairs: |x - a|^2 sums 320000 terms, far past float16's largest number, 65504.
+    loss_fn, loss, grad = loss_and_grad("auc", torch.randn(1200, generator=torch.Generator().manual_seed(0)).half())
+    assert loss_fn.last.binaries == 320000
+    assert_finite(loss, grad)
+    assert grad.dtype == torch.float16
+
+
+@pytest.mark.parametrize("name", ["auc", "accuracy", "pckh"])
+def test_autocast_does_not_change_the_loss(name):
+    # Inside autocast the dense anchors' product would run in bfloat16; the loss opts out of it.
+    scores = random_scores(name, torch.bfloat16)
+    outside, _, grad_outside = loss_and_grad(name, scores)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside, _, grad_inside = loss_and_grad(name, scores)
+    assert torch.equal(inside.last.estimate, outside.last.estimate)
+    assert torch.equal(grad_inside, grad_outside)
 
 
 def test_bfloat16_auc_on_a_large_batch_is_the_tie_aware_exact_value():
