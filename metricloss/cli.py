@@ -153,6 +153,8 @@ def _train(args) -> int:
         print(f"\nmetricloss: interrupted; the last checkpoint in {out} is intact: run the same "
               "command with --resume to continue", file=sys.stderr)
         return 130
+    if result.rank != 0:  # under torchrun, process 0 reports for the run
+        return 0
     config, last = result.config, result.history[-1]
     number = "undefined" if last["test_metric"] is None else f"{last['test_metric']:.4f}"
     print(f"{config.task}, {config.loss}, seed {config.seed}: test {config.metric} {number} after "

@@ -86,15 +86,23 @@ def _weights(out: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def two_process_run(tmp_path_factory) -> Path:
+def two_process_command(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     root = tmp_path_factory.mktemp("train")
-    done = torchrun("-m", "metricloss", "train", "binary", "--epochs", "2", "--batch-size", "16", "--device", "cpu",
+    done = torchrun("-m", "metricloss", "train", "binary", "--epochs", "2", "--batch-size", "64", "--device", "cpu",
                     "--out", str(root / "run"), cwd=root)
     assert done.returncode == 0, done.stderr[-3000:]
-    return root / "run"
+    return root / "run", done
 
 
-def test_a_two_process_run_writes_one_set_of_outputs_and_reports_once(two_process_run):
+@pytest.fixture(scope="module")
+def two_process_run(two_process_command) -> Path:
+    return two_process_command[0]
+
+
+def test_a_two_process_run_writes_one_set_of_outputs_and_reports_once(two_process_run, two_process_command):
+    printed = two_process_command[1].stdout
+    assert printed.count("binary, uniloss, seed 0: test average_precision") == 1, printed
+    assert two_process_command[1].stderr.count("on 2 processes; writing to") == 1
     files = sorted(p.name for p in two_process_run.iterdir() if not p.name.startswith("."))
     assert files == ["checkpoint.pt", "config.json", "curves.png", "metrics.csv", "metrics.jsonl"]
     config = load_checkpoint(two_process_run / "checkpoint.pt")["config"]
@@ -104,7 +112,7 @@ def test_a_two_process_run_writes_one_set_of_outputs_and_reports_once(two_proces
 
 
 def test_two_processes_train_as_one_process_on_the_whole_batch(two_process_run, tmp_path):
-    one = train("binary", epochs=2, batch_size=32, device="cpu", out=tmp_path / "one", progress=False)
+    one = train("binary", epochs=2, batch_size=128, device="cpu", out=tmp_path / "one", progress=False)
     for name, weight in _weights(two_process_run).items():
         assert torch.allclose(weight, _weights(one.out)[name], rtol=1e-4, atol=1e-5), name
 
@@ -112,8 +120,17 @@ def test_two_processes_train_as_one_process_on_the_whole_batch(two_process_run, 
 def test_a_two_process_run_resumes_exactly(two_process_run, tmp_path):
     out = tmp_path / "resumed"
     for epochs, resume in (("1", []), ("2", ["--resume"])):
-        done = torchrun("-m", "metricloss", "train", "binary", "--epochs", epochs, "--batch-size", "16", "--device",
+        done = torchrun("-m", "metricloss", "train", "binary", "--epochs", epochs, "--batch-size", "64", "--device",
                         "cpu", "--out", str(out), *resume, cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
     for name, weight in _weights(two_process_run).items():
         assert torch.equal(weight, _weights(out)[name]), name
+
+
+def test_a_comparison_under_torchrun_trains_both_losses_and_writes_its_table_once(tmp_path):
+    done = torchrun("-m", "metricloss", "compare", "binary", "--seeds", "1", "--epochs", "1", "--device", "cpu",
+                    "--out", str(tmp_path / "compare"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("# binary: baseline vs UniLoss(average_precision)") == 1, done.stdout
+    for loss in ("baseline", "uniloss"):
+        assert load_checkpoint(tmp_path / "compare" / f"{loss}-seed0" / "checkpoint.pt")["config"]["processes"] == 2

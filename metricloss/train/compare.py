@@ -25,6 +25,8 @@ from typing import Any
 from metricloss.errors import InputError
 
 from .atomic import write_json, write_text
+from .config import resolve_device
+from .distributed import join
 from .logs import save_figure, style_epoch_axes
 from .loop import RunResult, train
 from .task import Task, get_task
@@ -109,25 +111,30 @@ def compare(
     chosen = _seeds(seeds)
     out = Path(out) if out is not None else default_compare_out(task.name)
     runs: dict[str, list[RunResult]] = {loss: [] for loss in _ORDER}
-    for seed in chosen:
-        for loss in _ORDER:
-            runs[loss].append(train(
-                task, loss=loss, metric=metric, epochs=epochs, batch_size=batch_size, lr=lr,
-                device=device, data_dir=data_dir, out=out / f"{loss}-seed{seed}", seed=seed,
-                resume=resume, progress=progress, sampler=sampler, warm_start=warm_start,
-                margin=margin,
-            ))
+    processes = join(resolve_device(device))  # one process group for every run (under torchrun)
+    try:
+        for seed in chosen:
+            for loss in _ORDER:
+                runs[loss].append(train(
+                    task, loss=loss, metric=metric, epochs=epochs, batch_size=batch_size, lr=lr,
+                    device=device, data_dir=data_dir, out=out / f"{loss}-seed{seed}", seed=seed,
+                    resume=resume, progress=progress, sampler=sampler, warm_start=warm_start,
+                    margin=margin,
+                ))
+    finally:
+        processes.end()
     first = runs["baseline"][0].config
     result = ComparisonResult(
         task=task.name, metric=first.metric, data_source=first.data_source, synthetic=first.synthetic,
         seeds=chosen, summaries={loss: _summary(loss, tuple(runs[loss])) for loss in _ORDER},
         runs={loss: tuple(found) for loss, found in runs.items()}, out=out,
     )
-    write_text(result.markdown, result.table)
-    write_json(result.json, _record(result))
-    _plot(result)
-    print(result.table)
-    print(f"figure: {result.figure}")
+    if processes.leader:
+        write_text(result.markdown, result.table)
+        write_json(result.json, _record(result))
+        _plot(result)
+        print(result.table)
+        print(f"figure: {result.figure}")
     return result
 
 
