@@ -134,3 +134,11 @@ def test_a_comparison_under_torchrun_trains_both_losses_and_writes_its_table_onc
     assert done.stdout.count("# binary: baseline vs UniLoss(average_precision)") == 1, done.stdout
     for loss in ("baseline", "uniloss"):
         assert load_checkpoint(tmp_path / "compare" / f"{loss}-seed0" / "checkpoint.pt")["config"]["processes"] == 2
+
+
+def test_the_ddp_example_trains_auc_on_two_processes(tmp_path):
+    done = torchrun(str(ROOT / "examples" / "distributed_auc.py"), "--epochs", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 2, done.stdout  # printed by process 0 only
+    assert float(lines[-1].split("AUC ")[1].split()[0]) > 0.9
