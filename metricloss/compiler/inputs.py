@@ -14,7 +14,7 @@ cheaply, and each failure is an InputError naming the argument and what was expe
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -27,47 +27,84 @@ class InputSpec:
     names: tuple[str, ...]  # positional argument names; names[0] is the scores
     shapes: Mapping[str, tuple[str, ...]]
     classes: Mapping[str, int | str]
+    # A valid batch for a seed, from the declaration (``example=``), where the shapes cannot say
+    # what valid values are (positive head sizes); ``synthetic`` returns it.
+    example: Callable[[int], Sequence[torch.Tensor]] | None = None
 
     @classmethod
     def parse(cls, names: Sequence[str], shapes: Mapping[str, str] | None,
-              classes: Mapping[str, int | str] | None) -> InputSpec:
+              classes: Mapping[str, int | str] | None, example: Callable | None = None) -> InputSpec:
+        for kind, table, sample in (("shapes", shapes, '{"scores": "N C", "labels": "N"}'),
+                                     ("classes", classes, '{"labels": "C"} or {"labels": 2}')):
+            if table is not None and not isinstance(table, Mapping):
+                raise CompileError(
+                    f"{kind}= must be a dict from argument names, e.g. {kind}={sample}; "
+                    f"got {type(table).__name__} {table!r}"
+                )
         shapes, classes = dict(shapes or {}), dict(classes or {})
         for kind, table in (("shapes", shapes), ("classes", classes)):
             unknown = set(table) - set(names)
             if unknown:
                 raise CompileError(
-                    f"{kind}= names {sorted(unknown)}, which are not arguments of the metric "
+                    f"{kind}= names {sorted(unknown, key=str)}, which are not arguments of the metric "
                     f"(its arguments are {list(names)})"
                 )
-        parsed = {name: tuple(text.split()) for name, text in shapes.items()}
+        parsed = {name: _dims(name, text) for name, text in shapes.items()}
         dims = {d for dims in parsed.values() for d in dims}
         for name, count in classes.items():
-            if isinstance(count, str) and count not in dims:
+            if name == names[0]:
                 raise CompileError(
-                    f"classes={{{name!r}: {count!r}}}: {count!r} is not a dimension named in shapes="
+                    f"classes={{{name!r}: {count!r}}}: {name} is the scores (the model's outputs), not class "
+                    "indices; classes= names the targets that hold class indices"
                 )
-        return cls(tuple(names), parsed, classes)
+            if isinstance(count, str):
+                if count not in dims:
+                    raise CompileError(
+                        f"classes={{{name!r}: {count!r}}}: {count!r} is not a dimension named in shapes=; "
+                        f"name it there (shapes={{{names[0]!r}: \"N {count}\", ...}}) or give the number of classes"
+                    )
+            elif isinstance(count, bool) or not isinstance(count, int) or count < 2:
+                raise CompileError(
+                    f"classes={{{name!r}: {count!r}}}: the number of classes must be an int of at least 2 "
+                    "(2 for binary labels in {0, 1}) or the name of a dimension in shapes= (\"C\")"
+                )
+        if example is not None and not callable(example):
+            raise CompileError(
+                f"example= must be a function of a seed returning a valid batch ({', '.join(names)}), "
+                f"got {type(example).__name__}"
+            )
+        return cls(tuple(names), parsed, classes, example)
 
-    def check(self, metric: str, scores, *targets) -> None:
+    def check(self, metric: str, scores, *targets, parameters: Sequence[str] = ()) -> None:
+        """Raise an InputError for the first thing wrong with a call's inputs (see the module doc).
+
+        The value checks (finite scores, class indices in range) cost one device sync together.
+        """
         if len(targets) != len(self.names) - 1:
+            hint = ""
+            if len(targets) > len(self.names) - 1 and parameters:
+                hint = f"; parameters go by keyword ({', '.join(f'{p}=...' for p in parameters)})"
             raise InputError(
                 f"{metric} takes {len(self.names)} arguments ({', '.join(self.names)}); "
-                f"got {1 + len(targets)}"
+                f"got {1 + len(targets)}{hint}"
             )
         arguments = dict(zip(self.names, (scores, *targets)))
         for name, value in arguments.items():
-            if name in self.shapes or name in self.classes or name == self.names[0]:
-                if not isinstance(value, torch.Tensor):
-                    raise InputError(f"{metric}: {name} must be a torch.Tensor, got {type(value).__name__}")
+            if not isinstance(value, torch.Tensor):
+                convert = (f"; convert it with `torch.as_tensor({name})`"
+                           if isinstance(value, (list, tuple, int, float)) or hasattr(value, "__array__")
+                           else "; pass a tensor")
+                raise InputError(f"{metric}: {name} must be a torch.Tensor, got {type(value).__name__}{convert}")
         if not scores.is_floating_point():
             raise InputError(
-                f"{metric}: {self.names[0]} must be a floating-point tensor of model outputs, got {scores.dtype}"
+                f"{metric}: {self.names[0]} must be a floating-point tensor of model outputs, got {scores.dtype}; "
+                f"pass the model's raw outputs (logits), or `{self.names[0]}.float()`"
             )
         for name, value in arguments.items():
-            if isinstance(value, torch.Tensor) and value.device != scores.device:
+            if value.device != scores.device:
                 raise InputError(
                     f"{metric}: {name} is on {value.device} but {self.names[0]} is on {scores.device}; "
-                    "move them to one device"
+                    f"move them to one device (`{name}.to({self.names[0]}.device)`)"
                 )
         sizes: dict[str, tuple[int, str]] = {}
         for name, dims in self.shapes.items():
@@ -75,11 +112,14 @@ class InputSpec:
             if value.dim() != len(dims):
                 raise InputError(
                     f"{metric}: {name} must have shape [{', '.join(dims)}] ({len(dims)} dimensions), "
-                    f"got {tuple(value.shape)}"
+                    f"got {tuple(value.shape)}{_rank_hint(name, dims, value)}"
                 )
-            for dim, size in zip(dims, value.shape):
+            for position, (dim, size) in enumerate(zip(dims, value.shape)):
                 if dim.isdigit() and int(dim) != size:
-                    raise InputError(f"{metric}: {name} must have size {dim} in dimension {dims.index(dim)}, got {size}")
+                    raise InputError(
+                        f"{metric}: {name} must have size {dim} in dimension {position} (shape "
+                        f"[{', '.join(dims)}]), got {tuple(value.shape)}"
+                    )
                 if dim in sizes and sizes[dim][0] != size:
                     first_size, first = sizes[dim]
                     raise InputError(
@@ -87,19 +127,39 @@ class InputSpec:
                         f"expected {self._describe()}"
                     )
                 sizes.setdefault(dim, (size, name))
-        _check_finite(metric, self.names[0], scores)
         for name, count in self.classes.items():
-            if isinstance(count, str):
-                _check_labels(metric, name, arguments[name], sizes[count][0], f" ({count} = {sizes[count][0]})")
-            else:
-                _check_labels(metric, name, arguments[name], count, "")
+            labels = arguments[name]
+            if labels.is_floating_point() or labels.is_complex():
+                raise InputError(
+                    f"{metric}: {name} must be an integer (or bool) tensor of class indices, got {labels.dtype}; "
+                    f"convert with `{name}.long()`"
+                )
+            if isinstance(count, str) and sizes[count][0] < 2:
+                size, holder = sizes[count]
+                raise InputError(
+                    f"{metric}: {holder} has {count} = {size} classes (shape {tuple(arguments[holder].shape)}); "
+                    f"{name} needs at least 2 to choose from. For a binary task pass both classes' scores "
+                    f"([N, 2] logits), or use a binary metric on [N] scores"
+                )
+        # The value checks, one device sync for all of them; the details only on failure.
+        flags = [~torch.isfinite(scores).all()]
+        bounds = {name: (sizes[count][0] if isinstance(count, str) else count) for name, count in self.classes.items()}
+        flags += [_out_of_range(arguments[name], count).any() for name, count in bounds.items()]
+        if bool(torch.stack(flags).any()):
+            _check_finite(metric, self.names[0], scores)
+            for name, count in self.classes.items():
+                where = f" ({count} = {bounds[name]})" if isinstance(count, str) else ""
+                _check_labels(metric, name, arguments[name], bounds[name], where)
 
     def synthetic(self, seed: int = 0, size: int = 6, classes: int = 3) -> list[torch.Tensor] | None:
         """A small valid batch built from the declared shapes, or None if some argument has none.
 
         Dimensions get ``size`` entries (``classes`` for a dimension that counts classes); class
-        arguments cycle through every class; the rest are standard normal and tie-free.
+        arguments cycle through every class; the rest are standard normal and tie-free. A
+        declaration's ``example=`` replaces all this.
         """
+        if self.example is not None:
+            return list(self.example(seed))
         if any(name not in self.shapes for name in self.names):
             return None
         class_dims = {count for count in self.classes.values() if isinstance(count, str)}
@@ -122,6 +182,37 @@ class InputSpec:
         return ", ".join(f"{name} [{', '.join(dims)}]" for name, dims in self.shapes.items())
 
 
+def _dims(name: str, text) -> tuple[str, ...]:
+    """``"N C"`` as ``("N", "C")``: names (identifiers) and fixed sizes (positive integers)."""
+    if not isinstance(text, str):
+        raise CompileError(
+            f"shapes={{{name!r}: {text!r}}}: a shape is a string of dimension names, e.g. \"N C\", "
+            f"got {type(text).__name__}"
+        )
+    dims = tuple(text.split())
+    for dim in dims:
+        if not (dim.isidentifier() or (dim.isdigit() and int(dim) > 0)):
+            raise CompileError(
+                f"shapes={{{name!r}: {text!r}}}: {dim!r} is not a dimension; write names (N, C) and "
+                "positive sizes (2) separated by spaces, e.g. \"N J 2\""
+            )
+    return dims
+
+
+def _rank_hint(name: str, dims: tuple[str, ...], value: torch.Tensor) -> str:
+    """What to do about a tensor with one dimension too many or too few."""
+    if value.dim() == len(dims) + 1 and value.shape[-1] == 1:
+        return f"; drop the trailing dimension of size 1 with `{name}.squeeze(-1)`"
+    if value.dim() == len(dims) + 1 and value.shape[-1] == 2 and len(dims) == 1:
+        return f"; for two-class outputs pass the positive class's column, `{name}[:, 1]`"
+    return ""
+
+
+def _out_of_range(labels: torch.Tensor, count: int) -> torch.Tensor:
+    return (labels < 0) | (labels >= count) if labels.dtype != torch.bool else torch.zeros((), dtype=torch.bool,
+                                                                                        device=labels.device)
+
+
 def _check_finite(metric: str, name: str, scores: torch.Tensor) -> None:
     finite = torch.isfinite(scores)
     if not bool(finite.all()):
@@ -133,14 +224,9 @@ def _check_finite(metric: str, name: str, scores: torch.Tensor) -> None:
 
 
 def _check_labels(metric: str, name: str, labels: torch.Tensor, count: int, where: str) -> None:
-    if labels.is_floating_point() or labels.is_complex():
-        raise InputError(
-            f"{metric}: {name} must be an integer (or bool) tensor of class indices, got {labels.dtype}; "
-            f"convert with `{name}.long()`"
-        )
     if labels.numel() == 0:
         return
-    bad = (labels < 0) | (labels >= count)
+    bad = _out_of_range(labels, count)
     if bool(bad.any()):
         index = tuple(int(i) for i in bad.nonzero()[0])
         raise InputError(
