@@ -52,6 +52,7 @@ def count_metric(
     zero_division: float = 0.0,
     parameters: Mapping[str, float] | None = None,
     doc: str | None = None,
+    check: Callable | None = None,
 ) -> Metric:
     """Declare, compile and register a metric given as a formula of confusion counts.
 
@@ -65,6 +66,8 @@ def count_metric(
     convention; for macro, per class).
     ``parameters``: extra symbols of the formula and their defaults (``{"beta": 1.0}``), keyword-only
     parameters of the metric.
+    ``check``: as ``@metric(check=...)``, ``check(scores, labels, *, threshold, **parameters)``
+    returning a message or None on every call (a parameter's range: ``beta >= 0``).
 
     >>> precision = count_metric("TP / (TP + FP)", name="doc_precision", best=1.0)
     >>> scores, labels = torch.tensor([0.9, 0.4, -0.2, 0.3]), torch.tensor([1, 0, 1, 1])
@@ -85,9 +88,9 @@ def count_metric(
     fn = _metric_function(declared, name, where, module, doc)
     if average == "binary":
         return metric(fn, name=name, best=best, higher_is_better=higher_is_better,
-                      shapes={"scores": "N", "labels": "N"}, classes={"labels": 2}, location=where)
+                      shapes={"scores": "N", "labels": "N"}, classes={"labels": 2}, location=where, check=check)
     return metric(fn, name=name, best=best, higher_is_better=higher_is_better,
-                  shapes={"scores": "N C", "labels": "N"}, classes={"labels": "C"}, location=where)
+                  shapes={"scores": "N C", "labels": "N"}, classes={"labels": "C"}, location=where, check=check)
 
 
 def formula_of(target: Metric) -> CountFormula | None:
@@ -201,7 +204,8 @@ def _evaluator(declared: CountFormula) -> Callable:
 
 def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise InputError(f"parameter {name} must be a finite real number, got {value!r}")
+        raise InputError(f"parameter {name} must be a finite real number, got {value!r}; bind a number, "
+                         f"e.g. {name}=0.0")
     return float(value)
 
 

@@ -9,8 +9,12 @@ user's ``def`` line rather than at the first training step.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
+import math
+import numbers
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -18,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ..errors import CompileError, InputError, PluginError, SourceLocation
+from ..errors import CompileError, InputError, MetricLossError, PluginError, SourceLocation
 from .goals import Goal, Ideal
 from .ideal import Proposal, find_ideal, propose
 from .inputs import InputSpec
@@ -40,6 +44,7 @@ class Declaration:
     ideal: Callable | None
     defaults: Mapping[str, Any]  # keyword-only parameters and their defaults (missing: required)
     location: SourceLocation
+    check: Callable | None = None  # check(scores, *targets, **params) -> a message, or None
 
     @property
     def required(self) -> set[str]:
@@ -55,6 +60,8 @@ class Compiled:
     params: Mapping[str, Any]
     program: Program
     lowered: tuple[str, ...]
+    # Boolean masks of the targets that select items of the scores (``scores[labels == 1]``).
+    selections: tuple[Selection, ...] = ()
 
     @property
     def goal(self) -> Goal:
@@ -65,14 +72,14 @@ class Compiled:
         decl = self.declaration
         with torch.no_grad():
             return find_ideal(self.program, binaries, scores, targets, self.goal, decl.spec.names[1:],
-                              decl.ideal, decl.name)
+                              _guarded_ideal(decl), decl.name)
 
     def propose(self, binaries: Binaries, scores: torch.Tensor, targets: tuple) -> Proposal | None:
         """The first candidate for ``b*``, to be settled by ``g``'s values (``ideal.propose``)."""
         decl = self.declaration
         with torch.no_grad():
             return propose(self.program, binaries, scores, targets, self.goal, decl.spec.names[1:],
-                           decl.ideal, decl.name)
+                           _guarded_ideal(decl), decl.name)
 
 
 class Metric:
@@ -87,7 +94,22 @@ class Metric:
     def __init__(self, declaration: Declaration, params: Mapping[str, Any]):
         self.declaration = declaration
         self.params = dict(params)
-        self._compiled = _compile(declaration, tuple(sorted(self.params.items())))
+        try:
+            key = tuple(sorted(self.params.items()))
+            hash(key)
+        except TypeError:
+            unhashable = sorted(k for k, v in self.params.items() if not _hashable(v))
+            raise InputError(
+                f"metric `{declaration.name}`: parameter {unhashable[0]}={self.params[unhashable[0]]!r} "
+                "is not a constant the metric can be compiled for (not hashable); pass a number, a "
+                "string or a tuple"
+            ) from None
+        try:
+            self._compiled = _compile(declaration, key)
+        except InputError as error:  # a parameter the metric's own code refuses while tracing
+            if f"`{declaration.name}`" in str(error):
+                raise
+            raise InputError(f"metric `{declaration.name}`: {error}") from None
 
     @property
     def per_shape(self) -> bool:
@@ -129,11 +151,19 @@ class Metric:
         return self.compiled.program
 
     def check_inputs(self, scores, *targets) -> None:
-        self.declaration.spec.check(f"metric `{self.name}`", scores, *targets)
+        """An InputError for the first thing wrong with these inputs (declared shapes, dtypes,
+        devices, finite scores, class indices in range, the declaration's own ``check=``)."""
+        decl = self.declaration
+        decl.spec.check(f"metric `{self.name}`", scores, *targets, parameters=tuple(decl.defaults))
+        if decl.check is not None:
+            _run_check(decl, scores, targets, self.params)
 
     def binaries(self, scores: torch.Tensor, *targets) -> Binaries:
         self.check_inputs(scores, *targets)
-        return self.compiled_for(scores, *targets).program.pairs(scores, targets)
+        compiled = self.compiled_for(scores, *targets)
+        if compiled.selections and self.declaration.spec.names[0] not in self.declaration.spec.shapes:
+            _check_selections(compiled, scores, targets)
+        return compiled.program.pairs(scores, targets)
 
     def __call__(self, scores: torch.Tensor, *targets, **params) -> torch.Tensor:
         """The exact value; ``params`` bind the metric's parameters for this call."""
@@ -146,9 +176,12 @@ class Metric:
     def bind(self, **params) -> Metric:
         unknown = set(params) - set(self.declaration.defaults)
         if unknown:
+            known = sorted(self.declaration.defaults)
+            close = difflib.get_close_matches(sorted(unknown)[0], known, n=1)
+            hint = f". Did you mean {close[0]}=?" if close else ""
             raise InputError(
                 f"metric `{self.name}` has no parameter {sorted(unknown)}; its parameters (arguments "
-                f"with a default, or keyword-only) are {sorted(self.declaration.defaults) or 'none'}"
+                f"with a default, or keyword-only) are {known or 'none'}{hint}"
             )
         return Metric(self.declaration, {**self.params, **params})
 
@@ -168,6 +201,8 @@ def metric(
     ideal: Callable | None = None,
     location: SourceLocation | None = None,
     register: bool = True,
+    check: Callable | None = None,
+    example: Callable | None = None,
 ) -> Metric | Callable[[Callable], Metric]:
     """Compile ``fn(scores, *targets, *, **params)`` into a metric and register it under ``name``.
 
@@ -181,16 +216,40 @@ def metric(
     ``register``: make the metric available by name (``get_metric``, ``UniLoss("name")``); off,
     it is only the returned object (a metric compiled for a look, as ``explain`` does with an
     undecorated function).
+    ``check``: a function ``check(scores, *targets, **params)`` called on every call after the
+    declared shapes and classes are checked, for what they cannot say (a value range, a parameter
+    against a size); it returns a message saying what is wrong and what to do, or None. The
+    message becomes an ``InputError`` naming the metric.
+    ``example``: a function of a seed returning a valid batch ``(scores, *targets)``, for inputs
+    whose valid values the shapes cannot describe (positive head sizes); the decoration check,
+    ``explain`` and ``metricloss.testing`` use it instead of the batch built from ``shapes=``.
     """
     if fn is None:
         return functools.partial(
             metric, name=name, best=best, higher_is_better=higher_is_better,
             shapes=shapes, classes=classes, ideal=ideal, location=location, register=register,
+            check=check, example=example,
         )
-    if not callable(fn):
-        raise CompileError(f"@metric decorates a function, got {type(fn).__name__}")
+    if not callable(fn) or not hasattr(fn, "__code__"):
+        what = "a class" if inspect.isclass(fn) else f"a {type(fn).__name__}"
+        raise CompileError(
+            f"@metric decorates a Python function (`def metric(scores, labels): ...` or a lambda), got "
+            f"{what} ({fn!r})"[:300]
+        )
+    if location is not None and not isinstance(location, SourceLocation):
+        raise CompileError(
+            f"@metric(location=...) must be a metricloss.errors.SourceLocation(filename, lineno), got "
+            f"{type(location).__name__} {location!r}"
+        )
     location = location or _def_line(fn)
+    if name is not None and (not isinstance(name, str) or not name.strip() or name != name.strip()):
+        raise CompileError(
+            f"metric at {location}: name= must be a non-empty string without surrounding spaces "
+            f"(the name `get_metric` and `UniLoss` look it up by), got {name!r}"
+        )
     name = name or fn.__name__
+    _check_options(name, location, best=best, higher_is_better=higher_is_better, ideal=ideal,
+                   register=register, check=check)
     signature = inspect.signature(fn)
     positional, defaults = [], {}
     for parameter in signature.parameters.values():
@@ -210,12 +269,20 @@ def metric(
     if not positional:
         raise CompileError(f"metric `{name}` at {location} must take the scores as its first argument")
     try:
-        spec = InputSpec.parse(positional, shapes, classes)
+        spec = InputSpec.parse(positional, shapes, classes, example)
     except CompileError as error:
         raise CompileError(f"metric `{name}` at {location}: {error}") from None
+    if ideal is not None:
+        _check_ideal_signature(name, location, ideal, spec.names[1:])
+    if register and not name.isidentifier():
+        raise CompileError(
+            f"metric at {location}: {name!r} cannot be registered as a metric's name"
+            f"{' (a lambda has no name of its own)' if name == '<lambda>' else ''}; pass "
+            "name=\"my_metric\" (letters, digits and underscores), or register=False"
+        )
     declaration = Declaration(
-        fn=fn, name=name, best=best, higher_is_better=higher_is_better, spec=spec, ideal=ideal,
-        defaults=defaults, location=location,
+        fn=fn, name=name, best=float(best) if best is not None else None, higher_is_better=higher_is_better,
+        spec=spec, ideal=ideal, defaults=defaults, location=location, check=check,
     )
     missing = declaration.required
     bound = Metric(declaration, {k: v for k, v in defaults.items() if k not in missing}) if not missing else None
@@ -250,8 +317,196 @@ class _Unbound(Metric):
 
 def get_metric(name: str | Metric, **params) -> Metric:
     """The registered metric called ``name``, with keyword-only parameters bound to ``params``."""
+    if not isinstance(name, (str, Metric)):
+        raise PluginError(
+            f"get_metric takes a metric's name (\"auc\") or a Metric (a function decorated with "
+            f"@metricloss.metric), got {type(name).__name__} {name!r}"[:300]
+        )
     found = name if isinstance(name, Metric) else REGISTRY.get("metric", name)
     return found.bind(**params) if params or isinstance(found, _Unbound) else found
+
+
+def _check_options(name: str, location: SourceLocation, **options) -> None:
+    """The decorator's other arguments, each refused with what it must be."""
+    best = options["best"]
+    if best is not None and (isinstance(best, bool) or not isinstance(best, numbers.Real) or not math.isfinite(best)):
+        raise CompileError(
+            f"metric `{name}` at {location}: best= must be a finite number (the metric's best value, "
+            f"e.g. best=1.0) or None, got {type(best).__name__} {best!r}"
+        )
+    for flag in ("higher_is_better", "register"):
+        if not isinstance(options[flag], bool):
+            raise CompileError(
+                f"metric `{name}` at {location}: {flag}= must be True or False, got "
+                f"{type(options[flag]).__name__} {options[flag]!r}"
+            )
+    for hook, what in (("ideal", "a function of the targets returning perfect scores"),
+                       ("check", "a function check(scores, *targets, **params) returning a message or None")):
+        if options[hook] is not None and not callable(options[hook]):
+            raise CompileError(
+                f"metric `{name}` at {location}: {hook}= must be {what}, got "
+                f"{type(options[hook]).__name__} {options[hook]!r}"
+            )
+
+
+def _check_ideal_signature(name: str, location: SourceLocation, ideal: Callable, targets: tuple[str, ...]) -> None:
+    """ideal= is called with the targets, positionally (and ``shape=`` when it takes it)."""
+    try:
+        signature = inspect.signature(ideal)
+    except (TypeError, ValueError):  # a builtin without a signature: found out at the first call
+        return
+    shape = signature.parameters.get("shape")
+    takes_shape = shape is not None and shape.kind is inspect.Parameter.KEYWORD_ONLY
+    try:
+        signature.bind(*targets, **({"shape": None} if takes_shape else {}))
+    except TypeError as error:
+        raise CompileError(
+            f"metric `{name}` at {location}: ideal= is called with the targets ({', '.join(targets) or 'none'}) "
+            f"and cannot take them: {error}. Write it as `ideal=lambda {', '.join(targets)}: ...` returning "
+            "perfect scores"
+        ) from None
+
+
+def _guarded_ideal(decl: Declaration) -> Callable | None:
+    """``decl.ideal``, with what it raises turned into an InputError pointing at it."""
+    if decl.ideal is None:
+        return None
+    ideal = decl.ideal
+
+    @functools.wraps(ideal)
+    def guarded(*targets, **shape):
+        try:
+            return ideal(*targets, **shape)
+        except MetricLossError:
+            raise
+        except Exception as error:
+            from .trace import user_location_from
+
+            where = user_location_from(error)
+            raise InputError(
+                f"metric `{decl.name}`: ideal= raised {type(error).__name__}: {error}"
+                f"{f' at {where}' if where else ''} on targets of shapes "
+                f"{[tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in targets]}; "
+                "ideal= must return perfect scores (a float tensor of the scores' shape) for any batch"
+            ) from error
+    return guarded
+
+
+def _run_check(decl: Declaration, scores: torch.Tensor, targets: tuple, params: Mapping[str, Any]) -> None:
+    try:
+        message = decl.check(scores, *targets, **params)
+    except InputError as error:
+        message = str(error)
+    if message is None:
+        return
+    if not isinstance(message, str):
+        raise CompileError(
+            f"metric `{decl.name}` at {decl.location}: check= must return a message (str) or None, "
+            f"got {type(message).__name__}"
+        )
+    raise InputError(message if f"`{decl.name}`" in message else f"metric `{decl.name}`: {message}")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """``x[mask]``: a mask computed element by element from targets selects from the scores."""
+
+    targets: tuple[int, ...]  # positions (in the targets) of the tensors the mask is computed from
+    location: SourceLocation | None
+
+
+# Ops through which a tensor keeps the shape of its one tensor argument.
+_SAME_SHAPE = {
+    "float", "double", "half", "to", "type_as", "clone", "contiguous", "bool", "long", "int",
+    "sigmoid", "tanh", "exp", "log", "neg", "abs", "softmax", "log_softmax", "logical_not",
+    "__invert__", "__neg__", torch.sigmoid, torch.tanh, torch.exp, torch.log, torch.neg, torch.softmax,
+    torch.log_softmax, torch.logical_not, operator.neg, operator.invert, torch.nn.functional.softmax,
+    torch.nn.functional.log_softmax, torch.nn.functional.sigmoid,
+}
+# Element-wise ops of two operands: the result has their broadcast shape.
+_ELEMENTWISE = {
+    operator.eq, operator.ne, operator.gt, operator.ge, operator.lt, operator.le, operator.and_,
+    operator.or_, operator.xor, operator.add, operator.sub, operator.mul, operator.truediv,
+    torch.eq, torch.ne, torch.gt, torch.ge, torch.lt, torch.le, torch.logical_and, torch.logical_or,
+    torch.logical_xor, "eq", "ne", "gt", "ge", "lt", "le", "logical_and", "logical_or", "logical_xor",
+    "__and__", "__or__", "__xor__", "add", "sub", "mul", "div",
+}
+
+
+def _elementwise_sources(node, placeholders: dict) -> set[str] | None:
+    """The placeholders ``node`` is computed from element by element (scalars aside), or None when
+    some step may change the shape (an index, a reduction, a view)."""
+    import torch.fx as fx
+
+    seen: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.op == "placeholder":
+            seen.add(current.target)
+            continue
+        if current.op not in ("call_function", "call_method"):
+            return None
+        tensors = [a for a in (*current.args, *current.kwargs.values()) if isinstance(a, fx.Node)]
+        others = [a for a in (*current.args, *current.kwargs.values()) if not isinstance(a, fx.Node)]
+        if current.target in _SAME_SHAPE and len(tensors) == 1 and current.args and current.args[0] is tensors[0]:
+            stack.append(tensors[0])
+        elif current.target in _ELEMENTWISE and all(isinstance(o, (int, float, bool)) for o in others):
+            stack.extend(tensors)
+        else:
+            return None
+    return seen
+
+
+def _mask_selections(graph, names: tuple[str, ...]) -> tuple[Selection, ...]:
+    """Every ``x[mask]`` with ``x`` the scores (element by element) and ``mask`` computed element by
+    element from targets: its shape is theirs, which a call can check against the scores'."""
+    import torch.fx as fx
+
+    found = []
+    for node in graph.nodes:
+        if not (node.op == "call_function" and node.target is operator.getitem and len(node.args) == 2
+                and isinstance(node.args[1], fx.Node)):
+            continue
+        source = _elementwise_sources(node.args[0], {})
+        mask = _elementwise_sources(node.args[1], {})
+        if source != {names[0]} or not mask or names[0] in mask:
+            continue
+        found.append(Selection(tuple(names.index(m) - 1 for m in sorted(mask)), node.meta.get("location")))
+    return tuple(found)
+
+
+def _check_selections(compiled: Compiled, scores: torch.Tensor, targets: tuple) -> None:
+    """A target's mask that selects whole rows of the scores is refused unless ``shapes=`` says the
+    scores have those extra dimensions: the comparisons after it would pair rows element by element
+    (``my_auc`` given [N, 2] logits compares column 0 with column 0 and 1 with 1)."""
+    decl = compiled.declaration
+    for selection in compiled.selections:
+        masks = [targets[i] for i in selection.targets if isinstance(targets[i], torch.Tensor)]
+        if not masks:
+            continue
+        rank = max(t.dim() for t in masks)
+        extra = scores.shape[rank:]
+        if rank >= scores.dim() or math.prod(extra) <= 1:
+            continue
+        names = [decl.spec.names[1 + i] for i in selection.targets]
+        mask_shape = tuple(scores.shape[:rank])
+        raise InputError(
+            f"metric `{decl.name}`: the mask from {', '.join(names)} {tuple(masks[0].shape)} at "
+            f"{selection.location} selects from scores of shape {tuple(scores.shape)}, so each item it "
+            f"keeps is a row of {math.prod(extra)} scores, which the code after it compares element by "
+            f"element. Pass scores of shape {mask_shape}, one per item (for two-class logits the "
+            f"positive class's column, `scores[:, 1]`), or declare the shapes if rows are meant: "
+            f"@metricloss.metric(shapes={{{decl.spec.names[0]!r}: ...}})"
+        )
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _check_name_free(name: str, fn: Callable) -> None:
@@ -289,9 +544,10 @@ def compile_metric(declaration: Declaration, bound: Mapping[str, Any]) -> Compil
 
 
 def _compile_graph(declaration: Declaration, bound: Mapping[str, Any], graph) -> Compiled:
+    selections = _mask_selections(graph, declaration.spec.names)
     lowered = lower(graph, declaration.name)
     program = Program(declaration.name, graph, partition(graph, declaration.name))
-    return Compiled(declaration, bound, program, tuple(lowered))
+    return Compiled(declaration, bound, program, tuple(lowered), selections)
 
 
 def _probe(compiled: Compiled, arguments) -> None:
@@ -300,8 +556,15 @@ def _probe(compiled: Compiled, arguments) -> None:
     if arguments is None:
         return
     scores, *targets = arguments
-    binaries = compiled.program.pairs(scores, tuple(targets))
-    compiled.program.value(binaries)
+    try:
+        binaries = compiled.program.pairs(scores, tuple(targets))
+        compiled.program.value(binaries)
+    except InputError as error:
+        shapes = ", ".join(f"{name} {tuple(a.shape)}" for name, a in zip(decl.spec.names, arguments))
+        raise CompileError(
+            f"metric `{decl.name}` at {decl.location}: the code does not run on a batch of the declared "
+            f"shapes ({shapes}): {error}. Correct shapes= (and classes=) to what the code reads"
+        ) from None
     try:
         ideal = compiled.ideal(binaries, scores, tuple(targets))
     except InputError as error:
