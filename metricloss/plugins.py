@@ -13,21 +13,62 @@ registered in-process with a decorator, or by a distribution's entry points (gro
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
+from importlib import metadata
 from typing import Any
 
-from .errors import InputError, SourceLocation
+from .errors import InputError, PluginError, SourceLocation
 from .registry import GROUPS, REGISTRY
+
+# What a part given as an object (not a name) must be, and an example of one.
+_PARTS = {
+    "relaxation": ("Relaxation", "ml.sigmoid(tau=1.0)"),
+    "sampler": ("Sampler", "ml.ideal(16)"),
+    "interpolator": ("Interpolator", "ml.inverse_distance()"),
+}
 
 
 def _register(kind: str, factory: Callable | None, name: str | None):
+    if name is not None and (not isinstance(name, str) or not name or any(c.isspace() for c in name)):
+        raise PluginError(
+            f"@metricloss.{kind}(name=...) must be a non-empty string without spaces (the name a "
+            f"{kind} is looked up by), got {type(name).__name__} {name!r}"
+        )
     if factory is None:
-        return functools.partial(_register, kind, name=name)
+        def decorate(factory: Callable):
+            if factory is None:
+                raise PluginError(f"@metricloss.{kind}(name={name!r}) decorates a factory function, got None")
+            return _register(kind, factory, name)
+        return decorate
+    if not callable(factory):
+        raise PluginError(
+            f"@metricloss.{kind} decorates a factory (a function of the {kind}'s parameters, each with a "
+            f"default), got {type(factory).__name__} {factory!r}"[:300]
+        )
     code = getattr(factory, "__code__", None)
     source = str(SourceLocation(code.co_filename, code.co_firstlineno)) if code else repr(factory)
-    REGISTRY.register(kind, name or factory.__name__, factory, source)
+    name = name or getattr(factory, "__name__", None)
+    if not isinstance(name, str) or name == "<lambda>":
+        raise PluginError(
+            f"the {kind} at {source} has no name of its own (a lambda or a callable object); "
+            f"register it with @metricloss.{kind}(name=\"my_{kind}\")"
+        )
+    _check_name_free(kind, name, factory)
+    REGISTRY.register(kind, name, factory, source)
     return factory
+
+
+def _check_name_free(kind: str, name: str, factory: Callable) -> None:
+    """A decorated part may not take the name of an installed plugin it is not (that plugin's
+    entry point would clash with it at the first lookup, far from here)."""
+    module = getattr(factory, "__module__", None)
+    for point in metadata.entry_points(group=GROUPS[kind]):
+        if point.name == name and point.module != module:
+            dist = f"{point.dist.name} {point.dist.version}" if point.dist else point.value
+            raise PluginError(
+                f"a {kind} named {name!r} is already provided by {dist} ({point.value}); choose another "
+                f"name with @metricloss.{kind}(name=...)"
+            )
 
 
 def relaxation(factory: Callable | None = None, *, name: str | None = None):
@@ -54,9 +95,31 @@ def get_plugin(kind: str, name: str) -> Any:
     """The registered plugin of ``kind`` called ``name`` (a factory, or a ``Metric``)."""
     if kind not in GROUPS:
         raise InputError(f"kind must be one of {sorted(GROUPS)}, got {kind!r}")
+    if not isinstance(name, str):
+        raise PluginError(f"a {kind}'s name is a string (e.g. {sorted(GROUPS)[0]!r}), got {type(name).__name__} {name!r}")
     return REGISTRY.get(kind, name)
 
 
 def resolve(kind: str, part: Any) -> Any:
-    """A part given by name is made by its factory with default parameters."""
-    return get_plugin(kind, part)() if isinstance(part, str) else part
+    """A part given by name is made by its factory with default parameters; a part given as an
+    object must be one (``ml.sigmoid(tau=1.0)``, not the factory ``ml.sigmoid``)."""
+    if isinstance(part, str):
+        return get_plugin(kind, part)()
+    expected = _part_type(kind)
+    if expected is not None and not isinstance(part, expected):
+        type_name, example = _PARTS[kind]
+        factories = {id(entry.plugin): entry.name for entry in REGISTRY.entries(kind)}
+        called = ""
+        if id(part) in factories:  # the factory itself, not what it makes
+            called = f"; call the factory: `{factories[id(part)]}()` rather than `{factories[id(part)]}`"
+        raise InputError(
+            f"{kind} must be a {type_name} (e.g. {example}) or the name of a registered {kind}, got "
+            f"{type(part).__name__} {part!r}"[:240] + called
+        )
+    return part
+
+
+def _part_type(kind: str) -> type | None:
+    from .contracts import _part_type as part_type
+
+    return part_type(kind)

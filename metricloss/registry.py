@@ -54,6 +54,8 @@ class Registry:
     def register(self, kind: str, name: str, plugin: Any, source: str,
                  distribution: str = "", version: str = "") -> None:
         """Add a plugin, checked against its kind's contract (``contracts.py``)."""
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"the {kind} at {source} needs a non-empty string name, got {name!r}")
         wrong = problem(kind, plugin)
         if wrong is not None:
             raise PluginError(f"the {kind} {name!r} at {source} {wrong}")
@@ -67,6 +69,8 @@ class Registry:
         entries[name] = Entry(name, kind, plugin, source, distribution, version)
 
     def get(self, kind: str, name: str) -> Any:
+        if not isinstance(name, str):
+            raise PluginError(f"a {kind} is looked up by its name, a string; got {type(name).__name__} {name!r}"[:300])
         if name not in self._entries[kind]:
             self.load_entry_points(kind)
         entry = self._entries[kind].get(name)
