@@ -38,7 +38,10 @@ def positive(value: Any, factory: str, parameter: str) -> float:
     """``value`` as a float, or a ValueError naming the factory and parameter."""
     if (isinstance(value, bool) or not isinstance(value, numbers.Real)
             or not math.isfinite(value) or not value > 0):
-        raise InputError(f"{factory}: {parameter} must be a positive finite number, got {value!r}")
+        raise InputError(
+            f"{factory}: {parameter} must be a positive finite number, got {value!r}; pass a number above 0, "
+            f"e.g. {factory}({parameter}=1.0)"
+        )
     return float(value)
 
 

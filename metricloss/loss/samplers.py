@@ -63,8 +63,11 @@ class Sampler:
 
 
 def _count(count: int, what: str) -> int:
-    if not isinstance(count, int) or count < 0:
-        raise InputError(f"{what}: count must be a non-negative int, got {count!r}")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise InputError(
+            f"{what}: count must be a non-negative int, got {count!r}; it is the number of anchors drawn per "
+            f"call, e.g. {what}(16)"
+        )
     return count
 
 
@@ -82,8 +85,9 @@ def ideal(count: int = 16) -> Sampler:
 def good(count: int = 16, flips: int = 1) -> Sampler:
     """b* with ``flips`` distinct random bits inverted: configurations near the best."""
     _count(count, "good")
-    if not isinstance(flips, int) or flips < 1:
-        raise InputError(f"good: flips must be a positive int, got {flips!r}")
+    if isinstance(flips, bool) or not isinstance(flips, int) or flips < 1:
+        raise InputError(f"good: flips must be a positive int, got {flips!r}; it is the number of bits of b* "
+                         "each anchor flips, e.g. good(16, flips=1)")
 
     def sample(context: SamplingContext) -> Anchors:
         chosen = distinct_indices(count, min(flips, context.size), context.size, context.generator, context.device)
@@ -156,7 +160,7 @@ def element_nearby(count: int = 16, direction: str = "top") -> Sampler:
     dense: ``count x K`` bools (and a few masks of that size while they are built).
     """
     _count(count, "element_nearby")
-    if direction not in ELEMENT_DIRECTIONS:
+    if not isinstance(direction, str) or direction not in ELEMENT_DIRECTIONS:
         raise InputError(f"element_nearby: direction must be one of {ELEMENT_DIRECTIONS}, got {direction!r}")
 
     def sample(context: SamplingContext) -> Anchors:

@@ -14,6 +14,7 @@ binaries left out are held at their hard values (+-1) and get no gradient.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,8 +35,11 @@ class Selection:
 
 
 def _fraction(fraction: float, factory: str) -> float:
-    if not 0 < fraction <= 1:
-        raise InputError(f"{factory}: fraction must be in (0, 1], got {fraction!r}")
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
+        raise InputError(
+            f"{factory}: fraction must be in (0, 1], got {fraction!r}; it is the share of binaries "
+            f"relaxed per step, e.g. {factory}(0.2)"
+        )
     return float(fraction)
 
 
