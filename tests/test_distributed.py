@@ -114,7 +114,7 @@ def test_a_two_process_run_writes_one_set_of_outputs_and_reports_once(two_proces
 def test_two_processes_train_as_one_process_on_the_whole_batch(two_process_run, tmp_path):
     one = train("binary", epochs=2, batch_size=128, device="cpu", out=tmp_path / "one", progress=False)
     for name, weight in _weights(two_process_run).items():
-        assert torch.allclose(weight, _weights(one.out)[name], rtol=1e-4, atol=1e-5), name
+        assert torch.allclose(weight, _weights(one.out)[name], rtol=0, atol=1e-6), name
 
 
 def test_a_two_process_run_resumes_exactly(two_process_run, tmp_path):
