@@ -94,19 +94,20 @@ def _gather_one(tensor: torch.Tensor, shapes: list[tuple[int, ...]], rank: int) 
     wire = tensor.detach()
     if wire.dtype == torch.bool:  # not every backend moves bools
         wire = wire.to(torch.uint8)
-    padded = wire.new_zeros((rows, *wire.shape[1:]))
+    padded = wire.new_zeros((rows, *wire.shape[1:]), device=_collective_device(tensor))
     padded[: wire.shape[0]] = wire
     received = [torch.empty_like(padded) for _ in shapes]
-    torch.distributed.all_gather(received, padded.contiguous())
-    pieces = [r[: shape[0]].to(tensor.dtype) for r, shape in zip(received, shapes)]
+    torch.distributed.all_gather(received, padded)
+    pieces = [r[: shape[0]].to(tensor.device, tensor.dtype) for r, shape in zip(received, shapes)]
     pieces[rank] = tensor  # the live tensor: its gradient is this process's
     return torch.cat(pieces)
 
 
 def _collective_device(tensor: torch.Tensor) -> torch.device:
-    """Where the process group's backend wants tensors: NCCL moves CUDA tensors only."""
-    backend = torch.distributed.get_backend()
-    return tensor.device if tensor.device.type == "cuda" or backend == "nccl" else torch.device("cpu")
+    """Where the process group's backend moves tensors: NCCL CUDA ones only, gloo's all_gather CPU ones."""
+    if torch.distributed.get_backend() == "nccl":
+        return tensor.device if tensor.device.type == "cuda" else torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def _describe(row: torch.Tensor) -> str:
