@@ -1,22 +1,25 @@
 """Formulas of confusion counts: checked as arithmetic, then written as torch code by sympy.
 
 A formula (a string or a sympy expression) may use the counts ``TP FP FN TN`` (and ``P = TP +
-FN``, ``N = TN + FP``), numbers and declared parameters. Strings are checked as Python syntax
-trees *before* sympy's parser sees them, so nothing but arithmetic is ever evaluated; sympy's
-torch printer (``lambdify(..., modules="torch")``) turns the formula, and every denominator into
-a test ``denominator != 0`` for scikit-learn's ``zero_division`` convention.
+FN``, ``N = TN + FP``), numbers and declared parameters. A string is read by Python's ``ast``
+parser, which only builds a syntax tree; every node is checked against an allow-list (names,
+numbers, + - * / **, sqrt) and the sympy expression is then built from the tree node by node.
+No part of the text is ever evaluated as Python (sympy's own ``parse_expr`` would ``eval`` it).
+sympy's torch printer (``lambdify(..., modules="torch")``) turns the checked expression, and every
+denominator into a test ``denominator != 0`` for scikit-learn's ``zero_division`` convention.
 """
 
 from __future__ import annotations
 
 import ast
+import math
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import sympy
 import torch
-from sympy.parsing.sympy_parser import auto_number, parse_expr
 
 from ..errors import CompileError, InputError
 
@@ -100,19 +103,13 @@ class FormulaText(NamedTuple):
 def parse_formula(formula: str | sympy.Expr, parameters: Mapping[str, float] | None = None) -> sympy.Expr:
     """The sympy expression of ``formula``, checked to be arithmetic on counts and parameters.
 
-    A string is checked as a Python syntax tree first (names, numbers, arithmetic, ``sqrt``), and
-    only then handed to sympy's parser, with no builtins and only the count and parameter symbols
-    in scope: no other Python is ever evaluated.
+    A string is checked as a Python syntax tree (names, numbers, arithmetic, ``sqrt``) and the
+    expression is built from that tree by ``_to_sympy``: the text is never evaluated.
     """
     allowed = allowed_symbols(parameters or {})
     if isinstance(formula, str):
         formula = formula.strip()
-        _check_syntax(formula, allowed)
-        scope = {name: symbol for name, symbol in allowed.items()} | FUNCTIONS
-        names = {"__builtins__": {}, "Integer": sympy.Integer, "Float": sympy.Float,
-                 "Rational": sympy.Rational}
-        expression = parse_expr(formula, local_dict=scope, global_dict=names,
-                                transformations=(auto_number,))
+        expression = _to_sympy(_check_syntax(formula, allowed), formula, allowed)
     elif isinstance(formula, sympy.Expr):
         expression = _own_symbols(formula, allowed)
     else:
@@ -148,9 +145,12 @@ def _language(allowed: Mapping[str, sympy.Symbol]) -> str:
 MAX_CHARACTERS = 2_000
 MAX_EXPONENT = 16
 MAX_CONSTANT = 1e15
+# The largest number a formula may build from its constants (10**MAX_DIGITS, about float64's
+# range): ``((9**16)**16)**16`` passes the bounds above, but sympy would compute it exactly.
+MAX_DIGITS = 300
 
 
-def _check_syntax(text: str, allowed: Mapping[str, sympy.Symbol]) -> None:
+def _check_syntax(text: str, allowed: Mapping[str, sympy.Symbol]) -> ast.Expression:
     """Reject, before any evaluation, every construct but names, numbers, arithmetic and sqrt."""
     if len(text) > MAX_CHARACTERS:
         raise CompileError(
@@ -170,6 +170,80 @@ def _check_syntax(text: str, allowed: Mapping[str, sympy.Symbol]) -> None:
         problem = _syntax_problem(node, allowed)
         if problem:
             raise CompileError(f"formula {text!r} uses {problem}; {_language(allowed)}")
+    return tree
+
+
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+           ast.Pow: operator.pow}
+_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+
+
+def _operands(node: ast.AST) -> list[ast.AST]:
+    if isinstance(node, ast.BinOp):
+        return [node.left, node.right]
+    if isinstance(node, ast.UnaryOp):
+        return [node.operand]
+    if isinstance(node, ast.Call):
+        return list(node.args)
+    return []
+
+
+def _to_sympy(tree: ast.Expression, text: str, allowed: Mapping[str, sympy.Symbol]) -> sympy.Expr:
+    """The sympy expression of a checked syntax tree, built node by node from the leaves up.
+
+    Only sympy's own numbers, symbols and arithmetic are called, on nodes ``_check_syntax``
+    admitted; anything else is refused here too. An explicit stack, not recursion, so a long
+    chain (``- - - TP``) cannot exhaust Python's recursion limit. Each node carries a bound on the
+    decimal digits of the numbers it can produce, checked before sympy computes a power.
+    """
+    built: dict[int, tuple[sympy.Expr, float]] = {}
+    stack: list[tuple[ast.AST, bool]] = [(tree.body, False)]
+    while stack:
+        node, ready = stack.pop()
+        if not ready:
+            stack.append((node, True))
+            stack.extend((child, False) for child in _operands(node))
+            continue
+        operands = [built.pop(id(child)) for child in _operands(node)]
+        built[id(node)] = _build_node(node, operands, text, allowed)
+    expression, _ = built[id(tree.body)]
+    return expression
+
+
+def _build_node(node: ast.AST, operands: list[tuple[sympy.Expr, float]], text: str,
+                allowed: Mapping[str, sympy.Symbol]) -> tuple[sympy.Expr, float]:
+    """One node's sympy value and digit bound, from its operands'."""
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        value = node.value
+        digits = abs(math.log10(abs(value))) if value else 0.0
+        return (sympy.Integer(value) if isinstance(value, int) else sympy.Float(value)), digits
+    if isinstance(node, ast.Name) and node.id in allowed:
+        return allowed[node.id], 0.0
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        (operand, digits), = operands
+        return _UNARY[type(node.op)](operand), digits
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        (left, left_digits), (right, right_digits) = operands
+        if isinstance(node.op, (ast.Add, ast.Sub)):
+            digits = max(left_digits, right_digits)
+        elif isinstance(node.op, ast.Pow):
+            digits = left_digits * abs(float(right)) if right.is_Number else math.inf
+        else:
+            digits = left_digits + right_digits
+        if digits > MAX_DIGITS:
+            raise CompileError(
+                f"formula {text!r} builds a number of up to about 10**{digits:.0f} in "
+                f"`{ast.unparse(node)}` (at most 10**{MAX_DIGITS} is allowed); write smaller numbers"
+            )
+        return _BINARY[type(node.op)](left, right), digits
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS
+            and len(operands) == 1 and not node.keywords):
+        (argument, digits), = operands
+        return FUNCTIONS[node.func.id](argument), digits
+    if isinstance(node, ast.Name) and node.id in FUNCTIONS:
+        raise CompileError(f"formula {text!r} uses the function {node.id} without calling it; "
+                           f"{_language(allowed)}")
+    raise CompileError(f"formula {text!r} uses `{ast.unparse(node)}`; {_language(allowed)}")
 
 
 def _syntax_problem(node: ast.AST, allowed: Mapping[str, sympy.Symbol]) -> str | None:
