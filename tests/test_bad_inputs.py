@@ -340,6 +340,8 @@ CASES = [
      "a count formula is a string or a sympy expression", True),
     ("formula name empty", lambda: ml.count_metric("TP / P", name=""), ml.CompileError, "name= must be",
      "a non-empty string", True),
+    ("formula doc not a string", lambda: ml.count_metric("TP / P", name="bad_inputs_doc", doc=3), ml.CompileError,
+     "got int", "doc= must be the metric's docstring (a str) or None", True),
 ]
 
 

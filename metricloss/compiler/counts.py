@@ -80,7 +80,7 @@ def count_metric(
     where, module = _caller()
     parameters = dict(parameters or {})
     try:
-        _check_declaration(name, average, zero_division, parameters)
+        _check_declaration(name, average, zero_division, parameters, doc)
         expression = parse_formula(formula, parameters)
     except CompileError as error:
         raise CompileError(f"count_metric `{name}` at {where}: {error}") from None
@@ -216,9 +216,12 @@ def _caller() -> tuple[SourceLocation, str]:
             frame.f_globals.get("__name__", "__main__"))
 
 
-def _check_declaration(name: str, average: str, zero_division: float, parameters: Mapping[str, float]) -> None:
+def _check_declaration(name: str, average: str, zero_division: float, parameters: Mapping[str, float],
+                       doc: str | None = None) -> None:
     if not isinstance(name, str) or not name:
         raise CompileError("name= must be a non-empty string")
+    if doc is not None and not isinstance(doc, str):
+        raise CompileError(f"doc= must be the metric's docstring (a str) or None, got {type(doc).__name__}")
     if average not in AVERAGES:
         raise CompileError(f"average={average!r} is not one of {AVERAGES}")
     if isinstance(zero_division, bool) or not isinstance(zero_division, numbers.Real):
