@@ -81,3 +81,53 @@ def test_metric_without_declared_shapes_reports_where_it_failed():
 
     with pytest.raises(ml.InputError, match=r"metric `rowwise_wins` failed on these inputs \(scores \(3,\), targets \[\(4,\)\]\)"):
         rowwise_wins(torch.randn(3), torch.randn(4))
+
+
+def test_a_declarations_check_runs_on_every_call_with_the_parameters():
+    seen = []
+
+    def at_most_one_positive(scores, labels, *, margin):
+        seen.append(margin)
+        return None if int(labels.sum()) <= 1 else f"{int(labels.sum())} positives; give at most one (margin {margin})"
+
+    @ml.metric(register=False, shapes={"scores": "N", "labels": "N"}, classes={"labels": 2}, check=at_most_one_positive)
+    def above_margin(scores, labels, *, margin=0.5):
+        return (scores[labels == 1] > margin).float().mean()
+
+    assert above_margin(torch.tensor([1.0, 0.0]), torch.tensor([1, 0])).item() == 1.0
+    with pytest.raises(ml.InputError, match=r"metric `above_margin`: 2 positives; give at most one \(margin 0.25\)"):
+        above_margin(torch.tensor([1.0, 0.0]), torch.tensor([1, 1]), margin=0.25)
+    with pytest.raises(ml.InputError, match="2 positives"):
+        ml.UniLoss(above_margin)(torch.tensor([1.0, 0.0]), torch.tensor([1, 1]))
+    assert seen == [0.5, 0.25, 0.5]
+
+
+def test_a_check_that_returns_no_message_is_a_compile_error():
+    @ml.metric(register=False, check=lambda scores, labels: False)
+    def anything(scores, labels):
+        return (scores > labels).float().mean()
+
+    with pytest.raises(ml.CompileError, match=r"check= must return a message \(str\) or None, got bool"):
+        anything(torch.randn(3), torch.randn(3))
+
+
+def test_an_example_replaces_the_synthetic_batch():
+    def positive_sizes(seed):
+        generator = torch.Generator().manual_seed(seed)
+        return torch.randn(4, generator=generator), torch.rand(4, generator=generator) + 1
+
+    @ml.metric(register=False, shapes={"scores": "N", "size": "N"}, example=positive_sizes)
+    def within(scores, size):
+        return (scores.abs() < size).float().mean()
+
+    scores, size = within.declaration.spec.synthetic(seed=3)
+    assert torch.equal(scores, positive_sizes(3)[0]) and bool((size >= 1).all())
+
+
+def test_value_checks_find_the_first_bad_value_after_one_combined_test():
+    """Labels in range and scores not finite: the scores are named first, as before."""
+    scores = torch.tensor([[0.0, float("nan")], [1.0, 0.0]])
+    with pytest.raises(ml.InputError, match=r"scores contain nan at index \(0, 1\)"):
+        ml.get_metric("accuracy")(scores, torch.tensor([0, 1]))
+    with pytest.raises(ml.InputError, match=r"found 5 at index \(1,\)"):
+        ml.get_metric("accuracy")(scores.nan_to_num(), torch.tensor([0, 5]))
