@@ -108,6 +108,37 @@ def test_damaged_idx_files_are_reported(tmp_path, damage, message):
         load_mnist(tmp_path, seed=0)
 
 
+def test_a_gzip_file_with_a_damaged_deflate_stream_is_reported_not_raised_as_zlib_error(tmp_path):
+    write_mnist(tmp_path, gzipped=("train",))
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    raw = bytearray(path.read_bytes())
+    raw[10] = 0xFF  # the first deflate block's type becomes the reserved 11: zlib.error, not an OSError
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"cannot read .*train-images-idx3-ubyte.gz .*damaged.*download it again"):
+        load_mnist(tmp_path, seed=0)
+
+
+@pytest.mark.parametrize("part, name", [("train", "train-images-idx3-ubyte"), ("test", "t10k-images-idx3-ubyte")])
+def test_an_idx_file_of_no_images_is_refused_before_training(tmp_path, part, name):
+    write_mnist(tmp_path, gzipped=(), **{part: 0})
+    with pytest.raises(DataError, match=f"{name} holds no images .*download it again"):
+        load_mnist(tmp_path, seed=0)
+
+
+def test_too_few_training_images_for_a_validation_split_are_refused(tmp_path):
+    write_mnist(tmp_path, train=3, gzipped=())  # 3 / 12 rounds to no validation image
+    with pytest.raises(DataError, match=r"hold only 3 images, too few to carve a validation split"):
+        load_mnist(tmp_path, seed=0)
+
+
+def test_a_data_directory_that_is_a_file_is_called_a_file(tmp_path):
+    path = tmp_path / "mnist.tar.gz"
+    path.write_bytes(b"not a folder")
+    with pytest.raises(DataError, match="is a file, not a folder: give --data-dir the folder") as error:
+        load_mnist(path, seed=0)
+    assert "does not exist" not in str(error.value)
+
+
 def test_mnist_images_and_labels_must_pair_up(tmp_path):
     write_mnist(tmp_path, gzipped=())
     (tmp_path / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(5, dtype=np.uint8)))
@@ -179,6 +210,7 @@ class _Exploit:
     (pickle.dumps({b"images": np.zeros((2, 3072), np.uint8)}), "not 'data' and 'fine_labels'"),
     (pickle.dumps({b"data": np.zeros((2, 100), np.uint8), b"fine_labels": [0, 1]}), r"expected uint8 \[N, 3072\]"),
     (pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"fine_labels": [0, 100]}), "labels outside 0-99"),
+    (pickle.dumps({b"data": np.zeros((0, 3072), np.uint8), b"fine_labels": []}), "holds no images .*download it again"),
 ])
 def test_damaged_or_foreign_cifar_pickles_are_refused(tmp_path, content, message):
     folder, _ = write_cifar(tmp_path, 100)

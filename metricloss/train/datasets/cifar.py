@@ -22,7 +22,7 @@ import torch
 
 from ..task import Data, Split
 from . import DataError
-from .files import find, read_bytes
+from .files import find, read_bytes, require_rows, require_validation
 from .splits import carve_split
 from metricloss.errors import InputError
 
@@ -86,6 +86,7 @@ def read_batch(path: Path, classes: int) -> Split:
             or labels.shape != (data.shape[0],)):
         raise DataError(f"CIFAR-{classes}: {path} holds data {data.dtype}{list(data.shape)} and "
                         f"{list(labels.shape)} labels; expected uint8 [N, 3072] and [N]. {where}")
+    require_rows(data.shape[0], path, f"CIFAR-{classes}", where)
     if labels.size and not 0 <= labels.min() <= labels.max() < classes:
         raise DataError(f"CIFAR-{classes}: {path} holds labels outside 0-{classes - 1}. {where}")
     images = torch.from_numpy(data.reshape(-1, 3, 32, 32).copy())
@@ -106,6 +107,9 @@ def load_cifar(directory: str | Path, classes: int, seed: int, validation: float
     """CIFAR-10 or -100: the training split less a validation split (5,000 of 50,000), and the test split."""
     if classes not in _ARCHIVES:
         raise InputError(f"CIFAR has 10 or 100 classes, not {classes}")
-    train, held_out = carve_split(read_split(directory, classes, "train"), validation, seed)
+    everything = read_split(directory, classes, "train")
+    train, held_out = carve_split(everything, validation, seed)
+    require_validation(len(everything), len(held_out), validation, Path(directory), f"CIFAR-{classes}",
+                       _where(classes))
     return Data(train=train, validation=held_out, test=read_split(directory, classes, "test"),
                 source=f"CIFAR-{classes} python batches in {directory}")

@@ -17,7 +17,7 @@ import torch
 
 from ..task import Data, Split
 from . import DataError
-from .files import find, read_bytes
+from .files import find, read_bytes, require_rows, require_validation
 from .splits import carve_split
 
 WHERE = ("Download the four MNIST files from https://ossci-datasets.s3.amazonaws.com/mnist/ "
@@ -62,6 +62,7 @@ def read_split(directory: str | Path, part: str) -> Split:
     if images.dim() != 3 or images.dtype != torch.uint8:
         raise DataError(f"MNIST: {image_file} holds a {images.dtype} array of shape {tuple(images.shape)}, "
                         f"not uint8 images [N, H, W]. {WHERE}")
+    require_rows(images.shape[0], image_file, "MNIST", WHERE)
     if labels.dim() != 1 or labels.shape[0] != images.shape[0]:
         raise DataError(f"MNIST: {label_file} holds {tuple(labels.shape)} labels for the "
                         f"{images.shape[0]} images of {image_file}; the two must pair up. {WHERE}")
@@ -72,6 +73,8 @@ def read_split(directory: str | Path, part: str) -> Split:
 
 def load_mnist(directory: str | Path, seed: int, validation: float = 1 / 12) -> Data:
     """MNIST's training split less a validation split (5,000 of 60,000 by default), and its test split."""
-    train, held_out = carve_split(read_split(directory, "train"), validation, seed)
+    everything = read_split(directory, "train")
+    train, held_out = carve_split(everything, validation, seed)
+    require_validation(len(everything), len(held_out), validation, Path(directory), "MNIST", WHERE)
     return Data(train=train, validation=held_out, test=read_split(directory, "test"),
                 source=f"MNIST IDX files in {directory}")
