@@ -82,6 +82,13 @@ class UniLoss(torch.nn.Module):
                 f"samplers must be a list of samplers or their names (samplers=[\"ideal\", \"random\"]), "
                 f"got {type(samplers).__name__} {samplers!r}"
             )
+        if selection is not None and not isinstance(selection, Selection):
+            raise InputError(
+                f"selection must be a selection such as ml.hardest(0.2) or ml.random_fraction(0.2), got "
+                f"{type(selection).__name__} {selection!r}"
+            )
+        if sizes is not None and not isinstance(sizes, Sizes):
+            raise InputError(f"sizes must be an ml.Sizes(...), got {type(sizes).__name__} {sizes!r}")
         self.metric = get_metric(metric)
         self.relaxation = resolve("relaxation", relaxation or sigmoid())
         self.samplers = [resolve("sampler", s) for s in (default_samplers() if samplers is None else samplers)]

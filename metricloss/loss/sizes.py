@@ -14,9 +14,11 @@ are ``gpu_factor`` times larger.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
+
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,16 @@ class Sizes:
     statistics_chunk: int = 1 << 21  # elements of float64 dense anchors for g's affine statistics
     random_chunk: int = 1 << 21  # elements of the [rows, bytes, 8] random-bit intermediate
     gpu_factor: int = 16  # chunks on a CUDA device are this many times larger
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            smallest = 0 if item.name == "dense" else 1  # dense=0 forces the large-problem path
+            if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+                raise InputError(
+                    f"Sizes: {item.name} must be a whole number of at least {smallest}, got {value!r}; "
+                    f"the default is {item.default}"
+                )
 
     def chunk(self, cpu_elements: int, device: torch.device | str) -> int:
         """A chunk's size on ``device``, given its size on the CPU."""
