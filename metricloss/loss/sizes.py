@@ -34,7 +34,7 @@ class Sizes:
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
-            smallest = 0 if item.name == "dense" else 1  # dense=0 forces the large-problem path
+            smallest = 0 if item.name in _THRESHOLDS else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
                 raise InputError(
                     f"Sizes: {item.name} must be a whole number of at least {smallest}, got {value!r}; "
@@ -46,4 +46,5 @@ class Sizes:
         return cpu_elements if torch.device(device).type == "cpu" else cpu_elements * self.gpu_factor
 
 
+_THRESHOLDS = ("dense", "checkpoint")  # 0: always the other path (tests force it so)
 DEFAULT = Sizes()
