@@ -161,7 +161,10 @@ def _match_rank(node: fx.Node, metric: str) -> Match | None:
             "needs one constant dim for both argsorts."
         )
     descending = bool(argument(inner, 2, "descending", False))
-    return Match((inner.args[0],), {"dim": dim, "descending": descending})
+    # The outer argsort of a permutation read descending lists the ranks backwards: entry q is the
+    # rank of item n - 1 - q.
+    backwards = bool(argument(node, 2, "descending", False))
+    return Match((inner.args[0],), {"dim": dim, "descending": descending, "backwards": backwards})
 
 
 def _match_sort_order(node: fx.Node, metric: str) -> Match | None:
@@ -241,7 +244,8 @@ REWRITES: tuple[Rewrite, ...] = (
     Rewrite(
         name="rank",
         pattern="scores.argsort(dim, descending).argsort(dim)",
-        rewrite="rank of i = sum over j of [scores[j] > scores[i]; >= for j before i] (< when ascending)",
+        rewrite="rank of i = sum over j of [scores[j] > scores[i]; >= for j before i] (< when ascending; "
+                "read backwards when the outer argsort is descending)",
         block="[{scores}[j] ⋗ {scores}[i]] along dim {dim} (descending={descending}), for every pair i, j (a stable sort: ties in index order)",
         match=_match_rank,
         replacement=rewrites.rank,

@@ -81,11 +81,12 @@ def topk_contains(scores, labels, *, dim, k):
     return (above.sum(-1) < k).reshape(batch)
 
 
-def rank(scores, *, dim, descending):
+def rank(scores, *, dim, descending, backwards=False):
     """``scores.argsort(dim, descending).argsort(dim)``: how many entries come before each one.
 
     A stable sort keeps tied entries in index order, so entry j comes before entry i when it is
-    strictly better, or tied and earlier.
+    strictly better, or tied and earlier. ``backwards``: the outer argsort is descending, which
+    sorts the positions from the last: its entry q is the rank of entry n - 1 - q.
     """
     scores, classes = _last(scores, dim)
     order = torch.arange(classes, device=scores.device)
@@ -94,7 +95,10 @@ def rank(scores, *, dim, descending):
         before = beats(scores[..., None, :], scores[..., :, None], earlier)  # [i, j]
     else:
         before = beats(scores[..., :, None], scores[..., None, :], earlier)
-    return before.sum(-1).movedim(-1, dim)
+    ranks = before.sum(-1)
+    if backwards:
+        ranks = ranks.flip(-1)
+    return ranks.movedim(-1, dim)
 
 
 def sort_order(scores, *, dim, descending):
