@@ -7,7 +7,9 @@ traced for every shape at once, so such a metric is traced again for each shape 
 The batch dimension stays out of the signature whenever the code allows: on the first batch of
 a signature the metric is traced at the batch's size and at one more, and when both graphs are
 the same (a loop over classes, say) every batch size shares one program, so a ragged last batch
-costs no new trace. When they differ, the code uses the batch size itself (``/ len(labels)``),
+costs no new compile; each new batch size is traced once more (on meta tensors) to check that it
+gives the same graph, as code like ``min(k, len(labels))`` reads the batch size only below k, and
+one that does not gets a program of its own. When they differ, the code uses the batch size itself (``/ len(labels)``),
 and each batch size gets its own program. When the second graph is *larger*, the code loops in
 Python over the samples: it is still exact, but it unrolls into work per sample, and a warning
 says so with the batched rewrite.
@@ -41,6 +43,9 @@ class PerShape:
         self._names = tuple(names)
         self._programs: OrderedDict[tuple, Any] = OrderedDict()
         self._batch_free: dict[tuple, bool] = {}
+        # Per signature shared by every batch size: the graph's structure and the sizes seen to
+        # give it (``min(k, len(labels))`` reads the batch size only below k).
+        self._shared: dict[tuple, tuple[list, set[int]]] = {}
         self._warned = False
         self.traces = 0  # how many graphs were traced, for tests and ``explain``
 
@@ -54,6 +59,19 @@ class PerShape:
         graph = None
         if rest not in self._batch_free:
             graph, self._batch_free[rest] = self._check_batch(arguments)
+            if self._batch_free[rest]:  # the size one more was traced the same in the check
+                size = _batch_size(arguments)
+                self._shared[rest] = (_structure(graph), {size, None if size is None else size + 1})
+        elif self._batch_free[rest] and _batch_size(arguments) not in self._shared[rest][1]:
+            # Two batch sizes gave one graph, but code like ``min(k, len(labels))`` reads the batch
+            # size only at some sizes: a new size shares the program only if it traces the same.
+            graph = self._trace(arguments)
+            structure, sizes = self._shared[rest]
+            if _structure(graph) == structure:
+                sizes.add(_batch_size(arguments))
+            else:
+                self._batch_free[rest] = False
+                self._programs.pop(rest, None)
         key = rest if self._batch_free[rest] else (rest, tuple(_batch_signature(a) for a in arguments))
         found = self._programs.get(key)
         if found is not None:
@@ -113,6 +131,10 @@ def _rest_signature(argument: Any) -> tuple:
     if isinstance(argument, torch.Tensor):
         return (argument.dtype, argument.dim(), tuple(argument.shape[1:]))
     return (type(argument).__name__, argument if isinstance(argument, (int, float, bool, str)) else None)
+
+
+def _batch_size(arguments: Sequence[Any]) -> int | None:
+    return _batch_signature(arguments[0]) if arguments else None
 
 
 def _batch_signature(argument: Any) -> int | None:
