@@ -107,7 +107,18 @@ class Program:
         """g at one configuration (default: the hard binaries): the exact metric value."""
         configuration = binaries.hard if configuration is None else binaries.pin_dead(configuration)
         blocks = _split(configuration, binaries.shapes)
-        return _as_tensor(self.g_module.forward(*blocks, *binaries.target_values), configuration.device)
+        arguments = (*blocks, *binaries.target_values)
+        try:
+            result = self.g_module.forward(*arguments)
+        except (RuntimeError, IndexError, TypeError, ValueError) as error:
+            # The code after the comparisons fails on this batch (``-mask`` of a bool, a shape that
+            # does not broadcast): the function run eagerly fails there too. Say where.
+            where = _failing_line(self.g_module, arguments)
+            raise InputError(
+                f"metric `{self.name}` failed on these inputs{f' at {where}' if where else ''} "
+                f"(block shapes {[tuple(b.shape) for b in blocks]}): {type(error).__name__}: {error}"
+            ) from error
+        return _as_tensor(result, configuration.device)
 
     @torch.no_grad()
     def values(self, binaries: Binaries, configurations: torch.Tensor, pinned: bool = False,
@@ -159,6 +170,33 @@ class Program:
             )
         rows = [self.value(binaries, row) for row in configurations]
         return torch.stack(rows).to(torch.float32)
+
+
+class _FailedAt(Exception):
+    def __init__(self, node: fx.Node):
+        super().__init__(node.name)
+        self.node = node
+
+
+class _NodeFinder(fx.Interpreter):
+    """Runs a module node by node, to tell which of the user's lines raises."""
+
+    def run_node(self, node: fx.Node):
+        try:
+            return super().run_node(node)
+        except Exception as error:  # noqa: BLE001 - any error: the node is what we are after
+            raise _FailedAt(node) from error
+
+
+def _failing_line(module: fx.GraphModule, arguments: tuple):
+    """The user's ``file:line`` of the op that raises on ``arguments``, or None."""
+    try:
+        _NodeFinder(module).run(*arguments)
+    except _FailedAt as failed:
+        return failed.node.meta.get("location")
+    except Exception:  # noqa: BLE001 - it failed outside any one node
+        return None
+    return None
 
 
 def _flat(blocks, empty: torch.Tensor) -> torch.Tensor:
