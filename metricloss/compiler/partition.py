@@ -107,9 +107,11 @@ def partition(graph: fx.Graph, metric: str) -> Partition:
 
     value = output.args[0]
     if not isinstance(value, fx.Node) or roles[value] is Role.TARGET:
+        where = _returned_at(graph, value)
         raise CompileError(
-            f"metric `{metric}` never compares scores (its value does not depend on any comparison "
-            f"of them); {_HOW_TO}."
+            f"metric `{metric}` never compares scores{f' in the value returned at {where}' if where else ''} "
+            "(its value does not depend on any comparison of them; a comparison that a clamp or relu "
+            f"before it decides whatever the scores, like `relu(scores) > -1`, is a constant); {_HOW_TO}."
         )
     if roles[value] is Role.SCORE:
         raise CompileError(
@@ -122,6 +124,15 @@ def partition(graph: fx.Graph, metric: str) -> Partition:
         key=list(graph.nodes).index,
     )
     return Partition(roles, blocks, value, target_inputs)
+
+
+def _returned_at(graph: fx.Graph, value):
+    """Where the returned value was computed: its own line, or the last line of the metric."""
+    if isinstance(value, fx.Node) and value.meta.get("location") is not None:
+        return value.meta["location"]
+    located = [n.meta["location"] for n in graph.nodes
+               if n.op in ("call_function", "call_method") and n.meta.get("location")]
+    return located[-1] if located else None
 
 
 def _outside_comparison(node: fx.Node, metric: str) -> CompileError:
