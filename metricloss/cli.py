@@ -10,12 +10,17 @@ Such an entry point names a function ``(subparsers) -> None`` that adds its pars
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+from collections.abc import Callable
 from importlib import metadata
+from pathlib import Path
 
-from .errors import MetricLossError
+from .errors import InputError, MetricLossError
 
 COMMANDS_GROUP = "metricloss.commands"
+MAX_SEEDS = 10_000  # compare --seeds: a bound that keeps the list of seeds small; each is two trainings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,8 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser(
         "demo", help="train UniLoss('auc') and cross-entropy on scikit-learn's digits (no download)"
     )
-    demo.add_argument("--epochs", type=int, default=15)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--epochs", type=whole_number(1, hint="the epochs each loss trains"), default=15,
+                      help="epochs each loss trains (default: %(default)s)")
+    demo.add_argument("--seed", type=seed_number, default=0,
+                      help="seeds the split, the initial weights and the batches (default: %(default)s)")
 
     explain = commands.add_parser("explain", help="print a metric's binary variables and re-expression")
     explain.add_argument("name", help="a registered metric (auc, accuracy, ...) or package.module:function "
@@ -54,15 +61,22 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "explain":
             from .compiler import explain as explaining
 
-            if ":" in args.name and "" not in sys.path:  # module:function from the current folder
-                sys.path.insert(0, "")
-
-            if args.latex:
-                print(explaining.formula(args.name).latex)
-            elif args.dot:
-                print(explaining.dot(args.name))
-            else:
-                print(explaining.explain(args.name))
+            if ":" in args.name:
+                _check_module_reference(args.name)
+                if "" not in sys.path:  # module:function from the current folder
+                    sys.path.insert(0, "")
+            try:
+                if args.latex:
+                    print(explaining.formula(args.name).latex)
+                elif args.dot:
+                    print(explaining.dot(args.name))
+                else:
+                    print(explaining.explain(args.name))
+            except SystemExit as stop:  # the user's module calls sys.exit() or exit() as it is imported
+                raise InputError(
+                    f"importing the module of {args.name!r} called sys.exit({stop.code!r}), so there is nothing "
+                    "to explain; keep what the module runs as a script under `if __name__ == \"__main__\":`"
+                ) from None
         elif args.command == "plugins":
             from .registry import REGISTRY, plugins_table
 
@@ -74,7 +88,157 @@ def main(argv: list[str] | None = None) -> int:
     except MetricLossError as error:
         print(f"metricloss: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # the file system refused (a full disk, no permission): the user's to fix
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"metricloss: {error.strerror or error}{where}; check that the path exists, is what the option "
+              "expects (a folder or a file) and that you may write there, then run the command again",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+# --- checking options as they are parsed ----------------------------------------------------------
+# argparse turns an ArgumentTypeError into "metricloss CMD: error: argument --OPTION: MESSAGE" and
+# exit 2, before anything is loaded or trained.
+
+SEED_LIMIT = 2**63 - 1  # torch's generators take at most 2**64 - 1, and a run derives seed + 1 from it
+FLOAT32_MAX = 3.4028234663852886e38  # the largest learning rate a float32 parameter's update can take
+
+
+def whole_number(low: int, high: int | None = None, *, hint: str = "") -> Callable[[str], int]:
+    """An argparse ``type``: a whole number from ``low`` to ``high``; ``hint`` says what it counts."""
+    span = f"at least {low}" if high is None else f"from {low} to {high}"
+    what = f" ({hint})" if hint else ""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give one {span}{what}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {span}{what}, got {value}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def real_number(low: float, *, strict: bool, high: float | None = None, hint: str = "") -> Callable[[str], float]:
+    """An argparse ``type``: a finite number above ``low`` (``strict``) or at least ``low``, at most ``high``."""
+    span = (f"above {low:g}" if strict else f"at least {low:g}") + ("" if high is None else f" and at most {high:g}")
+    what = f" ({hint})" if hint else ""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a number {span}{what}") from None
+        if not math.isfinite(value) or value < low or (strict and value == low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be a finite number {span}{what}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def seed_number(text: str) -> int:
+    """An argparse ``type``: a seed, 0 to 2**63 - 1."""
+    usage = "seeds are whole numbers from 0 to 2**63 - 1, e.g. --seed 0"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; {usage}") from None
+    if not 0 <= value <= SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"{value} is out of range; {usage}")
+    return value
+
+
+seed_number.__name__ = "seed"
+
+
+def most_workers() -> int:
+    """The most threads or worker processes an option may ask for: 4 per core; more only slows the
+    work down, and torch crashes on absurd thread counts instead of refusing them."""
+    return 4 * (os.cpu_count() or 1)
+
+
+def thread_count(text: str) -> int:
+    """An argparse ``type``: torch CPU threads, 0 (the caller's default) to ``most_workers()``."""
+    return whole_number(0, most_workers(), hint=f"torch CPU threads, at most 4 per core of the "
+                                                f"{os.cpu_count() or 1} here")(text)
+
+
+thread_count.__name__ = "whole number"
+
+
+def path_text(text: str) -> str:
+    """An argparse ``type``: a path, not an empty string (which would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a path (use . for the current folder)")
+    return text
+
+
+path_text.__name__ = "path"
+
+
+def sampler_spec(text: str) -> str:
+    """An argparse ``type``: ``shuffle``, ``balanced`` or ``balanced:SHARE``, checked as training will."""
+    from .train.sampling import parse_sampler
+
+    try:
+        parse_sampler(text)
+    except MetricLossError as error:
+        raise argparse.ArgumentTypeError(f"{error}; e.g. --sampler balanced:0.25") from None
+    return text
+
+
+sampler_spec.__name__ = "sampler"
+
+
+def check_folder(path: str | Path, option: str) -> Path:
+    """``path`` as a folder the command can create or write into, else an InputError naming ``option``.
+
+    Checked before any work, so that a run of minutes does not end on a file in the way."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{option} {path} is a file, not a folder; give a folder (it is created if missing)")
+    _check_writable_under(path, option, path)
+    return path
+
+
+def check_file(path: str | Path, option: str) -> Path:
+    """``path`` as a file the command can write (its folder created if missing), else an InputError."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{option} {path} is a folder; give a file name, e.g. {path / 'results.json'}")
+    _check_writable_under(path.parent, option, path)
+    return path
+
+
+def _check_writable_under(folder: Path, option: str, given: Path) -> None:
+    """The nearest existing folder at or above ``folder`` must be a folder the user may write to."""
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise InputError(f"{option} {given}: {existing} is a file, so nothing can be written under it; "
+                         "give another path")
+    if existing.exists() and not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {given}: {existing} cannot be written to (no permission); give a path "
+                         "you may write to")
+
+
+def _check_module_reference(name: str) -> None:
+    """``explain path/to/file.py:f`` is a file path where an import path belongs: say how to write it."""
+    module, _, function = name.partition(":")
+    if not ("/" in module or "\\" in module or module.endswith(".py")):
+        return
+    path = Path(module)
+    stem = path.stem if path.suffix == ".py" else path.name
+    folder = str(path.parent)
+    where = "" if folder == "." else f" from the folder {folder} (or with it on PYTHONPATH)"
+    raise InputError(f"{module!r} in {name!r} is a file path; explain takes the module's import path, as Python "
+                     f"imports it: run metricloss explain {stem}:{function}{where}")
 
 
 def _add_train(commands) -> None:
@@ -88,10 +252,12 @@ def _add_train(commands) -> None:
     train.add_argument("--loss", choices=("uniloss", "baseline"), default="uniloss",
                        help="UniLoss of the metric, or the task's usual loss (default: uniloss)")
     _add_common(train)
-    train.add_argument("--batch-size", type=int, help="training batch size (default: the task's)")
-    train.add_argument("--lr", type=float, help="learning rate (default: the task's)")
-    train.add_argument("--seed", type=int, default=0, help="seeds data split, weights, batches, anchors")
-    train.add_argument("--out", help="run directory (default: runs/TASK-LOSS-seedN)")
+    train.add_argument("--batch-size", type=whole_number(1, hint="samples per training batch"),
+                       help="training batch size (default: the task's)")
+    train.add_argument("--lr", type=real_number(0, strict=True, high=FLOAT32_MAX, hint="the learning rate"),
+                       help="learning rate (default: the task's)")
+    train.add_argument("--seed", type=seed_number, default=0, help="seeds data split, weights, batches, anchors")
+    train.add_argument("--out", type=path_text, help="run directory (default: runs/TASK-LOSS-seedN)")
     train.add_argument("--resume", action="store_true",
                        help="continue from --out's checkpoint (or start, if there is none yet)")
 
@@ -104,9 +270,10 @@ def _add_compare(commands) -> None:
                     "(default runs/compare-TASK).",
     )
     compare.add_argument("task", help="a registered task, e.g. binary, pose, cifar10, cifar100")
-    compare.add_argument("--seeds", type=int, default=3, help="how many seeds (default: 3)")
+    compare.add_argument("--seeds", type=whole_number(1, MAX_SEEDS, hint="how many seeds, each training both losses"),
+                         default=3, help="how many seeds (default: 3)")
     _add_common(compare)
-    compare.add_argument("--out", help="comparison directory (default: runs/compare-TASK)")
+    compare.add_argument("--out", type=path_text, help="comparison directory (default: runs/compare-TASK)")
     compare.add_argument("--resume", action="store_true",
                          help="continue the runs a stopped comparison left and reuse finished ones")
 
@@ -125,17 +292,19 @@ def _add_installed_commands(commands) -> list[str]:
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", help="the metric to train and report (default: the task's first)")
-    parser.add_argument("--epochs", type=int, help="epochs (default: the task's)")
+    parser.add_argument("--epochs", type=whole_number(1, hint="epochs to train"), help="epochs (default: the task's)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where to train (default: auto, CUDA when available)")
-    parser.add_argument("--data-dir", help="the dataset's files (default: the task's bundled or "
+    parser.add_argument("--data-dir", type=path_text, help="the dataset's files (default: the task's bundled or "
                                            "synthetic data)")
-    parser.add_argument("--sampler", help="how batches are drawn: shuffle, or balanced[:SHARE] to give every "
-                                          "batch that share of positives (default: the task's)")
-    parser.add_argument("--warm-start", type=int, help="UniLoss runs: train the first N epochs with the task's "
-                                                       "usual loss (default: the task's)")
-    parser.add_argument("--margin", type=float, help="UniLoss runs: UniLoss(margin=M), relax each binary "
-                                                     "around a margin toward b* (default: the task's)")
+    parser.add_argument("--sampler", type=sampler_spec,
+                        help="how batches are drawn: shuffle, or balanced[:SHARE] to give every batch that share "
+                             "of positives (default: the task's)")
+    parser.add_argument("--warm-start", type=whole_number(0, hint="epochs trained with the task's usual loss first"),
+                        help="UniLoss runs: train the first N epochs with the task's usual loss (default: the task's)")
+    parser.add_argument("--margin", type=real_number(0, strict=False, hint="a score difference"),
+                        help="UniLoss runs: UniLoss(margin=M), relax each binary around a margin toward b* "
+                             "(default: the task's)")
 
 
 def _train(args) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import metricloss as ml
+from metricloss.errors import InputError
 
 from .loop import RunResult, train
 
@@ -43,6 +44,7 @@ class DemoResult:
 
 def train_digits(epochs: int = 15, seed: int = 0, log: Callable[[str], Any] | None = print) -> DemoResult:
     """Both trainings, on the CPU; ``log`` gets a line with the test AUC after each epoch."""
+    check_settings(epochs, seed)
     task = ml.get_plugin("task", "binary")(positive=POSITIVE)
     start = time.perf_counter()
     runs = {}
@@ -57,7 +59,16 @@ def train_digits(epochs: int = 15, seed: int = 0, log: Callable[[str], Any] | No
                       seconds=time.perf_counter() - start)
 
 
+def check_settings(epochs: int, seed: int) -> None:
+    """Refuse, before anything is trained or printed, a demo that would train nothing."""
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise InputError(f"the demo trains at least 1 epoch, got epochs={epochs!r}; e.g. metricloss demo --epochs 15")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise InputError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
+
+
 def main(epochs: int = 15, seed: int = 0) -> DemoResult:
+    check_settings(epochs, seed)
     print(f"digit {POSITIVE} against the rest on scikit-learn's bundled digits (8x8), the binary task's MLP,")
     print(f"trained with {LABELS['uniloss']} and with {LABELS['baseline']} from the same initial weights "
           f"and batches (seed {seed})")
