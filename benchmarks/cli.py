@@ -6,6 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import torch
+
+from metricloss.cli import check_file, path_text, thread_count
+
 from .suite import TABLES, run
 
 
@@ -22,10 +26,10 @@ def bench_command(commands) -> None:
     size.add_argument("--smoke", action="store_true",
                       help="tiny sizes and one round: checks that every table runs (numbers mean nothing)")
     bench.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
-    bench.add_argument("--threads", type=int, default=0,
+    bench.add_argument("--threads", type=thread_count, default=0,
                        help="torch CPU threads (default: torch's choice); fewer than the cores is steadier "
                             "on a shared machine")
-    bench.add_argument("--json", default="bench-results/bench.json",
+    bench.add_argument("--json", type=path_text, default="bench-results/bench.json",
                        help="where to write the numbers (default: %(default)s)")
     bench.add_argument("--tables", default=None,
                        help="comma-separated subset of loss_cost,training_step,loop,floor,scaling,compile,user_forms")
@@ -33,13 +37,16 @@ def bench_command(commands) -> None:
 
 
 def run_bench(args) -> int:
-
-    tables = TABLES if args.tables is None else tuple(t.strip() for t in args.tables.split(","))
+    tables = TABLES if args.tables is None else tuple(t.strip() for t in args.tables.split(",") if t.strip())
     unknown = [t for t in tables if t not in TABLES]
-    if unknown:
-        print(f"metricloss bench: unknown table(s) {', '.join(unknown)}; choose from {', '.join(TABLES)}",
-              file=sys.stderr)
+    if unknown or not tables:
+        what = f"unknown table(s) {', '.join(unknown)}" if unknown else f"--tables {args.tables!r} names no table"
+        print(f"metricloss bench: {what}; choose from {', '.join(TABLES)}", file=sys.stderr)
         return 2
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("metricloss bench: --device cuda, but torch sees no CUDA device; use --device cpu", file=sys.stderr)
+        return 2
+    check_file(args.json, "--json")  # before the tables, not after minutes of them
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     results = run(mode, args.device, Path(args.json), threads=args.threads, tables=tables)
     return 1 if results["failures"] else 0

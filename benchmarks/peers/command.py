@@ -13,11 +13,11 @@ import math
 import os
 import textwrap
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
+from metricloss.cli import FLOAT32_MAX, check_folder, most_workers, path_text, thread_count
 from metricloss.errors import InputError
 
 from . import methods as method_table
@@ -28,6 +28,7 @@ from .runner import Plan, ProblemSpec, run_units, say, units
 
 DEFAULT_LRS = (0.01, 0.05, 0.1, 0.2, 0.5)
 DEFAULT_SEEDS = 5
+MAX_SEEDS = 10_000  # a bound that keeps the list of seeds small
 SMOKE_LR = 0.1
 SMOKE_TRAIN = 320  # the smoke mode trains on the first samples of the training split only
 
@@ -76,10 +77,10 @@ def peers_command(commands) -> None:
                        help="seeds 0..N-1 (default: %(default)s)")
     peers.add_argument("--epochs", type=int, default=None, help="epochs (default: the problem's, 30 on digits)")
     peers.add_argument("--batch-size", type=int, default=None, help="batch size (default: the problem's, 16 on digits)")
-    peers.add_argument("--out", default="runs/peers", help="output directory (default: %(default)s)")
+    peers.add_argument("--out", type=path_text, default="runs/peers", help="output directory (default: %(default)s)")
     peers.add_argument("--jobs", type=int, default=1,
                        help="worker processes, one (problem, method, seed) each at a time (default: 1)")
-    peers.add_argument("--threads", type=int, default=1,
+    peers.add_argument("--threads", type=thread_count, default=1,
                        help="torch threads per process (default: 1; the networks are small)")
     peers.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train (default: cpu)")
     peers.add_argument("--smoke", action="store_true",
@@ -115,8 +116,9 @@ def parse_lrs(text: str) -> tuple[float, ...]:
             lr = float(part)
         except ValueError:
             raise InputError(f"--lrs takes positive numbers separated by commas; {part.strip()!r} is not a number") from None
-        if not (math.isfinite(lr) and lr > 0):
-            raise InputError(f"--lrs: every learning rate must be a positive number, got {part.strip()!r}")
+        if not (math.isfinite(lr) and 0 < lr <= FLOAT32_MAX):
+            raise InputError(f"--lrs: every learning rate must be a positive number, got {part.strip()!r}; give "
+                             f"numbers above 0 and at most {FLOAT32_MAX:.3g} (the largest float32), e.g. --lrs 0.01,0.1")
         if lr not in lrs:
             lrs.append(lr)
     return tuple(sorted(lrs))
@@ -140,6 +142,12 @@ def plan_from(args) -> Plan:
                           ("--jobs", args.jobs), ("--threads", args.threads)):
         if value is not None and value < 1:
             raise InputError(f"{option} must be at least 1, got {value}")
+    if args.seeds > MAX_SEEDS:
+        raise InputError(f"--seeds must be at most {MAX_SEEDS} (seeds 0..N-1, each a run per method and lr), "
+                         f"got {args.seeds}")
+    if args.jobs > most_workers():
+        raise InputError(f"--jobs must be at most {most_workers()}, 4 worker processes per core of the "
+                         f"{os.cpu_count() or 1} here, got {args.jobs}")
     if args.batch_size is not None and args.batch_size < 2:
         raise InputError(f"--batch-size must be at least 2 (a pairwise metric needs a pair), got {args.batch_size}")
     classes = parse_classes(args.classes)
@@ -215,7 +223,7 @@ def _describe_problem(problem: Problem, plan: Plan, methods: list[str], source: 
 def run_peers(args) -> int:
     started = time.perf_counter()
     plan = plan_from(args)
-    out = Path(args.out)
+    out = check_folder(args.out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
 

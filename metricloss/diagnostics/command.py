@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from metricloss.cli import (check_file, check_folder, path_text, real_number, sampler_spec, seed_number,
+                            whole_number)
 from metricloss.errors import InputError
 
 DEFAULT_SAMPLERS = ("ideal", "good", "nearby", "random")
@@ -47,19 +49,24 @@ def diagnose_command(commands) -> None:
     parser.add_argument("--relaxation", help="a registered relaxation with its default parameters, instead of --tau")
     parser.add_argument("--interpolator", help="a registered interpolator with its default parameters "
                                                "(default: inverse_distance)")
-    parser.add_argument("--margin", type=float, help="UniLoss's margin (default: the task's, else 0)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the runs and the draws (default: 0)")
-    parser.add_argument("--collect", type=int, default=COLLECT,
+    parser.add_argument("--margin", type=real_number(0, strict=False, hint="a score difference"),
+                        help="UniLoss's margin (default: the task's, else 0)")
+    parser.add_argument("--seed", type=seed_number, default=0, help="seeds the runs and the draws (default: 0)")
+    # checked here: diagnose() checks it only as each block's short run starts, after --tau auto's scale run
+    parser.add_argument("--collect", type=whole_number(1, hint="training steps whose batches are measured"),
+                        default=COLLECT,
                         help=f"training steps whose batches are measured, spread evenly (default: {COLLECT})")
     parser.add_argument("--draws", type=int, default=DRAWS,
                         help=f"configurations drawn per batch and distance (default: {DRAWS})")
-    parser.add_argument("--sampler", help="how training batches are drawn: shuffle, or balanced[:SHARE] for "
-                                          "rare positives (default: the task's)")
+    parser.add_argument("--sampler", type=sampler_spec,
+                        help="how training batches are drawn: shuffle, or balanced[:SHARE] for rare positives "
+                             "(default: the task's)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where to train and measure (default: auto, CUDA when available)")
-    parser.add_argument("--data-dir", help="the dataset's files (default: the task's bundled or synthetic data)")
-    parser.add_argument("--out", help="output directory (default: runs/diagnose-TASK-METRIC)")
-    parser.add_argument("--json", help="where to write the JSON (default: OUT/diagnosis.json)")
+    parser.add_argument("--data-dir", type=path_text,
+                        help="the dataset's files (default: the task's bundled or synthetic data)")
+    parser.add_argument("--out", type=path_text, help="output directory (default: runs/diagnose-TASK-METRIC)")
+    parser.add_argument("--json", type=path_text, help="where to write the JSON (default: OUT/diagnosis.json)")
     parser.set_defaults(handler=run_diagnose)
 
 
@@ -74,7 +81,8 @@ def run_diagnose(args) -> int:
     anchors = None if args.anchors is None else [parse_anchors(text) for text in args.anchors]
     task = get_task(args.task)
     metric = args.metric or task.metrics[0]
-    out = Path(args.out) if args.out else Path("runs") / f"diagnose-{task.name}-{metric}"
+    out = check_folder(args.out if args.out else Path("runs") / f"diagnose-{task.name}-{metric}", "--out")
+    json_path = check_file(args.json, "--json") if args.json else None
     try:
         diagnosis = diagnose(
             task, metric=metric, tau=taus, anchors=anchors, relaxation=args.relaxation,
@@ -84,7 +92,7 @@ def run_diagnose(args) -> int:
     except KeyboardInterrupt:
         print("\nmetricloss: interrupted; nothing was written", file=sys.stderr)
         return 130
-    paths = report.write(diagnosis, out, Path(args.json) if args.json else None)
+    paths = report.write(diagnosis, out, json_path)
     print(report.text(diagnosis))
     print(f"\ntable: {paths['table']}  json: {paths['json']}  plot: {paths['figure']}")
     return 0
