@@ -69,8 +69,14 @@ def assigned(tensor: torch.Tensor, index, value) -> torch.Tensor:
     return out
 
 
+def broadcast_with(scores: torch.Tensor, labels: torch.Tensor) -> torch.Size:
+    """The shape of ``scores`` [..., C] broadcast against class indices ``labels``: what
+    ``scores.argmax(-1) == labels`` compares, with the classes last. Reads only shapes."""
+    return torch.Size((*torch.broadcast_shapes(scores.shape[:-1], labels.shape), scores.shape[-1]))
+
+
 # Functions the tracer records as single nodes rather than tracing through.
-LEAF_FUNCTIONS = (beats, hard_only, zero_one, assigned)
+LEAF_FUNCTIONS = (beats, hard_only, zero_one, assigned, broadcast_with)
 
 _COMPARISON_SIGNS = {
     beats: 1,
@@ -114,7 +120,7 @@ _SCALINGS = {operator.mul, operator.truediv, torch.mul, torch.div, "mul", "div"}
 _METADATA_ATTRIBUTES = {"shape", "dtype", "device", "ndim", "is_cuda"}
 _METADATA = {
     "size", "dim", "numel", "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor",
-    torch.zeros_like, torch.ones_like, torch.full_like, torch.empty_like, torch.numel,
+    torch.zeros_like, torch.ones_like, torch.full_like, torch.empty_like, torch.numel, broadcast_with,
 }
 
 

@@ -13,12 +13,13 @@ from typing import Any
 import torch
 import torch.fx as fx
 
-from .ops import beats, hard_only, zero_one
+from .ops import beats, broadcast_with, hard_only, zero_one
 
 # Recorded as single nodes (the compiler reads them), not traced through.
 fx.wrap("beats")
 fx.wrap("hard_only")
 fx.wrap("zero_one")
+fx.wrap("broadcast_with")
 
 
 def _last(scores: torch.Tensor, dim: int) -> tuple[torch.Tensor, Any]:
@@ -27,14 +28,30 @@ def _last(scores: torch.Tensor, dim: int) -> tuple[torch.Tensor, Any]:
 
 
 def _rivals(scores, labels, classes):
-    """The true class's score [B, 1], its rivals' scores [B, C-1] and the rivals' class indices."""
+    """The true class's score [B, 1], its rivals' scores [B, C-1] and the rivals' class indices.
+
+    A label outside [0, C) (``scores.argmax(1) == 5`` with three classes) names no entry: it reads
+    entry 0 here, and ``_named`` says which labels name an entry.
+    """
     flat = scores.reshape(-1, classes)
-    index = labels.long().reshape(-1, 1)
+    index = labels.long().reshape(-1, 1).clamp(0, classes - 1)
     every = torch.arange(classes, device=labels.device)
     others = every != index
     rivals = flat[others].reshape(-1, classes - 1)
     rival_classes = every.expand(flat.shape[0], classes)[others].reshape(-1, classes - 1)
     return flat.gather(-1, index), rivals, rival_classes, index
+
+
+def _named(labels, classes):
+    """Which labels name one of the classes: an index outside [0, C) equals no arg-max."""
+    return (labels >= 0) & (labels < classes)
+
+
+def _with_labels(scores, labels):
+    """``scores`` [..., C] and ``labels`` broadcast as ``scores.argmax(-1) == labels`` broadcasts
+    them (``labels[:, None]`` against an arg-max over [N, C] compares every pair of samples)."""
+    shape = broadcast_with(scores, labels)
+    return scores.expand(shape), labels.expand(shape[:-1])
 
 
 def argmax_equals(scores, labels, *, dim):
@@ -44,8 +61,9 @@ def argmax_equals(scores, labels, *, dim):
     entries strictly and may tie later ones.
     """
     scores, classes = _last(scores, dim)
+    scores, labels = _with_labels(scores, labels)
     true_score, rivals, rival_classes, index = _rivals(scores, labels, classes)
-    return beats(true_score, rivals, rival_classes > index).all(-1).reshape(labels.shape)
+    return beats(true_score, rivals, rival_classes > index).all(-1).reshape(labels.shape) & _named(labels, classes)
 
 
 def argmax_differs(scores, labels, *, dim):
