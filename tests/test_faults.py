@@ -19,6 +19,7 @@ import torch
 import metricloss as ml
 from metricloss.cli import main
 from metricloss.train.checkpoints import CHECKPOINT, load_checkpoint
+from metricloss.train.compare import compare
 from metricloss.train.loop import train
 from metricloss.train.run_folder import claimed
 
@@ -160,3 +161,21 @@ def test_a_batch_of_one_is_refused_rather_than_training_nothing(tmp_path):
 def test_a_seed_torch_cannot_take_is_refused_before_the_data_is_loaded(tmp_path, seed):
     with pytest.raises(ml.InputError, match=r"seed must be a whole number from 0 to 2\*\*63 - 1"):
         train("binary", out=tmp_path / "run", seed=seed, **SETTINGS)
+
+
+def test_a_metric_that_cannot_take_the_task_s_scores_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ml.InputError, match=r"metric `pckh` cannot take task binary's scores \[8\] and targets: "
+                                            r".*Choose one of the task's metrics \(average_precision, auc\)"):
+        train("binary", metric="pckh", out=tmp_path / "run", **SETTINGS)
+    assert not (tmp_path / "run").exists()  # the folder made for the run is removed again
+
+
+def test_a_learning_rate_float32_cannot_hold_is_refused_before_training(tmp_path):
+    with pytest.raises(ml.InputError, match="lr must be a positive number that float32 can hold, got 1e"):
+        train("binary", out=tmp_path / "run", **{**SETTINGS, "epochs": 1, "lr": 1e39})
+
+
+def test_a_comparison_refuses_a_warm_start_longer_than_its_epochs_before_training_any_run(tmp_path):
+    with pytest.raises(ml.InputError, match="warm_start must be at least 0 and fewer than the 2 epochs, got 5"):
+        compare("binary", seeds=1, epochs=2, warm_start=5, out=tmp_path / "compare", progress=False)
+    assert not list((tmp_path / "compare").glob("*/checkpoint.pt"))

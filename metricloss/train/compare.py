@@ -114,7 +114,7 @@ def compare(
     processes = join(resolve_device(device))  # one process group for every run (under torchrun)
     try:
         for seed in chosen:
-            for loss in _ORDER:
+            for loss in reversed(_ORDER):  # UniLoss first: its own options (warm start) fail before any run
                 runs[loss].append(train(
                     task, loss=loss, metric=metric, epochs=epochs, batch_size=batch_size, lr=lr,
                     device=device, data_dir=data_dir, out=out / f"{loss}-seed{seed}", seed=seed,

@@ -77,8 +77,8 @@ def run_config(task: Task, data: Data, *, loss: str, metric: str | None, epochs:
             "and breaks batch norm, so every such batch would be dropped and nothing trained"
         )
     check_seed(seed)
-    if lr is not None and not (math.isfinite(lr) and lr > 0):
-        raise InputError(f"lr must be a positive number, got {lr}")
+    if lr is not None and not (math.isfinite(lr) and 0 < lr <= torch.finfo(torch.float32).max):
+        raise InputError(f"lr must be a positive number that float32 can hold, got {lr}")
     if metric is not None and not isinstance(metric, str):
         raise InputError(
             f"metric must be a registered metric's name (a checkpoint records it by name), got "

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from metricloss.errors import InputError, UndefinedBatchWarning
+from metricloss.errors import InputError, MetricLossError, UndefinedBatchWarning
 
 from metricloss.loss.gather import gather_batch
 
@@ -126,6 +126,7 @@ def train(
                                 lr=lr, device=resolved, seed=seed, sampler=sampler, warm_start=warm_start,
                                 margin=margin, processes=processes.size)
             run = build_run(task, config, data, processes)
+            _check_metric_fits(run)
             start = resume_from(run, out / CHECKPOINT) if resume else 0
             run.trained = _parallel(run)
             return _epochs(run, out, start, progress, on_epoch)
@@ -166,6 +167,28 @@ def _epochs(run: Run, out: Path, start: int, progress: bool,
                 on_epoch(row)
     return RunResult(config=config, history=tuple(run.history), out=out, resumed_from=start,
                      model=run.model, rank=run.processes.rank)
+
+
+def _check_metric_fits(run: Run) -> None:
+    """Fail before anything is written when the metric cannot take the task's scores and targets
+    (``train binary --metric pckh``), rather than at the first step. The untrained model scores a
+    few validation samples in eval mode: no random stream moves, so resumption stays exact."""
+    split = run.data.validation if len(run.data.validation) else run.data.train
+    few = split.batch(torch.arange(min(len(split), 8)))
+    run.model.eval()
+    try:
+        with torch.no_grad():
+            scores = run.task.scores(run.model(few.inputs.to(run.device)))
+    finally:
+        run.model.train()
+    try:
+        run.metric(scores, *(t.to(run.device) for t in few.targets))
+    except (MetricLossError, RuntimeError, TypeError, ValueError) as error:
+        raise InputError(
+            f"metric `{run.config.metric}` cannot take task {run.config.task}'s scores {list(scores.shape)} and "
+            f"targets: {str(error).rstrip('.')}. Choose one of the task's metrics ({', '.join(run.task.metrics)}) or a metric "
+            "written for its scores and targets (--metric)."
+        ) from error
 
 
 def _parallel(run: Run) -> torch.nn.Module:

@@ -39,7 +39,7 @@ class Run:
     generators: dict[str, torch.Generator]
     history: list[dict[str, Any]] = field(default_factory=list)
     processes: Processes = field(default_factory=Processes)
-    trained: torch.nn.Module | None = None  # the model as the optimiser trains it (DDP's wrapper)
+    trained: torch.nn.Module | None = None  # the model as the optimiser trains it: DDP's wrapper, or the model
 
     # The generators each process keeps for itself; the others are the same on every process.
     OWN = ("augment",)
@@ -76,4 +76,4 @@ def build_run(task: Task, config: RunConfig, data: Data, processes: Processes | 
         loss_fn = ml.UniLoss(metric, **parts)
         config = RunConfig(**{**asdict(config), "uniloss": loss_fn.extra_repr()})
     return Run(task, config, data, device, metric, model, optimizer, scheduler, loss_fn, generators,
-               processes=processes)
+               processes=processes, trained=model)

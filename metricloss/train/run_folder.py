@@ -26,7 +26,12 @@ SPARE_BYTES = 1 << 20  # beyond a checkpoint's estimate: logs, curves, the tempo
 
 @contextmanager
 def claimed(out: Path) -> Iterator[Path]:
-    """``out`` created if needed, writable, and locked for this run until the block ends."""
+    """``out`` created if needed, writable, and locked for this run until the block ends.
+
+    A folder made here and left holding nothing but the lock (a run refused before it wrote
+    anything) is removed again.
+    """
+    created = not out.exists()
     _make(out)
     try:
         handle = open(out / LOCK, "a+", encoding="utf-8")
@@ -45,7 +50,12 @@ def claimed(out: Path) -> Iterator[Path]:
         handle.truncate()
         handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
         handle.flush()
-        yield out
+        try:
+            yield out
+        finally:  # still holding the lock: no other run can be using the folder
+            if created and {p.name for p in out.iterdir()} == {LOCK}:
+                (out / LOCK).unlink()
+                out.rmdir()
 
 
 def require_space(out: Path, checkpoint_bytes: int) -> None:
