@@ -182,7 +182,8 @@ def track(
     ``seed`` on the first batch's device.
     """
     metric = get_metric(metric)
-    relaxation, interpolator = resolve("relaxation", relaxation), resolve("interpolator", interpolator)
+    relaxation = None if relaxation is None else resolve("relaxation", relaxation)
+    interpolator = None if interpolator is None else resolve("interpolator", interpolator)
     samplers = None if samplers is None else [resolve("sampler", s) for s in samplers]
     fractions = check_fractions(fractions)
     if not isinstance(draws, int) or isinstance(draws, bool) or draws < 1:
