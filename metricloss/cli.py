@@ -279,8 +279,16 @@ def _add_compare(commands) -> None:
 
 
 def _add_installed_commands(commands) -> list[str]:
-    """Add every ``metricloss.commands`` entry point's command; return the ones that failed."""
-    broken = []
+    """Add every ``metricloss.commands`` entry point's command; return the ones that failed.
+
+    With plugin autoload switched off (``METRICLOSS_DISABLE_PLUGIN_AUTOLOAD=1``) none is imported:
+    the switch stops every entry point from running code in this process, commands included.
+    """
+    from .registry import autoload_disabled
+
+    broken: list[str] = []
+    if autoload_disabled():
+        return broken
     for point in metadata.entry_points(group=COMMANDS_GROUP):
         try:
             point.load()(commands)

@@ -84,7 +84,7 @@ class Registry:
         known = sorted(self._entries[kind])
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        off = " (plugin autoload is off: METRICLOSS_DISABLE_PLUGIN_AUTOLOAD is set)" if _autoload_disabled() else ""
+        off = " (plugin autoload is off: METRICLOSS_DISABLE_PLUGIN_AUTOLOAD is set)" if autoload_disabled() else ""
         raise PluginError(
             f"no {kind} named {name!r}{off}. Known {kind}s: {', '.join(known) or 'none'}.{hint}"
         )
@@ -98,7 +98,7 @@ class Registry:
         return sorted(self._failures[kind].values(), key=lambda f: f.name)
 
     def load_entry_points(self, kind: str) -> None:
-        if kind in self._loaded or _autoload_disabled():
+        if kind in self._loaded or autoload_disabled():
             return
         self._loaded.add(kind)
         found: dict[str, str] = {}
@@ -145,7 +145,7 @@ def plugins_table(registry: Registry) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    if _autoload_disabled():
+    if autoload_disabled():
         lines.append(f"\n(entry-point discovery is off: {AUTOLOAD_SWITCH} is set)")
     if failed:
         lines.append("\nfailed to load:")
@@ -158,7 +158,7 @@ def _distribution(point: metadata.EntryPoint) -> str:
     return f"{dist.name} {dist.version}" if dist is not None else point.value
 
 
-def _autoload_disabled() -> bool:
+def autoload_disabled() -> bool:
     return os.environ.get(AUTOLOAD_SWITCH, "") not in ("", "0")
 
 
