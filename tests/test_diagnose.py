@@ -221,3 +221,10 @@ def test_at_distance_zero_the_estimate_is_the_losses_own(parts):
     met = batch.draws[0]
     assert torch.allclose(met.estimate, terms.estimate.double().expand(3), atol=1e-6)
     assert torch.allclose(met.exact, terms.value.double().expand(3))
+
+
+def test_collect_is_checked_before_any_training():
+    from metricloss.diagnostics.diagnose import diagnose
+
+    with pytest.raises(ml.InputError, match="collect must be a positive int .* got 0"):
+        diagnose("binary", metric="auc", tau="auto", collect=0, steps=1)

@@ -70,7 +70,8 @@ def _from_module(reference: str) -> Metric:
         ) from None
     except Exception as error:  # a module that fails while importing: say so, not where explain is
         raise PluginError(
-            f"importing {module_name!r} for {reference!r} failed: {type(error).__name__}: {error}"
+            f"importing {module_name!r} for {reference!r} failed: {type(error).__name__}: {error}. Run "
+            f"`python -c 'import {module_name}'` to see where, and fix the module"
         ) from error
     try:
         found = getattr(module, attribute)
@@ -81,9 +82,14 @@ def _from_module(reference: str) -> Metric:
     if inspect.isfunction(found):
         return _undecorated(found, reference)
     raise PluginError(
-        f"{reference!r} is a {type(found).__name__}, not a function or a metric: name a function "
+        f"{reference!r} is {_article(type(found).__name__)} {type(found).__name__}, not a function or a metric: "
+        "name a function "
         "`def f(scores, labels)` written as evaluation code (decorated with @metricloss.metric or not)"
     )
+
+
+def _article(noun: str) -> str:
+    return "an" if noun[:1].lower() in "aeiou" else "a"
 
 
 def _undecorated(fn: Callable, reference: str) -> Metric:

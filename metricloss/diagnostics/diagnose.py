@@ -116,6 +116,8 @@ def diagnose(
     fractions = check_fractions(fractions)
     if not isinstance(draws, int) or isinstance(draws, bool) or draws < 1:
         raise InputError(f"draws must be a positive int (configurations per batch and fraction), got {draws!r}")
+    if not isinstance(collect, int) or isinstance(collect, bool) or collect < 1:  # before any training
+        raise InputError(f"collect must be a positive int (steps whose batches are measured), got {collect!r}")
     task = get_task(task)
     chosen = ml.get_metric(metric if metric is not None else task.metrics[0])
     if tau is not None and relaxation is not None:
