@@ -233,3 +233,15 @@ def test_an_argmax_against_labels_that_broadcast_or_name_no_class(test, folder):
     batches = _batches(([[2.0, 1.0, 0.0], [0.0, 1.0, 2.0], [1.0, 1.0, 1.0], [0.0, 3.0, 0.0]], [0, 2, 1, 1]),
                        ([[1.0, 1.0, 0.0]], [1]), ([[0.0, 0.0, 0.0], [2.0, 2.0, 1.0]], [2, 0]))
     assert check(source, batches, folder) == "compiled"
+
+
+def test_a_one_hot_of_the_argmax_has_the_columns_asked_for(folder):
+    """``F.one_hot(scores.argmax(1), 5)`` of three classes has five columns (two never hit); the
+    rewrite gave three, so a product with ``F.one_hot(labels, 5)`` failed and means were wrong."""
+    source = _source("pred = F.one_hot(scores.argmax(1), 5)",
+                     "return (pred * F.one_hot(labels, 5)).sum(0).float().mean() + pred.float().mean()")
+    batches = _batches(([[2.0, 1.0, 0.0], [0.0, 1.0, 2.0], [1.0, 1.0, 1.0]], [0, 2, 1]), ([[0.0, 0.0, 1.0]], [2]))
+    assert check(source, batches, folder) == "compiled"
+    module = load(_source("return F.one_hot(scores.argmax(1)).sum(0).float().mean()"), folder)
+    with pytest.raises(ml.CompileError, match=rf"{Path(module.__file__).name}:\d+ .*no `num_classes`.*scores.shape\[1\]"):
+        ml.metric(register=False)(module.metric)

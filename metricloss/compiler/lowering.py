@@ -106,7 +106,30 @@ def _match_one_hot_argmax(node: fx.Node, metric: str) -> Match | None:
     if not (is_call(argmax, "argmax", torch.argmax) and depends_on_scores(argmax)):
         return None
     num_classes = argument(node, 1, "num_classes", -1)
-    return Match((argmax.args[0],), {"dim": _constant_dim(argmax, metric), "num_classes": num_classes})
+    if num_classes is None or isinstance(num_classes, int) and num_classes < 0:
+        raise CompileError(
+            f"metric `{metric}`: `F.one_hot(scores.argmax(dim))` at {node.meta.get('location')} has no "
+            "`num_classes`, so its number of columns is the largest predicted class plus one, which the "
+            "scores decide; give the number of classes: `F.one_hot(scores.argmax(1), scores.shape[1])`."
+        )
+    dim = _constant_dim(argmax, metric)
+    if isinstance(num_classes, fx.Node):  # traced for every shape: only the scores' own class count
+        if not _class_count_of(num_classes, argmax.args[0], dim):
+            raise CompileError(
+                f"metric `{metric}`: `F.one_hot(scores.argmax({dim}), num_classes)` at {node.meta.get('location')} "
+                f"takes a number of classes computed from tensors; write `scores.shape[{dim}]` or a number."
+            )
+        num_classes = None  # the classes of the scores: no columns to add or drop
+    return Match((argmax.args[0],), {"dim": dim, "num_classes": num_classes})
+
+
+def _class_count_of(node: fx.Node, scores, dim: int) -> bool:
+    """Whether ``node`` is ``scores.shape[dim]`` or ``scores.size(dim)``."""
+    if node.op == "call_function" and node.target is operator.getitem and node.args[1] == dim:
+        shape = node.args[0]
+        return (isinstance(shape, fx.Node) and shape.op == "call_function" and shape.target is getattr
+                and shape.args == (scores, "shape"))
+    return node.op == "call_method" and node.target == "size" and node.args == (scores, dim)
 
 
 def _topk_indices(node) -> fx.Node | None:

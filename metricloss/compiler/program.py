@@ -110,6 +110,8 @@ class Program:
         arguments = (*blocks, *binaries.target_values)
         try:
             result = self.g_module.forward(*arguments)
+        except InputError as error:  # a check of the compiled code's own (a one-hot too narrow)
+            raise InputError(f"metric `{self.name}`: {error}") from None
         except (RuntimeError, IndexError, TypeError, ValueError) as error:
             # The code after the comparisons fails on this batch (``-mask`` of a bool, a shape that
             # does not broadcast): the function run eagerly fails there too. Say where.

@@ -82,7 +82,26 @@ def one_hot_argmax(scores, *, dim, num_classes):
     later = order[None, :] > order[:, None]  # [c, c']: c' comes after c, so c wins a tie with it
     won = beats(scores[..., :, None], scores[..., None, :], later)  # [..., c, c']
     itself = torch.eye(classes, dtype=torch.bool, device=scores.device)
-    return (won | itself).all(-1).long()
+    return with_columns((won | itself).all(-1).long(), num_classes)
+
+
+def with_columns(one_hot: torch.Tensor, count: int) -> torch.Tensor:
+    """A one-hot of the C classes with ``count`` columns, as ``F.one_hot(index, count)`` gives:
+    zero columns added past C; fewer columns only when no index falls past them (torch raises)."""
+    classes = one_hot.shape[-1]
+    if count is None or count == classes:
+        return one_hot
+    if count > classes:
+        return torch.nn.functional.pad(one_hot, (0, count - classes))
+    if bool(one_hot[..., count:].any()):
+        from ..errors import InputError
+
+        raise InputError(f"F.one_hot(scores.argmax(dim), {count}): a predicted class is {count} or more "
+                         f"(the scores have {classes} classes); torch raises on this batch too")
+    return one_hot[..., :count]
+
+
+fx.wrap("with_columns")
 
 
 def topk_contains(scores, labels, *, dim, k):

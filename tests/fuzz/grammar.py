@@ -392,7 +392,7 @@ def class_loop(b: Builder) -> Value:
 
 def one_hot_counts(b: Builder) -> Value:
     b.op("one_hot argmax")
-    C = b.pick(["scores.shape[1]", "scores.size(1)"])
+    C = b.pick(["scores.shape[1]", "scores.size(1)", str(b.width), str(b.width + 2)])
     pred = b.let("pred", f"F.one_hot(scores.argmax(1), {C})")
     truth = b.let("truth", f"F.one_hot(labels, {C})")
     use = b.pick(["f1", "micro", "confusion", "per_class_hit"])
