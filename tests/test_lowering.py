@@ -214,6 +214,7 @@ def test_clamp_and_relu_before_a_comparison_are_exact_and_train(fn, seed, ties):
     scores = (torch.randint(-3, 4, (12,), generator=generator).float() / 4 if ties
               else torch.randn(12, generator=generator))
     labels = torch.randint(0, 2, (12,), generator=generator)
+    labels[0] = 1  # a positive, so that _clip_below has a binary the scores can move
     compiled = ml.metric(register=False)(fn)
     assert float(compiled(scores, labels)) == pytest.approx(float(fn(scores, labels)), abs=1e-6)
     scores.requires_grad_(True)
