@@ -97,6 +97,11 @@ def broken_ideal_loss():
 
 
 # (id, call, error class, what was wrong, what to do, whether the message points at this file)
+@ml.metric(register=False)
+def _user_top5(scores, labels):
+    return (scores.topk(5, 1).indices == labels[:, None]).any(1).float().mean()
+
+
 CASES = [
     # the loss's parts
     ("sigmoid tau 0", lambda: ml.sigmoid(tau=0), ml.InputError,
@@ -139,6 +144,12 @@ CASES = [
      "at least one sampler with a count above 0", "the default is 16 each", False),
     ("UniLoss undefined policy", lambda: ml.UniLoss("auc", undefined="skip"), ml.InputError,
      "undefined must be one of", "got 'skip'", False),
+    ("user topk past the classes", lambda: _user_top5(torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2])),
+     ml.InputError, "scores.topk(5) on scores with 3 entries along dim 1: k is out of range", "use a k from 1 to 3",
+     False),
+    ("user topk past the classes, as a loss", lambda: ml.UniLoss(_user_top5)(
+        torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2])),
+     ml.InputError, "k is out of range (torch raises on this batch too)", "or min(k, scores.shape[1])", False),
     ("UniLoss without a metric", lambda: ml.UniLoss(None), ml.InputError,
      "got NoneType None", "a registered name (\"auc\") or a function decorated with @metricloss.metric", False),
     ("UniLoss generator as a seed", lambda: ml.UniLoss("auc", generator=42), ml.InputError,

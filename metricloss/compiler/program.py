@@ -16,7 +16,7 @@ import torch
 import torch.fx as fx
 from torch.func import vmap
 
-from ..errors import InputError, MetricLossWarning
+from ..errors import InputError, MetricLossError, MetricLossWarning
 from .affine_split import AffineSplit, affine_split
 from .binaries import Binaries
 from .codegen import elements_graph, g_graph, pairs_graph, twin_blocks
@@ -161,6 +161,8 @@ class Program:
 
         try:
             return vmap(g)(*blocks).to(torch.float32)
+        except MetricLossError:  # the batch itself is refused (a topk's k past the classes): say so
+            raise
         except (RuntimeError, TypeError, IndexError, ValueError) as error:  # data-dependent ops
             warnings.warn(
                 f"metric `{self.name}`: its re-expression cannot be vectorised over anchors "

@@ -115,7 +115,21 @@ def topk_contains(scores, labels, *, dim, k):
     batch = scores.shape[:-1]
     true_score, rivals, rival_classes, index = _rivals(scores, labels, classes)
     above = beats(rivals, true_score, rival_classes > index)
-    return (above.sum(-1) < k).reshape(batch)
+    return k_in_range((above.sum(-1) < k).reshape(batch), k, classes, dim)
+
+
+def k_in_range(hits: torch.Tensor, k: int, classes: int, dim: int) -> torch.Tensor:
+    """``hits``, once ``k`` is found within the ``classes`` entries: torch's topk raises otherwise."""
+    if isinstance(k, int) and not 0 <= k <= classes:
+        from ..errors import InputError
+
+        raise InputError(f"scores.topk({k}) on scores with {classes} entries along dim {dim}: k is out of range "
+                         f"(torch raises on this batch too); use a k from 1 to {classes}, or "
+                         f"min(k, scores.shape[{dim}])")
+    return hits
+
+
+fx.wrap("k_in_range")
 
 
 def rank(scores, *, dim, descending, backwards=False):
