@@ -67,9 +67,10 @@ def _assert_realisable(metric, scores, targets):
     Where comparisons are not between two score elements, b* must be the binaries of perfect
     scores built from the targets."""
     binaries = metric.binaries(scores, *targets)
-    ideal = metric.compiled.ideal(binaries, scores, targets)
+    compiled = metric.compiled_for(scores, *targets)  # one program, or this shape's (topk_accuracy's min(k, C))
+    ideal = compiled.ideal(binaries, scores, targets)
     assert ideal.defined
-    elements = metric.program.elements(scores, targets, binaries)
+    elements = compiled.program.elements(scores, targets, binaries)
     if elements is None:  # a comparison of differences (sign(s_i - s_j)): b* is explicit scores' binaries
         assert "as levels" in ideal.source or "top class" in ideal.source
         return ideal
