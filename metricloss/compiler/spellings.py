@@ -250,17 +250,22 @@ def _with_the_shape(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
 _EQUALITY_TESTS = {operator.eq, operator.ne, torch.eq, torch.ne, "eq", "ne"}
 
 
+def _equality_sides(node) -> tuple:
+    """Both orders of an ``==``/``!=`` node's operands; none for any other node."""
+    if not (isinstance(node, fx.Node) and node.op in ("call_function", "call_method")) or len(node.args) != 2:
+        return ()
+    try:
+        if node.target not in _EQUALITY_TESTS:
+            return ()
+    except TypeError:  # an unhashable target
+        return ()
+    return node.args, node.args[::-1]
+
+
 def _keepdim_argmax_test(node: fx.Node):
     """(argmax, other, dim) for ``scores.argmax(dim, keepdim=True) == labels`` (the MNIST example's
     ``pred.eq(target.view_as(pred))``), either side, ``!=`` too."""
-    if not (isinstance(node, fx.Node) and node.op in ("call_function", "call_method")) or len(node.args) != 2:
-        return None
-    try:
-        if node.target not in _EQUALITY_TESTS:
-            return None
-    except TypeError:
-        return None
-    for mine, other in (node.args, node.args[::-1]):
+    for mine, other in _equality_sides(node):
         if is_call(mine, "argmax", torch.argmax) and depends_on_scores(mine) and argument(mine, 2, "keepdim", False) \
                 and isinstance(argument(mine, 1, "dim"), int) \
                 and not (isinstance(other, fx.Node) and depends_on_scores(other)):
@@ -280,14 +285,7 @@ def _test_without_keepdim(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
 def _argmax_against_a_class(node: fx.Node):
     """(argmax, class number) for ``scores.argmax(dim) == c`` with ``c`` a Python int (a loop over
     classes, unrolled), either side, ``!=`` too."""
-    if not (isinstance(node, fx.Node) and node.op in ("call_function", "call_method")) or len(node.args) != 2:
-        return None
-    try:
-        if node.target not in _EQUALITY_TESTS:
-            return None
-    except TypeError:
-        return None
-    for mine, other in (node.args, node.args[::-1]):
+    for mine, other in _equality_sides(node):
         if is_call(mine, "argmax", torch.argmax) and depends_on_scores(mine) and isinstance(other, int) \
                 and not isinstance(other, bool) and other >= 0 and not argument(mine, 2, "keepdim", False):
             return mine, other
