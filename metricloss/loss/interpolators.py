@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .relaxations import positive
+from .relaxations import positive, widened
 from ..errors import InputError
 
 
@@ -37,7 +37,7 @@ class Interpolator:
 
 def _shepard(squared_distances: torch.Tensor, values: torch.Tensor, power: float, eps: float) -> torch.Tensor:
     # In float32 at least: eps (1e-8) is 0 in float16, and a point on an anchor would weigh 1/0.
-    squared_distances = squared_distances.to(torch.promote_types(squared_distances.dtype, torch.float32))
+    squared_distances = widened(squared_distances)
     # Clamping keeps sqrt's gradient finite when x sits exactly on an anchor (at eps**2, or at the
     # dtype's smallest normal number when eps**2 underflows to 0).
     floor = max(eps * eps, torch.finfo(squared_distances.dtype).tiny)
@@ -80,7 +80,7 @@ def gaussian_kernel(bandwidth: float | None = None) -> Interpolator:
 
     def interpolate(squared_distances: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         # In float32 at least: the smallest squared bandwidth (1e-16) is 0 in float16.
-        squared_distances = squared_distances.to(torch.promote_types(squared_distances.dtype, torch.float32))
+        squared_distances = widened(squared_distances)
         if bandwidth is None:
             squared_bandwidth = squared_distances.min().clamp_min(_MIN_SQUARED_BANDWIDTH)
         else:

@@ -45,16 +45,18 @@ def positive(value: Any, factory: str, parameter: str) -> float:
     return float(value)
 
 
-def _wide(differences: torch.Tensor) -> torch.Tensor:
-    """``differences`` in float32 at least: the scale 1 / tau of a tiny tau overflows float16
-    (and a huge tau's underflows), and a relaxed binary needs more than 8 bits near +-1."""
-    return differences.to(torch.promote_types(differences.dtype, torch.float32))
+def widened(values: torch.Tensor) -> torch.Tensor:
+    """``values`` in float32 at least, the precision every step of the loss is computed in: the
+    scale 1 / tau of a tiny tau overflows float16 (and a huge tau's underflows), a relaxed binary
+    needs more than 8 bits near +-1, a squared distance sums K terms (past float16's 65504), and
+    an interpolator's eps (1e-8) is 0 in float16. Autograd casts the gradient back."""
+    return values.to(torch.promote_types(values.dtype, torch.float32))
 
 
 def sigmoid(tau: float = 1.0) -> Relaxation:
     """``2 * sigmoid(d / tau) - 1``, computed as ``tanh(d / (2 tau))``; tau sets the score scale."""
     half = 0.5 / positive(tau, "sigmoid", "tau")
-    return Relaxation("sigmoid", {"tau": tau}, lambda d: torch.tanh(_wide(d) * half))
+    return Relaxation("sigmoid", {"tau": tau}, lambda d: torch.tanh(widened(d) * half))
 
 
 def linear(width: float = 1.0) -> Relaxation:
@@ -64,7 +66,7 @@ def linear(width: float = 1.0) -> Relaxation:
     stop pulling on the scores (a hinge-like margin); within the band every one pulls equally.
     """
     scale = 1.0 / positive(width, "linear", "width")
-    return Relaxation("linear", {"width": width}, lambda d: (_wide(d) * scale).clamp(-1.0, 1.0))
+    return Relaxation("linear", {"width": width}, lambda d: (widened(d) * scale).clamp(-1.0, 1.0))
 
 
 def gaussian_cdf(sigma: float = 1.0) -> Relaxation:
@@ -73,4 +75,4 @@ def gaussian_cdf(sigma: float = 1.0) -> Relaxation:
     Its tails are Gaussian rather than exponential, so well-separated pairs saturate sooner.
     """
     scale = 1.0 / (positive(sigma, "gaussian_cdf", "sigma") * math.sqrt(2.0))
-    return Relaxation("gaussian_cdf", {"sigma": sigma}, lambda d: torch.erf(_wide(d) * scale))
+    return Relaxation("gaussian_cdf", {"sigma": sigma}, lambda d: torch.erf(widened(d) * scale))

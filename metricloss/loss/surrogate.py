@@ -24,7 +24,7 @@ from .interpolators import Interpolator, inverse_distance
 from ..compiler.metric import Metric
 from .affine_statistics import Statistics
 from .sizes import DEFAULT, Sizes
-from .relaxations import Relaxation, sigmoid
+from .relaxations import Relaxation, sigmoid, widened
 from .samplers import Sampler, SamplingContext, default_samplers
 from .subsampling import Selection
 
@@ -93,11 +93,7 @@ def _terms(metric, scores, *targets, relaxation, samplers, interpolator, generat
             return _undefined(scores, program.value(binaries), differences.numel(), ideal)
     value, ideal_value, anchor_values = values[0], values[1], values[2:]
 
-    # Half-precision differences are relaxed and measured in float32: |x - a|^2 sums K terms (it
-    # overflows float16 past 65504, and bfloat16 keeps 8 bits of it), and the interpolator's eps
-    # (1e-8) is 0 in float16, which makes a point on an anchor inf/inf. Autograd casts the
-    # gradient back to the scores' dtype.
-    differences = differences.to(working_dtype(differences.dtype))
+    differences = widened(differences)  # half-precision scores: the margin and all after in float32
     ideal_bits = binaries.restrict(ideal.configuration)
     if margin:
         differences = differences - margin * _toward_ideal(ideal_bits, ideal, binaries, differences.dtype)
@@ -114,11 +110,6 @@ def _terms(metric, scores, *targets, relaxation, samplers, interpolator, generat
     return Terms(loss, value, ideal_value, estimate.detach(), differences.numel(), int(distances.numel()),
                  True, ideal.source, compiled.goal.reaches(ideal.value) or compiled.goal.best is None, path,
                  saturated, median)
-
-
-def working_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype the relaxed binaries and distances are computed in: float32 or wider."""
-    return torch.promote_types(dtype, torch.float32)
 
 
 def _toward_ideal(ideal_bits, ideal, binaries, dtype) -> torch.Tensor:
