@@ -30,8 +30,8 @@ def world() -> tuple[int, int]:
     return torch.distributed.get_rank(), torch.distributed.get_world_size()
 
 
-def gather_batch(scores: torch.Tensor, targets: Sequence) -> tuple[torch.Tensor, tuple, slice]:
-    """(every process's scores, every process's targets, this process's rows in them).
+def gather_batch(scores: torch.Tensor, targets: Sequence) -> tuple[torch.Tensor, tuple]:
+    """(every process's scores, every process's targets), in rank order.
 
     Tensor targets with a batch dimension are gathered like the scores; anything else (a
     Python number, a 0-d tensor) is passed through and must be the same on every process.
@@ -39,7 +39,7 @@ def gather_batch(scores: torch.Tensor, targets: Sequence) -> tuple[torch.Tensor,
     """
     rank, size = world()
     if size == 1:
-        return scores, tuple(targets), slice(0, scores.shape[0] if scores.dim() else 1)
+        return scores, tuple(targets)
     if scores.dim() == 0:
         raise InputError("gather=True concatenates the processes' batches along their first dimension, "
                          "but scores are a 0-d tensor: give each process a batch of scores")
@@ -57,9 +57,7 @@ def gather_batch(scores: torch.Tensor, targets: Sequence) -> tuple[torch.Tensor,
     everything = list(targets)
     for i, tensor in zip(batched, gathered[1:]):
         everything[i] = tensor
-    counts = [s[0][0] for s in shapes]
-    start = sum(counts[:rank])
-    return gathered[0], tuple(everything), slice(start, start + counts[rank])
+    return gathered[0], tuple(everything)
 
 
 def _exchange_shapes(tensors: list[torch.Tensor], rank: int, size: int) -> list[list[tuple[int, ...]]]:
@@ -72,7 +70,7 @@ def _exchange_shapes(tensors: list[torch.Tensor], rank: int, size: int) -> list[
         description[k, 0] = tensor.dim()
         description[k, 1] = _DTYPES.index(tensor.dtype) if tensor.dtype in _DTYPES else -2
         description[k, 2:2 + tensor.dim()] = torch.tensor(tensor.shape, dtype=torch.int64)
-    description = description.to(_collective_device(tensors[0]))
+    description = description.to(collective_device(tensors[0].device))
     received = [torch.empty_like(description) for _ in range(size)]
     torch.distributed.all_gather(received, description)
     received = [r.cpu() for r in received]
@@ -94,7 +92,7 @@ def _gather_one(tensor: torch.Tensor, shapes: list[tuple[int, ...]], rank: int) 
     wire = tensor.detach()
     if wire.dtype == torch.bool:  # not every backend moves bools
         wire = wire.to(torch.uint8)
-    padded = wire.new_zeros((rows, *wire.shape[1:]), device=_collective_device(tensor))
+    padded = wire.new_zeros((rows, *wire.shape[1:]), device=collective_device(tensor.device))
     padded[: wire.shape[0]] = wire
     received = [torch.empty_like(padded) for _ in shapes]
     torch.distributed.all_gather(received, padded)
@@ -103,10 +101,11 @@ def _gather_one(tensor: torch.Tensor, shapes: list[tuple[int, ...]], rank: int) 
     return torch.cat(pieces)
 
 
-def _collective_device(tensor: torch.Tensor) -> torch.device:
-    """Where the process group's backend moves tensors: NCCL CUDA ones only, gloo's all_gather CPU ones."""
+def collective_device(device: torch.device | None = None) -> torch.device:
+    """Where the process group's backend moves tensors of ``device``: NCCL CUDA ones only (this
+    process's GPU when ``device`` is not one), gloo's all_gather CPU ones."""
     if torch.distributed.get_backend() == "nccl":
-        return tensor.device if tensor.device.type == "cuda" else torch.device("cuda", torch.cuda.current_device())
+        return device if device is not None and device.type == "cuda" else torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
 
 

@@ -18,7 +18,7 @@ from .samplers import Sampler, default_samplers
 from .sizes import DEFAULT, Sizes
 from ..compiler.goals import TOLERANCE
 from .subsampling import Selection
-from .gather import gather_batch, world
+from .gather import collective_device, gather_batch, world
 
 
 class UniLoss(torch.nn.Module):
@@ -125,7 +125,7 @@ class UniLoss(torch.nn.Module):
         if self.gather and world()[1] > 1:
             if not isinstance(scores, torch.Tensor):
                 raise InputError(f"scores must be a tensor, got {type(scores).__name__}")
-            scores, targets, _ = gather_batch(scores, targets)
+            scores, targets = gather_batch(scores, targets)
             generator = self._shared_generator(scores.device)
         terms = uniloss_terms(
             self.metric, scores, *targets, relaxation=self.relaxation, samplers=self.samplers,
@@ -166,9 +166,7 @@ class UniLoss(torch.nn.Module):
                 self._generators_checked = True
             return self.generator
         if self._gather_generator is None or self._gather_generator.device.type != device.type:
-            seed = torch.randint(2**62, (1,), dtype=torch.int64)
-            if torch.distributed.get_backend() == "nccl":
-                seed = seed.to(device)
+            seed = torch.randint(2**62, (1,), dtype=torch.int64).to(collective_device(device))
             torch.distributed.broadcast(seed, src=0)
             self._gather_generator = torch.Generator(device=device).manual_seed(int(seed))
         return self._gather_generator
@@ -194,8 +192,7 @@ class UniLoss(torch.nn.Module):
 def _check_same_everywhere(generator: torch.Generator) -> None:
     """Refuse a generator whose state differs between processes: their anchors would differ."""
     state = generator.get_state()
-    device = torch.device("cuda", torch.cuda.current_device()) if torch.distributed.get_backend() == "nccl" else "cpu"
-    mine = state.to(device)
+    mine = state.to(collective_device())
     everyone = [torch.empty_like(mine) for _ in range(world()[1])]
     torch.distributed.all_gather(everyone, mine)
     different = [rank for rank, theirs in enumerate(everyone) if not torch.equal(theirs.cpu(), state)]

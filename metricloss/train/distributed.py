@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from metricloss.errors import InputError
+from metricloss.loss.gather import collective_device
 
 
 @dataclass(frozen=True)
@@ -78,18 +79,13 @@ class Processes:
         """Element-wise sums over the processes."""
         if self.size == 1:
             return values
-        total = torch.tensor(values, dtype=torch.float64, device=self._device())
+        total = torch.tensor(values, dtype=torch.float64, device=collective_device())
         torch.distributed.all_reduce(total)
         return total.tolist()
 
     def end(self) -> None:
         if self.owns_group and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
-
-    def _device(self) -> torch.device:
-        if torch.distributed.get_backend() == "nccl":
-            return torch.device("cuda", torch.cuda.current_device())
-        return torch.device("cpu")
 
 
 def join(device: torch.device) -> Processes:

@@ -298,7 +298,7 @@ def _step(run: Run, batch: Split, warming: bool = False) -> tuple[float, float, 
         scale = run.processes.size  # DDP averages: see distributed.py
     else:
         loss = run.task.baseline(output, *targets)
-        scores, everyone, _ = gather_batch(run.task.scores(output.detach()), targets)
+        scores, everyone = gather_batch(run.task.scores(output.detach()), targets)
         value = float(run.metric(scores, *everyone))  # the whole batch's, as UniLoss reports it
         defined = not math.isnan(value)
     run.optimizer.zero_grad(set_to_none=True)
@@ -324,7 +324,7 @@ def _evaluate(run: Run, split: Split) -> float | None:
             run.task.scores(run.model(split.inputs[start:min(start + size, last)].to(run.device)))
             for start in range(first, last, size)
         ] or [run.task.scores(run.model(split.inputs[:1].to(run.device)))[:0]])
-        scores, _, _ = gather_batch(scores, ())
+        scores, _ = gather_batch(scores, ())
         targets = tuple(t.to(run.device) for t in split.targets)
         value = float(run.metric(scores, *targets))
     return None if math.isnan(value) else value
