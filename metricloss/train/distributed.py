@@ -51,8 +51,8 @@ class Processes:
         return index if self.size == 1 else index.tensor_split(self.size)[self.rank]
 
     def keeps(self, index: torch.Tensor) -> bool:
-        """Whether a batch of indices is trained on: every process must get two samples or more
-        (one breaks batch norm and holds no pair), except on a one-sample split."""
+        """Whether a batch of indices is trained on under several processes: every process must get
+        two samples or more (one breaks batch norm and holds no pair)."""
         return len(index) >= 2 * self.size
 
     def own_seed(self, seed: int, stream: int) -> int:
