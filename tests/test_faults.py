@@ -24,23 +24,32 @@ from metricloss.train.loop import train
 from metricloss.train.run_folder import claimed
 
 ROOT = Path(__file__).parent.parent
-SETTINGS = {"epochs": 4, "batch_size": 128, "device": "cpu", "progress": False}
+# Batches of 4: epochs of a good half second, so that a kill lands inside one.
+SETTINGS = {"epochs": 4, "batch_size": 4, "device": "cpu", "progress": False}
 
 
-def _train_command(out: Path, epochs: int = 4) -> list[str]:
-    return [sys.executable, "-m", "metricloss", "train", "binary", "--epochs", str(epochs), "--batch-size", "128",
-            "--device", "cpu", "--out", str(out)]
+# Every run whose weights are compared is a fresh process with the same threads: one in this
+# process would inherit the thread count earlier tests set, and a matrix product summed in
+# another order differs in its last bits.
+ENVIRONMENT = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _train_command(out: Path, epochs: int = 4, *more: str) -> list[str]:
+    return [sys.executable, "-m", "metricloss", "train", "binary", "--epochs", str(epochs), "--batch-size", "4",
+            "--device", "cpu", "--out", str(out), *more]
 
 
 @pytest.fixture(scope="module")
 def unkilled(tmp_path_factory) -> Path:
-    return train("binary", out=tmp_path_factory.mktemp("unkilled") / "run", **SETTINGS).out
+    out = tmp_path_factory.mktemp("unkilled") / "run"
+    subprocess.run(_train_command(out), cwd=out.parent, env=ENVIRONMENT, check=True, capture_output=True)
+    return out
 
 
 def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_as_an_unkilled_one(unkilled, tmp_path):
     out = tmp_path / "killed"
     process = subprocess.Popen(_train_command(out), cwd=tmp_path, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                               stderr=subprocess.DEVNULL, env=ENVIRONMENT)
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and process.poll() is None:
@@ -49,7 +58,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_as_an_unkilled_one(u
                 break
             time.sleep(0.05)
         assert process.poll() is None, "the run ended before it could be killed"
-        time.sleep(0.3)  # into epoch 3
+        time.sleep(0.1)  # into epoch 3
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     finally:
@@ -58,8 +67,10 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_as_an_unkilled_one(u
     assert process.returncode == -signal.SIGKILL
     saved = load_checkpoint(out / CHECKPOINT)["epoch"]
     assert 2 <= saved < 4
-    resumed = train("binary", out=out, resume=True, **SETTINGS)  # the lock died with the process
-    assert resumed.resumed_from == saved
+    resumed = subprocess.run(_train_command(out, 4, "--resume"), cwd=tmp_path, env=ENVIRONMENT,
+                             capture_output=True, text=True)  # the lock died with the process
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming {out / CHECKPOINT} after epoch {saved}/4" in resumed.stderr
     expected = load_checkpoint(unkilled / CHECKPOINT)
     got = load_checkpoint(out / CHECKPOINT)
     for name, weight in expected["model"].items():
@@ -141,7 +152,7 @@ def test_a_folder_another_run_is_writing_to_is_refused(tmp_path):
 def test_two_runs_started_into_one_folder_do_not_both_write(tmp_path):
     out = tmp_path / "run"
     runs = [subprocess.Popen(_train_command(out, epochs=2), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}) for _ in range(2)]
+                             text=True, env=ENVIRONMENT) for _ in range(2)]
     results = [(run.wait(timeout=240), run.stderr.read()) for run in runs]
     codes = sorted(code for code, _ in results)
     refusals = [error for code, error in results if code == 2]
