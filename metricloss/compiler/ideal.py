@@ -169,11 +169,21 @@ def level_candidates(scores: torch.Tensor, targets: tuple, names: tuple[str, ...
             for dim in reversed(range(scores.dim())):
                 if shape[:dim] + shape[dim + 1:] != target.shape:
                     continue
-                classes = shape[dim]
-                if bool(((target < 0) | (target >= classes)).any()):
-                    continue
-                levels = torch.nn.functional.one_hot(target.long(), classes).movedim(-1, dim)
-                yield levels, f"{name} as the top class along dim {dim}"
+                yield _one_hot_levels(target, shape[dim], dim), f"{name} as the top class along dim {dim}"
+
+
+def _one_hot_levels(target: torch.Tensor, classes: int, dim: int) -> torch.Tensor:
+    """Class indices as one-hot levels along ``dim``; an index outside [0, C) names no class.
+
+    Targets carry an ignore label (255 in segmentation masks, -100 in cross-entropy's
+    convention) that the metric masks out before it counts anything. Such an entry is not a
+    class: its row gets no top class (all of its scores one level, ordered by the current
+    scores), so ``b*`` agrees with the current binaries there and the metric, which ignores
+    them, reaches its best on the rest.
+    """
+    named = (target >= 0) & (target < classes)
+    levels = torch.nn.functional.one_hot(torch.where(named, target, 0).long(), classes) * named.unsqueeze(-1)
+    return levels.movedim(-1, dim)
 
 
 def _dense_ranks(target: torch.Tensor) -> torch.Tensor:

@@ -135,7 +135,8 @@ def _undefined(scores: torch.Tensor, value: torch.Tensor, binaries: int, ideal) 
     with torch.enable_grad():
         zero = scores.sum() * 0.0
     reason = ("it has no binary variable that scores can move" if binaries == 0
-              else f"its best value is not a number (b* from {ideal.source})")
+              else f"no configuration that real scores produce gives it a value (the search for b*: "
+                   f"{ideal.source}; the batch's own value is {float(value):.4g})")
     return Terms(zero, value.to(torch.float32), nan, nan, binaries, 0, False, reason, False)
 
 
