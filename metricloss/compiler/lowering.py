@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ..errors import CompileError
 from . import rewrites
+from .equalities import lower_score_equalities
 from .positions import lower_argmax_positions
 from .spellings import respell
 from .ops import LEAF_FUNCTIONS, argument, is_call
@@ -193,8 +194,10 @@ def _match_rank(node: fx.Node, metric: str) -> Match | None:
 def _match_sort_order(node: fx.Node, metric: str) -> Match | None:
     if not (is_call(node, "argsort", torch.argsort) and depends_on_scores(node)):
         return None
-    if any(is_call(user, "argsort", torch.argsort) for user in node.users):
-        return None  # a rank: the rank rule reads the outer argsort
+    if all(is_call(user, "argsort", torch.argsort) for user in node.users):
+        return None  # only a rank: the rank rule reads the outer argsort
+    # used as an order too: the order is computed here, and an argsort of it (the ranks) is an
+    # argsort of a permutation, which g evaluates exactly
     dim = argument(node, 1, "dim", -1)
     if not isinstance(dim, int):
         raise CompileError(
@@ -299,6 +302,7 @@ def lower(graph: fx.Graph, metric: str) -> list[str]:
             applied.append(f"{rule.name}: {rule.pattern} -> {rule.rewrite}")
             break
     graph.eliminate_dead_code()
+    applied += lower_score_equalities(graph)
     return applied
 
 

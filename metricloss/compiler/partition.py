@@ -90,12 +90,6 @@ def partition(graph: fx.Graph, metric: str) -> Partition:
         elif score_operands and ops.is_comparison(node):
             roles[node] = Role.BLOCK
             blocks.append(Block(node, ops.comparison_sign(node), ops.comparison_symbol(node)))
-        elif score_operands and ops.is_equality(node):
-            raise CompileError(
-                f"metric `{metric}`: scores are tested for equality at {node.meta.get('location')}; "
-                "equality of real-valued scores cannot be relaxed. Compare with `>` or `<`, or write "
-                "`scores.argmax(dim) == labels` for a predicted class."
-            )
         elif score_operands and ops.passes_scores(node, score_operands):
             roles[node] = Role.SCORE
         elif score_operands and node.users and all(ops.is_metadata(user) for user in node.users):

@@ -86,12 +86,6 @@ def len_of_mask(scores, labels):
     return tp / max(predicted_positive, 1)
 
 
-def tie_half_auc(scores, labels):
-    pos, neg = scores[labels == 1], scores[labels == 0]
-    wins = (pos[:, None] > neg[None, :]).float() + 0.5 * (pos[:, None] == neg[None, :]).float()
-    return wins.mean()
-
-
 @dataclass(frozen=True)
 class Refusal:
     fn: Callable
@@ -168,8 +162,4 @@ REFUSALS = [
             ("`len()`", "`mask.sum()` rather than `len(x[mask])`"),
             "count with the mask: `(scores > 0).sum()`",
             construct="`len()` of a boolean-mask selection", kind="binary"),
-    Refusal(tie_half_auc, "0.5 * (pos[:, None] == neg[None, :])",
-            ("tested for equality",),
-            "a tie as one half: `((pos[:, None] > neg).float() + (pos[:, None] >= neg).float()) / 2`",
-            construct="equality of scores", kind="binary"),
 ]
