@@ -18,6 +18,7 @@ from typing import Any
 import torch
 import torch.fx as fx
 
+from .confusion import counts_of_bincount, counts_of_index_put, find_bincount, find_index_put
 from .ops import argument, is_call
 from .trace import depends_on_scores
 
@@ -118,7 +119,10 @@ def _topk_order(node: fx.Node):
     source = node.args[0]
     if not (is_call(source, "topk", torch.topk) and depends_on_scores(source)):
         return None
+    # (topk.indices == labels[:, None]).any(dim) reads membership; a sum of the same test (a hit
+    # count) or any other use reads the order, which the sort rules compute
     membership = all(user.op in ("call_function", "call_method") and user.target in (operator.eq, torch.eq, "eq")
+                     and user.users and all(is_call(test, "any", torch.any) for test in user.users)
                      for user in node.users)
     return None if membership else source
 
@@ -172,6 +176,109 @@ def _find_flat_argmax(node: fx.Node):
 def _argmax_of_flattened(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
     flat = graph.call_method("reshape", (node.args[0], -1))
     return graph.call_method("argmax", (flat, 0))
+
+
+def _unsqueezed_argmax(node: fx.Node):
+    """The arg-max when ``node`` puts a dim of one back where it reduced one:
+    ``scores.argmax(1)[:, None]``, ``scores.argmax(-1)[..., None]``, ``.unsqueeze(dim)``."""
+    if not (isinstance(node, fx.Node) and node.op in ("call_function", "call_method")) or not node.args:
+        return None
+    source = node.args[0]
+    if not (is_call(source, "argmax", torch.argmax) and depends_on_scores(source)):
+        return None
+    dim = argument(source, 1, "dim")
+    if not isinstance(dim, int) or argument(source, 2, "keepdim", False):
+        return None
+    if is_call(node, "unsqueeze", torch.unsqueeze):
+        return source if argument(node, 1, "dim") == dim else None
+    if node.op == "call_function" and node.target is operator.getitem:
+        index = node.args[1]
+        if dim >= 0 and index == (*(slice(None),) * dim, None):
+            return source
+        if dim == -1 and index in ((Ellipsis, None),):
+            return source
+    return None
+
+
+def _keepdim_argmax(graph: fx.Graph, node: fx.Node, argmax) -> fx.Node:
+    return graph.call_method("argmax", (argmax.args[0], argument(argmax, 1, "dim")), {"keepdim": True})
+
+
+def _compared_gather(node: fx.Node):
+    """(comparison, gathered target, number, target first) for ``relevance.gather(dim,
+    scores.argmax(dim, keepdim=True)) > 0``: a target read at the arg-max, then compared with a
+    number."""
+    ordering = _ordering(node)
+    if ordering is None and not _equality_sides(node):
+        return None
+    lhs, rhs = node.args
+    for gathered, number, first in ((lhs, rhs, True), (rhs, lhs, False)):
+        if not (is_call(gathered, "gather", torch.gather) and len(gathered.args) >= 3) \
+                or not isinstance(number, (int, float)) or isinstance(number, bool):
+            continue
+        table, dim, index = gathered.args[:3]
+        if is_call(index, "argmax", torch.argmax) and depends_on_scores(index) \
+                and isinstance(table, fx.Node) and not depends_on_scores(table):
+            return gathered, number, first
+    return None
+
+
+def _gather_of_comparison(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
+    """The comparison made on the whole target first, then read at the arg-max (elementwise
+    comparisons commute with a gather): the 0/1 region the arg-max rule reads."""
+    gathered, number, first = found
+    table, dim, index = gathered.args[:3]
+    if node.op == "call_method":  # ``gathered.gt(0)``: the tensor is always first
+        region = graph.call_method(node.target, (table, number))
+    else:
+        region = graph.call_function(node.target, (table, number) if first else (number, table))
+    return graph.call_method("gather", (region, dim, index))
+
+
+def _selected_argmax(node: fx.Node):
+    """(argmax, its dim) for ``scores.argmax(dim)[index]`` with an index that no score reaches
+    (``preds[labels == c]``, ``pred[valid]``), or for ``scores.argmax(dim).flatten()`` (the
+    predictions of every pixel in a row, as torchvision's confusion matrix reads them)."""
+    if not (isinstance(node, fx.Node) and node.op in ("call_function", "call_method")):
+        return None
+    source = node.args[0] if node.args else None
+    if not (is_call(source, "argmax", torch.argmax) and depends_on_scores(source)):
+        return None
+    dim = argument(source, 1, "dim")
+    if not isinstance(dim, int) or argument(source, 2, "keepdim", False):
+        return None
+    if node.op == "call_function" and node.target is operator.getitem:
+        index = node.args[1]
+        parts = index if isinstance(index, tuple) else (index,)
+        if any(isinstance(part, fx.Node) and depends_on_scores(part) for part in parts):
+            return None
+        return source, dim
+    if is_call(node, "masked_select", torch.masked_select) and len(node.args) == 2 \
+            and isinstance(node.args[1], fx.Node) and not depends_on_scores(node.args[1]):
+        return source, dim
+    flattened = (is_call(node, "flatten", torch.flatten) and len(node.args) == 1 and not node.kwargs) or (
+        (is_call(node, "view") or is_call(node, "reshape", torch.reshape)) and node.args[1:] in ((-1,), ((-1,),)))
+    return (source, dim) if flattened else None
+
+
+def _argmax_of_selection(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
+    """The selection made on the scores' rows, the class dim moved last, then the arg-max:
+    ``scores.argmax(1)[mask]`` is ``scores.movedim(1, -1)[mask].argmax(-1)``, ties included (the
+    rows selected are the same rows, each with its own first maximal index)."""
+    argmax, dim = found
+    rows = graph.call_method("movedim", (argmax.args[0], dim, -1))
+    if node.target is operator.getitem:
+        index = node.args[1]
+        if isinstance(index, tuple) and Ellipsis in index:
+            index = (*index, slice(None))  # the ellipsis must not swallow the class dim
+        selected = graph.call_function(operator.getitem, (rows, index))
+    elif node.target in ("masked_select", torch.masked_select):  # the mask broadcast to the arg-max's shape
+        mask = graph.call_method("expand", (node.args[1], graph.call_function(getattr, (argmax, "shape"))))
+        selected = graph.call_function(operator.getitem, (rows, mask))
+    else:  # flatten(), view(-1): every row of the arg-max in one dim
+        classes = graph.call_method("size", (argmax.args[0], dim))
+        selected = graph.call_method("reshape", (rows, -1, classes))
+    return graph.call_method("argmax", (selected, -1))
 
 
 _FLIPPED = {operator.gt: operator.lt, operator.ge: operator.le, operator.lt: operator.gt, operator.le: operator.ge}
@@ -326,16 +433,58 @@ def _selection_by_where(node: fx.Node):
     if isinstance(mask, fx.Node) and depends_on_scores(mask):
         return None
     for kept, fill, keep_where_true in ((x, y, True), (y, x, False)):
-        if isinstance(kept, fx.Node) and depends_on_scores(kept) and isinstance(fill, (int, float)):
-            return kept, fill, keep_where_true
+        if not (isinstance(kept, fx.Node) and depends_on_scores(kept)):
+            continue
+        if isinstance(fill, (int, float)):
+            return kept, fill, keep_where_true, None
+        value = _constant_fill(fill)
+        if value is not None:
+            same_shape = fill.target in (torch.full_like, torch.zeros_like, torch.ones_like) and fill.args[0] is kept
+            return kept, value, keep_where_true, None if same_shape else fill
     return None
 
 
+# Tensors filled with one number, read from the shape of another: (position of the number or
+# the number itself, keyword).
+_FILLED = {torch.full_like: (1, "fill_value"), "new_full": (2, "fill_value"), torch.full: (1, "fill_value"),
+           torch.zeros_like: 0, torch.ones_like: 1, "new_zeros": 0, "new_ones": 1, torch.zeros: 0, torch.ones: 1}
+
+
+def _constant_fill(node) -> int | float | None:
+    """The number a tensor is filled with (``torch.full_like(scores, -1e9)``,
+    ``scores.new_full(shape, 0.0)``, ``torch.zeros_like(x)``, a constant made in the metric),
+    when nothing but shapes reaches it."""
+    if isinstance(node, fx.Node) and node.op == "get_attr":
+        constant = getattr(getattr(node.graph, "constants", None), node.target, None)
+        if isinstance(constant, torch.Tensor) and constant.numel() and not constant.is_complex() \
+                and bool((constant == constant.reshape(-1)[0]).all()):
+            return constant.reshape(-1)[0].item()
+        return None
+    if not (isinstance(node, fx.Node) and node.op in ("call_function", "call_method")) or depends_on_scores(node):
+        return None
+    try:
+        spec = _FILLED.get(node.target)
+    except TypeError:  # an unhashable target
+        return None
+    if spec is None:
+        return None
+    if not isinstance(spec, tuple):
+        return spec
+    value = argument(node, *spec)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _masked_fill(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
-    kept, fill, keep_where_true = found
+    kept, fill, keep_where_true, shaped_like = found
     mask = node.args[0]
     filled = graph.call_function(operator.invert, (mask,)) if keep_where_true else mask
-    return graph.call_method("masked_fill", (kept, filled, fill))
+    result = graph.call_method("masked_fill", (kept, filled, fill))
+    if shaped_like is None:
+        return result
+    # where() broadcasts its three operands: the filled tensor may add dims the others lack
+    shape = graph.call_function(torch.broadcast_shapes, (graph.call_function(getattr, (result, "shape")),
+                                                         graph.call_function(getattr, (shaped_like, "shape"))))
+    return graph.call_function(torch.broadcast_to, (result, shape))
 
 
 @dataclass(frozen=True)
@@ -358,16 +507,27 @@ RESPELLINGS: tuple[Respelling, ...] = (
     Respelling("sign", "torch.sign(d) -> [d > 0] - [d < 0]", _find_sign, _two_comparisons_of_sign),
     Respelling("abs_bound", "|x| <= c -> (x <= c) & (x >= -c)", _absolute_bound, _two_comparisons_of_bound),
     Respelling("argmin", "scores.argmin(dim) -> (-scores).argmax(dim)", _find_argmin, _argmax_of_negation),
+    Respelling("unsqueezed_argmax", "scores.argmax(dim)[:, None] (unsqueeze(dim)) -> scores.argmax(dim, keepdim=True)",
+               _unsqueezed_argmax, _keepdim_argmax),
+    Respelling("compared_gather", "target.gather(dim, scores.argmax(dim, keepdim=True)) > c -> "
+               "(target > c).gather(dim, scores.argmax(dim, keepdim=True))", _compared_gather, _gather_of_comparison),
     Respelling("clamp_bound", "clamp(x, lo, hi) > t -> (x > t | lo > t) & (hi > t) (relu: lo = 0)",
                _clamped_comparison, _comparison_of_unclamped),
     Respelling("keepdim_argmax_test", "scores.argmax(dim, keepdim=True) == t -> (scores.argmax(dim) == t.squeeze(dim)).unsqueeze(dim)",
                _keepdim_argmax_test, _test_without_keepdim),
     Respelling("rounded_probability", "sigmoid(s).round() -> (sigmoid(s) > 0.5).float()",
                _rounded_probability, _above_one_half),
-    Respelling("where_selection", "torch.where(mask, scores, c) -> scores.masked_fill(~mask, c)",
+    Respelling("where_selection", "torch.where(mask, scores, c) (c a number or a tensor filled with one, "
+               "full_like(scores, c)) -> scores.masked_fill(~mask, c)",
                _selection_by_where, _masked_fill),
     Respelling("flat_argmax", "scores.argmax() -> scores.reshape(-1).argmax(0)", _find_flat_argmax,
                _argmax_of_flattened),
+    Respelling("selected_argmax", "scores.argmax(dim)[mask] -> scores.movedim(dim, -1)[mask].argmax(-1) "
+               "(masked_select, flatten() and view(-1) likewise)", _selected_argmax, _argmax_of_selection),
+    Respelling("bincount_confusion", "torch.bincount(n * target + pred, minlength) -> counts of "
+               "one_hot(target, n) x one_hot(pred, C), flattened", find_bincount, counts_of_bincount),
+    Respelling("index_put_confusion", "table.index_put((target, pred), values, accumulate=True) -> table + "
+               "counts of one_hot(target) x one_hot(pred)", find_index_put, counts_of_index_put),
     Respelling("argmax_class", "scores.argmax(dim) == c -> scores.argmax(dim) == full_like(..., c): labels",
                _argmax_against_a_class, _against_class_labels),
 )

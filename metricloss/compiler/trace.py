@@ -233,8 +233,6 @@ class MetricTracer(fx.Tracer):
             self.computing_examples = False
 
     def trace(self, root, concrete_args=None):
-        if self._examples_given is None:
-            return super().trace(root, concrete_args)
         with _factories_recorded(self):
             return super().trace(root, concrete_args)
 
@@ -311,8 +309,9 @@ class MetricTracer(fx.Tracer):
         )
 
 
-# With concrete shapes, ``torch.zeros(num_classes)`` gets no traced argument and would run once,
-# as a constant; a metric that fills it (``recalls[c] = ...``) needs it in the graph.
+# ``torch.zeros(num_classes)`` (or ``torch.zeros(3, 3)``) gets no traced argument and would run
+# once, as a constant; a metric that fills it (``recalls[c] = ...``, ``cm.index_put_(...)``) needs
+# it in the graph, or the later reads would see the constant unchanged.
 _FACTORIES = ("zeros", "ones", "empty", "full", "arange", "eye", "linspace")
 
 
