@@ -118,14 +118,14 @@ class Builder:
         self.ops.update(names)
 
     def comparison(self, lhs: str, rhs: str) -> str:
-        """``lhs > rhs`` in one of its spellings, either tie rule."""
-        op = self.pick([">", ">=", "<", "<="])
+        """``lhs > rhs`` in one of its spellings, either tie rule (or an equality: two orderings)."""
+        op = self.pick([">", ">=", "<", "<=", "==", "!="])
         self.op(f"compare{op}")
         style = self.pick(["infix", "infix", "swapped", "function", "method"])
-        swapped = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
+        swapped = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "==": "==", "!=": "!="}
         if style == "swapped":
             return f"{rhs} {swapped[op]} {lhs}"
-        name = {">": "gt", ">=": "ge", "<": "lt", "<=": "le"}[op]
+        name = {">": "gt", ">=": "ge", "<": "lt", "<=": "le", "==": "eq", "!=": "ne"}[op]
         if style == "function":
             return f"torch.{name}({lhs}, {rhs})"
         if style == "method":
@@ -550,7 +550,7 @@ def r_precision(b: Builder) -> Value:
 
 
 def refused(b: Builder, aggregate: str) -> str:
-    construct = b.pick(["float", "int", "mean of scores", "equal scores", "if", "len", "detach", "tolist"])
+    construct = b.pick(["float", "int", "mean of scores", "if", "len", "detach", "tolist"])
     b.refused = construct
     b.op(f"refused {construct}")
     if construct == "float":
@@ -559,8 +559,6 @@ def refused(b: Builder, aggregate: str) -> str:
         return f"int({aggregate}) + {aggregate}"
     if construct == "mean of scores":
         return f"{aggregate} + scores.mean()"
-    if construct == "equal scores":
-        return f"{aggregate} + (scores == scores.amax()).float().sum()"
     if construct == "if":
         b.line(f"if {aggregate} > 0:")
         b.line(f"    {aggregate} = {aggregate} + 1")
