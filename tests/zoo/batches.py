@@ -8,6 +8,8 @@
 | ``queries`` | ``[Q, D]`` | relevance ``[Q, D]``: two or three relevant items per query, graded 1 or 2 |
 | ``multilabel`` | ``[N, L]`` logits | ``[N, L]`` in {0, 1}; every label has a positive and a negative |
 | ``segmentation`` | ``[N, C, H, W]`` | labels ``[N, H, W]`` in [0, C) |
+| ``segmentation_ignore`` | ``[N, C, H, W]`` | labels ``[N, H, W]`` in [0, C), about a quarter 255 (ignored) |
+| ``classes_ignore`` | ``[N, C]`` logits | labels ``[N]`` in [0, C), a few -100 (ignored, cross-entropy's convention) |
 | ``masks`` | ``[N, H, W]`` logits | masks ``[N, H, W]`` in {0, 1}, both present |
 | ``heatmaps`` | ``[N, J, H, W]`` | joints ``[N, J, 2]`` as (x, y) pixel coordinates inside the map |
 | ``regression`` | ``[N]`` | float targets ``[N]`` |
@@ -22,7 +24,8 @@ from __future__ import annotations
 import torch
 
 KINDS = ("binary", "graded", "classes", "queries", "multilabel", "segmentation", "masks", "heatmaps",
-         "regression")
+         "regression", "segmentation_ignore", "classes_ignore")
+SEG_IGNORE, CLASS_IGNORE = 255, -100  # the ignore labels of segmentation masks and of cross-entropy
 
 N = 12            # items of a 1-d batch, samples of a classification batch
 CLASSES = 5
@@ -39,10 +42,11 @@ def score_shape(kind: str, classes: int = CLASSES, small: bool = False) -> tuple
     n, queries, images = (SMALL[N], SMALL[QUERIES], SMALL[IMAGES]) if small else (N, QUERIES, IMAGES)
     return {
         "binary": (n,), "graded": (n,), "regression": (n,),
-        "classes": (n, classes),
+        "classes": (n, classes), "classes_ignore": (n, classes),
         "queries": (queries, DOCUMENTS),
         "multilabel": (n, LABELS),
         "segmentation": (images, SEG_CLASSES, HEIGHT, WIDTH),
+        "segmentation_ignore": (images, SEG_CLASSES, HEIGHT, WIDTH),
         "masks": (images, HEIGHT, WIDTH),
         "heatmaps": (images, JOINTS, MAP_H, MAP_W),
     }[kind]
@@ -89,6 +93,14 @@ def targets(kind: str, generator: torch.Generator, ties: bool = False, classes: 
         if complete:
             labels[torch.randperm(n, generator=generator)[:classes]] = torch.arange(classes)
         return (labels,)
+    if kind == "classes_ignore":
+        (labels,) = targets("classes", generator, ties, classes, complete, small)
+        ignored = torch.rand(n, generator=generator) < 0.25
+        ignored[:2] = torch.tensor([False, True])  # one ignored, one kept, in every batch
+        if complete:  # every class kept somewhere
+            ignored[torch.randperm(n, generator=generator)[:classes]] = False
+            labels[ignored.logical_not().nonzero()[:classes, 0]] = torch.arange(classes)
+        return (labels.masked_fill(ignored, CLASS_IGNORE),)
     if kind == "queries":
         # Two or three relevant items per query, graded 1 or 2, at random places.
         places = torch.rand(queries, DOCUMENTS, generator=generator).argsort(1)[:, :3]
@@ -107,6 +119,13 @@ def targets(kind: str, generator: torch.Generator, ties: bool = False, classes: 
         if complete:
             labels[0, 0, :SEG_CLASSES] = torch.arange(SEG_CLASSES)
         return (labels,)
+    if kind == "segmentation_ignore":
+        (labels,) = targets("segmentation", generator, ties, classes, complete, small)
+        ignored = torch.rand(labels.shape, generator=generator) < 0.25
+        ignored[0, -1, -1], ignored[0, -1, -2] = True, False
+        if complete:
+            ignored[0, 0, :SEG_CLASSES] = False
+        return (labels.masked_fill(ignored, SEG_IGNORE),)
     if kind == "masks":
         masks = torch.randint(0, 2, (images, HEIGHT, WIDTH), generator=generator)
         masks[:, 0, :2] = torch.tensor([0, 1])
@@ -133,8 +152,15 @@ def perfect(kind: str, scores: torch.Tensor, targets: tuple, generator: torch.Ge
         out = torch.randn(scores.shape, generator=generator)
         out[torch.arange(scores.shape[0]), target] = 20.0
         return out
-    if kind == "segmentation":
-        return noise + 20.0 * torch.nn.functional.one_hot(target, scores.shape[1]).permute(0, 3, 1, 2)
+    if kind == "classes_ignore":  # an ignored sample may score anything
+        out = torch.randn(scores.shape, generator=generator)
+        kept = target != CLASS_IGNORE
+        out[kept.nonzero()[:, 0], target[kept]] = 20.0
+        return out
+    if kind in ("segmentation", "segmentation_ignore"):
+        kept = (target >= 0) & (target < scores.shape[1])
+        top = torch.nn.functional.one_hot(torch.where(kept, target, 0), scores.shape[1]) * kept[..., None]
+        return noise + 20.0 * top.permute(0, 3, 1, 2)
     if kind in ("binary", "multilabel", "masks"):
         return torch.where(target == 1, 20.0, -20.0) + noise
     if kind == "regression":

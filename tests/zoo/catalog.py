@@ -43,9 +43,6 @@ class Entry:
         return self.fn.__name__
 
 
-_ARGMAX_AS_NUMBER = ("the argmax index goes into arithmetic that mixes positions of many samples "
-                     "(`torch.bincount(n * target + pred)`): refused as scores used outside a comparison")
-
 ZOO: list[Entry] = [
     # ---- classification, multiclass
     Entry(cls.cifar_tutorial_accuracy, "classes", "classification", "tutorial",
@@ -124,6 +121,24 @@ ZOO: list[Entry] = [
           higher_is_better=False, best=0.0),
     Entry(cls.probability_threshold_f1, "binary", "classification", "notebook",
           "`torch.sigmoid(scores).gt(threshold)` with `threshold=0.5` a parameter"),
+    Entry(cls.auc_half_credit_for_ties, "binary", "classification", "notebook",
+          "`(pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])`: `==` of scores",
+          trained=True),
+    Entry(cls.auc_where_eq, "binary", "classification", "notebook",
+          "`torch.where(diff > 0, 1.0, torch.where(diff.eq(0), 0.5, 0.0))`"),
+    Entry(cls.accuracy_ignore_index, "classes_ignore", "classification", "huggingface",
+          "token classification: `mask = labels != -100`, `(logits.argmax(-1) == labels) & mask`",
+          trained=True),
+    Entry(cls.masked_select_accuracy_ignore, "classes_ignore", "classification", "notebook",
+          "`pred.masked_select(valid) == labels.masked_select(valid)` after `softmax`"),
+    Entry(cls.macro_f1_bincount_ignore, "classes_ignore", "classification", "notebook",
+          "macro F1 from `torch.bincount(labels[keep] * C + preds[keep])`, `nan_to_num`", trained=True),
+    Entry(cls.per_class_recall_selection, "classes", "classification", "notebook",
+          "`preds[labels == c] == c` in a class loop, `nanmean`"),
+    Entry(cls.index_put_balanced_accuracy, "classes", "classification", "notebook",
+          "`cm.index_put_((labels, preds), ones, accumulate=True)` confusion matrix", trained=True),
+    Entry(cls.bincount_cohen_kappa, "classes", "classification", "sklearn",
+          "Cohen's kappa from `torch.bincount(labels * n + preds, minlength=n * n)`"),
     # ---- ranking and retrieval
     Entry(rk.mann_whitney_auc, "binary", "ranking", "sklearn",
           "Mann-Whitney U from `scores.argsort().argsort() + 1`", eager_ties=False,
@@ -172,6 +187,14 @@ ZOO: list[Entry] = [
     Entry(rk.r_precision_masked, "queries", "ranking", "notebook",
           "R-precision: `ranks < r` with `r = relevant.sum(1, keepdim=True)`", eager_ties=False,
           reference=ref.r_precision),
+    Entry(rk.topk_hit_count, "queries", "ranking", "recsys",
+          "`(scores.topk(k, dim=1).indices == target[:, None]).sum(1)`: a hit count", eager_ties=False,
+          reference=ref.topk_hit_count),
+    Entry(rk.order_and_ranks, "queries", "ranking", "recsys",
+          "one `argsort` used as an order (`gather`) and, argsorted again, as ranks"),
+    Entry(rk.masked_candidates_top1, "queries", "ranking", "recsys",
+          "`torch.where(candidates, scores, torch.full_like(scores, -inf)).argmax(1)`, "
+          "`relevance.gather(1, top[:, None]) > 0`", trained=True),
     # ---- multi-label
     Entry(ml_.label_wise_mean_ap, "multilabel", "multilabel", "sklearn",
           "`for j in range(labels.shape[1])`: AP of a column by sort and cumsum", eager_ties=False,
@@ -191,6 +214,11 @@ ZOO: list[Entry] = [
     Entry(ml_.coverage_error, "multilabel", "multilabel", "sklearn",
           "`torch.where(labels.bool(), scores, torch.inf).min(dim=1).values` as a threshold",
           higher_is_better=False, best=None),
+    Entry(ml_.decided_pair_accuracy, "multilabel", "multilabel", "notebook",
+          "`scores[:, :, None] != scores[:, None, :]`: `!=` of scores"),
+    Entry(ml_.best_relevant_beats_best_irrelevant, "multilabel", "multilabel", "notebook",
+          "`torch.where(labels.bool(), scores, torch.full_like(scores, -1e9)).amax(1)`, "
+          "`scores.new_full(scores.shape, -1e9)`"),
     # ---- segmentation
     Entry(seg.pixel_accuracy, "segmentation", "segmentation", "tutorial",
           "`outputs.argmax(1) == labels` over pixels, `.sum().item() / labels.numel()`"),
@@ -200,8 +228,19 @@ ZOO: list[Entry] = [
     Entry(seg.dice_per_class_loop, "segmentation", "segmentation", "notebook",
           "`for c in range(scores.size(1))`: Dice of `pred == c`"),
     Entry(seg.bincount_confusion_iou, "segmentation", "segmentation", "torchvision",
-          "`torch.bincount(n * target + pred, minlength=n**2)` confusion matrix",
-          pending=_ARGMAX_AS_NUMBER),
+          "`torch.bincount(n * target + pred, minlength=n**2)` confusion matrix"),
+    Entry(seg.mean_iou_ignore_index, "segmentation_ignore", "segmentation", "notebook",
+          "ignore label 255 masked out (`valid = labels != 255`), a class loop, `torch.nanmean`",
+          trained=True),
+    Entry(seg.pixel_accuracy_ignore_index, "segmentation_ignore", "segmentation", "notebook",
+          "`pred[valid] == labels[valid]`: a target mask selects arg-max predictions", trained=True),
+    Entry(seg.torchvision_confusion_miou, "segmentation_ignore", "segmentation", "torchvision",
+          "torchvision's ConfusionMatrix: `k = (a >= 0) & (a < n)`, `bincount(n * a[k] + b[k])`, ignore 255",
+          trained=True),
+    Entry(seg.flat_view_accuracy_ignore, "segmentation_ignore", "segmentation", "notebook",
+          "`output.argmax(dim=1).view(-1)`, `pred[keep] == target[keep]`"),
+    Entry(seg.index_put_dice_ignore, "segmentation_ignore", "segmentation", "notebook",
+          "`cm.index_put_((labels[valid], pred[valid]), ones, accumulate=True)`, per-class Dice"),
     Entry(seg.frequency_weighted_iou, "segmentation", "segmentation", "notebook",
           "list comprehensions over classes, frequency-weighted IoU"),
     Entry(seg.binary_dice, "masks", "segmentation", "notebook",
@@ -231,6 +270,8 @@ ZOO: list[Entry] = [
           reference=ref.spearman_rho_formula),
     Entry(rg.concordance_index, "regression", "regression", "lifelines",
           "Harrell's C: `risk[:, None] < risk[None, :]`, a tie counts one half", trained=True),
+    Entry(rg.harrell_c_index_equality, "regression", "regression", "lifelines",
+          "Harrell's C with `predicted[:, None] == predicted[None, :]` for the half credit"),
     Entry(rg.within_tolerance, "regression", "regression", "notebook",
           "`(preds - target).abs() <= tol`"),
     Entry(rg.pairwise_ranking_accuracy, "regression", "regression", "notebook",

@@ -306,3 +306,65 @@ def probability_threshold_f1(scores, labels, threshold=0.5):
     precision = tp / preds.sum().clamp(min=1)
     recall = tp / labels.sum()
     return 2 * precision * recall / (precision + recall + 1e-8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ties scored by equality, selections of predictions, confusion matrices by indexing
+
+
+def auc_half_credit_for_ties(scores, labels):
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    wins = (pos[:, None] > neg[None, :]).float()
+    ties = (pos[:, None] == neg[None, :]).float()
+    return (wins + 0.5 * ties).mean()
+
+
+def auc_where_eq(scores, labels):
+    diff = scores[labels == 1].unsqueeze(1) - scores[labels == 0].unsqueeze(0)
+    return torch.where(diff > 0, 1.0, torch.where(diff.eq(0), 0.5, 0.0)).mean()
+
+
+def accuracy_ignore_index(logits, labels):
+    # token classification: labels of -100 (padding, sub-words) are not scored
+    mask = labels != -100
+    correct = (logits.argmax(dim=-1) == labels) & mask
+    return correct.sum() / mask.sum()
+
+
+def per_class_recall_selection(scores, labels):
+    preds = scores.argmax(1)
+    recalls = [(preds[labels == c] == c).float().mean() for c in range(scores.shape[1])]
+    return torch.stack(recalls).nanmean()
+
+
+def index_put_balanced_accuracy(scores, labels):
+    C = scores.shape[1]
+    cm = torch.zeros(C, C)
+    cm.index_put_((labels, scores.argmax(1)), torch.ones(len(labels)), accumulate=True)
+    per_class = cm.diag() / cm.sum(1)
+    return per_class[cm.sum(1) > 0].mean()
+
+
+def bincount_cohen_kappa(scores, labels):
+    n = scores.shape[1]
+    cm = torch.bincount(labels * n + scores.argmax(1), minlength=n * n).reshape(n, n).float()
+    total = cm.sum()
+    observed = cm.trace() / total
+    expected = (cm.sum(0) * cm.sum(1)).sum() / total**2
+    return (observed - expected) / (1 - expected)
+
+
+def masked_select_accuracy_ignore(scores, labels):
+    probs = F.softmax(scores, dim=-1)
+    pred = torch.argmax(probs, dim=-1)
+    valid = labels.ne(-100)
+    return (pred.masked_select(valid) == labels.masked_select(valid)).float().mean()
+
+
+def macro_f1_bincount_ignore(scores, labels):
+    C = scores.shape[1]
+    keep = labels >= 0
+    cm = torch.bincount(labels[keep] * C + scores.argmax(1)[keep], minlength=C * C).reshape(C, C).float()
+    tp = cm.diag()
+    f1 = 2 * tp / (2 * tp + (cm.sum(0) - tp) + (cm.sum(1) - tp))
+    return f1.nan_to_num(0.0).mean()

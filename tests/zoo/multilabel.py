@@ -69,3 +69,18 @@ def coverage_error(scores, labels):
     true_min = torch.where(labels.bool(), scores, torch.inf).min(dim=1, keepdim=True).values
     coverage = (scores >= true_min).sum(dim=1).float()
     return coverage.mean()
+
+
+def decided_pair_accuracy(scores, labels):
+    # label pairs (relevant, irrelevant) the model orders without a tie, and orders right
+    pos = labels.bool()
+    pairs = pos[:, :, None] & ~pos[:, None, :]
+    decided = scores[:, :, None] != scores[:, None, :]
+    right = scores[:, :, None] > scores[:, None, :]
+    return (right & decided & pairs).sum() / pairs.sum()
+
+
+def best_relevant_beats_best_irrelevant(scores, labels):
+    best_pos = torch.where(labels.bool(), scores, torch.full_like(scores, -1e9)).amax(1)
+    best_neg = torch.where(labels.bool(), scores.new_full(scores.shape, -1e9), scores).amax(1)
+    return (best_pos > best_neg).float().mean()

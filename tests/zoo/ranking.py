@@ -153,3 +153,32 @@ def r_precision_masked(scores, relevance):
     relevant = relevance > 0
     r = relevant.sum(dim=1, keepdim=True)
     return ((ranks < r) & relevant).sum(1).div(r.squeeze(1)).mean()
+
+
+# ---------------------------------------------------------------------------------------------
+# Recsys spellings: hit counts of top-k indices, one argsort read as an order and as ranks,
+# candidates masked with a filled tensor
+
+
+def topk_hit_count(scores, relevance, k=3):
+    # the relevant item a query was built around (its most relevant, first among equals)
+    target = relevance.argmax(1)
+    hits = (scores.topk(k, dim=1).indices == target[:, None]).sum(1)
+    return hits.float().mean()
+
+
+def order_and_ranks(scores, relevance, k=2):
+    # one stable argsort used as an order (precision@k) and, argsorted again, as ranks (MRR)
+    order = scores.argsort(dim=1, descending=True, stable=True)
+    ranks = order.argsort(dim=1)
+    precision = (relevance.gather(1, order)[:, :k] > 0).float().mean(1)
+    reciprocal = torch.where(relevance > 0, 1.0 / (ranks + 1).float(), 0.0).amax(1)
+    return (precision + reciprocal).mean() / 2
+
+
+def masked_candidates_top1(scores, relevance):
+    # items outside the candidate set are pushed below every real score before the arg-max
+    candidates = relevance >= 0
+    masked = torch.where(candidates, scores, torch.full_like(scores, float("-inf")))
+    top = masked.argmax(dim=1)
+    return (relevance.gather(1, top[:, None]) > 0).float().mean()

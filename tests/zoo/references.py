@@ -177,3 +177,12 @@ def spearman_rho_formula(preds, target):
     rank_p, rank_t = _ranks(preds, target)
     n = len(rank_p)
     return 1 - 6 * ((rank_p - rank_t) ** 2).sum() / (n * (n**2 - 1))
+
+
+# --- recsys spellings
+
+
+def topk_hit_count(scores, relevance):
+    """Hits of the first three of a stable descending sort (a hit count reads topk's order)."""
+    s, r = _np(scores), _np(relevance)
+    return float(np.mean([int(np.argmax(r[q]) in descending(s[q])[:3]) for q in range(len(r))]))

@@ -53,3 +53,11 @@ def pairwise_ranking_accuracy(preds, target):
             correct = correct + ((preds[i] - preds[j]) * ordered > 0).float()
             pairs = pairs + (ordered != 0).float()
     return correct / pairs
+
+
+def harrell_c_index_equality(predicted, times):
+    # lifelines' convention (the prediction is a survival time): tied predictions earn one half,
+    # pairs with equal times are not comparable
+    comparable = times[:, None] < times[None, :]
+    right = (predicted[:, None] < predicted[None, :]).float() + 0.5 * (predicted[:, None] == predicted[None, :]).float()
+    return (right * comparable).sum() / comparable.sum()

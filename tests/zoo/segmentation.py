@@ -70,3 +70,53 @@ def binary_iou(logits, masks):
     inter = (pred & target).float().sum((1, 2))
     union = (pred | target).float().sum((1, 2))
     return ((inter + 1e-6) / (union + 1e-6)).mean()
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets with an ignore label (255: unlabelled pixels), masked out before anything is counted
+
+IGNORE_INDEX = 255
+
+
+def mean_iou_ignore_index(scores, labels):
+    # a class loop over valid pixels, classes absent from the batch skipped by nanmean
+    pred = scores.argmax(1)
+    valid = labels != IGNORE_INDEX
+    ious = []
+    for c in range(scores.shape[1]):
+        p = (pred == c) & valid
+        t = (labels == c) & valid
+        ious.append((p & t).sum().float() / (p | t).sum().float())
+    return torch.nanmean(torch.stack(ious))
+
+
+def pixel_accuracy_ignore_index(outputs, labels):
+    pred = outputs.argmax(1)
+    valid = labels != IGNORE_INDEX
+    return (pred[valid] == labels[valid]).float().mean()
+
+
+def torchvision_confusion_miou(output, target):
+    # torchvision's references/segmentation/utils.py ConfusionMatrix.update, then compute()
+    n = output.shape[1]
+    a, b = target.flatten(), output.argmax(1).flatten()
+    k = (a >= 0) & (a < n)
+    inds = n * a[k].to(torch.int64) + b[k]
+    h = torch.bincount(inds, minlength=n**2).reshape(n, n).float()
+    iu = torch.diag(h) / (h.sum(1) + h.sum(0) - torch.diag(h))
+    return iu.nanmean()
+
+
+def index_put_dice_ignore(scores, labels):
+    n = scores.shape[1]
+    valid = labels != IGNORE_INDEX
+    cm = torch.zeros(n, n)
+    cm.index_put_((labels[valid], scores.argmax(1)[valid]), torch.ones(()), accumulate=True)
+    dice = 2 * cm.diag() / (cm.sum(0) + cm.sum(1))
+    return dice.nanmean()
+
+
+def flat_view_accuracy_ignore(output, target):
+    pred, target = output.argmax(dim=1).view(-1), target.view(-1)
+    keep = target != IGNORE_INDEX
+    return (pred[keep] == target[keep]).sum() / keep.sum()
