@@ -160,12 +160,11 @@ def sort_order(scores, *, dim, descending):
     position weights all run unchanged on it, exactly, with ties in index order.
     """
     ranks = rank(scores, dim=dim, descending=descending).movedim(dim, -1)
-    size = ranks.shape[-1]
-    positions = torch.arange(size, device=scores.device)
-    placed = ranks[..., :, None] == positions  # [..., i, p]: item i sits at position p
-    # The (first) item at each position. Real scores put exactly one there; an anchor no scores
-    # produce may put none or several, and still gets a valid order to evaluate.
-    order = placed.to(torch.uint8).argmax(-2)
+    # Real scores give a permutation, and sorting it gives the order exactly. An anchor that no
+    # scores produce (one flip: two items with one count) still gets an order, the nearest one:
+    # items by their counts, equal counts in index order, so a flip moves one item by one place
+    # and g changes by what that move is worth, not by a broken order.
+    order = ranks.argsort(dim=-1, stable=True)
     return order.movedim(-1, dim)
 
 
