@@ -24,3 +24,15 @@ def positive_number(name: str, value, example: str, zero: bool = False) -> float
         bound = "at least 0" if zero else "above 0"
         raise InputError(f"{name} must be a finite number {bound}, got {value!r}; e.g. {example}")
     return float(value)
+
+
+GAINS = ("exponential", "linear")
+
+
+def gain_of(relevance, gain: str):
+    """The gain of each item's relevance: ``2**rel - 1`` or ``rel``; padding (negative) gains 0."""
+    if gain not in GAINS:
+        raise InputError(f"gain must be one of {', '.join(map(repr, GAINS))}, got {gain!r}; e.g. "
+                         "get_metric('ndcg_at_k', gain='linear') for scikit-learn's ndcg_score")
+    grades = relevance.clamp(min=0).float()
+    return 2.0 ** grades - 1 if gain == "exponential" else grades
