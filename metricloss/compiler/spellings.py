@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 import torch.fx as fx
+import torch.nn.functional as F
 
 from .confusion import counts_of_bincount, counts_of_index_put, find_bincount, find_index_put
 from .ops import argument, is_call
@@ -156,6 +157,77 @@ def _two_comparisons_of_bound(graph: fx.Graph, node: fx.Node, bound) -> fx.Node:
         graph.call_function(low, (value, limit)), graph.call_function(high, (value, negative))))
 
 
+def _bound(graph: fx.Graph, value, limit, inside: bool, strict: bool) -> fx.Node:
+    """``|value| < limit`` (inside) or ``|value| > limit`` as two comparisons of ``value``."""
+    low, high = (operator.gt, operator.lt) if strict else (operator.ge, operator.le)
+    negative = graph.call_function(operator.neg, (limit,)) if isinstance(limit, fx.Node) else -limit
+    if inside:
+        return graph.call_function(operator.and_, (graph.call_function(high, (value, limit)),
+                                                   graph.call_function(low, (value, negative))))
+    return graph.call_function(operator.or_, (graph.call_function(low, (value, limit)),
+                                              graph.call_function(high, (value, negative))))
+
+
+_RELATIVE = {operator.truediv: "div", torch.div: "div", "div": "div", operator.mul: "mul", torch.mul: "mul",
+             "mul": "mul"}
+
+
+def _target_side(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) or (
+        isinstance(value, fx.Node) and not depends_on_scores(value))
+
+
+def _scaled_absolute_bound(node: fx.Node):
+    """(x, w, kind, limit, op) for ``abs(x) / w < c`` or ``abs(x) * w < c`` (either side, any
+    ordering) with w and c from the targets: a relative error within a tolerance,
+    ``(pred - y).abs() / y.abs() < 0.1``."""
+    ordering = _ordering(node)
+    if ordering is None:
+        return None
+    op = ordering[0]
+    for scaled, limit, flip in ((node.args[0], node.args[1], False), (node.args[1], node.args[0], True)):
+        if not (isinstance(scaled, fx.Node) and scaled.op in ("call_function", "call_method")) \
+                or len(scaled.args) != 2 or not _target_side(limit):
+            continue
+        try:
+            kind = _RELATIVE.get(scaled.target)
+        except TypeError:
+            continue
+        if kind is None:
+            continue
+        pairs = [scaled.args] if kind == "div" else [scaled.args, scaled.args[::-1]]
+        for absolute, weight in pairs:
+            if is_call(absolute, "abs", torch.abs) and depends_on_scores(absolute) and _target_side(weight):
+                return absolute.args[0], weight, kind, limit, _FLIPPED[op] if flip else op
+    return None
+
+
+def _comparisons_of_scaled_bound(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
+    """``|x| / w op c`` is ``|x / w| op c`` where w > 0 and ``-|x / w| op c`` (the bound turned
+    around at -c) where w < 0; where w = 0 it is what torch computes there: ``|x| / 0`` is inf
+    (NaN at x = 0), ``|x| * 0`` is 0."""
+    x, weight, kind, limit, op = found
+    scaled = graph.call_function(operator.truediv if kind == "div" else operator.mul, (x, weight))
+    inside, strict = op in (operator.lt, operator.le), op in (operator.lt, operator.gt)
+    positive = _bound(graph, scaled, limit, inside, strict)
+    if not isinstance(weight, fx.Node):
+        if weight != 0:
+            negated = graph.call_function(operator.neg, (limit,)) if isinstance(limit, fx.Node) else -limit
+            return positive if weight > 0 else _bound(graph, scaled, negated, not inside, strict)
+        weight = graph.call_function(torch.zeros_like, (graph.call_function(torch.as_tensor, (0.0,)),))
+    negated = graph.call_function(operator.neg, (limit,)) if isinstance(limit, fx.Node) else -limit
+    negative = _bound(graph, scaled, negated, not inside, strict)
+    if kind == "div":  # inf beats every bound, NaN none: above the bound exactly where x != 0
+        zero = (graph.call_function(operator.or_, (graph.call_function(operator.gt, (x, 0)),
+                                                   graph.call_function(operator.lt, (x, 0))))
+                if not inside else graph.call_function(torch.zeros_like, (positive,)))
+    else:
+        zero = graph.call_function(op, (graph.call_function(torch.zeros_like, (weight,), {"dtype": torch.float32}), limit))
+    return graph.call_function(torch.where, (
+        graph.call_function(operator.gt, (weight, 0)), positive,
+        graph.call_function(torch.where, (graph.call_function(operator.lt, (weight, 0)), negative, zero))))
+
+
 def _find_argmin(node: fx.Node):
     return node if is_call(node, "argmin", torch.argmin) and depends_on_scores(node) else None
 
@@ -233,6 +305,33 @@ def _gather_of_comparison(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
     else:
         region = graph.call_function(node.target, (table, number) if first else (number, table))
     return graph.call_method("gather", (region, dim, index))
+
+
+def _scattered_argmax(node: fx.Node):
+    """(base, argmax, value) for ``torch.zeros_like(scores).scatter_(dim, scores.argmax(dim,
+    keepdim=True), 1.0)``: a one-hot of the predicted class written by scattering into a filled
+    tensor shaped like the scores."""
+    if not (is_call(node, "scatter", torch.scatter) and len(node.args) >= 3):
+        return None
+    base, dim, index = node.args[:3]
+    value = argument(node, 3, "value")
+    if not (is_call(index, "argmax", torch.argmax) and depends_on_scores(index) and argument(index, 2, "keepdim", False)
+            and argument(index, 1, "dim") == dim and isinstance(dim, int)):
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or _constant_fill(base) is None:
+        return None
+    shaped_like_scores = base.target in (torch.full_like, torch.zeros_like, torch.ones_like) \
+        and base.args[0] is index.args[0]
+    return (base, index, value) if shaped_like_scores else None
+
+
+def _one_hot_written(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
+    base, index, value = found
+    scores, dim = index.args[0], argument(index, 1, "dim")
+    predicted = graph.call_method("argmax", (scores, dim))
+    one_hot = graph.call_function(F.one_hot, (predicted, graph.call_method("size", (scores, dim))))
+    chosen = graph.call_method("bool", (graph.call_method("movedim", (one_hot, -1, dim)),))
+    return graph.call_function(torch.where, (chosen, value, base))
 
 
 def _selected_argmax(node: fx.Node):
@@ -505,6 +604,8 @@ RESPELLINGS: tuple[Respelling, ...] = (
     Respelling("max_indices", "torch.max(scores, dim) indices -> scores.argmax(dim)", _extreme_with_indices,
                _argmax_of_indices),
     Respelling("sign", "torch.sign(d) -> [d > 0] - [d < 0]", _find_sign, _two_comparisons_of_sign),
+    Respelling("scaled_abs_bound", "|x| / w <= c -> where(w > 0, |x / w| <= c, ...): a relative tolerance",
+               _scaled_absolute_bound, _comparisons_of_scaled_bound),
     Respelling("abs_bound", "|x| <= c -> (x <= c) & (x >= -c)", _absolute_bound, _two_comparisons_of_bound),
     Respelling("argmin", "scores.argmin(dim) -> (-scores).argmax(dim)", _find_argmin, _argmax_of_negation),
     Respelling("unsqueezed_argmax", "scores.argmax(dim)[:, None] (unsqueeze(dim)) -> scores.argmax(dim, keepdim=True)",
@@ -524,6 +625,8 @@ RESPELLINGS: tuple[Respelling, ...] = (
                _argmax_of_flattened),
     Respelling("selected_argmax", "scores.argmax(dim)[mask] -> scores.movedim(dim, -1)[mask].argmax(-1) "
                "(masked_select, flatten() and view(-1) likewise)", _selected_argmax, _argmax_of_selection),
+    Respelling("scattered_argmax", "zeros_like(scores).scatter(dim, scores.argmax(dim, keepdim=True), v) -> "
+               "where(one_hot(scores.argmax(dim), C), v, zeros)", _scattered_argmax, _one_hot_written),
     Respelling("bincount_confusion", "torch.bincount(n * target + pred, minlength) -> counts of "
                "one_hot(target, n) x one_hot(pred, C), flattened", find_bincount, counts_of_bincount),
     Respelling("index_put_confusion", "table.index_put((target, pred), values, accumulate=True) -> table + "

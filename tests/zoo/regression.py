@@ -61,3 +61,8 @@ def harrell_c_index_equality(predicted, times):
     comparable = times[:, None] < times[None, :]
     right = (predicted[:, None] < predicted[None, :]).float() + 0.5 * (predicted[:, None] == predicted[None, :]).float()
     return (right * comparable).sum() / comparable.sum()
+
+
+def within_ten_percent(preds, target):
+    # a relative tolerance: |error| / |target| below 10%
+    return ((preds - target).abs() / target.abs().clamp(min=1e-6) < 0.1).float().mean()
