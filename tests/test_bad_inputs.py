@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -41,6 +42,11 @@ def my_auc_fn(scores, labels):  # the README's metric, without shapes=
 
 
 my_auc = ml.metric(best=1.0, register=False)(my_auc_fn)
+
+
+@ml.metric(register=False, name="per_shape_accuracy")
+def _per_shape(scores, labels):  # reads a shape as a number: compiled at its first batch
+    return ((scores.argmax(1) == labels).float().sum() / len(labels))
 BINARY = torch.tensor([0, 1, 0, 1, 1, 0])
 CLASS3 = torch.tensor([0, 1, 2, 0, 1, 2])
 
@@ -279,9 +285,55 @@ CASES = [
     ("bool scores", lambda: ml.get_metric("auc")(torch.tensor([True, False]), torch.tensor([0, 1])), ml.InputError,
      "got torch.bool", "pass the model's raw outputs (logits)", False),
     ("labels a list", lambda: ml.get_metric("auc")(torch.randn(3), [0, 1, 1]), ml.InputError,
-     "labels must be a torch.Tensor, got list", "`torch.as_tensor(labels)`", False),
+     "metric `auc`: labels (argument 2) must be a torch.Tensor, got a list of 3 items",
+     "convert it with `torch.as_tensor(labels)`", False),
     ("scores a string", lambda: ml.get_metric("auc")("0.5", torch.tensor([1])), ml.InputError,
-     "scores must be a torch.Tensor, got str", "pass a tensor", False),
+     "scores (argument 1) must be a torch.Tensor, got str '0.5'", "pass a tensor holding the scores", False),
+    ("scores a numpy array", lambda: ml.get_metric("auc")(np.zeros(4), BINARY[:4]), ml.InputError,
+     "metric `auc`: scores (argument 1) must be a torch.Tensor, got a numpy ndarray of shape (4,) (float64)",
+     "convert it with `torch.from_numpy(scores)` (or `torch.as_tensor(scores)`)", False),
+    ("labels a numpy array", lambda: ml.get_metric("accuracy")(torch.randn(6, 3), CLASS3.numpy()), ml.InputError,
+     "metric `accuracy`: labels (argument 2) must be a torch.Tensor, got a numpy ndarray of shape (6,) (int64)",
+     "`torch.from_numpy(labels)`", False),
+    ("labels a numpy number", lambda: ml.get_metric("auc")(torch.randn(1), np.int64(1)), ml.InputError,
+     "labels (argument 2) must be a torch.Tensor, got a numpy int64;", "convert it with `torch.as_tensor(labels)`",
+     False),
+    ("labels a Python number", lambda: ml.get_metric("auc")(torch.randn(1), 1), ml.InputError,
+     "labels (argument 2) must be a torch.Tensor, got the Python number 1", "`torch.as_tensor(labels)`", False),
+    ("scores a Python number", lambda: my_auc(0.5, BINARY), ml.InputError,
+     "metric `my_auc_fn`: scores (argument 1) must be a torch.Tensor, got the Python number 0.5",
+     "`torch.as_tensor(scores)`", False),
+    ("scores a numpy array, metric traced per shape", lambda: _per_shape(np.zeros((6, 3)), CLASS3), ml.InputError,
+     "scores (argument 1) must be a torch.Tensor, got a numpy ndarray of shape (6, 3)", "`torch.from_numpy(scores)`",
+     False),
+    ("binaries of a numpy array", lambda: ml.get_metric("auc").binaries(np.zeros(6), BINARY), ml.InputError,
+     "scores (argument 1) must be a torch.Tensor, got a numpy ndarray", "`torch.from_numpy(scores)`", False),
+
+    # the loss's inputs: checked before anything reads their device or shape
+    ("loss scores a numpy array", lambda: ml.UniLoss("auc")(np.zeros(6, dtype=np.float32), BINARY), ml.InputError,
+     "UniLoss of metric `auc`: scores (argument 1) must be a torch.Tensor, got a numpy ndarray of shape (6,) (float32)",
+     "Pass the tensor the model returned, before any `.detach()`, `.numpy()` or `.tolist()`", False),
+    ("loss scores a list", lambda: ml.UniLoss("auc")([0.1, 0.2, 0.3, 0.4], BINARY[:4]), ml.InputError,
+     "scores (argument 1) must be a torch.Tensor, got a list of 4 items",
+     "a tensor made back from its values carries no gradient to the model", False),
+    ("loss scores a Python number", lambda: ml.UniLoss("accuracy")(0.5, CLASS3), ml.InputError,
+     "UniLoss of metric `accuracy`: scores (argument 1) must be a torch.Tensor, got the Python number 0.5",
+     "call the metric, not the loss, on `torch.as_tensor(...)` of them", False),
+    ("loss labels a numpy array", lambda: ml.UniLoss("auc")(torch.randn(6), BINARY.numpy()), ml.InputError,
+     "UniLoss of metric `auc`: labels (argument 2) must be a torch.Tensor, got a numpy ndarray of shape (6,) (int64)",
+     "convert it with `torch.from_numpy(labels)` (or `torch.as_tensor(labels)`)", False),
+    ("loss labels a list", lambda: ml.UniLoss("auc")(torch.randn(6), BINARY.tolist()), ml.InputError,
+     "labels (argument 2) must be a torch.Tensor, got a list of 6 items", "`torch.as_tensor(labels)`", False),
+    ("loss labels None", lambda: ml.UniLoss("auc")(torch.randn(6), None), ml.InputError,
+     "labels (argument 2) must be a torch.Tensor, got NoneType None", "pass a tensor holding the labels", False),
+    ("loss a target missing", lambda: ml.UniLoss("auc")(np.zeros(6)), ml.InputError,
+     "UniLoss of metric `auc` takes 2 arguments (scores, labels); got 1", "(scores, labels)", False),
+    ("loss scores a numpy array, gather=True", lambda: ml.UniLoss("auc", gather=True)(np.zeros(6), BINARY),
+     ml.InputError, "scores (argument 1) must be a torch.Tensor, got a numpy ndarray",
+     "Pass the tensor the model returned", False),
+    ("loss scores a numpy array, metric traced per shape", lambda: ml.UniLoss(_per_shape)(np.zeros((6, 3)), CLASS3),
+     ml.InputError, "UniLoss of metric `per_shape_accuracy`: scores (argument 1) must be a torch.Tensor",
+     "Pass the tensor the model returned", False),
     ("a target missing", lambda: ml.get_metric("auc")(torch.randn(3)), ml.InputError, "got 1",
      "takes 2 arguments (scores, labels)", False),
     ("a parameter by position", lambda: ml.get_metric("topk_accuracy")(torch.randn(6, 6), CLASS3, 3), ml.InputError,
@@ -297,7 +349,7 @@ CASES = [
     ("a mask over rows, in the loss", lambda: ml.UniLoss(my_auc)(torch.randn(6, 3), BINARY), ml.InputError,
      "selects from scores of shape (6, 3)", "or declare the shapes if rows are meant", True),
     ("labels a list, undeclared", lambda: my_auc(torch.randn(6), BINARY.tolist()), ml.InputError,
-     "labels must be a torch.Tensor, got list", "`torch.as_tensor(labels)`", False),
+     "labels (argument 2) must be a torch.Tensor, got a list of 6 items", "`torch.as_tensor(labels)`", False),
 
     # the built-in metrics' parameters and conventions
     ("topk k 0", lambda: ml.get_metric("topk_accuracy", k=0), ml.InputError,

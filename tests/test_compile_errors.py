@@ -1,5 +1,6 @@
 """Bad declarations fail at decoration with the user's file:line and what to do."""
 
+import inspect
 import re
 
 import pytest
@@ -201,3 +202,228 @@ def test_data_reads_as_the_scores_and_a_final_item_as_the_value():
     loss = ml.UniLoss(with_data_and_item)(scores.requires_grad_(), labels)
     loss.backward()
     assert scores.grad.abs().sum() > 0
+
+
+def _line_in(fn, marker: str) -> str:
+    """``test_compile_errors.py:<line>`` of the one line of ``fn`` holding ``marker``."""
+    lines, start = inspect.getsourcelines(fn)
+    found = [start + i for i, text in enumerate(lines) if marker in text]
+    assert len(found) == 1, (fn.__name__, marker, found)
+    return f"{HERE}:{found[0]}"
+
+
+# A binned calibration error as it is written in evaluation code, in several spellings. It averages
+# probabilities, so no spelling compiles: the first refusal must say so, whatever construct (a loop
+# over a tensor, an `if` on one) it meets first, so that the user is not sent to batch the loop only
+# to be refused for the average.
+
+def _ece_if(scores, labels, n_bins=10):
+    probs = torch.sigmoid(scores)
+    edges = torch.linspace(0, 1, n_bins + 1)
+    err = torch.zeros(())
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        in_bin = (probs > lo) & (probs <= hi)
+        if in_bin.any():
+            err += in_bin.float().mean() * (probs[in_bin].mean() - labels[in_bin].float().mean()).abs()
+    return err
+
+
+def _ece_on_the_scores_device(scores, labels, n_bins=10):
+    probs = torch.sigmoid(scores)
+    edges = torch.linspace(0, 1, n_bins + 1, device=scores.device)  # traced per shape: a graph node
+    err = torch.zeros((), device=scores.device)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        in_bin = (probs > lo) & (probs <= hi)
+        err += in_bin.float().mean() * (probs[in_bin].mean() - labels[in_bin].float().mean()).abs()
+    return err
+
+
+def _ece_arange_counted(scores, labels, n_bins=10):
+    probs = torch.sigmoid(scores)
+    n = len(labels)
+    edges = torch.arange(n_bins + 1) / n_bins
+    err = torch.zeros(())
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        in_bin = (probs > lo) & (probs <= hi)
+        if in_bin.sum() > 0:
+            err += in_bin.sum() / n * (probs[in_bin].mean() - labels[in_bin].float().mean()).abs()
+    return err
+
+
+def _ece_counted_after_the_if(scores, labels, n_bins=10):
+    probs = torch.sigmoid(scores)
+    edges = torch.linspace(0, 1, n_bins + 1)
+    err = torch.zeros(())
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        in_bin = (probs > lo) & (probs <= hi)
+        if in_bin.any():  # the loop over the bins' edges is met first
+            err += in_bin.sum() / len(labels) * (probs[in_bin].mean() - labels[in_bin].float().mean()).abs()
+    return err
+
+
+def _ece_python_list(scores, labels, n_bins=10):
+    probs = torch.sigmoid(scores)
+    edges = [b / n_bins for b in range(n_bins + 1)]
+    err = torch.zeros(())
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        in_bin = (probs > lo) & (probs <= hi)
+        err += in_bin.float().mean() * (probs[in_bin].mean() - labels[in_bin].float().mean()).abs()
+    return err
+
+
+def _ece_by_bin_index(scores, labels, n_bins=10):
+    probs = torch.sigmoid(scores)
+    edges = torch.linspace(0, 1, n_bins + 1)
+    err = torch.zeros(())
+    for b in range(n_bins):
+        in_bin = (probs > edges[b]) & (probs <= edges[b + 1])
+        err += in_bin.float().mean() * (probs[in_bin].mean() - labels[in_bin].float().mean()).abs()
+    return err
+
+
+def _ece_len_of_bin(scores, labels, n_bins=10):
+    probs = torch.sigmoid(scores)
+    edges = torch.linspace(0, 1, n_bins + 1)
+    err = torch.zeros(())
+    for b in range(n_bins):
+        in_bin = (probs > edges[b]) & (probs <= edges[b + 1])
+        weight = len(probs[in_bin]) / len(probs)
+        err += weight * (probs[in_bin].mean() - labels[in_bin].float().mean()).abs()
+    return err
+
+
+def _ece_batched(scores, labels, n_bins=10):
+    probs = torch.sigmoid(scores)
+    edges = torch.linspace(0, 1, n_bins + 1)
+    weights = ((probs[:, None] > edges[:-1]) & (probs[:, None] <= edges[1:])).float()
+    count = weights.sum(0).clamp(min=1)
+    confidence = (weights * probs[:, None]).sum(0) / count
+    accuracy = (weights * labels[:, None].float()).sum(0) / count
+    return (weights.mean(0) * (confidence - accuracy).abs()).sum()
+
+
+NOT_A_LOSS = "is not a function of score comparisons and cannot become a UniLoss"
+_OUTSIDE = "scores are used outside a comparison at "
+CALIBRATION = [
+    # (metric, the construct met first and the line it is on (None: none), the rewrite it asks for,
+    #  the line where the score values are used)
+    (_ece_if, ("iterating over a tensor at ", "for lo, hi in zip(edges[:-1], edges[1:]):"),
+     "writing the loop batched", "err += in_bin.float().mean()"),
+    (_ece_on_the_scores_device, ("iterating over a tensor at ", "for lo, hi in zip(edges[:-1], edges[1:]):"),
+     "writing the loop batched", "err += in_bin.float().mean()"),
+    (_ece_arange_counted, ("iterating over a tensor at ", "for lo, hi in zip(edges[:-1], edges[1:]):"),
+     "writing the loop batched", "err += in_bin.sum() / n"),
+    (_ece_counted_after_the_if, ("iterating over a tensor at ", "for lo, hi in zip(edges[:-1], edges[1:]):"),
+     "writing the loop batched", "err += in_bin.sum() / len(labels)"),
+    (_ece_len_of_bin, ("`len()` of a tensor at ", "weight = len(probs[in_bin])"),
+     "counting with the mask", "err += weight"),
+    (_ece_python_list, None, None, "err += in_bin.float().mean()"),
+    (_ece_by_bin_index, None, None, "err += in_bin.float().mean()"),
+    (_ece_batched, None, None, "confidence = (weights * probs[:, None])"),
+]
+
+
+@pytest.mark.parametrize("fn, construct, fix, use", CALIBRATION, ids=[c[0].__name__ for c in CALIBRATION])
+def test_a_calibration_error_is_refused_for_averaging_probabilities_at_the_first_try(fn, construct, fix, use):
+    scores, labels = torch.randn(12, generator=torch.Generator().manual_seed(0)), torch.arange(12) % 2
+    with pytest.raises(ml.CompileError) as caught:
+        metric = ml.metric(name=f"refused{fn.__name__}", register=False)(fn)
+        metric(scores, labels)  # a metric traced per shape compiles at its first batch
+    message = str(caught.value)
+    # in this order: the construct met first and its line, that rewriting it would not help, then
+    # where the score values are used and that no rewrite makes this metric a loss
+    said = [f"metric `refused{fn.__name__}`: "]
+    if construct is not None:
+        said += [construct[0], _line_in(fn, construct[1]), f"cannot be traced, but {fix} would not make the "
+                 "metric compile: "]
+    said += [_OUTSIDE, _line_in(fn, use), NOT_A_LOSS, "a calibration error, which averages probabilities",
+             "train with a loss made for them and keep the metric for evaluation"]
+    positions = [message.find(piece) for piece in said]
+    assert -1 not in positions and positions == sorted(positions), (said, message)
+    assert positions[0] == 0
+
+
+def _recall_per_present_class(scores, labels):
+    predicted = scores.argmax(1)
+    recalls = []
+    for c in labels.unique():
+        recalls.append(((predicted == c) & (labels == c)).sum() / (labels == c).sum())
+    return torch.stack(recalls).mean()
+
+
+def _accuracy_at_thresholds(scores, labels):
+    thresholds = torch.linspace(-1, 1, 5, device=scores.device)
+    total = torch.zeros((), device=scores.device)
+    for t in thresholds:
+        total = total + ((scores > t) == (labels == 1)).float().mean()
+    return total / 5
+
+
+def _accuracy_at_threshold_positions(scores, labels):
+    thresholds = torch.linspace(-1, 1, 5, device=scores.device)
+    total = torch.zeros((), device=scores.device)
+    for i in range(len(thresholds)):
+        total = total + ((scores > thresholds[i]) == (labels == 1)).float().mean()
+    return total / 5
+
+
+def test_a_loop_over_targets_in_a_comparison_metric_is_still_told_to_batch():
+    with pytest.raises(ml.CompileError) as caught:
+        ml.metric(name="refused_recall_per_present_class", register=False)(_recall_per_present_class)
+    message = str(caught.value)
+    assert "iterating over a tensor at " in message
+    assert _line_in(_recall_per_present_class, "for c in labels.unique():") in message
+    assert "Write the loop as a batched tensor operation" in message
+    assert "UniLoss" not in message and "range(len(" not in message  # a loop over data, not constants
+
+
+def test_a_loop_over_constant_thresholds_is_told_to_batch_or_run_over_positions():
+    scores, labels = torch.randn(12, generator=torch.Generator().manual_seed(0)), torch.arange(12) % 2
+    with pytest.raises(ml.CompileError) as caught:
+        ml.metric(name="refused_accuracy_at_thresholds", register=False)(_accuracy_at_thresholds)(scores, labels)
+    message = str(caught.value)
+    assert "iterating over a tensor at " in message
+    assert _line_in(_accuracy_at_thresholds, "for t in thresholds:") in message
+    assert "Write the loop as a batched tensor operation" in message
+    assert "`for i in range(len(edges))` with `edges[i]`" in message and "UniLoss" not in message
+    # and the rewrite it offers compiles, to the function's own value
+    rewritten = ml.metric(name="accuracy_at_threshold_positions", register=False)(_accuracy_at_threshold_positions)
+    assert torch.allclose(rewritten(scores, labels), _accuracy_at_threshold_positions(scores, labels))
+
+
+def test_a_branch_in_a_comparison_metric_keeps_its_own_message():
+    with pytest.raises(ml.CompileError) as caught:
+        @ml.metric(register=False)
+        def guarded_accuracy(scores, labels):
+            if (scores > 0).any():
+                return ((scores > 0) == (labels == 1)).float().mean()
+            return (labels == 0).float().mean()
+    message = str(caught.value)
+    assert message.startswith("metric `guarded_accuracy`: a comparison of scores drives Python control flow at ")
+    assert f"{HERE}:{_line_of('if (scores > 0).any():')}" in message
+    assert "torch.where" in message and "UniLoss" not in message
+
+
+def test_a_while_loop_on_a_tensor_is_refused_without_tracing_on_forever():
+    with pytest.raises(ml.CompileError) as caught:
+        @ml.metric(register=False)
+        def countdown(scores, labels):
+            left = (scores > 0).float().sum()
+            while left > 0:
+                left = left - 1
+            return left
+    message = str(caught.value)
+    assert f"{HERE}:{_line_of('while left > 0:')}" in message
+    assert "a comparison of scores drives Python control flow" in message and "torch.where" in message
+
+
+def test_positions_in_arithmetic_are_not_said_to_be_score_values():
+    # the argmax is a function of comparisons even where its use has no rewrite: not "cannot become a UniLoss"
+    with pytest.raises(ml.CompileError) as caught:
+        @ml.metric(register=False)
+        def class_distance(scores, labels):
+            return (scores.argmax(1) - labels).abs().float().mean()
+    message = str(caught.value)
+    assert f"{HERE}:{_line_of('return (scores.argmax(1) - labels).abs()')}" in message
+    assert "(op `.argmax()`)" in message and "the rank-type ops that do are" in message
+    assert "UniLoss" not in message

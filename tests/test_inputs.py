@@ -55,7 +55,7 @@ def test_integer_scores(call):
 
 
 def test_not_a_tensor(call):
-    with pytest.raises(ml.InputError, match="labels must be a torch.Tensor, got list"):
+    with pytest.raises(ml.InputError, match=r"labels \(argument 2\) must be a torch.Tensor, got a list of 3 items"):
         call("auc", torch.randn(3), [0, 1, 1])
 
 

@@ -165,6 +165,8 @@ def test_refused_with_the_construct_and_the_users_line(refusal: Refusal):
     assert refusal.where in message, message
     for expected in refusal.expected:
         assert expected in message, message
+    if refusal.deeper is not None:  # named after the first construct, and as the reason
+        assert message.index(refusal.where) < message.index(refusal.deeper_where), message
 
 
 def test_the_catalog_page_is_up_to_date():

@@ -75,10 +75,14 @@ class InputSpec:
             )
         return cls(tuple(names), parsed, classes, example)
 
-    def check(self, metric: str, scores, *targets, parameters: Sequence[str] = ()) -> None:
-        """Raise an InputError for the first thing wrong with a call's inputs (see the module doc).
+    def check_tensors(self, metric: str, scores, *targets, parameters: Sequence[str] = (),
+                      loss: bool = False) -> None:
+        """An InputError unless the call has one tensor per argument.
 
-        The value checks (finite scores, class indices in range) cost one device sync together.
+        Every entry that takes a batch runs this first, before anything reads ``.device`` or
+        ``.shape`` (which would fail on an array or a list with an AttributeError saying nothing
+        of the call); it reads only Python types, so it costs no device sync. ``loss``: the
+        scores are a loss's input, which must be the model's output itself, not a converted copy.
         """
         if len(targets) != len(self.names) - 1:
             hint = ""
@@ -88,13 +92,17 @@ class InputSpec:
                 f"{metric} takes {len(self.names)} arguments ({', '.join(self.names)}); "
                 f"got {1 + len(targets)}{hint}"
             )
-        arguments = dict(zip(self.names, (scores, *targets)))
-        for name, value in arguments.items():
+        for position, (name, value) in enumerate(zip(self.names, (scores, *targets)), 1):
             if not isinstance(value, torch.Tensor):
-                convert = (f"; convert it with `torch.as_tensor({name})`"
-                           if isinstance(value, (list, tuple, int, float)) or hasattr(value, "__array__")
-                           else "; pass a tensor")
-                raise InputError(f"{metric}: {name} must be a torch.Tensor, got {type(value).__name__}{convert}")
+                raise InputError(_not_a_tensor(metric, name, position, value, loss and position == 1))
+
+    def check(self, metric: str, scores, *targets, parameters: Sequence[str] = ()) -> None:
+        """Raise an InputError for the first thing wrong with a call's inputs (see the module doc).
+
+        The value checks (finite scores, class indices in range) cost one device sync together.
+        """
+        self.check_tensors(metric, scores, *targets, parameters=parameters)
+        arguments = dict(zip(self.names, (scores, *targets)))
         if not scores.is_floating_point():
             raise InputError(
                 f"{metric}: {self.names[0]} must be a floating-point tensor of model outputs, got {scores.dtype}; "
@@ -180,6 +188,36 @@ class InputSpec:
 
     def _describe(self) -> str:
         return ", ".join(f"{name} [{', '.join(dims)}]" for name, dims in self.shapes.items())
+
+
+def _not_a_tensor(metric: str, name: str, position: int, value, model_output: bool) -> str:
+    """What was passed instead of a tensor, and how to pass one: a loss's scores must be the
+    model's output itself (a tensor made from an array of its values carries no gradient back to
+    the model); any other argument is converted."""
+    kind = type(value)
+    library = kind.__module__.split(".")[0]
+    convert = f"`torch.as_tensor({name})`"
+    if library not in ("builtins", "torch") and hasattr(value, "__array__"):  # numpy, pandas, jax, ...
+        shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+        got = (f"a {library} {kind.__name__}" + (f" of shape {tuple(shape)}" if shape else "")
+               + (f" ({dtype})" if dtype is not None and str(dtype) != kind.__name__ else ""))
+        if library == "numpy" and kind.__name__ == "ndarray":
+            convert = f"`torch.from_numpy({name})` (or `torch.as_tensor({name})`)"
+    elif isinstance(value, (list, tuple)):
+        got = f"a {kind.__name__} of {len(value)} items"
+    elif isinstance(value, (bool, int, float, complex)):
+        got = f"the Python number {value!r}"
+    else:
+        got, convert = f"{kind.__name__} {value!r}"[:120], None
+    said = f"{metric}: {name} (argument {position}) must be a torch.Tensor, got {got}"
+    if model_output:
+        return (f"{said}. Pass the tensor the model returned, before any `.detach()`, `.numpy()` or "
+                "`.tolist()`: the loss trains the model through it, and a tensor made back from its "
+                "values carries no gradient to the model. To evaluate the metric on arrays instead, "
+                "call the metric, not the loss, on `torch.as_tensor(...)` of them")
+    if convert is None:
+        return f"{said}; pass a tensor holding the {name}"
+    return f"{said}; convert it with {convert}"
 
 
 def _dims(name: str, text) -> tuple[str, ...]:

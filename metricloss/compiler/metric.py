@@ -150,6 +150,12 @@ class Metric:
     def program(self) -> Program:
         return self.compiled.program
 
+    def check_tensors(self, scores, *targets, loss: bool = False) -> None:
+        """An InputError unless each argument is a tensor (``InputSpec.check_tensors``); no sync."""
+        who = f"UniLoss of metric `{self.name}`" if loss else f"metric `{self.name}`"
+        self.declaration.spec.check_tensors(who, scores, *targets, parameters=tuple(self.declaration.defaults),
+                                            loss=loss)
+
     def check_inputs(self, scores, *targets) -> None:
         """An InputError for the first thing wrong with these inputs (declared shapes, dtypes,
         devices, finite scores, class indices in range, the declaration's own ``check=``)."""

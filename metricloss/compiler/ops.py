@@ -116,6 +116,15 @@ _SELECTIONS = {torch.amax, torch.amin, "amax", "amin", "max", "min", "masked_fil
 SHIFTS = {operator.add, operator.sub, torch.add, torch.sub, "add", "sub"}
 _SCALINGS = {operator.mul, operator.truediv, torch.mul, torch.div, "mul", "div"}
 
+# Ops whose result is positions or bins (which element wins, where a value falls among
+# thresholds): a function of comparisons of their input, not of its values, even where the
+# compiler has no rewrite for the way the result is used.
+_RANK_TYPE = {
+    torch.argmax, torch.argmin, torch.argsort, torch.sort, torch.topk, torch.kthvalue, torch.msort,
+    torch.bucketize, torch.searchsorted,
+    "argmax", "argmin", "argsort", "sort", "topk", "kthvalue", "msort",
+}
+
 # Ops that read only a tensor's metadata: their result carries no score value.
 _METADATA_ATTRIBUTES = {"shape", "dtype", "device", "ndim", "is_cuda"}
 _METADATA = {
@@ -170,6 +179,10 @@ def is_equality(node: fx.Node) -> bool:
 
 def is_hard_only(node: fx.Node) -> bool:
     return _key(node) is hard_only
+
+
+def is_rank_type(node: fx.Node) -> bool:
+    return _key(node) in _RANK_TYPE
 
 
 def is_metadata(node: fx.Node) -> bool:

@@ -13,6 +13,7 @@ Anything else is a CompileError at the user's line. A networkx graph of the resu
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -22,11 +23,24 @@ import torch.fx as fx
 from . import ops
 from ..errors import CompileError
 from .lowering import SUPPORTED
+from .trace import depends_on_scores
 
 _HOW_TO = (
     "a metric must depend on scores only through comparisons such as `pos[:, None] > neg[None, :]` "
     "or `scores.argmax(1) == labels`; indexing, reshaping and monotone maps are allowed before them"
 )
+
+
+class ValuesNotComparisons(CompileError):
+    """The metric's value is computed from score values themselves, not only from comparisons of
+    them (a calibration error averages probabilities). No rewrite of the code can change that, so
+    this refusal outranks any other the same code meets: a loop or an ``if`` written differently
+    would only lead to it. ``reason`` is the message without the metric's name, for a message
+    that names another construct first."""
+
+    def __init__(self, metric: str, reason: str):
+        super().__init__(f"metric `{metric}`: {reason}")
+        self.reason = reason
 
 
 class Role(Enum):
@@ -108,9 +122,10 @@ def partition(graph: fx.Graph, metric: str) -> Partition:
             f"before it decides whatever the scores, like `relu(scores) > -1`, is a constant); {_HOW_TO}."
         )
     if roles[value] is Role.SCORE:
-        raise CompileError(
-            f"metric `{metric}` returns score values at {value.meta.get('location')} instead of a "
-            f"number computed from comparisons; {_HOW_TO}."
+        raise ValuesNotComparisons(
+            metric,
+            f"returns score values at {value.meta.get('location')} instead of a number computed "
+            f"from comparisons; {_HOW_TO}. {_NOT_A_LOSS}",
         )
     target_inputs = sorted(
         {n for node, role in roles.items() if role is Role.BINARY
@@ -129,10 +144,63 @@ def _returned_at(graph: fx.Graph, value):
     return located[-1] if located else None
 
 
+_NOT_A_LOSS = (
+    "The value it returns is computed from the score values themselves, not only from how they "
+    "compare, so the metric is not a function of score comparisons and cannot become a UniLoss, "
+    "however it is written (a calibration error, which averages probabilities, and a regression "
+    "error are such metrics: train with a loss made for them and keep the metric for evaluation). "
+    "If a threshold or a ranking was meant, compare the scores: `probs > 0.5`, "
+    "`pos[:, None] > neg[None, :]`."
+)
+
+
 def _outside_comparison(node: fx.Node, metric: str) -> CompileError:
+    op = ops.describe(node)
+    if node.op == "call_function" and node.target is operator.getitem and isinstance(node.args[1], fx.Node) \
+            and depends_on_scores(node.args[1]):
+        op += "`: score values picked out by a comparison of the scores, as `probs[probs > lo]"
+    where = f"scores are used outside a comparison at {node.meta.get('location')} (op `{op}`)"
+    if not _positions_upstream(node) and _reaches_output(node):
+        return ValuesNotComparisons(metric, f"{where}; {_HOW_TO}. {_NOT_A_LOSS}")
     return CompileError(
-        f"metric `{metric}`: scores are used outside a comparison at {node.meta.get('location')} "
-        f"(op `{ops.describe(node)}`); {_HOW_TO}. Reductions of scores (sum, mean, max) and "
+        f"metric `{metric}`: {where}; {_HOW_TO}. Reductions of scores (sum, mean, max) and "
         "products of scores with comparisons have no rewrite into comparisons; the rank-type "
         f"ops that do are: {SUPPORTED}."
     )
+
+
+def _positions_upstream(node: fx.Node) -> bool:
+    """Whether ``node`` may carry positions rather than score values: a rank-type op, or a max or
+    min along a dim (whose indices are positions), at or before it. Positions are functions of
+    comparisons, whatever the compiler makes of the code that reads them."""
+    seen, stack = set(), [node]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if ops.is_rank_type(current) or (ops.selection(current) and len(current.args) + len(current.kwargs) > 1):
+            return True
+        stack.extend(current.all_input_nodes)
+    return False
+
+
+def _reaches_output(node: fx.Node) -> bool:
+    """Whether ``node``'s value reaches the returned value without passing a comparison, a
+    rank-type op (positions are functions of comparisons, whatever the compiler makes of them)
+    or a read of metadata: then the metric returns arithmetic on score values, and no op the
+    compiler could learn would make it a function of comparisons."""
+    seen, stack = set(), [node]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if current.op == "output":
+            return True
+        if current is not node and (ops.is_comparison(current) or ops.is_equality(current)
+                                    or ops.is_rank_type(current) or ops.is_metadata(current)
+                                    or ops.is_hard_only(current)):
+            continue
+        stack.extend(current.users)
+    return False

@@ -5,7 +5,8 @@ Python number (``for c in range(scores.shape[1])``, ``len(labels)``, ``if scores
 stops that trace with ``NeedsShapes``; it is then traced again with example tensors on the meta
 device, so shapes are plain ints and the loop unrolls (``shapes.py`` keeps one trace per shape
 signature). Python control flow on score *values* cannot be traced in either mode: the error
-names the line and says what to write instead.
+names the line and says what to write instead, unless nothing would help: when the rest of the
+metric uses score values themselves (a binned calibration error), the error says so first time.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import inspect
 import operator
 import os
 import sys
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -68,6 +70,21 @@ _LEAVING_TORCH = {
              "than numpy or scikit-learn on arrays)",
     "tolist": "keep the computation in torch: index, compare and reduce tensors instead of lists",
 }
+
+
+class ControlFlowRefused(CompileError):
+    """Python control flow on tensor data (a loop over a tensor, an ``if`` on one), refused.
+
+    ``construct`` names it and ``fix`` says what rewriting it means, so that a message can add
+    that rewriting it would not help when the rest of the metric cannot be compiled anyway."""
+
+    def __init__(self, message: str, construct: str, where: SourceLocation | None, fix: str):
+        super().__init__(message)
+        self.construct, self.where, self.fix = construct, where, fix
+
+
+class _ProbeAbandoned(Exception):
+    """A trace past a refusal ran into what it cannot follow, or ran too long: it tells nothing."""
 
 
 class NeedsShapes(Exception):
@@ -192,9 +209,14 @@ class MetricTracer(fx.Tracer):
     the node is made, so shapes read by the code are concrete.
     """
 
-    def __init__(self, metric_name: str, examples: Mapping[str, Any] | None = None):
+    def __init__(self, metric_name: str, examples: Mapping[str, Any] | None = None, probing: bool = False):
         super().__init__(autowrap_functions=LEAF_FUNCTIONS)
         self.metric_name = metric_name
+        # Tracing on past refused control flow (``_deeper_reason``), which only asks where score
+        # values go: a condition on a tensor is taken as true, a loop over one runs over its first
+        # elements, and a size the trace does not know is 2.
+        self.probing = probing
+        self._probe_counts = {"nodes": 0, "made up": 0}
         self._seen_scores = False
         self._examples_given = examples
         self._examples: dict[fx.Node, Any] = {}
@@ -238,13 +260,18 @@ class MetricTracer(fx.Tracer):
 
     def shape_needed(self, proxy: fx.Proxy, construct: str):
         where = user_location()
-        if self._examples_given is None and (shape_derived(proxy.node) or construct.startswith("`len()`")):
+        size = shape_derived(proxy.node) or construct.startswith("`len()`")
+        if size and self.probing:
+            self._probe_step("made up")
+            return 2
+        if self._examples_given is None and size:
             raise NeedsShapes(construct, where)
-        if shape_derived(proxy.node) or construct.startswith("`len()`"):
-            raise CompileError(
+        if size:
+            raise ControlFlowRefused(
                 f"metric `{self.metric_name}`: {construct} at {where} depends on the data (the size "
                 "of a boolean-mask selection, say), which the trace cannot know. Count with the mask "
-                "instead: `mask.sum()` rather than `len(x[mask])`."
+                "instead: `mask.sum()` rather than `len(x[mask])`.",
+                construct, where, "counting with the mask",
             )
         raise TypeError("'Proxy' object cannot be interpreted as an integer")
 
@@ -261,6 +288,8 @@ class MetricTracer(fx.Tracer):
                 "the loss off from them; remove it (the exact value is computed without gradients "
                 "anyway)."
             )
+        if self.probing:
+            self._probe_step("nodes")
         node = super().create_node(kind, target, args, kwargs, name, type_expr)
         node.meta["location"] = user_location()
         if kind == "placeholder" and not self._seen_scores:
@@ -268,38 +297,57 @@ class MetricTracer(fx.Tracer):
             self._seen_scores = True
         return node
 
+    def _probe_step(self, what: str) -> None:
+        self._probe_counts[what] += 1
+        if self._probe_counts[what] > _PROBE_LIMITS[what]:  # a `while` on a tensor, a long unroll
+            raise _ProbeAbandoned
+
     def to_bool(self, obj: fx.Proxy) -> bool:
         where = user_location()
+        if self.probing:
+            self._probe_step("made up")
+            return True
         if self._examples_given is None and shape_derived(obj.node):
             raise NeedsShapes("a condition on a shape", where)
         if depends_on_scores(obj.node):
-            raise CompileError(
+            raise ControlFlowRefused(
                 f"metric `{self.metric_name}`: a comparison of scores drives Python control flow at "
                 f"{where} (an `if`, `and`/`or`, `not` or `bool()` on a tensor). A metric is traced "
                 "once and must be branch-free tensor code: combine comparisons with `&`, `|`, `~` "
-                "and choose values with `torch.where(condition, a, b)`."
+                "and choose values with `torch.where(condition, a, b)`.",
+                "a comparison of scores drives Python control flow", where, "`torch.where` instead of `if`",
             )
-        raise CompileError(
+        raise ControlFlowRefused(
             f"metric `{self.metric_name}`: a tensor drives Python control flow at {where}. "
             "A metric is traced once for every batch, so it cannot branch on data: use "
-            "`torch.where(condition, a, b)` or masks instead of `if`."
+            "`torch.where(condition, a, b)` or masks instead of `if`.",
+            "a tensor drives Python control flow", where, "`torch.where` instead of `if`",
         )
 
     def iter(self, obj: fx.Proxy):
-        if self._examples_given is None and shape_derived(obj.node):
-            raise NeedsShapes("a loop over a shape", user_location())
+        where = user_location()
         library = library_on_stack()
         if library is not None:
             raise CompileError(
                 f"metric `{self.metric_name}`: the scores are handed to {library} at "
-                f"{user_location()}; a metric is traced as torch code, which {library} cannot run on. "
+                f"{where}; a metric is traced as torch code, which {library} cannot run on. "
                 "Write it with torch operations on the tensors (comparisons, `argmax`, sums and "
                 "means), as in the guide's examples."
             )
-        raise CompileError(
-            f"metric `{self.metric_name}`: iterating over a tensor at {user_location()} cannot be "
+        example = self.example(obj.node)
+        length = len(example) if isinstance(example, torch.Tensor) and example.dim() > 0 else None
+        if self.probing:
+            return iter([obj[i] for i in range(min(length or 2, _PROBE_UNROLL))])
+        if self._examples_given is None and shape_derived(obj.node):
+            raise NeedsShapes("a loop over a shape", where)
+        constants = length is not None and not _reads_arguments(obj.node)
+        by_position = (" A loop over a few constants (thresholds, bin edges) may also run over their "
+                       "positions: `for i in range(len(edges))` with `edges[i]`.") if constants else ""
+        raise ControlFlowRefused(
+            f"metric `{self.metric_name}`: iterating over a tensor at {where} cannot be "
             "traced. Write the loop as a batched tensor operation (broadcasting, indexing, "
-            "`.sum(dim)`)."
+            f"`.sum(dim)`).{by_position}",
+            "iterating over a tensor", where, "writing the loop batched",
         )
 
     def keys(self, obj: fx.Proxy):
@@ -307,6 +355,27 @@ class MetricTracer(fx.Tracer):
             f"metric `{self.metric_name}`: `**` unpacking of a tensor at {user_location()} cannot "
             "be traced."
         )
+
+
+# How far a trace past refused control flow may go (conditions and sizes it made up, nodes it
+# made), and how many elements of a tensor it loops over: a refusal waits for it, so it is short.
+_PROBE_LIMITS = {"made up": 256, "nodes": 5_000}
+_PROBE_UNROLL = 32
+
+
+def _reads_arguments(node: fx.Node) -> bool:
+    """Whether an argument's values (not just its shape, dtype or device) reach ``node``."""
+    seen, stack = set(), [node]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if current.op == "placeholder":
+            return True
+        if not is_metadata(current):
+            stack.extend(current.all_input_nodes)
+    return False
 
 
 # ``torch.zeros(num_classes)`` (or ``torch.zeros(3, 3)``) gets no traced argument and would run
@@ -343,15 +412,53 @@ def trace_metric(fn: Callable, name: str, params: Mapping[str, Any],
     trace is symbolic and raises ``NeedsShapes`` where the code needs a concrete shape; with them
     (argument name -> a meta tensor of the batch's shape and dtype), shapes are Python ints.
     """
+    try:
+        return _trace(fn, name, params, examples)
+    except ControlFlowRefused as refused:
+        deeper = _deeper_reason(fn, name, params, examples)
+        if deeper is None:
+            raise
+        raise CompileError(
+            f"metric `{name}`: {refused.construct} at {refused.where} cannot be traced, but "
+            f"{refused.fix} would not make the metric compile: {deeper.reason}"
+        ) from None
+
+
+def _deeper_reason(fn: Callable, name: str, params: Mapping[str, Any],
+                   examples: Mapping[str, Any] | None):
+    """Refused control flow is often not what keeps a metric from becoming a loss: a binned
+    calibration error loops over its bins, and once the loop is batched, it is refused because it
+    averages probabilities. To say so at the first refusal, the metric is traced on past the
+    control flow (``MetricTracer.probing``) and split at its comparisons as the compiler would;
+    the ``ValuesNotComparisons`` found there, or None when the rest would compile or the probe
+    cannot tell."""
+    from .lowering import lower  # the later stages import this module
+    from .partition import ValuesNotComparisons, partition
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            graph = _trace(fn, name, params, examples, probing=True)
+            lower(graph, name)
+            partition(graph, name)
+    except ValuesNotComparisons as found:
+        return found
+    except Exception:  # what a made-up condition leads to says nothing about the user's code
+        return None
+    return None
+
+
+def _trace(fn: Callable, name: str, params: Mapping[str, Any], examples: Mapping[str, Any] | None,
+           probing: bool = False) -> fx.Graph:
     signature = inspect.signature(fn)
     positional = [
         p for p in signature.parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in params
     ]
-    tracer = MetricTracer(name, examples)
+    tracer = MetricTracer(name, examples, probing)
     try:
         graph = tracer.trace(fn, concrete_args=dict(params) or None)
-    except (MetricLossError, NeedsShapes):  # our own errors say what they mean already
+    except (MetricLossError, NeedsShapes, _ProbeAbandoned):  # our own errors say what they mean already
         raise
     except RuntimeError as error:
         if "len" in str(error) and "symbolic tracing" in str(error):

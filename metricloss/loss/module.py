@@ -121,10 +121,9 @@ class UniLoss(torch.nn.Module):
         self.last: Terms | None = None
 
     def forward(self, scores: torch.Tensor, *targets) -> torch.Tensor:
+        self.metric.check_tensors(scores, *targets, loss=True)  # before anything reads .device
         generator = self.generator
         if self.gather and world()[1] > 1:
-            if not isinstance(scores, torch.Tensor):
-                raise InputError(f"scores must be a tensor, got {type(scores).__name__}")
             scores, targets = gather_batch(scores, targets)
             generator = self._shared_generator(scores.device)
         terms = uniloss_terms(

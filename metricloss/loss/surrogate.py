@@ -61,6 +61,7 @@ def uniloss_terms(
     sizes: Sizes = DEFAULT,
     margin: float = 0.0,
 ) -> Terms:
+    metric.check_tensors(scores, *targets, loss=True)  # before `scores.device` below
     # The loss is computed at the precision it needs, whatever autocast region it is called from:
     # an autocast bf16 matrix product would make the anchors' distances (sums over K binaries)
     # wrong by several units, and the metric's exact value must not depend on the region.

@@ -86,6 +86,30 @@ def len_of_mask(scores, labels):
     return tp / max(predicted_positive, 1)
 
 
+def binned_calibration_error(scores, labels, n_bins=10):
+    probs = torch.sigmoid(scores)
+    edges = torch.linspace(0, 1, n_bins + 1)
+    err = torch.zeros(())
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        in_bin = (probs > lo) & (probs <= hi)
+        if in_bin.any():
+            err += in_bin.float().mean() * (probs[in_bin].mean() - labels[in_bin].float().mean()).abs()
+    return err
+
+
+def calibration_error_on_device(scores, labels, n_bins=15):
+    probs = torch.sigmoid(scores)
+    edges = torch.linspace(0, 1, n_bins + 1, device=scores.device)
+    ece = torch.zeros(1, device=scores.device)
+    for bin_lower, bin_upper in zip(edges[:-1], edges[1:]):
+        in_bin = probs.gt(bin_lower) * probs.le(bin_upper)
+        prop_in_bin = in_bin.float().mean()
+        accuracy_in_bin = labels[in_bin].float().mean()
+        avg_confidence_in_bin = probs[in_bin].mean()
+        ece += torch.abs(avg_confidence_in_bin - accuracy_in_bin) * prop_in_bin
+    return ece
+
+
 @dataclass(frozen=True)
 class Refusal:
     fn: Callable
@@ -95,18 +119,28 @@ class Refusal:
     construct: str          # what is refused, in a few words, for the catalog
     kind: str = "classes"   # the batch it is called on (metrics traced per shape compile there)
     pending: str | None = None  # a compiler limitation that currently changes the message
+    # A piece of a second line the message must point at: what keeps the metric from compiling
+    # whatever is done about the first construct.
+    deeper: str | None = None
+
+    def _line_of(self, marker: str) -> int:
+        lines, start = inspect.getsourcelines(self.fn)
+        found = [start + i for i, text in enumerate(lines) if marker in text]
+        assert len(found) == 1, (self.fn.__name__, marker, found)
+        return found[0]
 
     @property
     def line(self) -> int:
         """The line of this file holding ``marker`` in ``fn``."""
-        lines, start = inspect.getsourcelines(self.fn)
-        found = [start + i for i, text in enumerate(lines) if self.marker in text]
-        assert len(found) == 1, (self.fn.__name__, self.marker, found)
-        return found[0]
+        return self._line_of(self.marker)
 
     @property
     def where(self) -> str:
         return f"zoo/refusals.py:{self.line}"
+
+    @property
+    def deeper_where(self) -> str | None:
+        return None if self.deeper is None else f"zoo/refusals.py:{self._line_of(self.deeper)}"
 
 
 REFUSALS = [
@@ -162,4 +196,17 @@ REFUSALS = [
             ("`len()`", "`mask.sum()` rather than `len(x[mask])`"),
             "count with the mask: `(scores > 0).sum()`",
             construct="`len()` of a boolean-mask selection", kind="binary"),
+    Refusal(binned_calibration_error, "for lo, hi in zip(edges[:-1], edges[1:]):",
+            ("iterating over a tensor", "would not make the metric compile",
+             "scores are used outside a comparison", "cannot become a UniLoss", "averages probabilities"),
+            "nothing compiles: it averages probabilities, so it is no function of score comparisons; "
+            "keep it for evaluation and train with a loss made for calibration",
+            construct="a binned calibration error (ECE)", kind="binary",
+            deeper="err += in_bin.float().mean() * (probs[in_bin].mean()"),
+    Refusal(calibration_error_on_device, "for bin_lower, bin_upper in zip(edges[:-1], edges[1:]):",
+            ("iterating over a tensor", "writing the loop batched would not make the metric compile",
+             "scores are used outside a comparison", "cannot become a UniLoss", "averages probabilities"),
+            "nothing compiles, batched or not: it averages probabilities; keep it for evaluation",
+            construct="ECE with its bin edges on the scores' device (traced per shape)", kind="binary",
+            deeper="avg_confidence_in_bin = probs[in_bin].mean()"),
 ]
