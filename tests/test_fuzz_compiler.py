@@ -3,10 +3,11 @@
 ``tests/fuzz/grammar.py`` writes metric programs from the ops the guide says compile (and a few
 it says are refused) as real source files, imported as a user's module is. Each is decorated with
 ``ml.metric(register=False)`` and called on tie-heavy batches (integer scores in -2..2, constant
-models, one-class labels, batches of 1 to 12). The property: either the program is refused with a
-``CompileError`` (at decoration or at the first call of a shape), or its compiled value equals its
-eager value on every batch (NaN equal to NaN); a call may raise an ``InputError`` only where the
-function run eagerly raises too. Top-k is held to the library's documented tie rule (the
+models, one-class labels, batches of 1 to 12). The property: a program that holds one of the
+refused constructs is refused with a ``CompileError`` at its line (at decoration or at the first
+call of a shape); every other program compiles, and its compiled value equals its eager value on
+every batch (NaN equal to NaN); a call may raise an ``InputError`` only where the function run
+eagerly raises too. Top-k is held to the library's documented tie rule (the
 program's ``reference``); sorts are ``stable=True``, so their eager value is defined.
 
 ``METRICLOSS_FUZZ_EXAMPLES`` sets how many programs (default 300, under a minute on a shared core);
@@ -89,6 +90,7 @@ def check(program: Program | str, batches, folder: Path, refused: str | None = N
             metric = ml.metric(register=False)(module.metric)
         except ml.CompileError as error:
             assert _says_where(error, module.__file__), f"a refusal that does not say where: {error}"
+            assert refused is not None, f"a program without a refused construct was refused: {error}"
             return "refused"
         checked = 0
         for scores, labels in batches:
@@ -100,6 +102,7 @@ def check(program: Program | str, batches, folder: Path, refused: str | None = N
                 value = float(metric(scores, labels))
             except ml.CompileError as error:  # a metric traced per shape compiles at its first batch
                 assert _says_where(error, module.__file__), f"a refusal that does not say where: {error}"
+                assert refused is not None, f"a program without a refused construct was refused: {error}"
                 STATS["inputs checked"] += checked
                 return "refused"
             except ml.InputError as error:
