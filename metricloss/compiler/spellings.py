@@ -98,8 +98,10 @@ def _amax_of_values(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
 
 
 def _argsort_of_sort(graph: fx.Graph, node: fx.Node, source) -> fx.Node:
-    return graph.call_method("argsort", (source.args[0],), {
-        "dim": argument(source, 1, "dim", -1), "descending": argument(source, 2, "descending", False)})
+    options = {"dim": argument(source, 1, "dim", -1), "descending": argument(source, 2, "descending", False)}
+    if source.kwargs.get("stable"):  # kept: the rule for a stable sort's top k as a membership test reads it
+        options["stable"] = True
+    return graph.call_method("argsort", (source.args[0],), options)
 
 
 def _argmax_of_indices(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
