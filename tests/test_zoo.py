@@ -1,6 +1,7 @@
 """The metric zoo (``tests/zoo``): evaluation code as people write it compiles at the first try,
-equals itself run eagerly (ties included, where torch defines them), trains from raw scores; the
-constructs that cannot compile are refused at their line; and the catalog page is up to date."""
+equals itself run eagerly (ties included, where torch defines them; elsewhere it says so),
+trains from raw scores; the constructs that cannot compile are refused at their line; and the
+catalog page is up to date."""
 
 from __future__ import annotations
 
@@ -76,10 +77,17 @@ def test_the_zoo_is_large_and_covers_every_domain():
 def test_compiles_at_the_first_try(entry):
     metric, caught = compiled(entry)
     assert metric.name == f"zoo_{entry.name}"
-    unexpected = [str(w) for w in caught if not (entry.batch_loop and BATCH_LOOP in str(w))]
+    ties = [str(w) for w in caught if isinstance(w, ml.TieOrderWarning)]
+    unexpected = [str(w) for w in caught if not (entry.batch_loop and BATCH_LOOP in str(w))
+                  and not isinstance(w, ml.TieOrderWarning)]
     assert not unexpected
     # a Python loop over the samples is exact but unrolls per sample: said once, with the rewrite
     assert any(BATCH_LOOP in str(w) for w in caught) == entry.batch_loop
+    # a sort whose tie order torch leaves open: said once per sort, at its line, with the rule
+    assert bool(ties) == (not entry.eager_ties), ties
+    source = Path(inspect.getsourcefile(entry.fn)).name
+    assert len(set(ties)) == len(ties) and all(f"metric `zoo_{entry.name}`: " in w and f"{source}:" in w
+                                               and "the compiled metric" in w for w in ties), ties
 
 
 @pytest.mark.parametrize("entry", [p for p in ENTRIES if p.values[0].best is not None])

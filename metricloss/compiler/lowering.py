@@ -4,8 +4,11 @@ Users write ``(scores.argmax(1) == labels).float().mean()``; argmax is not a com
 "the true class wins" is exactly "the true class's score beats every other class's score". Each
 rule in ``REWRITES`` pairs a matcher over the traced graph with a replacement written as ordinary
 tensor code; the replacement is traced once and inlined in place of the matched node, so the rest
-of the compiler sees only comparisons. Every rule keeps torch's tie-breaking (``ops.beats`` gives
-each binary its own tie rule), so a lowered metric equals the original on tied scores too.
+of the compiler sees only comparisons. Every rule keeps torch's tie-breaking where torch defines
+it (``ops.beats`` gives each binary its own tie rule: argmax's first maximal index, a stable
+sort's index order), so a lowered metric equals the original on tied scores too. Where torch
+leaves it open (``argsort``/``sort`` without ``stable=True``, ``topk``) a rule states one, and
+``tie_order.py`` names each such call so that the user is told.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..errors import CompileError
 from . import rewrites
 from .positions import lower_argmax_positions
 from .spellings import respell
+from .tie_order import UnstableSort, unstable_sorts
 from .ops import LEAF_FUNCTIONS, argument, is_call
 from .render import render
 from .trace import depends_on_scores
@@ -359,8 +363,10 @@ REWRITES: tuple[Rewrite, ...] = (
 SUPPORTED = "; ".join(rule.pattern for rule in REWRITES)
 
 
-def lower(graph: fx.Graph, metric: str) -> list[str]:
-    """Apply the first matching rule of ``REWRITES`` at every node; return what was rewritten."""
+def lower(graph: fx.Graph, metric: str) -> tuple[list[str], tuple[UnstableSort, ...]]:
+    """Apply the first matching rule of ``REWRITES`` at every node; return what was rewritten,
+    and the sorts whose tie order torch leaves open, found while they still read as written."""
+    unstable = unstable_sorts(graph)
     applied = respell(graph)
     applied += lower_argmax_positions(graph)
     for node in list(graph.nodes):
@@ -372,7 +378,7 @@ def lower(graph: fx.Graph, metric: str) -> list[str]:
             applied.append(f"{rule.name}: {rule.pattern} -> {rule.rewrite}")
             break
     graph.eliminate_dead_code()
-    return applied
+    return applied, unstable
 
 
 def _short(node: fx.Node, limit: int = 48) -> str:

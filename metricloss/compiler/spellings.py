@@ -120,9 +120,14 @@ def _topk_order(node: fx.Node):
     source = node.args[0]
     if not (is_call(source, "topk", torch.topk) and depends_on_scores(source)):
         return None
-    membership = all(user.op in ("call_function", "call_method") and user.target in (operator.eq, torch.eq, "eq")
-                     for user in node.users)
-    return None if membership else source
+    return None if tests_membership(node) else source
+
+
+def tests_membership(indices: fx.Node) -> bool:
+    """Whether top-k indices only meet ``==`` (a membership test, scikit-learn's tie rule) rather
+    than serve as an order (a stable sort's): the tie-order warning names the same rule."""
+    return all(user.op in ("call_function", "call_method") and user.target in (operator.eq, torch.eq, "eq")
+               for user in indices.users)
 
 
 def _prefix_of_argsort(graph: fx.Graph, node: fx.Node, source) -> fx.Node:
