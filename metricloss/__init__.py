@@ -28,7 +28,7 @@ The pipeline, for the AUC a user would write to evaluate a model::
 
 from .compiler.counts import count_metric
 from .errors import (BatchLoopWarning, CompileError, InputError, MetricLossError, MetricLossWarning, PluginError,
-                     SaturationWarning, UndefinedBatchWarning)
+                     SaturationWarning, TieOrderWarning, UndefinedBatchWarning)
 from .compiler.explain import explain
 from .loss.interpolators import Interpolator, gaussian_kernel, inverse_distance, nearest
 from .loss.module import UniLoss
@@ -42,7 +42,7 @@ from .loss.subsampling import Selection, hardest, random_fraction
 
 __all__ = [
     "BatchLoopWarning", "CompileError", "InputError", "MetricLossError", "MetricLossWarning", "PluginError", "SaturationWarning",
-    "UndefinedBatchWarning",
+    "TieOrderWarning", "UndefinedBatchWarning",
     "Interpolator", "Metric", "Relaxation", "Sampler", "SamplingContext", "UniLoss", "REGISTRY",
     "element_nearby", "explain", "gaussian_cdf", "gaussian_kernel", "get_metric", "good", "ideal",
     "inverse_distance", "linear", "metric", "nearby", "nearest", "random", "sigmoid",

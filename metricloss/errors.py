@@ -48,6 +48,15 @@ class SaturationWarning(MetricLossWarning):
     """Every relaxed comparison of a batch is saturated: the loss is not zero but its gradient is."""
 
 
+class TieOrderWarning(MetricLossWarning):
+    """A sort of the scores whose order of ties torch leaves open (``argsort``/``sort`` without
+    ``stable=True``, ``topk``): the compiled metric follows a stated rule there, so on tied scores
+    it can differ from the function run eagerly.
+
+    A category of its own, so that code that accepts the rule can silence it by category.
+    """
+
+
 class BatchLoopWarning(MetricLossWarning):
     """A metric loops in Python over the samples of a batch: exact, but its work grows with the
     batch and each new batch size is traced again."""

@@ -76,9 +76,10 @@ def test_precision_and_recall_at_k(batch, k):
     assert ml.get_metric("recall_at_k", k=k)(scores, labels).item() == pytest.approx(recall, abs=1e-6)
 
 
-@ml.metric(name="ascending_rank_sum")
-def ascending_rank_sum(scores, weights):
-    return (scores.argsort().argsort() * weights).sum()
+with pytest.warns(ml.TieOrderWarning, match="argsort` without `stable=True`"):  # the rank as often written
+    @ml.metric(name="ascending_rank_sum")
+    def ascending_rank_sum(scores, weights):
+        return (scores.argsort().argsort() * weights).sum()
 
 
 @given(binary_batches())
@@ -97,6 +98,28 @@ def test_rank_metrics_train_towards_their_ideal():
     assert loss_fn.last.ideal_value.item() == 1.0
     loss.backward()
     assert scores.grad[labels == 1].mean() < 0 < scores.grad[labels == 0].mean()
+
+
+def _stable_top(scores, labels, k):
+    return (scores.argsort(dim=1, stable=True).flip(1)[:, :k] == labels[:, None]).any(1).float().mean()
+
+
+@pytest.mark.parametrize("k", [2, 7])
+def test_scikit_learns_own_top_k_is_a_membership_test(k):
+    """scikit-learn's spelling of the top k (a stable ascending sort read backwards) compiles to
+    one comparison per rival class, as topk membership does, not to an order of every class; it
+    equals its eager value on ties, and a k past the classes takes them all, as slicing does."""
+    def stable_top(scores, labels):
+        return _stable_top(scores, labels, k)
+
+    metric = ml.metric(register=False)(stable_top)
+    assert metric.compiled.lowered[0].startswith("stable_top_contains")
+    generator = torch.Generator().manual_seed(k)
+    for _ in range(20):
+        scores = torch.randint(0, 3, (8, 5), generator=generator).float()
+        labels = torch.randint(0, 5, (8,), generator=generator)
+        assert metric(scores, labels).item() == stable_top(scores, labels).item()
+        assert metric.binaries(scores, labels).count == 8 * 4
 
 
 def test_topk_with_largest_false_is_refused():

@@ -1,6 +1,7 @@
 """The metric zoo (``tests/zoo``): evaluation code as people write it compiles at the first try,
-equals itself run eagerly (ties included, where torch defines them), trains from raw scores; the
-constructs that cannot compile are refused at their line; and the catalog page is up to date."""
+equals itself run eagerly (ties included, where torch defines them; elsewhere it says so, and
+equals the same code with stable sorts), trains from raw scores; the constructs that cannot
+compile are refused at their line; and the catalog page is up to date."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def _marks(pending: str | None) -> list:
 
 
 ENTRIES = [pytest.param(e, id=e.name, marks=_marks(e.pending)) for e in ZOO]
+UNSTABLE = [pytest.param(e, id=e.name, marks=_marks(e.pending)) for e in ZOO if not e.eager_ties]
 TRAINED = [pytest.param(e, id=e.name, marks=_marks(e.pending)) for e in ZOO if e.trained]
 REFUSED = [pytest.param(r, id=r.fn.__name__, marks=_marks(r.pending)) for r in REFUSALS]
 
@@ -70,6 +72,7 @@ def test_the_zoo_is_large_and_covers_every_domain():
                                        "keypoints", "regression"}
     assert {e.kind for e in ZOO} == set(batches.KINDS)
     assert all(e.reference is not None for e in ZOO if not e.eager_ties)
+    assert all((e.stable is None) == e.eager_ties for e in ZOO)  # a stable twin where ties are open
     assert all(e.best is not None and e.pending is None for e in ZOO if e.trained)
     assert len(REFUSALS) >= 10
 
@@ -78,10 +81,17 @@ def test_the_zoo_is_large_and_covers_every_domain():
 def test_compiles_at_the_first_try(entry):
     metric, caught = compiled(entry)
     assert metric.name == f"zoo_{entry.name}"
-    unexpected = [str(w) for w in caught if not (entry.batch_loop and BATCH_LOOP in str(w))]
+    ties = [str(w) for w in caught if isinstance(w, ml.TieOrderWarning)]
+    unexpected = [str(w) for w in caught if not (entry.batch_loop and BATCH_LOOP in str(w))
+                  and not isinstance(w, ml.TieOrderWarning)]
     assert not unexpected
     # a Python loop over the samples is exact but unrolls per sample: said once, with the rewrite
     assert any(BATCH_LOOP in str(w) for w in caught) == entry.batch_loop
+    # a sort whose tie order torch leaves open: said once per sort, at its line, with the rule
+    assert bool(ties) == (not entry.eager_ties), ties
+    source = Path(inspect.getsourcefile(entry.fn)).name
+    assert len(set(ties)) == len(ties) and all(f"metric `zoo_{entry.name}`: " in w and f"{source}:" in w
+                                               and "the compiled metric" in w for w in ties), ties
 
 
 @pytest.mark.parametrize("entry", [p for p in ENTRIES if p.values[0].best is not None])
@@ -115,6 +125,34 @@ def test_compiled_equals_the_function_run_eagerly(entry, seed, ties, constant, s
     assert same(value, eager)
     if entry.reference is not None:  # the definition itself agrees where torch's order is defined
         assert same(float(entry.reference(scores, *targets)), eager), "the definition disagrees"
+
+
+@pytest.mark.parametrize("entry", UNSTABLE)
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), constant=st.sampled_from([None, "zeros", "rows"]),
+       small=st.booleans(), data=st.data())
+def test_on_ties_the_compiled_value_is_the_stable_twins(entry, seed, constant, small, data):
+    """Where torch leaves the tie order open, the compiled metric follows the rule its warning
+    states: the value of the same code with ``stable=True`` (``zoo/stable.py``) run eagerly."""
+    metric, _ = compiled(entry)
+    classes = data.draw(st.sampled_from(entry.classes), label="classes")
+    scores, targets = batches.batch(entry.kind, torch.Generator().manual_seed(seed), ties=True,
+                                    constant=constant, classes=classes, small=small)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=f".*{BATCH_LOOP}")
+        value = float(metric(scores, *targets))
+    assert same(value, float(entry.stable(scores, *targets)))
+
+
+@pytest.mark.parametrize("entry", UNSTABLE)
+def test_the_stable_twin_compiles_without_a_tie_warning(entry):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        twin = ml.metric(name=f"zoo_stable_{entry.name}", register=False)(entry.stable)
+        for classes in entry.classes:
+            scores, targets = batches.batch(entry.kind, torch.Generator().manual_seed(0), classes=classes)
+            assert same(float(twin(scores, *targets)), float(entry.stable(scores, *targets)))
+    assert not [str(w) for w in caught if isinstance(w.message, ml.TieOrderWarning)]
 
 
 def _parameters(entry: Entry) -> dict:

@@ -231,8 +231,9 @@ def explain(metric: str | Metric | Callable) -> str:
             order = "in the other order" if twin[1] else "the same way"
             lines.append(f"       compares the same scores as b{twin[0]}, {order}: one difference, "
                          "values that differ only at ties")
-    if compiled.lowered:
+    if compiled.lowered or compiled.unstable:
         lines += ["", "lowering:"] + [f"  {entry}" for entry in compiled.lowered]
+        lines += [f"  {sort.explained()}" for sort in compiled.unstable]
     shown = _formula(metric, compiled, names)
     lines += ["", "re-expression g as a formula:"]
     lines += ["  " + line if line else "" for line in shown.pretty.splitlines()]

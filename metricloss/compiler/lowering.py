@@ -4,8 +4,11 @@ Users write ``(scores.argmax(1) == labels).float().mean()``; argmax is not a com
 "the true class wins" is exactly "the true class's score beats every other class's score". Each
 rule in ``REWRITES`` pairs a matcher over the traced graph with a replacement written as ordinary
 tensor code; the replacement is traced once and inlined in place of the matched node, so the rest
-of the compiler sees only comparisons. Every rule keeps torch's tie-breaking (``ops.beats`` gives
-each binary its own tie rule), so a lowered metric equals the original on tied scores too.
+of the compiler sees only comparisons. Every rule keeps torch's tie-breaking where torch defines
+it (``ops.beats`` gives each binary its own tie rule: argmax's first maximal index, a stable
+sort's index order), so a lowered metric equals the original on tied scores too. Where torch
+leaves it open (``argsort``/``sort`` without ``stable=True``, ``topk``) a rule states one, and
+``tie_order.py`` names each such call so that the user is told.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from . import rewrites
 from .equalities import lower_score_equalities
 from .positions import lower_argmax_positions
 from .spellings import respell
+from .tie_order import UnstableSort, unstable_sorts
 from .ops import LEAF_FUNCTIONS, argument, is_call
 from .render import render
 from .trace import depends_on_scores
@@ -172,6 +176,69 @@ def _match_topk_contains(node: fx.Node, metric: str) -> Match | None:
     return Match((topk.args[0], found[1]), {"dim": dim, "k": k})
 
 
+def _stable_top(node) -> tuple[fx.Node, int, int] | None:
+    """(scores, dim, k) for ``scores.argsort(dim=dim, stable=True).flip(dim)[..., :k]``, scikit-learn's
+    top k (a stable ascending sort read backwards), with constant dim and k."""
+    if not (isinstance(node, fx.Node) and node.op == "call_function" and node.target is operator.getitem):
+        return None
+    flipped, index = node.args
+    if not (is_call(flipped, "flip", torch.flip) and len(flipped.args) <= 2):
+        return None
+    order = flipped.args[0]
+    if not (is_call(order, "argsort", torch.argsort) and depends_on_scores(order)
+            and order.kwargs.get("stable") is True and not argument(order, 2, "descending", False)):
+        return None
+    dim, dims = argument(order, 1, "dim", -1), argument(flipped, 1, "dims")
+    if isinstance(dims, (list, tuple)) and len(dims) == 1:
+        dims = dims[0]
+    if not isinstance(dim, int) or dims != dim:
+        return None
+    k = _prefix_length(index, dim)
+    return None if k is None else (order.args[0], dim, k)
+
+
+def _prefix_length(index, dim: int) -> int | None:
+    """k when ``index`` takes the first k entries along ``dim`` and every entry along the others."""
+    entries = index if isinstance(index, tuple) else (index,)
+    whole = slice(None)
+    if dim == -1 and len(entries) == 2 and entries[0] is Ellipsis:
+        cut = entries[1]
+    elif dim >= 0 and len(entries) > dim and all(e == whole for e in entries[:dim] + entries[dim + 1:]):
+        cut = entries[dim]
+    else:
+        return None
+    if not (isinstance(cut, slice) and cut.start in (None, 0) and cut.step in (None, 1)):
+        return None
+    k = cut.stop
+    return k if isinstance(k, int) and not isinstance(k, bool) and k > 0 else None
+
+
+def _match_stable_top_contains(node: fx.Node, metric: str) -> Match | None:
+    if not (is_call(node, "any", torch.any) and argument(node, 1, "dim") is not None):
+        return None
+    equality = node.args[0]
+    if not _is_equality(equality):
+        return None
+    found = _scores_and_target(equality, lambda n: _stable_top(n) is not None)
+    if found is None:
+        return None
+    scores, dim, k = _stable_top(found[0])
+    return Match((scores, found[1]), {"dim": dim, "k": k})
+
+
+def _only_in_stable_top_tests(order: fx.Node, metric: str) -> bool:
+    """Whether every use of an argsort is scikit-learn's top k in a membership test, which its
+    own rule reads whole (``stable_top_contains``: one binary per class, not an order)."""
+    def tested(top: fx.Node) -> bool:
+        return _stable_top(top) is not None and bool(top.users) and all(
+            _is_equality(equality) and equality.users
+            and all(_match_stable_top_contains(test, metric) is not None for test in equality.users)
+            for equality in top.users)
+    return bool(order.users) and all(
+        is_call(flipped, "flip", torch.flip) and flipped.users and all(tested(top) for top in flipped.users)
+        for flipped in order.users)
+
+
 def _match_rank(node: fx.Node, metric: str) -> Match | None:
     if not is_call(node, "argsort", torch.argsort):
         return None
@@ -198,6 +265,8 @@ def _match_sort_order(node: fx.Node, metric: str) -> Match | None:
         return None  # only a rank: the rank rule reads the outer argsort
     # used as an order too: the order is computed here, and an argsort of it (the ranks) is an
     # argsort of a permutation, which g evaluates exactly
+    if _only_in_stable_top_tests(node, metric):
+        return None  # scikit-learn's top k: its membership rule reads the argsort
     dim = argument(node, 1, "dim", -1)
     if not isinstance(dim, int):
         raise CompileError(
@@ -260,6 +329,14 @@ REWRITES: tuple[Rewrite, ...] = (
         replacement=rewrites.topk_contains,
     ),
     Rewrite(
+        name="stable_top_contains",
+        pattern="(scores.argsort(dim=dim, stable=True).flip(dim)[..., :k] == labels[:, None]).any(dim)",
+        rewrite="(sum over c != labels of [scores[c] > scores[labels]; >= for c after labels]) < k",
+        block="[{scores}[..., c] ⋗ {scores}[..., {labels}]] along dim {dim}, for every class c != {labels} (a later class wins a tie: a stable ascending sort read backwards)",
+        match=_match_stable_top_contains,
+        replacement=rewrites.stable_top_contains,
+    ),
+    Rewrite(
         name="argmax_in_region",
         pattern="region.gather(dim, scores.argmax(dim, keepdim=True))",
         rewrite="all over p outside the region of (max of scores inside > scores[p]; >= for p after the first max inside)",
@@ -289,8 +366,10 @@ REWRITES: tuple[Rewrite, ...] = (
 SUPPORTED = "; ".join(rule.pattern for rule in REWRITES)
 
 
-def lower(graph: fx.Graph, metric: str) -> list[str]:
-    """Apply the first matching rule of ``REWRITES`` at every node; return what was rewritten."""
+def lower(graph: fx.Graph, metric: str) -> tuple[list[str], tuple[UnstableSort, ...]]:
+    """Apply the first matching rule of ``REWRITES`` at every node; return what was rewritten,
+    and the sorts whose tie order torch leaves open, found while they still read as written."""
+    unstable = unstable_sorts(graph)
     applied = respell(graph)
     applied += lower_argmax_positions(graph)
     for node in list(graph.nodes):
@@ -303,7 +382,7 @@ def lower(graph: fx.Graph, metric: str) -> list[str]:
             break
     graph.eliminate_dead_code()
     applied += lower_score_equalities(graph)
-    return applied
+    return applied, unstable
 
 
 def _short(node: fx.Node, limit: int = 48) -> str:

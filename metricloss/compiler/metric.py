@@ -32,6 +32,7 @@ from .binaries import Binaries
 from .program import Program
 from ..registry import GROUPS, REGISTRY
 from .shapes import PerShape
+from .tie_order import UnstableSort, warn_once
 from .trace import NeedsShapes, trace_metric
 
 @dataclass(frozen=True, eq=False)
@@ -62,6 +63,8 @@ class Compiled:
     lowered: tuple[str, ...]
     # Boolean masks of the targets that select items of the scores (``scores[labels == 1]``).
     selections: tuple[Selection, ...] = ()
+    # Sorts of the scores whose tie order torch leaves open, and the rule followed instead.
+    unstable: tuple[UnstableSort, ...] = ()
 
     @property
     def goal(self) -> Goal:
@@ -551,9 +554,10 @@ def compile_metric(declaration: Declaration, bound: Mapping[str, Any]) -> Compil
 
 def _compile_graph(declaration: Declaration, bound: Mapping[str, Any], graph) -> Compiled:
     selections = _mask_selections(graph, declaration.spec.names)
-    lowered = lower(graph, declaration.name)
+    lowered, unstable = lower(graph, declaration.name)
     program = Program(declaration.name, graph, partition(graph, declaration.name))
-    return Compiled(declaration, bound, program, tuple(lowered), selections)
+    warn_once(declaration, unstable)  # once it compiles: a refused metric has more to say
+    return Compiled(declaration, bound, program, tuple(lowered), selections, unstable)
 
 
 def _probe(compiled: Compiled, arguments) -> None:

@@ -3,7 +3,8 @@
 Each function is traced once per match and inlined where the matched node stood
 (``lowering.py``). ``scores`` is the ranked tensor, the other tensors are targets; constants
 (dim, k, ...) are bound when the rule matches. ``ops.beats`` gives a binary its own tie rule, so a
-rewritten metric equals the original on tied scores too.
+rewritten metric equals the original on tied scores too, wherever torch defines their order; where
+it does not (``topk``, sorts without ``stable=True``), the docstring states the rule followed.
 """
 
 from __future__ import annotations
@@ -111,11 +112,26 @@ def topk_contains(scores, labels, *, dim, k):
     ``top_k_accuracy_score`` (a stable ascending sort read backwards): a later entry that ties
     the labelled one ranks above it, an earlier one does not.
     """
+    hits, classes = _in_top_k(scores, labels, dim, k)
+    return k_in_range(hits, k, classes, dim)
+
+
+def stable_top_contains(scores, labels, *, dim, k):
+    """``(scores.argsort(dim=dim, stable=True).flip(dim)[..., :k] == labels[:, None]).any(dim)``:
+    scikit-learn's own spelling of its top k (a stable ascending sort read backwards), so torch
+    defines on ties what ``topk_contains`` decides by rule. A k past the classes takes them all,
+    as slicing does."""
+    return _in_top_k(scores, labels, dim, k)[0]
+
+
+def _in_top_k(scores, labels, dim, k):
+    """Whether fewer than k entries rank above the labelled one, a later tied entry ranking above
+    it; and the number of entries."""
     scores, classes = _last(scores, dim)
     batch = scores.shape[:-1]
     true_score, rivals, rival_classes, index = _rivals(scores, labels, classes)
     above = beats(rivals, true_score, rival_classes > index)
-    return k_in_range((above.sum(-1) < k).reshape(batch), k, classes, dim)
+    return (above.sum(-1) < k).reshape(batch), classes
 
 
 def k_in_range(hits: torch.Tensor, k: int, classes: int, dim: int) -> torch.Tensor:

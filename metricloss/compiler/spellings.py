@@ -100,8 +100,10 @@ def _amax_of_values(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
 
 
 def _argsort_of_sort(graph: fx.Graph, node: fx.Node, source) -> fx.Node:
-    return graph.call_method("argsort", (source.args[0],), {
-        "dim": argument(source, 1, "dim", -1), "descending": argument(source, 2, "descending", False)})
+    options = {"dim": argument(source, 1, "dim", -1), "descending": argument(source, 2, "descending", False)}
+    if source.kwargs.get("stable"):  # kept: the rule for a stable sort's top k as a membership test reads it
+        options["stable"] = True
+    return graph.call_method("argsort", (source.args[0],), options)
 
 
 def _argmax_of_indices(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
@@ -120,12 +122,16 @@ def _topk_order(node: fx.Node):
     source = node.args[0]
     if not (is_call(source, "topk", torch.topk) and depends_on_scores(source)):
         return None
-    # (topk.indices == labels[:, None]).any(dim) reads membership; a sum of the same test (a hit
-    # count) or any other use reads the order, which the sort rules compute
-    membership = all(user.op in ("call_function", "call_method") and user.target in (operator.eq, torch.eq, "eq")
-                     and user.users and all(is_call(test, "any", torch.any) for test in user.users)
-                     for user in node.users)
-    return None if membership else source
+    return None if tests_membership(node) else source
+
+
+def tests_membership(indices: fx.Node) -> bool:
+    """Whether top-k indices only meet ``==`` reduced by ``.any`` (a membership test, scikit-learn's
+    tie rule) rather than serve as an order (a stable sort's; a hit count ``.sum`` reads the order
+    too): the tie-order warning names the same rule."""
+    return all(user.op in ("call_function", "call_method") and user.target in (operator.eq, torch.eq, "eq")
+               and user.users and all(is_call(test, "any", torch.any) for test in user.users)
+               for user in indices.users)
 
 
 def _prefix_of_argsort(graph: fx.Graph, node: fx.Node, source) -> fx.Node:

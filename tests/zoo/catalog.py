@@ -2,8 +2,10 @@
 the tests hold it to.
 
 ``eager_ties=False`` marks metrics whose eager value on tied scores is not defined by torch
-(``topk``/``argsort``/``sort`` without ``stable=True``): on ties they are held to ``reference``
-(``references.py``) instead. ``trained`` metrics are also trained from raw scores in the tests.
+(``topk``/``argsort``/``sort`` without ``stable=True``): compiling one warns so
+(``TieOrderWarning``), and on ties they are held to ``reference`` (``references.py``) and to
+their stable twin (``stable.py``, the same code with ``stable=True``) instead. ``trained``
+metrics are also trained from raw scores in the tests.
 ``pending`` names a compiler limitation the metric currently meets (its tests are expected to
 fail until the compiler handles it); the catalog page lists those apart.
 """
@@ -20,6 +22,7 @@ from . import ranking as rk
 from . import references as ref
 from . import regression as rg
 from . import segmentation as seg
+from . import stable
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,11 @@ class Entry:
     @property
     def name(self) -> str:
         return self.fn.__name__
+
+    @property
+    def stable(self) -> Callable | None:
+        """The same code with stable sorts (``stable.py``), for a metric whose tie order is open."""
+        return getattr(stable, self.name, None)
 
 
 ZOO: list[Entry] = [

@@ -22,11 +22,12 @@ _HEADER = f"""\
 Metrics written the way evaluation code is written in TorchMetrics' functional code,
 scikit-learn's definitions, PyTorch tutorials and notebooks. `tests/test_zoo.py` compiles each
 with `@metricloss.metric` and holds it to its own eager value on tie-free scores, integer
-(tie-heavy) scores and a constant model; metrics whose tie order torch leaves unspecified
-(`topk`, `argsort`, `sort` without `stable=True`) are held on ties to a definition with tied
-items in index order, or to scikit-learn's `top_k_accuracy_score` for top-k membership
-(marked *ties: definition*). Metrics marked *trained* are also trained from raw scores with
-`metricloss.UniLoss` in the tests.
+(tie-heavy) scores and a constant model. Metrics whose tie order torch leaves unspecified
+(`topk`, `argsort`, `sort` without `stable=True`; marked *ties: stated rule*) warn when compiled
+(`metricloss.TieOrderWarning`, naming the line and the rule the compiled metric follows), and on
+ties they are held to that rule: a definition with tied items in index order, or scikit-learn's
+`top_k_accuracy_score` for top-k membership, and the same code with stable sorts run eagerly.
+Metrics marked *trained* are also trained from raw scores with `metricloss.UniLoss` in the tests.
 """
 
 
@@ -39,7 +40,7 @@ def _metric_table(entries) -> list[str]:
     for entry in entries:
         notes = []
         if not entry.eager_ties:
-            notes.append("*ties: definition*")
+            notes.append("*ties: stated rule*")
         if entry.batch_loop:
             notes.append("*loops over samples: traced per batch size*")
         idiom = entry.idiom + (" (" + "; ".join(notes) + ")" if notes else "")
