@@ -226,7 +226,7 @@ class Difference(Lazy):
     def __init__(self, row: torch.Tensor, col: torch.Tensor, lhs_row: bool, labels: frozenset = frozenset()):
         self.row, self.col, self.lhs_row = row, col, lhs_row
         self.shape = torch.Size((*torch.broadcast_shapes(row.shape[:-1], col.shape[:-1]), row.shape[-1], col.shape[-1]))
-        probe_row, probe_col = row[..., :1], col[..., :1]
+        probe_row, probe_col = _probe_of(row).reshape(()), _probe_of(col).reshape(())
         self.probe = (probe_row - probe_col if lhs_row else probe_col - probe_row).reshape((1,) * len(self.shape))
         self.labels = labels
         self.linear = None
