@@ -177,6 +177,30 @@ def test_user_forms_equal_themselves_run_eagerly(fn, batch):
     assert evaluation.value.item() == pytest.approx(float(fn(scores, labels)), abs=1e-6)
 
 
+def comparisons_read_by_sums(scores, thresholds, keep):
+    a, b = scores[:, None], thresholds[None, :]
+    return ((a > b).sum(1).double().mean() + (a >= b).double().mean(0).sum() + (~(a < b)).sum()
+            + (a <= b).sum(1).max() + ((a >= b) & (a <= b)).sum() + ((a < b) & (keep[None, :] > 0)).sum(1).double().mean()
+            + (~(a >= b)).sum(0).min())
+
+
+VALUES = [math.nan, -math.inf, -1.5, 0.0, -0.0, 2.0, 2.0, math.inf]
+
+
+@settings(max_examples=40)
+@given(st.lists(st.sampled_from(VALUES), min_size=1, max_size=30),
+       st.lists(st.tuples(st.sampled_from(VALUES), st.booleans()), min_size=1, max_size=30))
+def test_counts_compare_as_torch_compares_nan_and_infinities(left, right):
+    metric = ml.metric(register=False, shapes={"scores": "N", "thresholds": "T", "keep": "T"})(comparisons_read_by_sums)
+    scores = torch.tensor(left, dtype=torch.float64)
+    thresholds = torch.tensor([value for value, _ in right], dtype=torch.float64)
+    keep = torch.tensor([flag for _, flag in right])
+    targets = (thresholds.to(DEVICE), keep.to(DEVICE))
+    evaluation = metric.program.evaluate(scores.to(DEVICE), targets, dense_below=0)  # no input checks: NaN scores too
+    assert set(evaluation.blocks) == {exact.COUNTED} and not evaluation.comparisons
+    assert evaluation.value.item() == pytest.approx(float(comparisons_read_by_sums(scores, thresholds, keep)))
+
+
 def test_an_order_from_ranks_is_found_by_searching():
     scores, labels = torch.randint(0, 5, (1500,), generator=torch.Generator().manual_seed(0)).float(), \
         torch.arange(1500) % 3 == 0

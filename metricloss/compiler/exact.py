@@ -508,35 +508,46 @@ def _weights(factors: tuple, shape, dtype, device) -> torch.Tensor | None:
     return product.expand(shape)
 
 
-def _row_sums(term: Term, batch, dtype) -> torch.Tensor:
+def _sorted(col: torch.Tensor, cache: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(ordered values, their positions, NaN mask or None) of one side, sorted once per call:
+    AUC's ``>`` and ``>=`` blocks search the same negatives. NaN sorts as +inf; the caller
+    takes it out of the counts."""
+    for source, found in cache.get("sorted", ()):
+        if _same(source, col):
+            return found
+    missing, values = None, col
+    if col.is_floating_point():
+        missing = torch.isnan(col)
+        values = col.masked_fill(missing, math.inf)
+    found = (*torch.sort(values, dim=-1), missing)
+    cache.setdefault("sorted", []).append((col, found))
+    return found
+
+
+def _row_sums(term: Term, batch, dtype, cache: dict) -> torch.Tensor:
     """[*batch, M]: the sum over columns of the term's entries, in ``dtype`` (int64 or float64)."""
     outer = term.outer
     row, col = _batched(*_comparable(outer.row, outer.col), batch)
     device = row.device
     M, N = row.shape[-1], col.shape[-1]
     weights = _weights(term.cols, col.shape, dtype, device)
-    floating = row.is_floating_point()
-    if floating:  # NaN compares false with everything (true with !=): weigh it out of the sort
-        missing = torch.isnan(col)
-        col = col.masked_fill(missing, 0)
-        kept = (~missing).to(dtype) if weights is None else weights.masked_fill(missing, 0)
-    else:
-        kept = weights
-    everything = (torch.full((*batch, 1), N, dtype=dtype, device=device) if weights is None
-                  else weights.sum(-1, keepdim=True))
-    ordered, order = torch.sort(col, dim=-1)
-    if kept is None:  # plain counts: the number of columns below a position is the position
+    ordered, order, missing = _sorted(col, cache)
+    op = "eq" if outer.op == "ne" else outer.op  # != is everything but ==
+    if weights is None:  # plain counts: the number of columns below a position is the position
+        everything = torch.full((*batch, 1), N, dtype=dtype, device=device)
+        total = everything
+
         def below(side):
             return torch.searchsorted(ordered, row, side=side).to(dtype)
-        total = everything
     else:
+        everything = weights.sum(-1, keepdim=True)
+        kept = weights if missing is None else weights.masked_fill(missing, 0)
         prefix = torch.cat([torch.zeros((*batch, 1), dtype=dtype, device=device),
                             kept.gather(-1, order).cumsum(-1)], -1)
         total = prefix[..., -1:]
 
         def below(side):
             return prefix.gather(-1, torch.searchsorted(ordered, row, side=side))
-    op = outer.op
     if op == "gt":
         count = below("left")
     elif op == "ge":
@@ -547,9 +558,11 @@ def _row_sums(term: Term, batch, dtype) -> torch.Tensor:
         count = total - below("left")
     else:
         count = below("right") - below("left")
-    if floating:
+    if missing is not None:  # NaN compares false with everything (true with !=)
+        if weights is None:  # counted as +inf above: take those counts back out
+            count = count - missing.sum(-1, keepdim=True).to(dtype) * _COMPARE[op](row, math.inf).to(dtype)
         count = count.masked_fill(torch.isnan(row), 0)
-    if op == "ne":
+    if outer.op == "ne":
         count = everything - count
     if outer.negated:
         count = everything - count
@@ -575,7 +588,7 @@ def _accumulator(linear: Linear, result: torch.dtype) -> torch.dtype:
     return torch.int64 if exact and not any(_is_floating(v) for v in values) else torch.float64
 
 
-def _counted_sum(lazy: Lazy, dims: set[int], dtype: torch.dtype) -> torch.Tensor:
+def _counted_sum(lazy: Lazy, dims: set[int], dtype: torch.dtype, cache: dict) -> torch.Tensor:
     """The sum of a linear form over ``dims`` (every dim kept, of size 1 where summed), in the
     accumulator for ``dtype``."""
     linear = lazy.linear
@@ -587,12 +600,12 @@ def _counted_sum(lazy: Lazy, dims: set[int], dtype: torch.dtype) -> torch.Tensor
     total = torch.zeros((), dtype=acc, device=lazy.device)
     for term in linear.terms:
         if cols_dim in dims:
-            sums = _row_sums(term, batch, acc)[..., :, None]  # [*batch, M, 1]
+            sums = _row_sums(term, batch, acc, cache)[..., :, None]  # [*batch, M, 1]
             if rows_dim in dims:
                 sums = sums.sum(-2, keepdim=True)
         elif rows_dim in dims:
             flipped = Term(term.outer.transposed(), term.cols, term.rows)
-            sums = _row_sums(flipped, batch, acc)[..., None, :]  # [*batch, 1, N]
+            sums = _row_sums(flipped, batch, acc, cache)[..., None, :]  # [*batch, 1, N]
         else:
             return None
         total = total + sums
@@ -734,6 +747,7 @@ class _Run:
         self.dense_below = dense_below
         self.chunk = chunk
         self.reads: dict = {}
+        self.cache: dict = {}  # sides already sorted in this evaluation
 
     def mark(self, lazy: Lazy, how: str) -> None:
         for label in lazy.labels:
@@ -893,7 +907,7 @@ class _Interpreter(fx.Interpreter):
             counted = self._counted(subject, name, dims, probe.dtype)
         elif name in ("all", "any", "count_nonzero") and linear is not None and linear.binary and dims & last \
                 and isinstance(probe, torch.Tensor):
-            sums = _counted_sum(subject, dims, torch.int64)
+            sums = _counted_sum(subject, dims, torch.int64, self.state.cache)
             if sums is not None:
                 size = math.prod(subject.shape[d] for d in dims)
                 counted = {"all": sums == size, "any": sums > 0, "count_nonzero": sums}[name].to(probe.dtype)
@@ -910,7 +924,7 @@ class _Interpreter(fx.Interpreter):
         return self._chunked(node, name, args, kwargs, subject, dims, keepdim, dim)
 
     def _counted(self, subject: Lazy, name: str, dims: set[int], dtype: torch.dtype):
-        sums = _counted_sum(subject, dims, dtype)
+        sums = _counted_sum(subject, dims, dtype, self.state.cache)
         if sums is None:
             return None
         if name == "mean":
