@@ -314,6 +314,9 @@ class _Unbound(Metric):
         self._compiled = None
 
     def __call__(self, scores, *targets):
+        return self.evaluate(scores, *targets)
+
+    def evaluate(self, scores, *targets):
         raise InputError(
             f"metric `{self.name}` needs {sorted(self.declaration.required)}: use "
             f"metricloss.get_metric({self.name!r}, ...) or .bind(...)"
