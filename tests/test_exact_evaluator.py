@@ -270,12 +270,29 @@ def test_an_op_that_needs_the_block_gets_it_whole():
     assert evaluation.value.item() == pytest.approx(float(last_running_count(scores, labels)), abs=1e-6)
 
 
+def test_a_large_block_with_a_small_tie_rule_is_computed_as_written():
+    # one_hot(argmax) over [N, C]: the block is [N, C, C], its tie rule (class order) [C, C]
+    from zoo.classification import torchmetrics_macro_f1
+
+    metric = ml.metric(register=False)(torchmetrics_macro_f1)
+    generator = torch.Generator().manual_seed(4)
+    scores = torch.randint(0, 3, (5000, 5), generator=generator).float()
+    labels = torch.randint(0, 5, (5000,), generator=generator)
+    evaluation = metric.evaluate(scores.to(DEVICE), labels.to(DEVICE))
+    assert evaluation.blocks == (exact.DIRECT,) and evaluation.fallback is None
+    assert evaluation.value.item() == pytest.approx(float(torchmetrics_macro_f1(scores, labels)), abs=1e-6)
+
+
+def per_positive_auc(scores, labels):
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    return (pos[:, None] > neg[None, :]).float().mean(1)  # one number per positive: not a metric
+
+
 def test_a_batch_the_metric_refuses_is_refused_as_before():
-    metric = ml.get_metric("precision_at_k", k=10)
-    scores = torch.randn(500)
-    with pytest.raises(ml.InputError) as error:
-        metric(scores, torch.full((500,), 2))
-    assert "labels" in str(error.value)
+    metric = ml.metric(register=False)(per_positive_auc)
+    scores, labels = torch.randn(1000), torch.arange(1000) % 2
+    with pytest.raises(ml.InputError, match="a metric must return a single number; this one returned shape"):
+        metric(scores.to(DEVICE), labels.to(DEVICE))
 
 
 # Every zoo metric: the lazy path (every comparison of two vectors kept lazy, slabs of a few

@@ -115,18 +115,17 @@ _ELEMENTWISE = _table(
     mul=(operator.mul, torch.mul, torch.multiply, "mul", "multiply", "__mul__", "__rmul__"),
     div=(operator.truediv, torch.div, torch.true_divide, "div", "true_divide", "__truediv__"),
     and_=(operator.and_, torch.logical_and, torch.bitwise_and, "logical_and", "bitwise_and", "__and__"),
-    sign=(torch.sign, "sign"),
     or_=(operator.or_, torch.logical_or, torch.bitwise_or, "logical_or", "bitwise_or", "__or__"),
     other=(operator.xor, operator.floordiv, operator.mod, operator.pow, operator.abs,
            torch.logical_xor, torch.bitwise_xor, torch.where,
            torch.maximum, torch.minimum, torch.clamp, torch.clip, torch.abs, torch.exp, torch.log,
            torch.sigmoid, torch.tanh, torch.sqrt, torch.pow, torch.floor_divide, torch.remainder,
-           torch.isnan, torch.isfinite, torch.square, torch.reciprocal, torch.rsub,
+           torch.isnan, torch.isfinite, torch.sign, torch.square, torch.reciprocal, torch.rsub,
            "logical_xor", "bitwise_xor", "__xor__", "__ror__",
            "__rand__", "__rxor__", "__floordiv__", "__mod__", "__pow__", "__rpow__", "__rtruediv__",
            "__abs__", "where", "maximum", "minimum", "clamp", "clip", "clamp_min", "clamp_max", "abs",
            "exp", "log", "sigmoid", "tanh", "sqrt", "pow", "floor_divide", "remainder", "isnan",
-           "isfinite", "square", "reciprocal", "masked_fill", torch.masked_fill, "type_as"),
+           "isfinite", "sign", "square", "reciprocal", "masked_fill", torch.masked_fill, "type_as"),
 )
 _ELEMENTWISE.update({target: "compare" for target in _COMPARISONS})
 _REDUCTIONS = _table(
@@ -219,9 +218,11 @@ class Outer(Lazy):
 
 
 class Difference(Lazy):
-    """``row[..., i] - col[..., j]`` (``col - row`` when not ``lhs_row``) of floating vectors:
-    compared with zero it is a comparison of the two vectors (finite floats subtract to zero only
-    when equal, and rounding keeps the sign), as ``sign(pos[:, None] - neg[None, :])`` reads it."""
+    """``row[..., i] - col[..., j]`` (``col - row`` when not ``lhs_row``) of floating vectors.
+    ``> 0`` and ``< 0`` of it are comparisons of the two vectors, as the lowering of
+    ``sign(pos[:, None] - neg[None, :])`` reads it: rounding keeps the sign, finite floats subtract
+    to zero only when equal, and infinities or NaN that subtract to NaN compare false either way.
+    (``>= 0`` is not ``>=``: ``inf - inf`` is NaN.)"""
 
     def __init__(self, row: torch.Tensor, col: torch.Tensor, lhs_row: bool, labels: frozenset = frozenset()):
         self.row, self.col, self.lhs_row = row, col, lhs_row
@@ -242,13 +243,11 @@ class Difference(Lazy):
     def relabelled(self, labels: frozenset) -> Difference:
         return Difference(self.row, self.col, self.lhs_row, labels)
 
-    def compared(self, op: str) -> Outer:
-        """``self op 0`` as a comparison of the two vectors."""
+    def compared(self, op: str) -> Outer | None:
+        """``self op 0`` as a comparison of the two vectors, for ``>`` and ``<``."""
+        if op not in ("gt", "lt"):
+            return None
         return Outer(self.row, self.col, op if self.lhs_row else _FLIPPED[op], labels=self.labels)
-
-    def sign(self) -> Linear:
-        """``sign(self)``: [> 0] - [< 0]."""
-        return Linear((Term(self.compared("gt")), Term(self.compared("lt"), (-1,))))
 
 
 class Map(Lazy):
@@ -780,7 +779,7 @@ class _Interpreter(fx.Interpreter):
         if target is ops.beats:
             if kwargs or len(args) != 3:
                 return None
-            lhs, rhs, tie = args
+            op, (lhs, rhs, tie) = "beats", args
         else:
             op = _name(_COMPARISONS, target) or ("sub" if target in _SUBTRACTIONS else None)
             if op is None or kwargs or len(args) != 2:
@@ -833,10 +832,13 @@ class _Interpreter(fx.Interpreter):
         compared = _name(_COMPARISONS, target)
         if compared is not None and len(args) == 2 and not kwargs:
             zero = [isinstance(a, (int, float)) and not isinstance(a, bool) and a == 0 for a in args]
+            found = None
             if isinstance(args[0], Difference) and zero[1]:
-                return args[0].compared(compared)
-            if isinstance(args[1], Difference) and zero[0]:
-                return args[1].compared(_FLIPPED[compared])
+                found = args[0].compared(compared)
+            elif isinstance(args[1], Difference) and zero[0]:
+                found = args[1].compared(_FLIPPED[compared])
+            if found is not None:
+                return found
         reduction = _name(_REDUCTIONS, target)
         if reduction is not None and isinstance(subject, Lazy) and len(lazy) == 1:
             done = self._reduce(node, reduction, args, kwargs, subject)
@@ -871,10 +873,7 @@ class _Interpreter(fx.Interpreter):
         probe = _concrete_call(node, probe_args, probe_kwargs)
         if not isinstance(probe, torch.Tensor) or probe.dim() != len(shape):
             return None
-        if name == "sign" and len(args) == 1 and not kwargs and isinstance(args[0], Difference):
-            linear = args[0].sign()
-        else:
-            linear = _map_linear(name, node.target, args, kwargs, probe)
+        linear = _map_linear(name, node.target, args, kwargs, probe)
         if linear is not None and any(t.outer.shape[-2:] != shape[-2:] for t in linear.terms):
             linear = None
 
