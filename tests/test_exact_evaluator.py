@@ -201,12 +201,29 @@ def test_counts_compare_as_torch_compares_nan_and_infinities(left, right):
     assert evaluation.value.item() == pytest.approx(float(comparisons_read_by_sums(scores, thresholds, keep)))
 
 
-def test_an_order_from_ranks_is_found_by_searching():
+def test_an_order_from_ranks_is_counted_then_sorted():
     scores, labels = torch.randint(0, 5, (1500,), generator=torch.Generator().manual_seed(0)).float(), \
         torch.arange(1500) % 3 == 0
     evaluation = _declared(ap_sort_cumsum).evaluate(scores.to(DEVICE), labels.long().to(DEVICE))
-    # ``sort_order`` turns the ranks back into an order through positions compared with ranks
-    assert set(evaluation.comparisons.values()) == {exact.SEARCHED}
+    # ``sort_order`` counts the ranks (by sorting, never holding the block) and sorts them back
+    # into an order: nothing is searched, chunked or held whole
+    assert set(evaluation.blocks) | set(evaluation.comparisons.values()) == {exact.COUNTED}
+
+
+def test_a_first_match_along_a_comparison_is_found_by_searching():
+    """``(ranks[:, None] == positions).float().argmax(0)``, the order written by hand from ranks."""
+    @ml.metric(register=False)
+    def precision_at_3_by_positions(scores, labels):
+        ranks = scores.argsort(descending=True, stable=True).argsort(stable=True)
+        positions = torch.arange(scores.shape[0], device=scores.device)
+        order = (ranks[:, None] == positions[None, :]).to(torch.uint8).argmax(0)
+        return labels[order][:3].float().mean()
+
+    scores, labels = torch.randint(0, 5, (1500,), generator=torch.Generator().manual_seed(0)).float(), \
+        (torch.arange(1500) % 3 == 0).long()
+    evaluation = precision_at_3_by_positions.evaluate(scores.to(DEVICE), labels.to(DEVICE))
+    assert exact.SEARCHED in set(evaluation.comparisons.values())
+    assert float(evaluation.value) == pytest.approx(float(precision_at_3_by_positions.declaration.fn(scores, labels)))
 
 
 def test_small_blocks_are_computed_as_written():

@@ -23,7 +23,7 @@ are followed as far as they can be:
 - a sum or mean over the block's rows, columns or both of a linear form is counted by sorting,
   O(N log N) (``all``/``any``/``count_nonzero`` of a 0/1 form too);
 - ``argmax``/``argmin`` along one side of an (integer) comparison, the first entry that matches,
-  is a sorted search (ranks turned back into an order: ``sort_order``'s ``placed.argmax(-2)``);
+  is a sorted search (ranks turned back into an order by hand: positions compared with ranks);
 - ``beats(lhs, rhs, tie_wins)`` with a tie rule that is itself an outer comparison (ranks of a
   stable sort: ties in index order) is one comparison of combined integer keys;
 - any other reduction is computed a slab of rows (or columns) at a time: memory bounded by
