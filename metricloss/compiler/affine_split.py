@@ -45,6 +45,7 @@ class AffineSplit:
 
     statistics: fx.GraphModule  # (float blocks..., targets...) -> tuple of statistics
     rest: fx.GraphModule  # (statistics..., targets...) -> the metric
+    nodes: tuple[str, ...] = ()  # the statistics' nodes in g, by name
 
 
 def affine_split(g_module: fx.GraphModule, block_count: int) -> AffineSplit | None:
@@ -79,6 +80,7 @@ def affine_split(g_module: fx.GraphModule, block_count: int) -> AffineSplit | No
     return AffineSplit(
         statistics=fx.GraphModule(g_module, _statistics_graph(g_graph, affine, binary, frontier)),
         rest=fx.GraphModule(g_module, _rest_graph(g_graph, affine, binary, frontier, result)),
+        nodes=tuple(n.name for n in frontier),
     )
 
 

@@ -82,7 +82,7 @@ class FlipAnchors:
         fixed = None if self.fixed is None else binaries.complete(self.fixed[None])[0]
         return FlipAnchors(binaries.complete(self.base[None])[0], binaries.live[self.flips], fixed).configurations
 
-    def _flipped(self, flips: torch.Tensor) -> torch.Tensor:
+    def flipped(self, flips: torch.Tensor) -> torch.Tensor:
         """The flipped bits' new values."""
         values = self.base[flips]
         return ~values if self.fixed is None else torch.where(self.fixed[flips], values, ~values)
@@ -125,7 +125,7 @@ class FlipAnchors:
     def configurations(self, start: int, stop: int) -> torch.Tensor:
         flips = self.flips[start:stop]
         rows = self.base.expand(flips.shape[0], -1).clone()
-        return rows.scatter_(1, flips, self._flipped(flips))
+        return rows.scatter_(1, flips, self.flipped(flips))
 
 
 @dataclass(frozen=True)

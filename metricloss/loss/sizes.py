@@ -29,6 +29,7 @@ class Sizes:
     checkpoint: int = 1 << 24  # dense points above which float chunks are remade in the backward
     statistics_chunk: int = 1 << 21  # elements of float64 dense anchors for g's affine statistics
     random_chunk: int = 1 << 21  # elements of the [rows, bytes, 8] random-bit intermediate
+    rows_chunk: int = 1 << 20  # binaries per call of g's per-row part (``compiler/rows.py``)
     gpu_factor: int = 16  # chunks on a CUDA device are this many times larger
 
     def __post_init__(self) -> None:

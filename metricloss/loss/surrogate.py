@@ -25,6 +25,7 @@ from ..compiler.metric import Metric
 from .affine_statistics import Statistics
 from .sizes import DEFAULT, Sizes
 from .relaxations import Relaxation, sigmoid, widened
+from .row_values import values_by_rows
 from .samplers import Sampler, SamplingContext, default_samplers
 from .subsampling import Selection
 
@@ -44,7 +45,7 @@ class Terms:
     defined: bool
     ideal_source: str  # how b* was found (or, when undefined, why the batch is)
     reaches_best: bool  # m* is the declared best= (always true without best=)
-    path: str = ""  # how g saw the anchors: "dense", "statistics" or "chunked"
+    path: str = ""  # how g saw the anchors: "dense", "statistics", "rows" or "chunked"
     saturated: float = 0.0  # share of relaxed binaries at exactly +-1: they pass no gradient
     median_difference: float = math.nan  # median |d| over the live binaries, the scale tau meets
 
@@ -202,13 +203,19 @@ def _anchors_and_values(program, binaries, ideal, free, checks, samplers, genera
         return dense, program.values(binaries, rows, pinned=True, chunk=sizes.g_chunk), "dense"
     # Copies of one configuration (the ideal anchors) are evaluated once.
     distinct = [a.distinct for a in anchor_sets]
-    head = program.values(binaries, leading, chunk=sizes.g_chunk)
-    flat = _values_from_statistics(program, binaries, leading, head, anchor_sets, sizes)
-    path = "statistics"
+    analysis = program.analysis(binaries)
+    flat, head, path = None, None, ""
+    if analysis.scalar_statistics:
+        head = program.values(binaries, leading, chunk=sizes.g_chunk)
+        flat, path = _values_from_statistics(program, binaries, leading, head, anchor_sets, sizes), "statistics"
+    if flat is None and analysis.rows is not None:
+        # Without twins, a set based on b* (or the hard binaries) completes to that leading row.
+        bases = {} if binaries.twin_blocks else {id(context.ideal): 1, id(context.current): 0}
+        flat, path = values_by_rows(program, binaries, analysis.rows, leading, anchor_sets, sizes, bases), "rows"
     if flat is None:
         path = "chunked"
         per_chunk = max(1, sizes.g_chunk // max(binaries.count, 1))
-        parts = [head]
+        parts = [program.values(binaries, leading, chunk=sizes.g_chunk) if head is None else head]
         for anchors, n in zip(anchor_sets, distinct):
             rows = anchors.full_rows(binaries)
             for start in range(0, n, per_chunk):
