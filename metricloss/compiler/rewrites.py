@@ -35,11 +35,11 @@ def _rivals(scores, labels, classes):
     """
     flat = scores.reshape(-1, classes)
     index = labels.long().reshape(-1, 1).clamp(0, classes - 1)
-    every = torch.arange(classes, device=labels.device)
-    others = every != index
-    rivals = flat[others].reshape(-1, classes - 1)
-    rival_classes = every.expand(flat.shape[0], classes)[others].reshape(-1, classes - 1)
-    return flat.gather(-1, index), rivals, rival_classes, index
+    # The C - 1 other classes in increasing order: j, or j + 1 from the labelled class on (a gather,
+    # not a boolean mask, whose nonzero() would cost a pass and a host sync).
+    others = torch.arange(classes - 1, device=labels.device)[None, :]
+    rival_classes = others + (others >= index).long()
+    return flat.gather(-1, index), flat.gather(-1, rival_classes), rival_classes, index
 
 
 def _named(labels, classes):
@@ -160,13 +160,23 @@ def sort_order(scores, *, dim, descending):
     position weights all run unchanged on it, exactly, with ties in index order.
     """
     ranks = rank(scores, dim=dim, descending=descending).movedim(dim, -1)
+    return order_from_ranks(ranks).movedim(-1, dim)
+
+
+def order_from_ranks(ranks: torch.Tensor) -> torch.Tensor:
+    """The item at each position p of [..., n] ranks: the first item whose rank is p, or item 0.
+
+    Real scores put exactly one item at each position; an anchor no scores produce may put none
+    or several there, and still gets a valid order to evaluate. Each item goes to the slot of its
+    rank, the smallest item winning (a scatter with ``amin``: O(n), where comparing every rank
+    with every position would be O(n^2)); a rank outside [0, n) takes no position.
+    """
     size = ranks.shape[-1]
-    positions = torch.arange(size, device=scores.device)
-    placed = ranks[..., :, None] == positions  # [..., i, p]: item i sits at position p
-    # The (first) item at each position. Real scores put exactly one there; an anchor no scores
-    # produce may put none or several, and still gets a valid order to evaluate.
-    order = placed.to(torch.uint8).argmax(-2)
-    return order.movedim(-1, dim)
+    slots = torch.where((ranks >= 0) & (ranks < size), ranks, size)  # size: the slot of no position
+    items = torch.arange(size, device=ranks.device).expand_as(ranks)
+    empty = torch.cat([torch.full_like(slots, size), torch.full_like(slots[..., :1], size)], -1)
+    first = empty.scatter_reduce(-1, slots, items, reduce="amin", include_self=True)[..., :size]
+    return torch.where(first == size, 0, first)
 
 
 def argmax_in_region(scores, original, *, dim):
