@@ -181,6 +181,94 @@ class DenseAnchors:
         return self.points[start:stop]
 
 
+_BITS: dict = {}
+
+
+def byte_bits(device, dtype) -> torch.Tensor:
+    """[256, 8]: bit p of each byte value, as ``dtype``."""
+    key = (torch.device(device), dtype)
+    if key not in _BITS:
+        values = torch.arange(256, device=device)[:, None]
+        _BITS[key] = ((values >> torch.arange(8, device=device)) & 1).to(dtype)
+    return _BITS[key]
+
+
+@dataclass(frozen=True)
+class RandomAnchors:
+    """``count`` uniformly random configurations kept as packed bits: bit p of ``words[g, k]`` is
+    binary k of anchor 8g + p (eight anchors per byte of every binary).
+
+    Nothing of size anchors x binaries is made for the distances or the statistics: the sum of
+    ``x`` over an anchor's true bits is a sum over byte values, ``sum_v bit_p(v) H[v]`` with
+    ``H[v]`` the sum of ``x`` over the binaries whose byte is v (a 256-bin histogram, one pass
+    over the binaries per eight anchors); autograd derives the gradient (a gather from the bins).
+
+    ``live``: when the words cover every binary of the batch (drawn so when some are dead and
+    none are twins, so that completing an anchor is a ``where``, not a scatter), the positions of
+    the live ones among them; None when the words' columns are the live binaries.
+    """
+
+    words: torch.Tensor  # [ceil(count / 8), N] uint8
+    count: int
+    live: torch.Tensor | None = None
+    sizes: Sizes = DEFAULT
+
+    @property
+    def distinct(self) -> int:
+        return self.count
+
+    def on_ideal_face(self, ideal: torch.Tensor, free: torch.Tensor) -> RandomAnchors:
+        return self  # drawn bit by bit: not based on the ideal
+
+    def _unpacked(self, start: int, stop: int) -> torch.Tensor:
+        """[stop - start, N] bool: the anchors' bits over the words' columns."""
+        anchors = torch.arange(start, stop, device=self.words.device)
+        shifts = (anchors % 8).to(torch.uint8)[:, None]
+        return ((self.words[anchors // 8] >> shifts) & 1).bool()
+
+    def configurations(self, start: int, stop: int) -> torch.Tensor:
+        bits = self._unpacked(start, stop)
+        return bits if self.live is None else bits[:, self.live]
+
+    def full_rows(self, binaries: Binaries) -> Callable[[int, int], torch.Tensor]:
+        if self.live is None:
+            return lambda start, stop: binaries.complete(self._unpacked(start, stop))
+        return lambda start, stop: binaries.pin_dead(self._unpacked(start, stop))
+
+    def _spread(self, values: torch.Tensor) -> torch.Tensor:
+        """[..., live] -> [..., N]: zero at the columns that are not live."""
+        if self.live is None:
+            return values
+        out = values.new_zeros(*values.shape[:-1], self.words.shape[1])
+        return out.index_copy(-1, self.live, values)
+
+    def _sums(self, values: torch.Tensor) -> torch.Tensor:
+        """[count]: per anchor, the sum of ``values`` ([N]) over its true bits (differentiable)."""
+        bits = byte_bits(values.device, values.dtype)
+        totals = [values.new_zeros(256).index_add(0, group.to(torch.int32), values) @ bits
+                  for group in self.words]  # eight anchors per pass over the binaries
+        return torch.cat(totals)[:self.count]
+
+    @torch.no_grad()
+    def _row_sums(self, values: torch.Tensor) -> torch.Tensor:
+        """[count, F]: per anchor, the sums of each row of ``values`` ([F, N]) over its true bits."""
+        bits = byte_bits(values.device, values.dtype)
+        groups = [group.long() for group in self.words]
+        per_row = [torch.cat([torch.bincount(group, row, minlength=256).to(values.dtype) @ bits for group in groups])
+                   for row in values]  # F is a handful: a pass per statistic and eight anchors
+        return torch.stack(per_row, 1)[:self.count]
+
+    def squared_distances(self, relaxed: torch.Tensor, shared: dict | None = None) -> torch.Tensor:
+        # |x - a|^2 = |x|^2 + K - 2 x.a, and x.a = 2 (x over a's true bits) - sum(x).
+        over_true = self._sums(self._spread(relaxed))
+        cross = 2 * over_true - relaxed.sum()
+        return (relaxed.square().sum() + relaxed.numel() - 2 * cross).clamp_min(0)
+
+    def statistics(self, statistics: Statistics) -> torch.Tensor:
+        """[count, F]: ``c + J a`` per anchor, in float64."""
+        return statistics.constant + self._row_sums(self._spread(statistics.weights))
+
+
 def _over_true(points: torch.Tensor, relaxed: torch.Tensor) -> torch.Tensor:
     """Per row of ``points``, the sum of ``relaxed`` over its true bits."""
     return points.to(relaxed.dtype) @ relaxed

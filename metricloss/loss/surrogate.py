@@ -183,9 +183,11 @@ def _anchors_and_values(program, binaries, ideal, free, checks, samplers, genera
     the distances. Larger ones keep base-plus-flips anchors sparse, go through g's affine
     statistics when it has them, and else materialise a chunk of anchors at a time.
     """
+    spread = (lambda: (binaries.count, binaries.live)) if binaries.dead is not None and not binaries.twin_blocks \
+        else None
     context = SamplingContext(
         ideal=binaries.restrict(ideal), current=binaries.restrict(binaries.hard), generator=generator,
-        elements=elements, sizes=sizes,
+        elements=elements, sizes=sizes, spread_over=spread,
     )
     drawn = [sampler(context) for sampler in samplers]
     # Sets based on b* stand for the ideal's free face, when it has one (anchors.FlipAnchors).
