@@ -84,14 +84,16 @@ class Program:
             ) from error
         shapes = tuple(h.shape for h in hard)
         flat_hard = _flat(hard, scores.new_zeros(0, dtype=torch.bool))
-        flat_differences = _flat(differences, scores.new_zeros(0))
         # A difference of +-inf (a max over an empty set) is a constant: no finite score moves it.
-        dead = torch.cat([
-            (torch.zeros_like(h) if mask is None else mask).reshape(-1) for h, mask in zip(hard, dead)
-        ]) | ~torch.isfinite(flat_differences.detach())
-        dead = dead if bool(dead.any()) else None
+        # A twin's difference is its source's: its finiteness is read once.
+        infinite: list[torch.Tensor] = []
+        for difference, twin in zip(differences, self.twins):
+            infinite.append(infinite[twin[0]] if twin is not None else ~torch.isfinite(difference.detach()))
+        masks = [bad if mask is None else (mask | bad) for bad, mask in zip(infinite, dead)]
+        dead = _flat(masks, scores.new_zeros(0, dtype=torch.bool))
+        dead = dead if bool(dead.any()) else None  # one host sync: which path the batch takes
         return Binaries(
-            differences=flat_differences,
+            block_differences=tuple(differences),
             hard=flat_hard,
             shapes=shapes,
             target_values=tuple(target_values),

@@ -84,7 +84,7 @@ def _terms(metric, scores, *targets, relaxation, samplers, interpolator, generat
     compiled = metric.compiled_for(scores, *targets)
     program = compiled.program
     binaries = metric.binaries(scores, *targets)
-    differences = binaries.restrict(binaries.differences)  # dead binaries take no part in the loss
+    differences = binaries.live_differences  # dead binaries take no part in the loss
     with torch.no_grad():
         if differences.numel() == 0:
             return _undefined(scores, program.value(binaries), 0, None)
