@@ -34,6 +34,12 @@ def one_minus(values: torch.Tensor) -> torch.Tensor:
     return 1 - values
 
 
+def kept_float64(values: torch.Tensor) -> torch.Tensor:
+    """A float cast of an affine node, written for float64 blocks: the statistics stay in float64
+    (a cast to float32 would round J's weights and cost two passes over the binaries)."""
+    return values if values.dtype == torch.float64 else values.double()
+
+
 def masked(values: torch.Tensor, mask) -> torch.Tensor:
     """``b & m`` (or ``b * m``) with a target mask, written for float blocks."""
     return values * (mask.to(values.dtype) if isinstance(mask, torch.Tensor) else mask)
@@ -127,6 +133,8 @@ def _statistics_graph(g_graph, affine, binary, frontier) -> fx.Graph:
             key = _key(node)
             if key in ops.NEGATIONS:
                 env[node] = graph.call_function(one_minus, (env[node.args[0]],))
+            elif key in ops.FLOAT_CASTS and node.args[0] in affine:
+                env[node] = graph.call_function(kept_float64, (env[node.args[0]],))
             elif key in ops.MASKINGS:
                 value, mask = node.args if node.args[0] in binary else node.args[::-1]
                 env[node] = graph.call_function(masked, (env[value], fx.node.map_arg(mask, lambda n: env[n])))

@@ -85,13 +85,27 @@ class Program:
         shapes = tuple(h.shape for h in hard)
         flat_hard = _flat(hard, scores.new_zeros(0, dtype=torch.bool))
         # A difference of +-inf (a max over an empty set) is a constant: no finite score moves it.
-        # A twin's difference is its source's: its finiteness is read once.
-        infinite: list[torch.Tensor] = []
-        for difference, twin in zip(differences, self.twins):
-            infinite.append(infinite[twin[0]] if twin is not None else ~torch.isfinite(difference.detach()))
-        masks = [bad if mask is None else (mask | bad) for bad, mask in zip(infinite, dead)]
-        dead = _flat(masks, scores.new_zeros(0, dtype=torch.bool))
-        dead = dead if bool(dead.any()) else None  # one host sync: which path the batch takes
+        # A block's sum is finite when all its differences are (a sum that overflows only sends
+        # the block to the full check), and a twin's differences are its source's.
+        own = [d.detach().sum() for d, twin in zip(differences, self.twins) if twin is None]
+        found = [m.any() for m in dead if m is not None]
+        flags = torch.stack([~torch.isfinite(torch.stack(own)).all(), *found]).tolist() if own else [False]
+        if any(flags):  # one host sync: which binaries are dead
+            infinite: list = []
+            for difference, twin in zip(differences, self.twins):
+                if not flags[0]:
+                    infinite.append(None)
+                elif twin is not None:
+                    infinite.append(infinite[twin[0]])
+                else:
+                    infinite.append(~torch.isfinite(difference.detach()))
+            masks = [torch.zeros_like(h) if bad is None and mask is None else mask if bad is None
+                     else bad if mask is None else mask | bad for h, bad, mask in zip(hard, infinite, dead)]
+            dead = _flat(masks, scores.new_zeros(0, dtype=torch.bool))
+            if not any(flags[1:]) and not bool(dead.any()):  # a sum overflowed: every difference is finite
+                dead = None
+        else:
+            dead = None
         return Binaries(
             block_differences=tuple(differences),
             hard=flat_hard,

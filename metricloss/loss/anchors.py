@@ -19,6 +19,7 @@ from torch.utils.checkpoint import checkpoint
 from .sizes import DEFAULT, Sizes
 from ..compiler.binaries import Binaries
 from .affine_statistics import Statistics
+from .packed import histograms, true_sums
 
 
 def signs(configuration: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -96,11 +97,28 @@ class FlipAnchors:
         """How many leading rows to evaluate: 1 when every anchor is the base itself."""
         return min(self.count, 1) if self.flips.shape[1] == 0 else self.count
 
-    def distance_to_base(self, relaxed: torch.Tensor) -> torch.Tensor:
+    def distance_to_base(self, relaxed: torch.Tensor, shared: dict | None = None) -> torch.Tensor:
         """``|x - base|^2`` (over the binaries not ``fixed``): the one pass over K, which sets
-        with the same base and the same fixed binaries can share."""
-        gaps = (relaxed - signs(self.base, relaxed.dtype)).square()
-        return (gaps if self.fixed is None else gaps.masked_fill(self.fixed, 0)).sum()
+        with the same base and the same fixed binaries can share.
+
+        ``|x|^2 + K - 2 x.s`` with ``x.s`` the sums of x over the base's true and false bits: a
+        histogram of x by the base's bit (and the fixed one), no float copy of the base.
+        """
+        shared = {} if shared is None else shared
+        if not histograms(relaxed):
+            gaps = (relaxed - signs(self.base, relaxed.dtype)).square()
+            return (gaps if self.fixed is None else gaps.masked_fill(self.fixed, 0)).sum()
+        if "x" not in shared:
+            shared["x"] = (relaxed.square().sum(), relaxed.sum())
+        squares, total = shared["x"]
+        if self.fixed is None:
+            on_true = relaxed.new_zeros(2).index_add(0, self.base.to(torch.int32), relaxed)[1]
+            return (squares + relaxed.numel() - 2 * (2 * on_true - total)).clamp_min(0)
+        code = self.base.to(torch.int32) + 2 * self.fixed.to(torch.int32)  # 0, 1: counted; 2, 3: fixed
+        sums = relaxed.new_zeros(4).index_add(0, code, relaxed)
+        fixed_squares = relaxed.new_zeros(4).index_add(0, code, relaxed.square())[2:].sum()
+        counted = relaxed.numel() - self.fixed.sum()
+        return (squares - fixed_squares + counted - 2 * (sums[1] - sums[0])).clamp_min(0)
 
     def squared_distances(self, relaxed: torch.Tensor, shared: dict | None = None) -> torch.Tensor:
         """Sets with one base and the same fixed binaries (the ideal and the good anchors share
@@ -108,7 +126,7 @@ class FlipAnchors:
         shared = {} if shared is None else shared
         key = ("flip base", id(self.base), id(self.fixed))
         if key not in shared:
-            shared[key] = self.distance_to_base(relaxed)
+            shared[key] = self.distance_to_base(relaxed, shared)
         common = shared[key]
         if self.flips.shape[1] == 0:
             return common.expand(self.count)
@@ -181,18 +199,6 @@ class DenseAnchors:
         return self.points[start:stop]
 
 
-_BITS: dict = {}
-
-
-def byte_bits(device, dtype) -> torch.Tensor:
-    """[256, 8]: bit p of each byte value, as ``dtype``."""
-    key = (torch.device(device), dtype)
-    if key not in _BITS:
-        values = torch.arange(256, device=device)[:, None]
-        _BITS[key] = ((values >> torch.arange(8, device=device)) & 1).to(dtype)
-    return _BITS[key]
-
-
 @dataclass(frozen=True)
 class RandomAnchors:
     """``count`` uniformly random configurations kept as packed bits: bit p of ``words[g, k]`` is
@@ -242,31 +248,18 @@ class RandomAnchors:
         out = values.new_zeros(*values.shape[:-1], self.words.shape[1])
         return out.index_copy(-1, self.live, values)
 
-    def _sums(self, values: torch.Tensor) -> torch.Tensor:
-        """[count]: per anchor, the sum of ``values`` ([N]) over its true bits (differentiable)."""
-        bits = byte_bits(values.device, values.dtype)
-        totals = [values.new_zeros(256).index_add(0, group.to(torch.int32), values) @ bits
-                  for group in self.words]  # eight anchors per pass over the binaries
-        return torch.cat(totals)[:self.count]
-
-    @torch.no_grad()
-    def _row_sums(self, values: torch.Tensor) -> torch.Tensor:
-        """[count, F]: per anchor, the sums of each row of ``values`` ([F, N]) over its true bits."""
-        bits = byte_bits(values.device, values.dtype)
-        groups = [group.long() for group in self.words]
-        per_row = [torch.cat([torch.bincount(group, row, minlength=256).to(values.dtype) @ bits for group in groups])
-                   for row in values]  # F is a handful: a pass per statistic and eight anchors
-        return torch.stack(per_row, 1)[:self.count]
-
     def squared_distances(self, relaxed: torch.Tensor, shared: dict | None = None) -> torch.Tensor:
         # |x - a|^2 = |x|^2 + K - 2 x.a, and x.a = 2 (x over a's true bits) - sum(x).
-        over_true = self._sums(self._spread(relaxed))
-        cross = 2 * over_true - relaxed.sum()
-        return (relaxed.square().sum() + relaxed.numel() - 2 * cross).clamp_min(0)
+        shared = {} if shared is None else shared
+        if "x" not in shared:
+            shared["x"] = (relaxed.square().sum(), relaxed.sum())
+        squares, total = shared["x"]
+        over_true = true_sums(self.words, self._spread(relaxed))[:self.count]
+        return (squares + relaxed.numel() - 2 * (2 * over_true - total)).clamp_min(0)
 
     def statistics(self, statistics: Statistics) -> torch.Tensor:
         """[count, F]: ``c + J a`` per anchor, in float64."""
-        return statistics.constant + self._row_sums(self._spread(statistics.weights))
+        return statistics.constant + true_sums(self.words, self._spread(statistics.weights))[:self.count]
 
 
 def _over_true(points: torch.Tensor, relaxed: torch.Tensor) -> torch.Tensor:

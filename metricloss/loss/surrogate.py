@@ -209,7 +209,10 @@ def _anchors_and_values(program, binaries, ideal, free, checks, samplers, genera
     flat, head, path = None, None, ""
     if analysis.scalar_statistics:
         head = program.values(binaries, leading, chunk=sizes.g_chunk)
-        flat, path = _values_from_statistics(program, binaries, leading, head, anchor_sets, sizes), "statistics"
+        # The live binaries of b* and of the hard binaries: the bases of the flip sets.
+        bases = [(context.ideal, 1), (context.current, 0)]
+        flat = _values_from_statistics(program, binaries, leading, head, anchor_sets, sizes, bases)
+        path = "statistics"
     if flat is None and analysis.rows is not None:
         # Without twins, a set based on b* (or the hard binaries) completes to that leading row.
         bases = {} if binaries.twin_blocks else {id(context.ideal): 1, id(context.current): 0}
@@ -237,7 +240,7 @@ def _squared_distances(anchor_sets, relaxed: torch.Tensor) -> torch.Tensor:
     return torch.cat([anchors.squared_distances(relaxed, shared) for anchors in anchor_sets])
 
 
-def _values_from_statistics(program, binaries, leading, head, anchor_sets, sizes) -> torch.Tensor | None:
+def _values_from_statistics(program, binaries, leading, head, anchor_sets, sizes, bases) -> torch.Tensor | None:
     """g at [hard, ideal, *anchors] through g's affine statistics, or None when g has none.
 
     The hard and ideal values come from g itself (``head``); the statistics path must give the
@@ -246,8 +249,10 @@ def _values_from_statistics(program, binaries, leading, head, anchor_sets, sizes
     statistics = None if program.affine is None else Statistics.of(program.affine, binaries)
     if statistics is None:
         return None
-    rows = torch.cat([statistics.at_points(binaries.restrict(leading), sizes)]
-                     + [anchors.statistics(statistics) for anchors in anchor_sets])
+    at_leading = statistics.at_points(binaries.restrict(leading), sizes)
+    for base, row in bases:  # flip sets based on the hard or ideal binaries start from these
+        statistics.share_base(base, at_leading[row])
+    rows = torch.cat([at_leading] + [anchors.statistics(statistics) for anchors in anchor_sets])
     values = program.values_from_statistics(binaries, rows)
     if values is None or not torch.allclose(values[:len(head)], head, rtol=1e-5, atol=1e-7, equal_nan=True):
         return None  # the statistics disagree with g on this batch: g sees every anchor
