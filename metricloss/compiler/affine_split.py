@@ -101,7 +101,7 @@ def _affine_op(node: fx.Node, binary: set[fx.Node]) -> bool:
     first = bool(node.args) and node.args[0] is (operands[0] if operands else None)
     if key in ops.FLOAT_CASTS:
         return first and len(operands) == 1 and _float_cast(node)
-    if key in ops.REDUCTIONS | ops.RESHAPES | ops.NEGATIONS | ops.SIGN_CHANGES:
+    if key in ops.REDUCTIONS | ops.RESHAPES | ops.NEGATIONS | ops.SIGN_CHANGES or _is_count(key):
         # One binary operand, first; the rest (dims, an index) must not be binary.
         return first and len(operands) == 1 and "dtype" not in node.kwargs
     if key in ops.SHIFTS:
@@ -111,6 +111,11 @@ def _affine_op(node: fx.Node, binary: set[fx.Node]) -> bool:
     if key in ops.DIVISIONS:
         return len(node.args) == 2 and first and len(operands) == 1 and not node.kwargs
     return False
+
+
+def _is_count(key) -> bool:
+    """``rewrites.count_true``: a sum over the last dimension (of float blocks, as a sum)."""
+    return getattr(key, "__name__", None) == "count_true"
 
 
 def _float_cast(node: fx.Node) -> bool:

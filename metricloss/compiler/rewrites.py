@@ -115,7 +115,22 @@ def topk_contains(scores, labels, *, dim, k):
     batch = scores.shape[:-1]
     true_score, rivals, rival_classes, index = _rivals(scores, labels, classes)
     above = beats(rivals, true_score, rival_classes > index)
-    return k_in_range((above.sum(-1) < k).reshape(batch), k, classes, dim)
+    return k_in_range((count_true(above) < k).reshape(batch), k, classes, dim)
+
+
+def count_true(values: torch.Tensor) -> torch.Tensor:
+    """``values.sum(-1)``, as a long tensor: how many entries of each row are true.
+
+    A bool row is summed in 16-bit integers when it is shorter than 2^15 (exact), which costs
+    half of what widening every entry to 64 bits does; anything else (the float blocks of g's
+    affine statistics) is summed as it is.
+    """
+    if values.dtype == torch.bool and values.shape[-1] < (1 << 15):
+        return values.sum(-1, dtype=torch.int16).long()
+    return values.sum(-1)
+
+
+fx.wrap("count_true")
 
 
 def k_in_range(hits: torch.Tensor, k: int, classes: int, dim: int) -> torch.Tensor:
@@ -146,7 +161,7 @@ def rank(scores, *, dim, descending, backwards=False):
         before = beats(scores[..., None, :], scores[..., :, None], earlier)  # [i, j]
     else:
         before = beats(scores[..., :, None], scores[..., None, :], earlier)
-    ranks = before.sum(-1)
+    ranks = count_true(before)
     if backwards:
         ranks = ranks.flip(-1)
     return ranks.movedim(-1, dim)

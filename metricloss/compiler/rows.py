@@ -329,6 +329,12 @@ class _Analysis:
             return self._elementwise(node)
         if key in _REDUCTIONS:
             return self._reduction(node)
+        if getattr(key, "__name__", None) == "count_true":  # rewrites.count_true: a sum over the last dim
+            source = node.args[0]
+            if source not in self.row:
+                return None
+            d = self.row[source]
+            return None if d == len(self._shape(source)) - 1 else self._checked(node, source, d)
         if key in _SCANS:
             return self._scan(node)
         if key in ("topk", torch.topk):

@@ -226,11 +226,16 @@ class RandomAnchors:
     def on_ideal_face(self, ideal: torch.Tensor, free: torch.Tensor) -> RandomAnchors:
         return self  # drawn bit by bit: not based on the ideal
 
-    def _unpacked(self, start: int, stop: int) -> torch.Tensor:
-        """[stop - start, N] bool: the anchors' bits over the words' columns."""
-        anchors = torch.arange(start, stop, device=self.words.device)
-        shifts = (anchors % 8).to(torch.uint8)[:, None]
-        return ((self.words[anchors // 8] >> shifts) & 1).bool()
+    def _unpacked(self, start: int, stop: int, words: torch.Tensor | None = None) -> torch.Tensor:
+        """[stop - start, N] bool: the anchors' bits over the words' columns (of ``words``, the
+        anchors' own or a pinned copy): a shift and a mask of each group's bytes, no gather."""
+        words = self.words if words is None else words
+        out = torch.empty(stop - start, words.shape[1], dtype=torch.uint8, device=words.device)
+        for group in range(start // 8, (stop + 7) // 8):
+            low, high = max(start, 8 * group), min(stop, 8 * group + 8)
+            shifts = torch.arange(low - 8 * group, high - 8 * group, dtype=torch.uint8, device=words.device)
+            torch.bitwise_right_shift(words[group][None], shifts[:, None], out=out[low - start:high - start])
+        return out.bitwise_and_(1).view(torch.bool)
 
     def configurations(self, start: int, stop: int) -> torch.Tensor:
         bits = self._unpacked(start, stop)
@@ -239,7 +244,10 @@ class RandomAnchors:
     def full_rows(self, binaries: Binaries) -> Callable[[int, int], torch.Tensor]:
         if self.live is None:
             return lambda start, stop: binaries.complete(self._unpacked(start, stop))
-        return lambda start, stop: binaries.pin_dead(self._unpacked(start, stop))
+        # Over every binary: the dead ones pinned in the bytes, for all eight anchors of a byte at once.
+        pinned = self.words if binaries.dead is None else torch.where(
+            binaries.dead, binaries.hard.to(torch.uint8) * 255, self.words)
+        return lambda start, stop: self._unpacked(start, stop, pinned)
 
     def _spread(self, values: torch.Tensor) -> torch.Tensor:
         """[..., live] -> [..., N]: zero at the columns that are not live."""
