@@ -21,7 +21,7 @@ values (a target that broadcasts along the row dimension with R entries is slice
 ``part`` sees). Anything else (a reduction over rows, advanced indexing, an op not listed)
 starts ``rest``. The split is refused when a shape read from a row node would change with the
 number of rows, when the blocks do not share a leading dimension, or when the frontier is not
-much smaller than the binaries it summarises.
+at most half the size of the largest block.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ import torch.fx as fx
 
 from . import ops
 
-# The frontier must be at most this fraction of the binaries: otherwise rest costs what g does.
+# The frontier must be at most this fraction of the (largest block's) binaries: otherwise the rest
+# of g costs what g does.
 FRONTIER_SHARE = 2
 
 
@@ -723,8 +724,8 @@ class _Analysis:
                     and any(u in self.rest or u is self.output for u in n.users)]
         if not frontier or any(not isinstance(self.seen.get(n), torch.Tensor) for n in frontier):
             raise _Abort("no frontier of tensors")
-        binaries = sum(b.numel() for b in blocks)
-        if FRONTIER_SHARE * sum(self.seen[n].numel() for n in frontier) > binaries:
+        # Against the largest block: a twin block (AUC's >= beside >) adds binaries, not variables.
+        if FRONTIER_SHARE * sum(self.seen[n].numel() for n in frontier) > max(b.numel() for b in blocks):
             raise _Abort("the frontier is not much smaller than the binaries")
         shapes = tuple(torch.Size((self.rows, *[s for i, s in enumerate(self.seen[n].shape) if i != self.row[n]]))
                        for n in frontier)
