@@ -19,7 +19,7 @@ from torch.utils.checkpoint import checkpoint
 from .sizes import DEFAULT, Sizes
 from ..compiler.binaries import Binaries
 from .affine_statistics import Statistics
-from .packed import histograms, true_sums
+from .packed import true_sums
 
 
 def signs(configuration: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -101,24 +101,20 @@ class FlipAnchors:
         """``|x - base|^2`` (over the binaries not ``fixed``): the one pass over K, which sets
         with the same base and the same fixed binaries can share.
 
-        ``|x|^2 + K - 2 x.s`` with ``x.s`` the sums of x over the base's true and false bits: a
-        histogram of x by the base's bit (and the fixed one), no float copy of the base.
+        ``|x|^2 + K - 2 x.s``, with ``x.s = 2 (x over the base's true bits) - sum(x)``: a dot
+        product with the base's bits (cheaper, forward and backward, than forming ``x - s``), and
+        ``|x|^2`` and ``sum(x)`` shared by every set.
         """
         shared = {} if shared is None else shared
-        if not histograms(relaxed):
-            gaps = (relaxed - signs(self.base, relaxed.dtype)).square()
-            return (gaps if self.fixed is None else gaps.masked_fill(self.fixed, 0)).sum()
         if "x" not in shared:
             shared["x"] = (relaxed.square().sum(), relaxed.sum())
         squares, total = shared["x"]
         if self.fixed is None:
-            on_true = relaxed.new_zeros(2).index_add(0, self.base.to(torch.int32), relaxed)[1]
+            on_true = self.base.to(relaxed.dtype) @ relaxed
             return (squares + relaxed.numel() - 2 * (2 * on_true - total)).clamp_min(0)
-        code = self.base.to(torch.int32) + 2 * self.fixed.to(torch.int32)  # 0, 1: counted; 2, 3: fixed
-        sums = relaxed.new_zeros(4).index_add(0, code, relaxed)
-        fixed_squares = relaxed.new_zeros(4).index_add(0, code, relaxed.square())[2:].sum()
-        counted = relaxed.numel() - self.fixed.sum()
-        return (squares - fixed_squares + counted - 2 * (sums[1] - sums[0])).clamp_min(0)
+        counted = (~self.fixed).to(relaxed.dtype)
+        on_true, on_counted = torch.stack([(self.base & ~self.fixed).to(relaxed.dtype), counted]) @ relaxed
+        return (counted @ relaxed.square() + counted.sum() - 2 * (2 * on_true - on_counted)).clamp_min(0)
 
     def squared_distances(self, relaxed: torch.Tensor, shared: dict | None = None) -> torch.Tensor:
         """Sets with one base and the same fixed binaries (the ideal and the good anchors share
