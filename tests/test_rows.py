@@ -27,6 +27,18 @@ def first_hit(scores, relevance):
     return (relevant.any(1).float() / (relevant.float().argmax(dim=1) + 1).float()).mean()
 
 
+def macro_f1_by_class(scores, labels):
+    """A loop over classes: a block per class and its negation, per-class counts over samples."""
+    predicted = scores.argmax(1)
+    per_class = []
+    for c in range(scores.shape[1]):
+        tp = ((predicted == c) & (labels == c)).sum()
+        fp = ((predicted == c) & (labels != c)).sum()
+        fn = ((predicted != c) & (labels == c)).sum()
+        per_class.append(2 * tp / (2 * tp + fp + fn).clamp(min=1))
+    return torch.stack(per_class).mean()
+
+
 def pairs_mostly_right(scores, labels):
     """Per query, whether more than half of its (positive, negative) pairs are ordered right, ties
     counting half: twin blocks (> and >=), a per-row quantity that is not a sum."""
@@ -68,6 +80,7 @@ CASES = {
     "ndcg_at_5": (ml.metric(register=False)(ndcg_at_5), _ranking),
     "first_hit": (ml.metric(register=False)(first_hit), _ranking),
     "pairs_mostly_right": (ml.metric(register=False, best=1.0)(pairs_mostly_right), _ranking),
+    "macro_f1_by_class": (ml.metric(register=False)(macro_f1_by_class), _classes),
 }
 
 

@@ -189,7 +189,9 @@ class Program:
             named = {node.name: value for node, value in seen.items()}
             scalar = self.affine is not None and all(
                 isinstance(named.get(name), torch.Tensor) and named[name].dim() == 0 for name in self.affine.nodes)
-            found = Analysis(row_analysis.row_split(self.g_module, len(self.blocks), blocks, seen), scalar)
+            split = row_analysis.row_split(self.g_module, len(self.blocks), blocks, seen,
+                                           tuple(t is not None for t in self.twins))
+            found = Analysis(split, scalar)
         if self._cacheable:
             self._analyses[key] = found
             while len(self._analyses) > CACHED_ANALYSES:

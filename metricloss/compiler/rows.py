@@ -21,7 +21,7 @@ values (a target that broadcasts along the row dimension with R entries is slice
 ``part`` sees). Anything else (a reduction over rows, advanced indexing, an op not listed)
 starts ``rest``. The split is refused when a shape read from a row node would change with the
 number of rows, when the blocks do not share a leading dimension, or when the frontier is not
-at most half the size of the largest block.
+at most half the binaries (twins left out).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ import torch.fx as fx
 
 from . import ops
 
-# The frontier must be at most this fraction of the (largest block's) binaries: otherwise the rest
-# of g costs what g does.
+# The frontier must be at most this fraction of the binaries (of blocks that are not twins):
+# otherwise the rest of g costs what g does.
 FRONTIER_SHARE = 2
 
 
@@ -156,10 +156,11 @@ def record(g_module: fx.GraphModule, blocks: list[torch.Tensor], target_values: 
 
 
 def row_split(g_module: fx.GraphModule, block_count: int, blocks: list[torch.Tensor],
-              seen: dict) -> RowSplit | None:
+              seen: dict, twins: tuple = ()) -> RowSplit | None:
     """Split g at its per-row frontier for blocks of these shapes, or None when it has none.
 
-    ``seen``: what ``record`` gave for one configuration of these shapes.
+    ``seen``: what ``record`` gave for one configuration of these shapes; ``twins``: per block,
+    whether it is a twin of another (it adds binaries, not variables).
     """
     if not blocks or any(b.dim() == 0 for b in blocks):
         return None
@@ -167,7 +168,8 @@ def row_split(g_module: fx.GraphModule, block_count: int, blocks: list[torch.Ten
     if rows < 2 or any(b.shape[0] != rows for b in blocks):
         return None
     try:
-        return _Analysis(g_module.graph, block_count, rows, seen).split(g_module, blocks)
+        own = [b for b, twin in zip(blocks, twins or (None,) * len(blocks)) if not twin]
+        return _Analysis(g_module.graph, block_count, rows, seen).split(g_module, blocks, own)
     except _Abort:
         return None
 
@@ -734,7 +736,7 @@ class _Analysis:
         return self._only(node, source, out_dim + d - in_dim)
 
     # -- the modules ----------------------------------------------------------------------------
-    def split(self, g_module: fx.GraphModule, blocks) -> RowSplit:
+    def split(self, g_module: fx.GraphModule, blocks, own) -> RowSplit:
         output = self.output.args[0]
         if not isinstance(output, fx.Node) or output not in self.rest:
             raise _Abort("g's value is not after the frontier")
@@ -742,8 +744,8 @@ class _Analysis:
                     and any(u in self.rest or u is self.output for u in n.users)]
         if not frontier or any(not isinstance(self.seen.get(n), torch.Tensor) for n in frontier):
             raise _Abort("no frontier of tensors")
-        # Against the largest block: a twin block (AUC's >= beside >) adds binaries, not variables.
-        if FRONTIER_SHARE * sum(self.seen[n].numel() for n in frontier) > max(b.numel() for b in blocks):
+        # Against the blocks of their own: a twin (AUC's >= beside >) adds binaries, not variables.
+        if FRONTIER_SHARE * sum(self.seen[n].numel() for n in frontier) > sum(b.numel() for b in own):
             raise _Abort("the frontier is not much smaller than the binaries")
         shapes = tuple(torch.Size((self.rows, *[s for i, s in enumerate(self.seen[n].shape) if i != self.row[n]]))
                        for n in frontier)
