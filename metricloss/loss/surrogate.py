@@ -106,7 +106,7 @@ def _terms(metric, scores, *targets, relaxation, samplers, interpolator, generat
     estimate = interpolator(distances, anchor_values)
     loss = ideal_value - estimate if metric.higher_is_better else estimate - ideal_value
     with torch.no_grad():
-        saturated = float((relaxed.abs() >= 1).float().mean())
+        saturated = int(torch.count_nonzero(relaxed.abs() >= 1)) / relaxed.numel()  # no float copy
         median = float(differences.abs().median()) if saturated == 1.0 else math.nan
     return Terms(loss, value, ideal_value, estimate.detach(), differences.numel(), int(distances.numel()),
                  True, ideal.source, compiled.goal.reaches(ideal.value) or compiled.goal.best is None, path,
