@@ -32,7 +32,7 @@ from .scaling import scaling
 from .tables import Table, device_name, environment_line, render
 from .timing import Clock
 from .training_step import StepCase, training_step
-from .user_forms import form_cases, user_forms
+from .user_forms import floor_forms, form_cases, user_forms
 from .versus_loop import LoopCase, agreement_table, versus_loop
 
 TABLES = ("loss_cost", "training_step", "loop", "floor", "scaling", "compile", "user_forms", "exact_value")
@@ -131,7 +131,7 @@ def run(mode: str = "full", device: str = "cpu", json_path: Path | None = None, 
         "training_step": lambda: [training_step(s.step_cases, s.slow_rounds, s.block_seconds, clock)],
         "loop": lambda: [versus_loop(s.loop_cases, s.slow_rounds, s.block_seconds, clock),
                          agreement_table(s.check_cases, device)],
-        "floor": lambda: [versus_floor(s.floor_cases, s.slow_rounds, s.block_seconds, clock)],
+        "floor": lambda: [versus_floor(s.floor_cases, s.slow_rounds, s.block_seconds, clock, floor_forms(mode))],
         "scaling": lambda: [scaling(s.scaling_groups, s.slow_rounds, s.block_seconds, clock, s.scaling_note)],
         "compile": lambda: [compile_time(s.compile_repeats, clock, s.compile_only)],
         "user_forms": lambda: [user_forms(form_cases(mode), s.slow_rounds, s.block_seconds, clock)],

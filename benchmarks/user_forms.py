@@ -92,9 +92,26 @@ class FormCase:
         return scores.to(device).requires_grad_(), tuple(t.to(device) for t in targets)
 
     @property
+    def reference(self) -> tuple[str, Callable]:
+        """The ranking loss of the same pairwise kind (``floor.py``): ApproxNDCG, approximate MRR."""
+        from .floor import approx_mrr_loss, approx_ndcg_loss
+
+        if self.fn is mrr:
+            return "ApproxMRR", approx_mrr_loss
+        return "ApproxNDCG", approx_ndcg_loss
+
+    @property
     def baseline(self) -> tuple[str, Callable]:
         return {"ranking": ("listwise CE", _listwise), "classes": ("CE", F.cross_entropy),
                 "keypoints": ("MSE", _one_hot_heatmaps)}[self.kind]
+
+
+def floor_forms(mode: str) -> list[FormCase]:
+    """The ranking metrics the floor table holds to their floor and to ApproxNDCG."""
+    shape = (4, 12) if mode == "smoke" else (64, 100)
+    size = f"[{shape[0]}, {shape[1]}]"
+    return [FormCase(f"ndcg@10 argsort {size}", ndcg_at_10, "ranking", shape),
+            FormCase(f"mrr argsort {size}", mrr, "ranking", shape)]
 
 
 def form_cases(mode: str) -> list[FormCase]:

@@ -134,3 +134,33 @@ def test_log_log_slope_and_formats():
 
 def test_tables_constant_names_every_table():
     assert TABLES == ("loss_cost", "training_step", "loop", "floor", "scaling", "compile", "user_forms", "exact_value")
+
+
+def test_the_ranking_floor_relaxes_every_pair_the_argsort_metrics_use():
+    from metricloss_benchmarks.user_forms import floor_forms
+
+    for form in floor_forms("smoke"):
+        scores, targets = form.make(CPU)
+        with pytest.warns(ml.TieOrderWarning):  # written as users write it: argsort without stable=True
+            metric = ml.metric(register=False)(form.fn)
+        loss = ml.UniLoss(metric)
+        loss(scores, *targets)
+        queries, items = scores.shape
+        # every ordered pair of items of a query; the floor also relaxes each item against itself
+        assert loss.last.binaries + queries * items == queries * items * items
+
+
+def test_approx_ndcg_is_the_ndcg_of_its_approximate_positions():
+    from metricloss_benchmarks.floor import approx_ndcg_loss, approximate_ranks
+
+    scores = torch.tensor([[3.0, 1.0, 2.0, -5.0]])
+    relevance = torch.tensor([[0, 2, 1, 0]])
+    # far apart (in temperatures): the approximate positions are the positions, 1-based
+    assert torch.allclose(approximate_ranks(scores * 100), torch.tensor([[1.0, 3.0, 2.0, 4.0]]))
+    gains = torch.tensor([0.0, 3.0, 1.0, 0.0])
+    dcg = (gains / torch.log2(torch.tensor([1.0, 3.0, 2.0, 4.0]) + 1)).sum()
+    ideal = 3.0 / math.log2(2) + 1.0 / math.log2(3)
+    assert float(approx_ndcg_loss(scores * 100, relevance)) == pytest.approx(1 - float(dcg) / ideal, abs=1e-6)
+    scores.requires_grad_()
+    approx_ndcg_loss(scores, relevance).backward()
+    assert scores.grad[0, 1] < 0  # the most relevant item, ranked third, is pushed up

@@ -287,21 +287,19 @@ def test_the_loss_is_the_same_whichever_path_evaluates_the_anchors(name):
 
     dense = loss_and_gradient(ml.Sizes(), {"dense"})
     large = ml.Sizes(dense=0, g_chunk=500)  # several chunks of anchors for g
-    torch.testing.assert_close(loss_and_gradient(large, {"statistics", "chunked"}), dense, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(loss_and_gradient(large, {"statistics", "rows", "chunked"}), dense, rtol=1e-5, atol=1e-6)
 
 
 def test_a_margin_keeps_pushing_a_perfectly_ranked_batch_apart():
     scores = torch.tensor([0.3, 0.2, -0.2, -0.3], requires_grad=True)  # ranked, by thin margins
     labels = torch.tensor([1, 1, 0, 0])
     plain = ml.UniLoss("auc", generator=torch.Generator().manual_seed(0))(scores, labels)
-    plain.backward()
-    plain_grad, scores.grad = scores.grad.clone(), None
     pushed = ml.UniLoss("auc", margin=2.0, generator=torch.Generator().manual_seed(0))(scores, labels)
     pushed.backward()
     assert float(pushed.detach()) > float(plain.detach()) >= 0
-    # positives up, negatives down, harder than without the margin
+    # positives up, negatives down. (Not "harder than without the margin": over 40 seeds of the
+    # anchors, the gradient's size with the margin exceeds the plain one's in only about a quarter.)
     assert (scores.grad[:2] < 0).all() and (scores.grad[2:] > 0).all()
-    assert scores.grad.abs().sum() > plain_grad.abs().sum()
 
 
 def test_margin_zero_is_the_loss_without_one():

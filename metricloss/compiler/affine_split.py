@@ -34,6 +34,12 @@ def one_minus(values: torch.Tensor) -> torch.Tensor:
     return 1 - values
 
 
+def kept_float64(values: torch.Tensor) -> torch.Tensor:
+    """A float cast of an affine node, written for float64 blocks: the statistics stay in float64
+    (a cast to float32 would round J's weights and cost two passes over the binaries)."""
+    return values if values.dtype == torch.float64 else values.double()
+
+
 def masked(values: torch.Tensor, mask) -> torch.Tensor:
     """``b & m`` (or ``b * m``) with a target mask, written for float blocks."""
     return values * (mask.to(values.dtype) if isinstance(mask, torch.Tensor) else mask)
@@ -45,6 +51,7 @@ class AffineSplit:
 
     statistics: fx.GraphModule  # (float blocks..., targets...) -> tuple of statistics
     rest: fx.GraphModule  # (statistics..., targets...) -> the metric
+    nodes: tuple[str, ...] = ()  # the statistics' nodes in g, by name
 
 
 def affine_split(g_module: fx.GraphModule, block_count: int) -> AffineSplit | None:
@@ -79,6 +86,7 @@ def affine_split(g_module: fx.GraphModule, block_count: int) -> AffineSplit | No
     return AffineSplit(
         statistics=fx.GraphModule(g_module, _statistics_graph(g_graph, affine, binary, frontier)),
         rest=fx.GraphModule(g_module, _rest_graph(g_graph, affine, binary, frontier, result)),
+        nodes=tuple(n.name for n in frontier),
     )
 
 
@@ -93,7 +101,7 @@ def _affine_op(node: fx.Node, binary: set[fx.Node]) -> bool:
     first = bool(node.args) and node.args[0] is (operands[0] if operands else None)
     if key in ops.FLOAT_CASTS:
         return first and len(operands) == 1 and _float_cast(node)
-    if key in ops.REDUCTIONS | ops.RESHAPES | ops.NEGATIONS | ops.SIGN_CHANGES:
+    if key in ops.REDUCTIONS | ops.RESHAPES | ops.NEGATIONS | ops.SIGN_CHANGES or _is_count(key):
         # One binary operand, first; the rest (dims, an index) must not be binary.
         return first and len(operands) == 1 and "dtype" not in node.kwargs
     if key in ops.SHIFTS:
@@ -103,6 +111,11 @@ def _affine_op(node: fx.Node, binary: set[fx.Node]) -> bool:
     if key in ops.DIVISIONS:
         return len(node.args) == 2 and first and len(operands) == 1 and not node.kwargs
     return False
+
+
+def _is_count(key) -> bool:
+    """``rewrites.count_true``: a sum over the last dimension (of float blocks, as a sum)."""
+    return getattr(key, "__name__", None) == "count_true"
 
 
 def _float_cast(node: fx.Node) -> bool:
@@ -125,6 +138,8 @@ def _statistics_graph(g_graph, affine, binary, frontier) -> fx.Graph:
             key = _key(node)
             if key in ops.NEGATIONS:
                 env[node] = graph.call_function(one_minus, (env[node.args[0]],))
+            elif key in ops.FLOAT_CASTS and node.args[0] in affine:
+                env[node] = graph.call_function(kept_float64, (env[node.args[0]],))
             elif key in ops.MASKINGS:
                 value, mask = node.args if node.args[0] in binary else node.args[::-1]
                 env[node] = graph.call_function(masked, (env[value], fx.node.map_arg(mask, lambda n: env[n])))

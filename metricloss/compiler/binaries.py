@@ -28,7 +28,7 @@ class Binaries:
     configurations, which come from real scores, keep their exact values at ties.
     """
 
-    differences: torch.Tensor  # [K], float, carries autograd to the scores
+    block_differences: tuple[torch.Tensor, ...]  # per block, float, carries autograd to the scores
     hard: torch.Tensor  # [K], bool, the metric's own comparisons
     shapes: tuple[torch.Size, ...]  # one per block, for splitting a flat configuration
     target_values: tuple  # what g reads besides the binaries
@@ -38,6 +38,22 @@ class Binaries:
     @property
     def count(self) -> int:
         return self.hard.numel()
+
+    @functools.cached_property
+    def differences(self) -> torch.Tensor:
+        """[K], float: every block's differences, flat (a twin's are its source's, negated or not)."""
+        blocks = [d.reshape(-1) for d in self.block_differences]
+        if not blocks:
+            return self.hard.new_zeros(0, dtype=torch.float32)
+        return blocks[0] if len(blocks) == 1 else torch.cat(blocks)
+
+    @functools.cached_property
+    def live_differences(self) -> torch.Tensor:
+        """[live]: the differences of the live binaries, without flattening the twins' copies."""
+        if self.dead is None and self.twin_blocks:
+            own = [d.reshape(-1) for d, twin in zip(self.block_differences, self.twin_blocks) if twin is None]
+            return own[0] if len(own) == 1 else torch.cat(own)
+        return self.restrict(self.differences)
 
     @functools.cached_property
     def sizes(self) -> list[int]:
@@ -72,6 +88,8 @@ class Binaries:
         if self.dead is None:  # only twins: the live binaries are whole blocks
             own = [part for part, twin in zip(configuration.split(self.sizes, -1), self.twin_blocks) if twin is None]
             return own[0] if len(own) == 1 else torch.cat(own, -1)
+        if configuration.dim() == 1:  # index_select reads a 1-d index a few times faster than indexing
+            return configuration.index_select(0, self.live)
         return configuration[..., self.live]
 
     def complete(self, live_configurations: torch.Tensor) -> torch.Tensor:

@@ -55,6 +55,7 @@ def pairs_graph(graph: fx.Graph, part: Partition, twins: tuple, complete: bool =
         elif node in needed:
             env[node] = pairs.node_copy(node, lambda n: env[n])
     differences, dead = [], []
+    same_elements: dict = {}  # a twin compares the same elements as its source: one mask for both
     for block, twin in zip(part.blocks, twins):
         if twin is not None:  # the same difference as its source (negated): no new arithmetic
             source = differences[twin[0]]
@@ -65,7 +66,7 @@ def pairs_graph(graph: fx.Graph, part: Partition, twins: tuple, complete: bool =
             # Broadcast against the comparison so both have the block's full shape.
             differences.append(pairs.call_method("expand_as", (difference, env[block.node])))
         if complete:
-            dead.append(_dead_binaries(pairs, env, block.node, part))
+            dead.append(_dead_binaries(pairs, env, block.node, part, same_elements))
     hard = [env[b.node] for b in part.blocks]
     if complete:
         pairs.output((tuple(differences), tuple(hard), tuple(dead), tuple(env[n] for n in part.target_inputs)))
@@ -113,11 +114,20 @@ def _element_chain(node, part: Partition, elementwise: bool = False):
     return node, chain[::-1]
 
 
-def _self_comparisons(pairs: fx.Graph, env: dict, comparison: fx.Node, part: Partition):
-    """Emit a mask of the comparison's entries that compare a score element with itself, or None."""
+def _self_comparisons(pairs: fx.Graph, env: dict, comparison: fx.Node, part: Partition, seen: dict | None = None):
+    """Emit a mask of the comparison's entries that compare a score element with itself, or None.
+
+    ``seen``: masks already emitted, by operands (either order): twins share theirs.
+    """
     left, right = ops.operands(comparison)
+    seen = {} if seen is None else seen
+    key = (_operand_key(left), _operand_key(right))
+    if key in seen or key[::-1] in seen:
+        found = seen.get(key, seen.get(key[::-1]))
+        return None if found is None else pairs.call_method("expand_as", (found, env[comparison]))
     (left_root, left_chain), (right_root, right_chain) = (_element_chain(a, part) for a in (left, right))
     if not isinstance(left_root, fx.Node) or left_root is not right_root:
+        seen[key] = None
         return None
     ids = pairs.call_function(element_ids, (env[left_root],))
 
@@ -128,12 +138,13 @@ def _self_comparisons(pairs: fx.Graph, env: dict, comparison: fx.Node, part: Par
         return local[chain[-1]] if chain else ids
 
     same = pairs.call_function(torch.eq, (replay(left_chain), replay(right_chain)))
+    seen[key] = same
     return pairs.call_method("expand_as", (same, env[comparison]))
 
 
-def _dead_binaries(pairs: fx.Graph, env: dict, comparison: fx.Node, part: Partition):
+def _dead_binaries(pairs: fx.Graph, env: dict, comparison: fx.Node, part: Partition, seen: dict | None = None):
     """Emit the mask of a block's binaries that cannot matter, or None when none can be proven dead."""
-    masks = [m for m in (_self_comparisons(pairs, env, comparison, part),
+    masks = [m for m in (_self_comparisons(pairs, env, comparison, part, seen),
                          _masked_by_targets(pairs, env, comparison, part)) if m is not None]
     if not masks:
         return None

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
 
 import torch
 import torch.fx as fx
@@ -22,9 +24,21 @@ from .binaries import Binaries
 from . import exact
 from .codegen import elements_graph, g_graph, pairs_graph, twin_blocks, values_graph
 from .partition import Partition
+from . import rows as row_analysis
+from .rows import RowSplit
 
 # Configurations go through g in chunks of at most this many binaries, unless the caller says.
 CHUNK_ELEMENTS = 1 << 24
+# Analyses of g kept per program: one per signature of block and target shapes.
+CACHED_ANALYSES = 16
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the shapes of one batch allow, read off one evaluation of g (``Program.analysis``)."""
+
+    rows: RowSplit | None  # g as a reduction over rows of a per-row part, or None
+    scalar_statistics: bool  # g's affine statistics are single numbers on this batch
 
 
 class Program:
@@ -50,6 +64,10 @@ class Program:
         # O(flips) or one product instead of a pass of g each. Whether a batch uses them is
         # decided on that batch alone (``statistics``); nothing here changes after compiling.
         self.affine: AffineSplit | None = affine_split(self.g_module, len(part.blocks))
+        # Per signature of shapes (``rows.signature``), what g's structure allows on such batches;
+        # a g whose node shapes can follow the data is analysed again on every batch.
+        self._analyses: OrderedDict[tuple, Analysis] = OrderedDict()
+        self._cacheable = row_analysis.cacheable(self.g_module)
 
     @property
     def blocks(self):
@@ -68,14 +86,30 @@ class Program:
             ) from error
         shapes = tuple(h.shape for h in hard)
         flat_hard = _flat(hard, scores.new_zeros(0, dtype=torch.bool))
-        flat_differences = _flat(differences, scores.new_zeros(0))
         # A difference of +-inf (a max over an empty set) is a constant: no finite score moves it.
-        dead = torch.cat([
-            (torch.zeros_like(h) if mask is None else mask).reshape(-1) for h, mask in zip(hard, dead)
-        ]) | ~torch.isfinite(flat_differences.detach())
-        dead = dead if bool(dead.any()) else None
+        # A block's sum is finite when all its differences are (a sum that overflows only sends
+        # the block to the full check), and a twin's differences are its source's.
+        own = [d.detach().sum() for d, twin in zip(differences, self.twins) if twin is None]
+        found = [m.any() for m in dead if m is not None]
+        flags = torch.stack([~torch.isfinite(torch.stack(own)).all(), *found]).tolist() if own else [False]
+        if any(flags):  # one host sync: which binaries are dead
+            infinite: list = []
+            for difference, twin in zip(differences, self.twins):
+                if not flags[0]:
+                    infinite.append(None)
+                elif twin is not None:
+                    infinite.append(infinite[twin[0]])
+                else:
+                    infinite.append(~torch.isfinite(difference.detach()))
+            masks = [torch.zeros_like(h) if bad is None and mask is None else mask if bad is None
+                     else bad if mask is None else mask | bad for h, bad, mask in zip(hard, infinite, dead)]
+            dead = _flat(masks, scores.new_zeros(0, dtype=torch.bool))
+            if not any(flags[1:]) and not bool(dead.any()):  # a sum overflowed: every difference is finite
+                dead = None
+        else:
+            dead = None
         return Binaries(
-            differences=flat_differences,
+            block_differences=tuple(differences),
             hard=flat_hard,
             shapes=shapes,
             target_values=tuple(target_values),
@@ -160,6 +194,59 @@ class Program:
         per_chunk = max(1, chunk // max(size, 1))
         results = [self._values(binaries, chunk) for chunk in configurations.split(per_chunk)]
         return torch.cat(results)
+
+    def analysis(self, binaries: Binaries) -> Analysis:
+        """The row split and the statistics' shapes for batches shaped like this one: g runs once
+        on the hard binaries for the shapes of its nodes, the first time these shapes are seen."""
+        blocks = _split(binaries.hard, binaries.shapes)
+        key = row_analysis.signature(blocks, binaries.target_values)
+        found = self._analyses.get(key)
+        if found is not None:
+            self._analyses.move_to_end(key)
+            return found
+        seen = row_analysis.record(self.g_module, blocks, binaries.target_values)
+        if seen is None:
+            found = Analysis(None, False)
+        else:
+            named = {node.name: value for node, value in seen.items()}
+            scalar = self.affine is not None and all(
+                isinstance(named.get(name), torch.Tensor) and named[name].dim() == 0 for name in self.affine.nodes)
+            split = row_analysis.row_split(self.g_module, len(self.blocks), blocks, seen,
+                                           tuple(t is not None for t in self.twins))
+            found = Analysis(split, scalar)
+        if self._cacheable:
+            self._analyses[key] = found
+            while len(self._analyses) > CACHED_ANALYSES:
+                self._analyses.popitem(last=False)
+        return found
+
+    def frontier(self, binaries: Binaries, split: RowSplit, rows_configurations: torch.Tensor,
+                 rows: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        """g's per-row part on ``rows_configurations`` ([P, L] bool: each a row of every block, the
+        blocks' rows side by side), which are the batch's rows ``rows`` ([P], or None for all R in
+        order): the frontier, each value [P, ...]."""
+        count = rows_configurations.shape[0]
+        blocks = [part.reshape(count, *shape[1:])
+                  for part, shape in zip(rows_configurations.split(split.row_sizes, dim=1), binaries.shapes)]
+        with torch.no_grad():
+            return tuple(split.part.forward(*blocks, *binaries.target_values, rows))
+
+    def values_from_frontier(self, binaries: Binaries, split: RowSplit,
+                             frontier: tuple[torch.Tensor, ...]) -> torch.Tensor | None:
+        """g at each of A configurations given by their frontiers ([A, R, ...] each) through the
+        rest of g, vmapped; None if the rest cannot be vectorised."""
+        rest = split.rest
+
+        def g(*values):
+            return _as_tensor(rest.forward(*values, *binaries.target_values), values[0].device)
+
+        try:
+            with torch.no_grad():
+                return vmap(g)(*frontier).to(torch.float32)
+        except MetricLossError:
+            raise
+        except (RuntimeError, TypeError, IndexError, ValueError):
+            return None
 
     def values_from_statistics(self, binaries: Binaries, statistics: torch.Tensor) -> torch.Tensor | None:
         """g at each row of ``statistics`` ([A, F]) through the rest of g; None if it cannot."""

@@ -36,11 +36,11 @@ def _rivals(scores, labels, classes):
     """
     flat = scores.reshape(-1, classes)
     index = labels.long().reshape(-1, 1).clamp(0, classes - 1)
-    every = torch.arange(classes, device=labels.device)
-    others = every != index
-    rivals = flat[others].reshape(-1, classes - 1)
-    rival_classes = every.expand(flat.shape[0], classes)[others].reshape(-1, classes - 1)
-    return flat.gather(-1, index), rivals, rival_classes, index
+    # The C - 1 other classes in increasing order: j, or j + 1 from the labelled class on (a gather,
+    # not a boolean mask, whose nonzero() would cost a pass and a host sync).
+    others = torch.arange(classes - 1, device=labels.device)[None, :]
+    rival_classes = others + (others >= index).long()
+    return flat.gather(-1, index), flat.gather(-1, rival_classes), rival_classes, index
 
 
 def _named(labels, classes):
@@ -131,7 +131,22 @@ def _in_top_k(scores, labels, dim, k):
     batch = scores.shape[:-1]
     true_score, rivals, rival_classes, index = _rivals(scores, labels, classes)
     above = beats(rivals, true_score, rival_classes > index)
-    return (above.sum(-1) < k).reshape(batch), classes
+    return (count_true(above) < k).reshape(batch), classes
+
+
+def count_true(values: torch.Tensor) -> torch.Tensor:
+    """``values.sum(-1)``, as a long tensor: how many entries of each row are true.
+
+    A bool row is summed in 16-bit integers when it is shorter than 2^15 (exact), which costs
+    half of what widening every entry to 64 bits does; anything else (the float blocks of g's
+    affine statistics) is summed as it is.
+    """
+    if values.dtype == torch.bool and values.shape[-1] < (1 << 15):
+        return values.sum(-1, dtype=torch.int16).long()
+    return values.sum(-1)
+
+
+fx.wrap("count_true")
 
 
 def k_in_range(hits: torch.Tensor, k: int, classes: int, dim: int) -> torch.Tensor:
@@ -162,7 +177,7 @@ def rank(scores, *, dim, descending, backwards=False):
         before = beats(scores[..., None, :], scores[..., :, None], earlier)  # [i, j]
     else:
         before = beats(scores[..., :, None], scores[..., None, :], earlier)
-    ranks = before.sum(-1)
+    ranks = count_true(before)
     if backwards:
         ranks = ranks.flip(-1)
     return ranks.movedim(-1, dim)
@@ -176,12 +191,18 @@ def sort_order(scores, *, dim, descending):
     position weights all run unchanged on it, exactly, with ties in index order.
     """
     ranks = rank(scores, dim=dim, descending=descending).movedim(dim, -1)
-    # Real scores give a permutation, and sorting it gives the order exactly. An anchor that no
-    # scores produce (one flip: two items with one count) still gets an order, the nearest one:
-    # items by their counts, equal counts in index order, so a flip moves one item by one place
-    # and g changes by what that move is worth, not by a broken order.
-    order = ranks.argsort(dim=-1, stable=True)
-    return order.movedim(-1, dim)
+    return order_from_ranks(ranks).movedim(-1, dim)
+
+
+def order_from_ranks(ranks: torch.Tensor) -> torch.Tensor:
+    """The items of [..., n] ranks sorted by rank, equal ranks in index order.
+
+    Real scores give a permutation, and sorting it gives the order exactly. An anchor that no
+    scores produce (one flip: two items with one count, a position with none) still gets an
+    order, the nearest one, so a flip moves one item by one place and g changes by what that move
+    is worth, not by a broken order (an item dropped, another twice). O(n log n) per row.
+    """
+    return ranks.argsort(dim=-1, stable=True)
 
 
 def argmax_in_region(scores, original, *, dim):

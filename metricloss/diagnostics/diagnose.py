@@ -198,7 +198,7 @@ def score_scale(task, measured: ml.Metric, **common) -> float:
     run = short_run(task, steps=SCALE_STEPS, **{**common, "collect": SCALE_STEPS})
     for scores, *targets in run.batches:
         binaries = measured.binaries(scores, *targets)
-        magnitude = binaries.restrict(binaries.differences).detach().abs()
+        magnitude = binaries.live_differences.detach().abs()
         magnitude = magnitude[torch.isfinite(magnitude)]
         if magnitude.numel():
             break

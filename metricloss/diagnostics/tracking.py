@@ -248,7 +248,7 @@ def track_batch(
     scores = scores.detach()
     compiled = metric.compiled_for(scores, *targets)
     binaries = metric.binaries(scores, *targets)
-    differences = binaries.restrict(binaries.differences)
+    differences = binaries.live_differences
     if differences.numel() == 0:
         return None
     # Exactly what uniloss_terms draws on this batch: b*, the anchors and g at [b, b*, *anchors].

@@ -9,12 +9,13 @@ blocks, so they are exact for what the graph says. A base-plus-flips anchor then
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from ..compiler.affine_split import AffineSplit
 from ..compiler.binaries import Binaries
+from .packed import pack_rows, true_sums
 from .sizes import DEFAULT, Sizes
 
 @dataclass(frozen=True)
@@ -23,6 +24,9 @@ class Statistics:
 
     constant: torch.Tensor  # [F], float64
     weights: torch.Tensor  # [F, live], float64
+    # Statistics of the base configurations flip anchors start from, by the base's id: the ideal
+    # and good anchors share b* (a pass over the binaries each time otherwise).
+    _bases: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, split: AffineSplit, binaries: Binaries) -> Statistics | None:
@@ -35,53 +39,62 @@ class Statistics:
 
     @classmethod
     def _of(cls, split: AffineSplit, binaries: Binaries) -> Statistics | None:
+        """A float64 leaf per block of its own; a twin block reads its source's leaf (or one minus
+        it), and dead binaries read their hard values, so that autograd gives ``J`` over the own
+        blocks directly (a twin's weights added into its source's) and ``c`` is ``s`` at zero."""
         device = binaries.hard.device
-        blocks = [torch.zeros(shape, dtype=torch.float64, device=device, requires_grad=True)
-                  for shape in binaries.shapes]
-        with torch.enable_grad():
+        twins = binaries.twin_blocks or (None,) * len(binaries.shapes)
+        dead = None if binaries.dead is None else binaries.dead.split(binaries.sizes)
+        hard = binaries.hard.split(binaries.sizes)
+        leaves, sources, blocks = [], [], []
+        with torch.enable_grad():  # the loss calls this under no_grad
+            for index, (shape, twin) in enumerate(zip(binaries.shapes, twins)):
+                if twin is None:
+                    leaves.append(torch.zeros(shape, dtype=torch.float64, device=device, requires_grad=True))
+                    sources.append(leaves[-1])
+                    block = leaves[-1]
+                else:
+                    sources.append(sources[twin[0]])
+                    block = 1 - sources[-1] if twin[1] else sources[-1]
+                if dead is not None:  # dead binaries sit at their hard values in every anchor
+                    block = torch.where(dead[index].view(shape), hard[index].view(shape).to(torch.float64), block)
+                blocks.append(block)
             values = split.statistics.forward(*blocks, *binaries.target_values)
         if any(not isinstance(v, torch.Tensor) or v.dim() != 0 or not v.is_floating_point() or not v.requires_grad
                for v in values):
             return None
         rows = []
         for index, value in enumerate(values):
-            grads = torch.autograd.grad(value, blocks, retain_graph=index + 1 < len(values), allow_unused=True)
-            rows.append(torch.cat([(torch.zeros_like(b) if g is None else g).reshape(-1)
-                                   for b, g in zip(blocks, grads)]))
-        weights = torch.stack(rows).to(torch.float64)
+            grads = torch.autograd.grad(value, leaves, retain_graph=index + 1 < len(values), allow_unused=True)
+            parts = [(torch.zeros_like(leaf) if g is None else g).reshape(-1) for leaf, g in zip(leaves, grads)]
+            rows.append(parts[0] if len(parts) == 1 else torch.cat(parts))
+        weights = (torch.stack(rows) if len(rows) > 1 else rows[0][None]).to(torch.float64)
+        if dead is not None:  # the live binaries: the own blocks' binaries that are not dead
+            own = [d for d, twin in zip(dead, twins) if twin is None]
+            weights = weights[:, ~(own[0] if len(own) == 1 else torch.cat(own))]
         constant = torch.stack([v.detach() for v in values]).to(torch.float64)
-        if binaries.dead is not None:  # dead binaries sit at their hard values in every anchor
-            constant = constant + weights[:, binaries.dead] @ binaries.hard[binaries.dead].to(torch.float64)
-            weights = weights.masked_fill(binaries.dead, 0)
-        if binaries.twin_blocks:  # a twin is its source (or 1 - its source) in every anchor
-            parts = list(weights.split(binaries.sizes, 1))
-            for part, twin in zip(parts, binaries.twin_blocks):
-                if twin is not None:
-                    source, negated = twin
-                    parts[source] = parts[source] - part if negated else parts[source] + part
-                    if negated:
-                        constant = constant + part.sum(1)
-            weights = torch.cat(parts, 1)
-        weights = binaries.restrict(weights)
         return cls(constant, weights)
+
+    def share_base(self, base: torch.Tensor, at_base: torch.Tensor) -> None:
+        """Take ``at_base`` ([F]) as the statistics of ``base`` ([live] bool), known already."""
+        self._bases[id(base)] = (base, at_base)
 
     def at_flips(self, base: torch.Tensor, flips: torch.Tensor, kept: torch.Tensor | None = None) -> torch.Tensor:
         """[A, F] statistics of ``base`` ([live] bool) with the bits ``flips`` ([A, f]) inverted,
         except where ``kept`` ([A, f] bool) says the flip leaves the bit as it is."""
-        at_base = self.constant + self.weights @ base.to(torch.float64)
+        key = id(base)
+        if key not in self._bases:
+            self._bases[key] = (base, self.constant + self.weights @ base.to(torch.float64))
+        at_base = self._bases[key][1]
         step = 1 - 2 * base[flips].to(torch.float64)  # +1 where a false bit turns true
         if kept is not None:
             step = step.masked_fill(kept, 0)
         return at_base + (self.weights[:, flips] * step).sum(-1).T
 
     def at_points(self, points: torch.Tensor, sizes: Sizes = DEFAULT) -> torch.Tensor:
-        """[A, F] statistics of dense anchors ([A, live] bool), a column chunk at a time.
-
-        In float64: a float32 product of 10^4 weights of 1/K each (AUC) is already off by 1e-5.
-        """
-        count, size = points.shape
-        columns = max(1, sizes.chunk(sizes.statistics_chunk, points.device) // max(count, 1))
-        total = self.constant.expand(count, -1).clone()
-        for start in range(0, size, columns):
-            total += points[:, start:start + columns].to(torch.float64) @ self.weights[:, start:start + columns].T
-        return total
+        """[A, F] statistics of dense anchors ([A, live] bool): the anchors packed eight to a byte,
+        then a histogram of each row of J by byte value, in float64 (a float32 product of 10^4
+        weights of 1/K each, as AUC's, is already off by 1e-5)."""
+        if points.shape[0] == 0:
+            return self.constant.expand(0, -1)
+        return self.constant + true_sums(pack_rows(points), self.weights)[:points.shape[0]]

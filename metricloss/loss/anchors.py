@@ -19,6 +19,7 @@ from torch.utils.checkpoint import checkpoint
 from .sizes import DEFAULT, Sizes
 from ..compiler.binaries import Binaries
 from .affine_statistics import Statistics
+from .packed import true_sums
 
 
 def signs(configuration: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -82,7 +83,7 @@ class FlipAnchors:
         fixed = None if self.fixed is None else binaries.complete(self.fixed[None])[0]
         return FlipAnchors(binaries.complete(self.base[None])[0], binaries.live[self.flips], fixed).configurations
 
-    def _flipped(self, flips: torch.Tensor) -> torch.Tensor:
+    def flipped(self, flips: torch.Tensor) -> torch.Tensor:
         """The flipped bits' new values."""
         values = self.base[flips]
         return ~values if self.fixed is None else torch.where(self.fixed[flips], values, ~values)
@@ -96,11 +97,24 @@ class FlipAnchors:
         """How many leading rows to evaluate: 1 when every anchor is the base itself."""
         return min(self.count, 1) if self.flips.shape[1] == 0 else self.count
 
-    def distance_to_base(self, relaxed: torch.Tensor) -> torch.Tensor:
+    def distance_to_base(self, relaxed: torch.Tensor, shared: dict | None = None) -> torch.Tensor:
         """``|x - base|^2`` (over the binaries not ``fixed``): the one pass over K, which sets
-        with the same base and the same fixed binaries can share."""
-        gaps = (relaxed - signs(self.base, relaxed.dtype)).square()
-        return (gaps if self.fixed is None else gaps.masked_fill(self.fixed, 0)).sum()
+        with the same base and the same fixed binaries can share.
+
+        ``|x|^2 + K - 2 x.s``, with ``x.s = 2 (x over the base's true bits) - sum(x)``: a dot
+        product with the base's bits (cheaper, forward and backward, than forming ``x - s``), and
+        ``|x|^2`` and ``sum(x)`` shared by every set.
+        """
+        shared = {} if shared is None else shared
+        if "x" not in shared:
+            shared["x"] = (relaxed.square().sum(), relaxed.sum())
+        squares, total = shared["x"]
+        if self.fixed is None:
+            on_true = self.base.to(relaxed.dtype) @ relaxed
+            return (squares + relaxed.numel() - 2 * (2 * on_true - total)).clamp_min(0)
+        counted = (~self.fixed).to(relaxed.dtype)
+        on_true, on_counted = torch.stack([(self.base & ~self.fixed).to(relaxed.dtype), counted]) @ relaxed
+        return (counted @ relaxed.square() + counted.sum() - 2 * (2 * on_true - on_counted)).clamp_min(0)
 
     def squared_distances(self, relaxed: torch.Tensor, shared: dict | None = None) -> torch.Tensor:
         """Sets with one base and the same fixed binaries (the ideal and the good anchors share
@@ -108,7 +122,7 @@ class FlipAnchors:
         shared = {} if shared is None else shared
         key = ("flip base", id(self.base), id(self.fixed))
         if key not in shared:
-            shared[key] = self.distance_to_base(relaxed)
+            shared[key] = self.distance_to_base(relaxed, shared)
         common = shared[key]
         if self.flips.shape[1] == 0:
             return common.expand(self.count)
@@ -125,7 +139,7 @@ class FlipAnchors:
     def configurations(self, start: int, stop: int) -> torch.Tensor:
         flips = self.flips[start:stop]
         rows = self.base.expand(flips.shape[0], -1).clone()
-        return rows.scatter_(1, flips, self._flipped(flips))
+        return rows.scatter_(1, flips, self.flipped(flips))
 
 
 @dataclass(frozen=True)
@@ -179,6 +193,77 @@ class DenseAnchors:
 
     def configurations(self, start: int, stop: int) -> torch.Tensor:
         return self.points[start:stop]
+
+
+@dataclass(frozen=True)
+class RandomAnchors:
+    """``count`` uniformly random configurations kept as packed bits: bit p of ``words[g, k]`` is
+    binary k of anchor 8g + p (eight anchors per byte of every binary).
+
+    Nothing of size anchors x binaries is made for the distances or the statistics: the sum of
+    ``x`` over an anchor's true bits is a sum over byte values, ``sum_v bit_p(v) H[v]`` with
+    ``H[v]`` the sum of ``x`` over the binaries whose byte is v (a 256-bin histogram, one pass
+    over the binaries per eight anchors); autograd derives the gradient (a gather from the bins).
+
+    ``live``: when the words cover every binary of the batch (drawn so when some are dead and
+    none are twins, so that completing an anchor is a ``where``, not a scatter), the positions of
+    the live ones among them; None when the words' columns are the live binaries.
+    """
+
+    words: torch.Tensor  # [ceil(count / 8), N] uint8
+    count: int
+    live: torch.Tensor | None = None
+    sizes: Sizes = DEFAULT
+
+    @property
+    def distinct(self) -> int:
+        return self.count
+
+    def on_ideal_face(self, ideal: torch.Tensor, free: torch.Tensor) -> RandomAnchors:
+        return self  # drawn bit by bit: not based on the ideal
+
+    def _unpacked(self, start: int, stop: int, words: torch.Tensor | None = None) -> torch.Tensor:
+        """[stop - start, N] bool: the anchors' bits over the words' columns (of ``words``, the
+        anchors' own or a pinned copy): a shift and a mask of each group's bytes, no gather."""
+        words = self.words if words is None else words
+        out = torch.empty(stop - start, words.shape[1], dtype=torch.uint8, device=words.device)
+        for group in range(start // 8, (stop + 7) // 8):
+            low, high = max(start, 8 * group), min(stop, 8 * group + 8)
+            shifts = torch.arange(low - 8 * group, high - 8 * group, dtype=torch.uint8, device=words.device)
+            torch.bitwise_right_shift(words[group][None], shifts[:, None], out=out[low - start:high - start])
+        return out.bitwise_and_(1).view(torch.bool)
+
+    def configurations(self, start: int, stop: int) -> torch.Tensor:
+        bits = self._unpacked(start, stop)
+        return bits if self.live is None else bits[:, self.live]
+
+    def full_rows(self, binaries: Binaries) -> Callable[[int, int], torch.Tensor]:
+        if self.live is None:
+            return lambda start, stop: binaries.complete(self._unpacked(start, stop))
+        # Over every binary: the dead ones pinned in the bytes, for all eight anchors of a byte at once.
+        pinned = self.words if binaries.dead is None else torch.where(
+            binaries.dead, binaries.hard.to(torch.uint8) * 255, self.words)
+        return lambda start, stop: self._unpacked(start, stop, pinned)
+
+    def _spread(self, values: torch.Tensor) -> torch.Tensor:
+        """[..., live] -> [..., N]: zero at the columns that are not live."""
+        if self.live is None:
+            return values
+        out = values.new_zeros(*values.shape[:-1], self.words.shape[1])
+        return out.index_copy(-1, self.live, values)
+
+    def squared_distances(self, relaxed: torch.Tensor, shared: dict | None = None) -> torch.Tensor:
+        # |x - a|^2 = |x|^2 + K - 2 x.a, and x.a = 2 (x over a's true bits) - sum(x).
+        shared = {} if shared is None else shared
+        if "x" not in shared:
+            shared["x"] = (relaxed.square().sum(), relaxed.sum())
+        squares, total = shared["x"]
+        over_true = true_sums(self.words, self._spread(relaxed))[:self.count]
+        return (squares + relaxed.numel() - 2 * (2 * over_true - total)).clamp_min(0)
+
+    def statistics(self, statistics: Statistics) -> torch.Tensor:
+        """[count, F]: ``c + J a`` per anchor, in float64."""
+        return statistics.constant + true_sums(self.words, self._spread(statistics.weights))[:self.count]
 
 
 def _over_true(points: torch.Tensor, relaxed: torch.Tensor) -> torch.Tensor:

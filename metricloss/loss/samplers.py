@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .anchors import Anchors, DenseAnchors, FlipAnchors
+from .anchors import Anchors, DenseAnchors, FlipAnchors, RandomAnchors
 from .sizes import DEFAULT, Sizes
 from ..errors import InputError
 
@@ -37,6 +37,16 @@ class SamplingContext:
     # The pair, or a function computing it on first use (only element-level samplers pay for it).
     elements: tuple[torch.Tensor, torch.Tensor] | Callable[[], tuple | None] | None = None
     sizes: Sizes = DEFAULT  # chunk sizes for anchors made bit by bit
+    # (K, the live binaries' positions among all K), or a function computing it, when anchors
+    # drawn bit by bit are cheaper to complete if drawn over every binary (some are dead, none
+    # are twins: dead ones are then pinned by a ``where``); None to draw over the live ones.
+    spread_over: tuple[int, torch.Tensor] | Callable[[], tuple | None] | None = None
+
+    @property
+    def spread(self) -> tuple[int, torch.Tensor] | None:
+        if callable(self.spread_over):
+            object.__setattr__(self, "spread_over", self.spread_over())
+        return self.spread_over
 
     def element_ids(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         if callable(self.elements):
@@ -119,32 +129,30 @@ def random(count: int = 16) -> Sampler:
     _count(count, "random")
 
     def sample(context: SamplingContext) -> Anchors:
-        return DenseAnchors(random_bits(count, context.size, context.generator, context.device, context.sizes),
-                            sizes=context.sizes)
+        spread = context.spread
+        if spread is None:
+            return RandomAnchors(random_words(count, context.size, context.generator, context.device), count,
+                                 sizes=context.sizes)
+        size, live = spread
+        return RandomAnchors(random_words(count, size, context.generator, context.device), count, live,
+                             context.sizes)
 
     return Sampler("random", {"count": count}, sample)
 
 
-_BIT_MASKS = {}
+def random_words(rows: int, size: int, generator, device) -> torch.Tensor:
+    """[ceil(rows / 8), size] uniform random bytes: the bits of ``rows`` random configurations,
+    eight to a byte (``anchors.RandomAnchors``). Drawn as 64-bit integers over their whole range,
+    eight bytes a draw (a draw per byte costs eight times as much)."""
+    groups = (rows + 7) // 8
+    draws = torch.empty(groups * ((size + 7) // 8), dtype=torch.int64, device=device)
+    draws.random_(-(1 << 63), None, generator=generator)
+    return draws.view(torch.uint8).view(groups, -1)[:, :size]
 
 
 def random_bits(rows: int, size: int, generator, device, sizes: Sizes = DEFAULT) -> torch.Tensor:
-    """[rows, size] uniform random bools, eight per random byte (about twice as fast as one each).
-
-    A chunk of 8n columns takes bit p of its n random bytes into its p-th run of n columns: bit
-    planes, not interleaved bits, so every op runs over contiguous memory (twice as fast on a
-    CPU). Any fixed placement of independent fair bits gives uniform configurations.
-    """
-    masks = _BIT_MASKS.get(device)
-    if masks is None:
-        masks = _BIT_MASKS[device] = (1 << torch.arange(8, dtype=torch.uint8, device=device))[:, None]
-    out = torch.empty(rows, (size + 7) // 8 * 8, dtype=torch.bool, device=device)
-    step = max(8, sizes.chunk(sizes.random_chunk, torch.device(device)) // max(rows, 1) // 8 * 8)
-    for start in range(0, out.shape[1], step):
-        width = min(step, out.shape[1] - start)
-        words = torch.randint(0, 256, (rows, 1, width // 8), generator=generator, device=device, dtype=torch.uint8)
-        torch.ne(words & masks, 0, out=out[:, start:start + width].view(rows, 8, width // 8))
-    return out[:, :size]
+    """[rows, size] uniform random bools (``random_words`` unpacked)."""
+    return RandomAnchors(random_words(rows, size, generator, device), rows, sizes=sizes).configurations(0, rows)
 
 
 ELEMENT_DIRECTIONS = ("top", "bottom", "both")

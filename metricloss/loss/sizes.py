@@ -2,12 +2,12 @@
 
 The loss chooses how to evaluate each batch from its size alone: small problems as one dense set
 of anchors (the cost there is the number of ops, not their size), larger ones with sparse
-base-plus-flips anchors and, where ``g`` allows, its affine statistics, the rest in chunks. The
-chunks keep memory bounded. On the CPU an allocation of tens of MB comes from fresh pages on every
-call (the C allocator hands large blocks back to the system), and faulting them in costs several
-times the arithmetic done on them: chunks there stay at a few MB, which the allocator reuses.
-CUDA's caching allocator keeps its memory and every chunk costs kernel launches, so chunks there
-are ``gpu_factor`` times larger.
+base-plus-flips anchors and, where ``g`` allows, its affine statistics or its row split, the rest
+in chunks. The chunks keep memory bounded. On the CPU an allocation of tens of MB comes from
+fresh pages on every call (the C allocator hands large blocks back to the system), and faulting
+them in costs several times the arithmetic done on them: chunks there stay at a few MB, which the
+allocator reuses. CUDA's caching allocator keeps its memory and every chunk costs kernel
+launches, so chunks there are ``gpu_factor`` times larger.
 
 ``UniLoss(..., sizes=Sizes(dense=0))`` forces the large-problem path on any batch (tests do).
 """
@@ -27,8 +27,11 @@ class Sizes:
     g_chunk: int = 1 << 24  # binaries per call of g when anchors are made a chunk at a time
     distance_chunk: int = 1 << 22  # elements of the float copy of dense anchors, per column chunk
     checkpoint: int = 1 << 24  # dense points above which float chunks are remade in the backward
-    statistics_chunk: int = 1 << 21  # elements of float64 dense anchors for g's affine statistics
-    random_chunk: int = 1 << 21  # elements of the [rows, bytes, 8] random-bit intermediate
+    # Unused since dense anchors reach the statistics and are drawn as packed bits (loss/packed.py);
+    # kept so that code which sets them still runs.
+    statistics_chunk: int = 1 << 21
+    random_chunk: int = 1 << 21
+    rows_chunk: int = 1 << 20  # binaries per call of g's per-row part (``compiler/rows.py``)
     gpu_factor: int = 16  # chunks on a CUDA device are this many times larger
 
     def __post_init__(self) -> None:

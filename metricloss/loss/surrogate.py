@@ -25,6 +25,7 @@ from ..compiler.metric import Metric
 from .affine_statistics import Statistics
 from .sizes import DEFAULT, Sizes
 from .relaxations import Relaxation, sigmoid, widened
+from .row_values import values_by_rows
 from .samplers import Sampler, SamplingContext, default_samplers
 from .subsampling import Selection
 
@@ -44,7 +45,7 @@ class Terms:
     defined: bool
     ideal_source: str  # how b* was found (or, when undefined, why the batch is)
     reaches_best: bool  # m* is the declared best= (always true without best=)
-    path: str = ""  # how g saw the anchors: "dense", "statistics" or "chunked"
+    path: str = ""  # how g saw the anchors: "dense", "statistics", "rows" or "chunked"
     saturated: float = 0.0  # share of relaxed binaries at exactly +-1: they pass no gradient
     median_difference: float = math.nan  # median |d| over the live binaries, the scale tau meets
 
@@ -84,7 +85,7 @@ def _terms(metric, scores, *targets, relaxation, samplers, interpolator, generat
     compiled = metric.compiled_for(scores, *targets)
     program = compiled.program
     binaries = metric.binaries(scores, *targets)
-    differences = binaries.restrict(binaries.differences)  # dead binaries take no part in the loss
+    differences = binaries.live_differences  # dead binaries take no part in the loss
     with torch.no_grad():
         if differences.numel() == 0:
             return _undefined(scores, program.value(binaries), 0, None)
@@ -106,7 +107,7 @@ def _terms(metric, scores, *targets, relaxation, samplers, interpolator, generat
     estimate = interpolator(distances, anchor_values)
     loss = ideal_value - estimate if metric.higher_is_better else estimate - ideal_value
     with torch.no_grad():
-        saturated = float((relaxed.abs() >= 1).float().mean())
+        saturated = int(torch.count_nonzero(relaxed.abs() >= 1)) / relaxed.numel()  # no float copy
         median = float(differences.abs().median()) if saturated == 1.0 else math.nan
     return Terms(loss, value, ideal_value, estimate.detach(), differences.numel(), int(distances.numel()),
                  True, ideal.source, compiled.goal.reaches(ideal.value) or compiled.goal.best is None, path,
@@ -183,9 +184,11 @@ def _anchors_and_values(program, binaries, ideal, free, checks, samplers, genera
     the distances. Larger ones keep base-plus-flips anchors sparse, go through g's affine
     statistics when it has them, and else materialise a chunk of anchors at a time.
     """
+    spread = (lambda: (binaries.count, binaries.live)) if binaries.dead is not None and not binaries.twin_blocks \
+        else None
     context = SamplingContext(
         ideal=binaries.restrict(ideal), current=binaries.restrict(binaries.hard), generator=generator,
-        elements=elements, sizes=sizes,
+        elements=elements, sizes=sizes, spread_over=spread,
     )
     drawn = [sampler(context) for sampler in samplers]
     # Sets based on b* stand for the ideal's free face, when it has one (anchors.FlipAnchors).
@@ -203,13 +206,22 @@ def _anchors_and_values(program, binaries, ideal, free, checks, samplers, genera
         return dense, program.values(binaries, rows, pinned=True, chunk=sizes.g_chunk), "dense"
     # Copies of one configuration (the ideal anchors) are evaluated once.
     distinct = [a.distinct for a in anchor_sets]
-    head = program.values(binaries, leading, chunk=sizes.g_chunk)
-    flat = _values_from_statistics(program, binaries, leading, head, anchor_sets, sizes)
-    path = "statistics"
+    analysis = program.analysis(binaries)
+    flat, head, path = None, None, ""
+    if analysis.scalar_statistics:
+        head = program.values(binaries, leading, chunk=sizes.g_chunk)
+        # The live binaries of b* and of the hard binaries: the bases of the flip sets.
+        bases = [(context.ideal, 1), (context.current, 0)]
+        flat = _values_from_statistics(program, binaries, leading, head, anchor_sets, sizes, bases)
+        path = "statistics"
+    if flat is None and analysis.rows is not None:
+        # Without twins, a set based on b* (or the hard binaries) completes to that leading row.
+        bases = {} if binaries.twin_blocks else {id(context.ideal): 1, id(context.current): 0}
+        flat, path = values_by_rows(program, binaries, analysis.rows, leading, anchor_sets, sizes, bases), "rows"
     if flat is None:
         path = "chunked"
         per_chunk = max(1, sizes.g_chunk // max(binaries.count, 1))
-        parts = [head]
+        parts = [program.values(binaries, leading, chunk=sizes.g_chunk) if head is None else head]
         for anchors, n in zip(anchor_sets, distinct):
             rows = anchors.full_rows(binaries)
             for start in range(0, n, per_chunk):
@@ -229,7 +241,7 @@ def _squared_distances(anchor_sets, relaxed: torch.Tensor) -> torch.Tensor:
     return torch.cat([anchors.squared_distances(relaxed, shared) for anchors in anchor_sets])
 
 
-def _values_from_statistics(program, binaries, leading, head, anchor_sets, sizes) -> torch.Tensor | None:
+def _values_from_statistics(program, binaries, leading, head, anchor_sets, sizes, bases) -> torch.Tensor | None:
     """g at [hard, ideal, *anchors] through g's affine statistics, or None when g has none.
 
     The hard and ideal values come from g itself (``head``); the statistics path must give the
@@ -238,8 +250,10 @@ def _values_from_statistics(program, binaries, leading, head, anchor_sets, sizes
     statistics = None if program.affine is None else Statistics.of(program.affine, binaries)
     if statistics is None:
         return None
-    rows = torch.cat([statistics.at_points(binaries.restrict(leading), sizes)]
-                     + [anchors.statistics(statistics) for anchors in anchor_sets])
+    at_leading = statistics.at_points(binaries.restrict(leading), sizes)
+    for base, row in bases:  # flip sets based on the hard or ideal binaries start from these
+        statistics.share_base(base, at_leading[row])
+    rows = torch.cat([at_leading] + [anchors.statistics(statistics) for anchors in anchor_sets])
     values = program.values_from_statistics(binaries, rows)
     if values is None or not torch.allclose(values[:len(head)], head, rtol=1e-5, atol=1e-7, equal_nan=True):
         return None  # the statistics disagree with g on this batch: g sees every anchor
