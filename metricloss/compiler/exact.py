@@ -38,6 +38,7 @@ refuses is refused with the same message as ever.
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ import torch
 import torch.fx as fx
 
 from . import ops
+from .rewrites import count_true
 
 # Blocks with fewer entries than this are computed as written: they cost less than the sorting.
 DENSE_BELOW = 1 << 16
@@ -839,6 +841,12 @@ class _Interpreter(fx.Interpreter):
                 found = args[1].compared(_FLIPPED[compared])
             if found is not None:
                 return found
+        if target is count_true and isinstance(subject, Lazy) and len(lazy) == 1 and not kwargs:
+            # the rank rewrites' row count: a sum over the last dim, as a long tensor
+            as_sum = SimpleNamespace(op="call_method", target="sum", meta=node.meta, name=node.name)
+            done = self._reduce(as_sum, "sum", (args[0], -1), {}, subject)
+            if isinstance(done, torch.Tensor):
+                return done.long()
         reduction = _name(_REDUCTIONS, target)
         if reduction is not None and isinstance(subject, Lazy) and len(lazy) == 1:
             done = self._reduce(node, reduction, args, kwargs, subject)
