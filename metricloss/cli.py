@@ -336,6 +336,9 @@ def _train(args) -> int:
     number = "undefined" if last["test_metric"] is None else f"{last['test_metric']:.4f}"
     print(f"{config.task}, {config.loss}, seed {config.seed}: test {config.metric} {number} after "
           f"epoch {last['epoch']} ({config.data_source}{', synthetic' if config.synthetic else ''})")
+    if result.test_metrics:
+        print("test " + ", ".join(f"{label} {'undefined' if value is None else f'{value:.4f}'}"
+                                  for label, value in result.test_metrics.items()))
     print(f"logs: {result.out / 'metrics.csv'}  curves: {result.curves}  checkpoint: {result.checkpoint}")
     return 0
 
