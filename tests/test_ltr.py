@@ -1,0 +1,171 @@
+"""Learning-to-rank data: the generated set and the LETOR reader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import metricloss as ml
+from metricloss.train.datasets import DataError
+from metricloss.train.datasets.letor import load_letor
+from metricloss.train.datasets.ranking import PADDING, QueryLists, RankingSplit, group_by_query, ranking_split
+from metricloss.train.datasets.synthetic_ranking import FEATURES, SyntheticRanking, load_synthetic_ranking
+
+
+# ---- the generated set ---------------------------------------------------------------------------
+
+
+def _same(a: RankingSplit, b: RankingSplit) -> bool:
+    return (torch.equal(a.inputs.features, b.inputs.features) and torch.equal(a.inputs.lengths, b.inputs.lengths)
+            and torch.equal(a.targets[0], b.targets[0]))
+
+
+def test_the_generated_set_is_the_same_for_a_seed_and_another_for_another_seed():
+    config = SyntheticRanking(train=40, validation=10, test=10)
+    first, again, other = (load_synthetic_ranking(seed, config) for seed in (3, 3, 4))
+    for part in ("train", "validation", "test"):
+        assert _same(getattr(first, part), getattr(again, part))
+        assert not _same(getattr(first, part), getattr(other, part))
+    assert first.synthetic and "seed 3" in first.source and "40/10/10 queries" in first.source
+    # the splits are drawn from streams of their own: more training queries leave the test split as it was
+    more = load_synthetic_ranking(3, SyntheticRanking(train=60, validation=10, test=10))
+    assert _same(more.test, first.test)
+
+
+def test_the_generated_set_has_skewed_grades_and_lists_padded_with_minus_one():
+    config = SyntheticRanking()
+    data = load_synthetic_ranking(0, config)
+    split = data.train
+    relevance, lengths = split.targets[0], split.inputs.lengths
+    assert len(split) == config.train and split.inputs.shape == (config.train, int(lengths.max()), FEATURES)
+    assert lengths.min() >= config.min_items and lengths.max() <= config.max_items
+    assert lengths.float().std() > 10  # lengths vary across the whole range
+    positions = torch.arange(relevance.shape[1])
+    assert torch.equal(relevance < 0, positions[None, :] >= lengths[:, None])
+    assert set(relevance.unique().tolist()) == {PADDING, 0, 1, 2, 3, 4}
+    shares = torch.bincount(relevance[relevance >= 0], minlength=5).float() / (relevance >= 0).sum()
+    assert shares[0] > 0.5 and (shares[:-1] > shares[1:]).all(), shares  # most irrelevant, fewest perfect
+    assert torch.allclose(shares, torch.tensor(config.skew), atol=0.03), shares
+    assert (relevance > 0).any(dim=1).float().mean() > 0.9  # nearly every query has a relevant item
+
+
+def test_a_batch_is_padded_to_its_longest_list_and_a_read_by_position_to_the_splits():
+    split = load_synthetic_ranking(0, SyntheticRanking(train=30, validation=5, test=5)).train
+    index = torch.tensor([4, 0, 7])
+    batch = split.batch(index)
+    lengths = split.inputs.lengths[index]
+    width = int(lengths.max())
+    assert batch.inputs.shape == (3, width, FEATURES) and batch.targets[0].shape == (3, width)
+    assert width < split.inputs.width
+    padded = torch.arange(width)[None, :] >= lengths[:, None]
+    assert torch.equal(batch.targets[0] < 0, padded)
+    assert (batch.inputs[padded] == 0).all() and (batch.inputs[~padded] != 0).any(dim=-1).all()
+    whole = split.inputs[0:8]
+    assert whole.shape == (8, split.inputs.width, FEATURES)
+    assert torch.equal(whole[0, :int(split.inputs.lengths[0])], batch.inputs[1, :int(lengths[1])])
+    assert torch.equal(split.inputs[torch.tensor([4])][0, :width], batch.inputs[0])
+
+
+def test_query_lists_keep_each_querys_items_together():
+    features = torch.arange(12.0).reshape(6, 2)
+    split = ranking_split(features, torch.tensor([0, 1, 2, 0, 3, 1]), torch.tensor([2, 1, 3]))
+    assert split.inputs.shape == (3, 3, 2)
+    assert split.targets[0].tolist() == [[0, 1, -1], [2, -1, -1], [0, 3, 1]]
+    assert split.inputs.take(torch.tensor([1]))[0].tolist() == [[4.0, 5.0]]
+    sub = split.subset(torch.tensor([2, 1]))
+    assert sub.inputs.shape == (2, 3, 2) and sub.targets[0].tolist() == [[0, 3, 1], [2, -1, -1]]
+    assert torch.equal(sub.inputs[:], split.inputs[torch.tensor([2, 1])])
+    with pytest.raises(ml.InputError):
+        ranking_split(features, torch.zeros(6), torch.tensor([2, 1]))
+    with pytest.raises(ml.InputError):
+        QueryLists(features, torch.zeros(2), torch.zeros(3))
+
+
+def test_rows_of_a_query_are_grouped_in_order_of_first_appearance_even_apart():
+    permutation, lengths = group_by_query(torch.tensor([7, 7, 3, 9, 3, 7]))
+    assert permutation.tolist() == [0, 1, 5, 2, 4, 3] and lengths.tolist() == [3, 2, 1]
+
+
+# ---- the LETOR reader ----------------------------------------------------------------------------
+
+TRAIN = """\
+# written by the tests, in MSLR's format
+2 qid:10 1:1.0 2:0.5 3:3 # docid = a
+0 qid:10 1:0.0 3:1 # feature 2 missing
+1 qid:10 1:2.0 2:1.5 3:2
+0 qid:4 1:3.0 2:2.5 3:0
+3 qid:4 1:1.0 2:0.5 3:1
+
+1 qid:12 1:0.5 2:0.5 3:5 # a query with one item
+"""
+VALI = "1 qid:20 1:1 2:1 3:1\n0 qid:20 1:2 2:2 3:2\n"
+TEST = "4 qid:30 1:0.5 3:2\n0 qid:30 2:1\n1 qid:31 1:1 2:1 3:1 4:7\n"
+
+
+def write_letor(folder, train=TRAIN, vali=VALI, test=TEST):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (("train.txt", train), ("vali.txt", vali), ("test.txt", test)):
+        if text is not None:
+            (folder / name).write_text(text)
+    return folder
+
+
+def test_letor_files_are_read_grouped_by_query_and_standardised_on_train(tmp_path):
+    write_letor(tmp_path / "Fold1")
+    data = load_letor(tmp_path, seed=0)
+    assert "Fold1" in data.source and "3/1/2 queries" in data.source and "4 features" in data.source
+    assert not data.synthetic and data.settings is None
+    train = data.train
+    assert train.inputs.lengths.tolist() == [3, 2, 1] and train.targets[0].tolist() == [
+        [2, 0, 1], [0, 3, -1], [1, -1, -1]]
+    raw = np.array([[1, .5, 3, 0], [0, 0, 1, 0], [2, 1.5, 2, 0], [3, 2.5, 0, 0], [1, .5, 1, 0], [.5, .5, 5, 0]])
+    mean, std = raw.mean(0), raw.std(0)
+    std[std == 0] = 1  # feature 4 never appears in train: a constant 0, standardised to 0
+    expected = torch.tensor((raw - mean) / std, dtype=torch.float32)
+    assert torch.allclose(train.inputs.features, expected, atol=1e-6)
+    items = train.inputs.features
+    assert torch.allclose(items[:, :3].mean(0), torch.zeros(3), atol=1e-6)
+    assert torch.allclose(items[:, :3].std(0, unbiased=False), torch.ones(3), atol=1e-5)
+    # the test split's feature 4 (absent from train) is scaled by 1; train's statistics for the rest
+    test = data.test
+    assert test.targets[0].tolist() == [[4, 0], [1, -1]]
+    assert torch.allclose(test.inputs.features[2], torch.tensor((np.array([1, 1, 1, 7]) - mean) / std,
+                                                                dtype=torch.float32), atol=1e-6)
+    # a folder holding the three files directly reads the same
+    flat = load_letor(tmp_path / "Fold1", seed=0)
+    assert torch.equal(flat.train.inputs.features, train.inputs.features)
+
+
+def test_letor_without_a_validation_file_carves_training_queries_by_the_seed(tmp_path):
+    lines = "".join(f"{q % 3} qid:{q} 1:{q} 2:1\n{(q + 1) % 2} qid:{q} 1:{-q} 2:0\n" for q in range(20))
+    write_letor(tmp_path, train=lines, vali=None)
+    data = load_letor(tmp_path, seed=1)
+    assert (len(data.train), len(data.validation)) == (18, 2) and "carved out by seed 1" in data.source
+    again, other = load_letor(tmp_path, seed=1), load_letor(tmp_path, seed=2)
+    assert torch.equal(again.validation.inputs.features, data.validation.inputs.features)
+    assert not torch.equal(other.validation.inputs.features, data.validation.inputs.features)
+
+
+@pytest.mark.parametrize("train, message", [
+    ("1 qid:1 0:1 2:1\n", "feature index 0"),
+    ("1 qid:1 1:1\n2 1:3\n", "have no `qid:Q`"),
+    ("1.5 qid:1 1:1\n", "relevance label 1.5"),
+    ("-1 qid:1 1:1\n", "relevance label -1"),
+    ("1 qid:1 1:nan\n", "not a finite number"),
+    ("1 qid:1 1:x\n", "cannot read"),
+    ("# nothing but a comment\n", "holds no items"),
+])
+def test_damaged_letor_files_are_data_errors_naming_the_file(tmp_path, train, message):
+    write_letor(tmp_path, train=train)
+    with pytest.raises(DataError, match=message) as error:
+        load_letor(tmp_path, seed=0)
+    assert "train.txt" in str(error.value)
+
+
+def test_a_missing_letor_file_or_folder_is_a_data_error(tmp_path):
+    write_letor(tmp_path, test=None)
+    with pytest.raises(DataError, match="test.txt.*LETOR format"):
+        load_letor(tmp_path, seed=0)
+    with pytest.raises(DataError, match="does not exist"):
+        load_letor(tmp_path / "nowhere", seed=0)
