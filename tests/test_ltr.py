@@ -1,16 +1,35 @@
-"""Learning-to-rank data: the generated set and the LETOR reader."""
+"""The learning-to-rank task: its generated set, the LETOR reader, ListNet, and the task run end to end."""
 
 from __future__ import annotations
+
+import csv
+import json
+import math
 
 import numpy as np
 import pytest
 import torch
 
 import metricloss as ml
+from metricloss.cli import main
+from metricloss.train.compare import compare
 from metricloss.train.datasets import DataError
 from metricloss.train.datasets.letor import load_letor
 from metricloss.train.datasets.ranking import PADDING, QueryLists, RankingSplit, group_by_query, ranking_split
 from metricloss.train.datasets.synthetic_ranking import FEATURES, SyntheticRanking, load_synthetic_ranking
+from metricloss.train.loop import train
+from metricloss_builtins import task_ltr
+from metricloss_builtins.task_ltr import listnet
+
+TINY = SyntheticRanking(train=12, validation=6, test=6, min_items=5, max_items=30)
+REPORTED = ("NDCG@1", "NDCG@5", "NDCG@10", "MRR")
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    """``ltr`` on a dozen generated queries: what ``metricloss train ltr`` runs, in a second."""
+    monkeypatch.setattr(task_ltr, "GENERATED", TINY)
+    return ml.get_plugin("task", "ltr")()
 
 
 # ---- the generated set ---------------------------------------------------------------------------
@@ -85,6 +104,30 @@ def test_query_lists_keep_each_querys_items_together():
 def test_rows_of_a_query_are_grouped_in_order_of_first_appearance_even_apart():
     permutation, lengths = group_by_query(torch.tensor([7, 7, 3, 9, 3, 7]))
     assert permutation.tolist() == [0, 1, 5, 2, 4, 3] and lengths.tolist() == [3, 2, 1]
+
+
+def test_a_linear_scorer_ranks_the_generated_lists_clearly_worse_than_the_mlp():
+    from metricloss.train.models.ranker import item_scorer
+
+    data = load_synthetic_ranking(0, SyntheticRanking(train=300, validation=10, test=150))
+    ndcg = ml.get_metric("ndcg_at_k")
+    values = {}
+    for name, hidden in (("linear", ()), ("mlp", (64, 32))):
+        torch.manual_seed(0)
+        model = item_scorer(FEATURES, hidden)
+        optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+        order = torch.Generator().manual_seed(0)
+        for _ in range(8):
+            for index in torch.randperm(len(data.train), generator=order).split(16):
+                batch = data.train.batch(index)
+                loss = listnet(model(batch.inputs), batch.targets[0])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        with torch.no_grad():
+            values[name] = ndcg(model(data.test.inputs[:]), data.test.targets[0]).item()
+    assert values["mlp"] > values["linear"] + 0.05, values
+    assert values["mlp"] < 0.85, values  # the noise keeps NDCG@10 well below 1
 
 
 # ---- the LETOR reader ----------------------------------------------------------------------------
@@ -169,3 +212,113 @@ def test_a_missing_letor_file_or_folder_is_a_data_error(tmp_path):
         load_letor(tmp_path, seed=0)
     with pytest.raises(DataError, match="does not exist"):
         load_letor(tmp_path / "nowhere", seed=0)
+
+
+# ---- ListNet -------------------------------------------------------------------------------------
+
+
+def test_listnet_is_the_top_one_cross_entropy_by_hand_with_padding_left_out():
+    scores = torch.tensor([[1.0, 2.0, 0.0, 9.0], [0.5, -3.0, 7.0, 7.0], [4.0, 8.0, 8.0, 8.0]], requires_grad=True)
+    relevance = torch.tensor([[2, 0, 1, -1], [1, -1, -1, -1], [0, 0, -1, -1]])
+    # query 1: P_y = softmax(2, 0, 1), P_s = softmax(1, 2, 0); query 2: one item, loss 0;
+    # query 3: equal grades, P_y = (1/2, 1/2), P_s = softmax(4, 8)
+    e = math.e
+    p_y = [e**2 / (e**2 + 1 + e), 1 / (e**2 + 1 + e), e / (e**2 + 1 + e)]
+    log_z = math.log(e + e**2 + 1)
+    first = -(p_y[0] * (1 - log_z) + p_y[1] * (2 - log_z) + p_y[2] * (0 - log_z))
+    log_z = math.log(e**4 + e**8)
+    third = -(0.5 * (4 - log_z) + 0.5 * (8 - log_z))
+    loss = listnet(scores, relevance)
+    assert loss.item() == pytest.approx((first + 0 + third) / 3, rel=1e-6)
+    loss.backward()
+    padded = relevance < 0
+    assert (scores.grad[padded] == 0).all() and torch.isfinite(scores.grad).all()
+    # the gradient of one query is (P_s - P_y) / Q over its items
+    p_s = torch.softmax(torch.tensor([1.0, 2.0, 0.0]), 0)
+    assert torch.allclose(scores.grad[0, :3], (p_s - torch.tensor(p_y)) / 3, atol=1e-6)
+    # padded scores do not matter, whatever they are
+    moved = scores.detach().clone()
+    moved[padded] = torch.tensor([-1e4, 1e4, 0.0, 3.0, 1e30, -1e30])
+    assert listnet(moved, relevance).item() == pytest.approx(loss.item(), rel=1e-6)
+
+
+def test_listnet_is_smallest_when_the_scores_follow_the_grades():
+    relevance = torch.tensor([[3, 0, 1, 2, -1]])
+    following = relevance.float().masked_fill(relevance < 0, 0)
+    assert listnet(following, relevance) < listnet(-following, relevance)
+    assert listnet(torch.zeros(2, 3), torch.full((2, 3), -1)).item() == 0.0  # nothing listed
+
+
+# ---- the task ------------------------------------------------------------------------------------
+
+
+def test_the_task_scores_every_item_and_reports_four_test_metrics(tiny):
+    data = tiny.load(None, 0)
+    assert data.synthetic and data.settings is task_ltr.SYNTHETIC and "12/6/6 queries" in data.source
+    model = tiny.model(data)
+    batch = data.train.batch(torch.arange(4))
+    assert model(batch.inputs).shape == batch.targets[0].shape
+    assert [r.label for r in tiny.reports] == list(REPORTED) and tiny.metrics[0] == "ndcg_at_k"
+    settings = tiny.settings_for(data)
+    assert settings.uniloss_lr is not None and settings.uniloss_lr != settings.lr
+
+
+@pytest.mark.parametrize("loss", ["baseline", "uniloss"])
+def test_train_ltr_runs_end_to_end_and_logs_every_reported_metric(tiny, tmp_path, capsys, loss):
+    out = tmp_path / loss
+    assert main(["train", "ltr", "--loss", loss, "--epochs", "1", "--device", "cpu", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"ltr, {loss}, seed 0: test ndcg_at_k" in printed and "test NDCG@1 " in printed
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert len(rows) == 1 and all(f"test_{label}" in rows[0] for label in REPORTED)
+    assert rows[0]["test_NDCG@10"] == rows[0]["test_metric"]  # ndcg_at_k is NDCG@10
+    assert all(0 <= float(rows[0][f"test_{label}"]) <= 1 for label in REPORTED)
+    config = json.loads((out / "config.json").read_text())
+    settings = task_ltr.SYNTHETIC
+    assert config["lr"] == (settings.uniloss_lr if loss == "uniloss" else settings.lr)
+    assert (out / "checkpoint.pt").exists() and (out / "curves.png").exists()
+
+
+def test_compare_ltr_tables_every_reported_metric(tiny, tmp_path, capsys):
+    assert main(["compare", "ltr", "--seeds", "2", "--epochs", "1", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    table = (tmp_path / "comparison.md").read_text()
+    assert table in printed
+    assert "| loss | epochs | test ndcg_at_k | per seed | test NDCG@1 | test NDCG@5 | test NDCG@10 | test MRR |" in table
+    record = json.loads((tmp_path / "comparison.json").read_text())
+    for loss in ("baseline", "uniloss"):
+        entry = record["losses"][loss]
+        assert set(entry["reported"]) == set(REPORTED)
+        tens = [run["test_metrics"]["NDCG@10"] for run in entry["runs"]]
+        assert tens == [run["test_metric"] for run in entry["runs"]]
+        assert entry["reported"]["NDCG@10"]["mean"] == pytest.approx(entry["mean"])
+    assert (tmp_path / "comparison.png").exists()
+
+
+def test_compare_ltr_on_another_metric(tiny, tmp_path):
+    result = compare(tiny, seeds=1, metric="mrr", epochs=1, device="cpu", out=tmp_path, progress=False)
+    assert result.metric == "mrr" and result.summaries["uniloss"].label == "UniLoss(mrr)"
+    assert result.runs["uniloss"][0].test_metric == result.runs["uniloss"][0].test_metrics["MRR"]
+
+
+def test_ltr_resumes_bit_for_bit(tiny, tmp_path):
+    full = train(tiny, epochs=2, device="cpu", out=tmp_path / "full", progress=False)
+    train(tiny, epochs=1, device="cpu", out=tmp_path / "resumed", progress=False)
+    resumed = train(tiny, epochs=2, device="cpu", out=tmp_path / "resumed", progress=False, resume=True)
+    assert resumed.resumed_from == 1
+    first, second = full.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    drop = lambda history: [{k: v for k, v in row.items() if k != "seconds"} for row in history]  # noqa: E731
+    assert drop(resumed.history) == drop(full.history)
+
+
+def test_train_ltr_reads_letor_files(tmp_path, capsys):
+    lines = "".join(f"{(q + i) % 5} qid:{q} 1:{q * 0.1 + i} 2:{i % 3} 3:{(q * i) % 7}\n"
+                    for q in range(12) for i in range(3 + q % 4))
+    write_letor(tmp_path / "data" / "Fold1", train=lines, vali=lines, test=lines)
+    out = tmp_path / "run"
+    assert main(["train", "ltr", "--loss", "baseline", "--epochs", "1", "--batch-size", "4", "--device", "cpu",
+                 "--data-dir", str(tmp_path / "data"), "--out", str(out)]) == 0
+    assert "LETOR files in" in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    assert config["lr"] == task_ltr.FILES.lr and not config["synthetic"]
