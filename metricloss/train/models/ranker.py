@@ -15,11 +15,13 @@ import torch
 def item_scorer(features: int, hidden: Sequence[int] = (64, 32)) -> torch.nn.Sequential:
     """``Linear + ReLU`` for each hidden width, a linear output of one score, over the last dimension.
 
-    ``hidden=()`` is a linear scorer.
+    ``hidden=()`` is a linear scorer. The output has no bias: a shift of a query's scores changes
+    no ranking metric, ListNet or UniLoss, so a bias would get only rounding noise as its gradient,
+    which Adam scales up into steps of the full learning rate.
     """
     widths = [features, *hidden]
     layers: list[torch.nn.Module] = []
     for width_in, width_out in zip(widths, widths[1:]):
         layers += [torch.nn.Linear(width_in, width_out), torch.nn.ReLU()]
-    layers += [torch.nn.Linear(widths[-1], 1), torch.nn.Flatten(start_dim=-2)]  # [..., D, 1] -> [..., D]
+    layers += [torch.nn.Linear(widths[-1], 1, bias=False), torch.nn.Flatten(start_dim=-2)]  # [..., D, 1] -> [..., D]
     return torch.nn.Sequential(*layers)
