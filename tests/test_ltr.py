@@ -86,6 +86,17 @@ def test_a_batch_is_padded_to_its_longest_list_and_a_read_by_position_to_the_spl
     assert torch.equal(split.inputs[torch.tensor([4])][0, :width], batch.inputs[0])
 
 
+def test_a_process_s_share_of_a_batch_is_padded_to_the_whole_batch_s_longest_list():
+    split = load_synthetic_ranking(0, SyntheticRanking(train=30, validation=5, test=5)).train
+    whole = torch.arange(8)
+    longest = int(split.inputs.lengths[whole].max())
+    for share in whole.tensor_split(2):
+        batch = split.batch(share, within=whole)
+        assert batch.inputs.shape[1] == batch.targets[0].shape[1] == longest
+        assert torch.equal(batch.targets[0], split.batch(whole).targets[0][share])
+        assert torch.equal(batch.inputs, split.batch(whole).inputs[share])
+
+
 def test_query_lists_keep_each_querys_items_together():
     features = torch.arange(12.0).reshape(6, 2)
     split = ranking_split(features, torch.tensor([0, 1, 2, 0, 3, 1]), torch.tensor([2, 1, 3]))

@@ -251,7 +251,7 @@ def _train_epoch(run: Run, epoch: int, progress: bool) -> tuple[float | None, fl
     pass over the training data.
     """
     run.model.train()
-    batches = list(_batches(run))
+    batches = list(_shares(run))
     losses: list[float] = []
     metrics: list[float] = []
     undefined = 0
@@ -260,8 +260,8 @@ def _train_epoch(run: Run, epoch: int, progress: bool) -> tuple[float | None, fl
         with warnings.catch_warnings():
             # Undefined batches are counted in the log, once per epoch, instead of being warned about.
             warnings.simplefilter("ignore", UndefinedBatchWarning)
-            for index in batches:
-                loss, value, defined = _step(run, run.data.train.batch(index),
+            for index, whole in batches:
+                loss, value, defined = _step(run, run.data.train.batch(index, within=whole),
                                              warming=epoch <= run.config.warm_start)
                 losses.append(loss)
                 undefined += not defined
@@ -280,6 +280,13 @@ def _train_epoch(run: Run, epoch: int, progress: bool) -> tuple[float | None, fl
 
 def _batches(run: Run) -> Iterator[torch.Tensor]:
     """This process's share of each batch; under several processes, a batch is ``batch_size`` per process."""
+    return (index for index, _ in _shares(run))
+
+
+def _shares(run: Run) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(this process's share, the whole batch) of each batch. ``Split.batch(share, within=whole)``
+    pads a ranking batch's lists to the whole batch's longest, so every process's scores have one
+    width and UniLoss can gather them."""
     name, share = parse_sampler(run.config.sampler)
     processes = run.processes
     size = run.config.batch_size * processes.size
@@ -288,8 +295,8 @@ def _batches(run: Run) -> Iterator[torch.Tensor]:
     else:
         batches = shuffled_batches(len(run.data.train), size, run.generators["shuffle"])
     if processes.size == 1:
-        return batches
-    return (processes.shard(index) for index in batches if processes.keeps(index))
+        return ((index, index) for index in batches)
+    return ((processes.shard(index), index) for index in batches if processes.keeps(index))
 
 
 def _step(run: Run, batch: Split, warming: bool = False) -> tuple[float, float, bool]:

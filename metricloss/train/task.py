@@ -35,7 +35,10 @@ class Split:
     def __len__(self) -> int:
         return self.inputs.shape[0]
 
-    def batch(self, index: torch.Tensor) -> Split:
+    def batch(self, index: torch.Tensor, within: torch.Tensor | None = None) -> Split:
+        """The rows at ``index``. ``within``: the whole batch that ``index`` is one process's share of,
+        under several processes; a split whose rows are padded to one width when read (a ranking
+        split) pads to the longest in it, so every share has one width. Other splits ignore it."""
         return Split(self.inputs[index], tuple(t[index] for t in self.targets))
 
 

@@ -84,13 +84,16 @@ class QueryLists:
 class RankingSplit(Split):
     """A split of queries: ``inputs`` a ``QueryLists``, ``targets`` the relevance ``[Q, W]`` (-1 padding).
 
-    ``batch`` gives plain tensors padded to the batch's own longest list.
+    ``batch`` gives plain tensors padded to the batch's own longest list, or under several processes
+    to the longest of the whole batch (``within``), so that every process's share has one width.
     """
 
-    def batch(self, index: torch.Tensor) -> Split:
+    def batch(self, index: torch.Tensor, within: torch.Tensor | None = None) -> Split:
         index = torch.as_tensor(index).long().reshape(-1)
-        inputs = self.inputs.take(index)
-        width = inputs.shape[1]
+        whole = index if within is None else torch.as_tensor(within).long().reshape(-1)
+        lengths = self.inputs.lengths[whole]
+        width = int(lengths.max()) if len(lengths) else 0
+        inputs = self.inputs.take(index, width)
         return Split(inputs, tuple(t[index][:, :width] for t in self.targets))
 
     def subset(self, index: torch.Tensor) -> RankingSplit:
