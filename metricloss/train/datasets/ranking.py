@@ -68,7 +68,7 @@ class QueryLists:
         rows = (self.starts[index][:, None] + positions[None, :]).masked_fill(~listed, 0)
         if len(self.features) == 0:
             return torch.zeros((len(index), width, self.features.shape[1]), dtype=self.dtype)
-        return self.features[rows] * listed[..., None].to(self.dtype)
+        return torch.where(listed[..., None], self.features[rows], torch.zeros((), dtype=self.dtype))
 
     def subset(self, index: torch.Tensor) -> QueryLists:
         """The queries at ``index`` as lists of their own (their items copied into one table)."""
