@@ -248,7 +248,7 @@ def _add_train(commands) -> None:
                     "atomic checkpoint.pt to --out (default runs/TASK-LOSS-seedN). Unset options "
                     "take the task's defaults (the paper's settings).",
     )
-    train.add_argument("task", help="a registered task, e.g. binary, pose, cifar10, cifar100")
+    train.add_argument("task", help="a registered task, e.g. binary, pose, cifar10, cifar100, ltr")
     train.add_argument("--loss", choices=("uniloss", "baseline"), default="uniloss",
                        help="UniLoss of the metric, or the task's usual loss (default: uniloss)")
     _add_common(train)
@@ -269,7 +269,7 @@ def _add_compare(commands) -> None:
                     "comparison.md, comparison.json and comparison.png (validation curves) to --out "
                     "(default runs/compare-TASK).",
     )
-    compare.add_argument("task", help="a registered task, e.g. binary, pose, cifar10, cifar100")
+    compare.add_argument("task", help="a registered task, e.g. binary, pose, cifar10, cifar100, ltr")
     compare.add_argument("--seeds", type=whole_number(1, MAX_SEEDS, hint="how many seeds, each training both losses"),
                          default=3, help="how many seeds (default: 3)")
     _add_common(compare)
@@ -336,6 +336,9 @@ def _train(args) -> int:
     number = "undefined" if last["test_metric"] is None else f"{last['test_metric']:.4f}"
     print(f"{config.task}, {config.loss}, seed {config.seed}: test {config.metric} {number} after "
           f"epoch {last['epoch']} ({config.data_source}{', synthetic' if config.synthetic else ''})")
+    if result.test_metrics:
+        print("test " + ", ".join(f"{label} {'undefined' if value is None else f'{value:.4f}'}"
+                                  for label, value in result.test_metrics.items()))
     print(f"logs: {result.out / 'metrics.csv'}  curves: {result.curves}  checkpoint: {result.checkpoint}")
     return 0
 

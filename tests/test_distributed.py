@@ -27,8 +27,8 @@ TESTS = Path(__file__).parent
 ROOT = TESTS.parent
 
 
-def torchrun(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+def torchrun(*arguments: str, cwd: Path, path: str = str(ROOT)) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     return subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={PROCESSES}", *arguments],
         cwd=cwd, env=environment, capture_output=True, text=True, timeout=300,
@@ -144,3 +144,27 @@ def test_the_ddp_example_trains_auc_on_two_processes(tmp_path):
     lines = [line for line in done.stdout.splitlines() if line.startswith("epoch ")]
     assert len(lines) == 2, done.stdout  # printed by process 0 only
     assert float(lines[-1].split("AUC ")[1].split()[0]) > 0.9
+
+
+# ltr on a few generated queries: its task module imported first, so the run finds it wherever the
+# installed entry points come from, and the built-ins read from this checkout.
+LTR = ("import sys; from metricloss_builtins import task_ltr; "
+       "from metricloss.train.datasets.synthetic_ranking import SyntheticRanking; "
+       "task_ltr.GENERATED = SyntheticRanking(train=32, validation=8, test=8, min_items=5, max_items=40); "
+       "from metricloss.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def test_ranking_lists_of_every_length_train_on_two_processes_as_on_one(tmp_path):
+    # Each process's share of a batch of queries is padded to the whole batch's longest list, so
+    # UniLoss can gather the shares' scores, and the run is the one-process run on the whole batch.
+    path = os.pathsep.join([str(ROOT), str(ROOT / "plugins")])
+    command = ["train", "ltr", "--epochs", "2", "--device", "cpu"]
+    done = torchrun("--no-python", sys.executable, "-c", LTR, *command, "--batch-size", "4",
+                    "--out", str(tmp_path / "two"), cwd=tmp_path, path=path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    subprocess.run([sys.executable, "-c", LTR, *command, "--batch-size", "8", "--out", str(tmp_path / "one")],
+                   cwd=tmp_path, check=True, capture_output=True,
+                   env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path})
+    assert load_checkpoint(tmp_path / "two" / "checkpoint.pt")["config"]["processes"] == 2
+    for name, weight in _weights(tmp_path / "two").items():
+        assert torch.allclose(weight, _weights(tmp_path / "one")[name], rtol=0, atol=1e-6), name

@@ -13,10 +13,12 @@ import metricloss as ml
 from metricloss.train.datasets.synthetic_pose import SyntheticPose, load_synthetic_pose
 from metricloss.train.loop import train
 from metricloss.train.task import Data, Task
-from metricloss_builtins import task_binary, task_cifar, task_pose  # noqa: F401  (registers them)
+from metricloss_builtins import task_binary, task_cifar, task_ltr, task_pose  # noqa: F401  (registers them)
 from test_datasets import write_cifar, write_mnist
 
-TASKS = ("binary", "cifar10", "cifar100", "pose")
+PAPERS = ("binary", "cifar10", "cifar100", "pose")  # the paper's experiments
+TASKS = (*PAPERS, "ltr")
+GENERATED = ("pose", "ltr")  # tasks whose data without a data directory is generated
 SMALL_POSE = SyntheticPose(train=48, validation=16, test=16)
 
 
@@ -93,8 +95,9 @@ def test_each_task_runs_end_to_end_through_the_training_loop(name, tmp_path):
             run = train(task, loss=loss, metric=metric, epochs=1, device="cpu", progress=False,
                         out=tmp_path / f"{metric}-{loss}")
             settings = task.settings_for(task.load(None, 0))
-            assert (run.config.batch_size, run.config.lr) == (settings.batch_size, settings.lr)
-            assert run.config.synthetic == (name == "pose") and len(run.history) == 1
+            lr = settings.uniloss_lr if loss == "uniloss" and settings.uniloss_lr else settings.lr
+            assert (run.config.batch_size, run.config.lr) == (settings.batch_size, lr)
+            assert run.config.synthetic == (name in GENERATED) and len(run.history) == 1
             row = run.history[0]
             assert math.isfinite(row["train_loss"]) and 0 <= row["validation_metric"] <= 1
             assert run.checkpoint.exists() and run.curves.exists()
@@ -118,7 +121,7 @@ def test_each_task_describes_itself_and_its_data(name):
 
 
 def test_the_papers_settings_are_the_defaults_on_real_data():
-    binary, cifar10, cifar100, pose = (make(name).settings for name in TASKS)
+    binary, cifar10, cifar100, pose = (make(name).settings for name in PAPERS)
     assert (binary.epochs, binary.batch_size, binary.lr) == (30, 16, 0.01)
     assert (cifar10.epochs, cifar10.batch_size, cifar10.lr, cifar10.uniloss_epochs) == (200, 128, 0.1, None)
     assert cifar100.uniloss_epochs == 1000

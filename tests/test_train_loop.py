@@ -160,6 +160,45 @@ def test_the_data_s_own_defaults_override_the_task_s(tmp_path):
     assert len(uniloss.history) == 2 and len(baseline.history) == 1
 
 
+def test_uniloss_takes_its_own_learning_rate_when_the_settings_give_one(tmp_path):
+    task = dataclasses.replace(tiny_digits(epochs=1), settings=Settings(epochs=1, batch_size=32, lr=0.05,
+                                                                         uniloss_lr=0.2))
+    assert train(task, loss="uniloss", device="cpu", out=tmp_path / "u", progress=False).config.lr == 0.2
+    assert train(task, loss="baseline", device="cpu", out=tmp_path / "b", progress=False).config.lr == 0.05
+    assert train(task, loss="uniloss", lr=0.1, device="cpu", out=tmp_path / "t", progress=False).config.lr == 0.1
+
+
+def test_a_task_s_reports_are_logged_every_epoch_and_tabled_by_compare(tmp_path, capsys):
+    from metricloss.train.task import Report
+
+    task = dataclasses.replace(tiny_digits(epochs=2), reports=(Report("AP", "average_precision"),
+                                                               Report("P@5", "precision_at_k", {"k": 5})))
+    result = compare(task, seeds=2, device="cpu", out=tmp_path, progress=False)
+    run = result.runs["uniloss"][1]
+    ap = ml.get_metric("average_precision")
+    with torch.no_grad():
+        run.model.eval()
+        test = _load(None, 1).test
+        assert run.test_metrics["AP"] == pytest.approx(ap(run.model(test.inputs).squeeze(1), *test.targets).item())
+    assert set(run.test_metrics) == {"AP", "P@5"}
+    rows = list(csv.DictReader(open(run.out / "metrics.csv")))
+    assert list(rows[0])[-2:] == ["test_AP", "test_P@5"] and len(rows) == 2
+    assert float(rows[-1]["test_AP"]) == pytest.approx(run.test_metrics["AP"])
+    table = (tmp_path / "comparison.md").read_text()
+    assert "| loss | epochs | test auc | per seed | test AP | test P@5 |" in table
+    ap_figures = result.summaries["uniloss"].reported["AP"]
+    assert ap_figures.test == tuple(r.test_metrics["AP"] for r in result.runs["uniloss"])
+    assert f"{ap_figures.mean:.4f} ± {ap_figures.std:.4f}" in table
+    record = json.loads((tmp_path / "comparison.json").read_text())
+    assert record["losses"]["baseline"]["reported"]["P@5"]["mean"] == result.summaries["baseline"].reported["P@5"].mean
+    assert "test AP " in loop.epoch_line(run.history[-1], run.config)
+    # a task without reports keeps its columns and table as they were
+    plain = compare(tiny_digits(epochs=1), seeds=1, device="cpu", out=tmp_path / "plain", progress=False)
+    assert plain.runs["baseline"][0].test_metrics == {}
+    assert "| loss | epochs | test auc | per seed |\n" in (tmp_path / "plain" / "comparison.md").read_text()
+    assert open(plain.runs["baseline"][0].out / "metrics.csv").readline().strip().split(",") == list(COLUMNS)
+
+
 def test_undefined_batches_are_counted_in_the_log_not_warned(tmp_path):
     # Batches of 4 from a set with 10% positives: many have no positive and no AUC. The test suite
     # turns MetricLossWarning into an error, so a warning that escaped would fail this test.

@@ -5,7 +5,8 @@ pair starts from the same initial weights and sees the same batches), each into 
 directory under ``out``. It then writes, and prints:
 
 - ``comparison.md``: the test metric after the last epoch, mean +- sample standard deviation over
-  the seeds, for each loss, with the data source and whether it is synthetic;
+  the seeds, for each loss, with the data source and whether it is synthetic, and a column for
+  each further test metric the task reports (``Task.reports``: NDCG@1, @5, @10 and MRR for ``ltr``);
 - ``comparison.json``: the same numbers, each seed's, and where each run lives;
 - ``comparison.png``: both losses' validation curves, the mean over seeds with a +-1 std band.
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,18 @@ _COLOURS = {"baseline": "tab:gray", "uniloss": "tab:blue"}
 
 
 @dataclass(frozen=True)
+class Figures:
+    """One test metric of one loss over the seeds: each seed's value, their mean and sample std."""
+
+    test: tuple[float | None, ...]  # per seed, in the order of the comparison's seeds
+    mean: float | None  # over the seeds where the metric is defined; None if it is on none
+    std: float | None  # sample standard deviation; None with fewer than two defined seeds
+
+
+@dataclass(frozen=True)
 class LossSummary:
-    """One loss over the seeds: each seed's final test metric, their mean and sample std."""
+    """One loss over the seeds: each seed's final test metric, their mean and sample std, and the
+    same figures for each of the task's further test metrics (by label)."""
 
     loss: str
     label: str  # "baseline" or "UniLoss(auc)"
@@ -48,6 +59,7 @@ class LossSummary:
     test: tuple[float | None, ...]  # per seed, in the order of the comparison's seeds
     mean: float | None  # over the seeds where the metric is defined; None if it is on none
     std: float | None  # sample standard deviation; None with fewer than two defined seeds
+    reported: dict[str, Figures] = field(default_factory=dict)  # Task.reports, by label
 
 
 @dataclass(frozen=True)
@@ -148,37 +160,44 @@ def _seeds(seeds: int | Sequence[int]) -> tuple[int, ...]:
 
 
 def _summary(loss: str, runs: tuple[RunResult, ...]) -> LossSummary:
-    test = tuple(run.test_metric for run in runs)
-    defined = [value for value in test if value is not None]
+    main = _figures(tuple(run.test_metric for run in runs))
     config = runs[0].config
     label = f"UniLoss({config.metric})" if loss == "uniloss" else "baseline"
-    return LossSummary(
-        loss=loss, label=label, epochs=config.epochs, test=test,
-        mean=statistics.fmean(defined) if defined else None,
-        std=statistics.stdev(defined) if len(defined) > 1 else None,
-    )
+    reported = {report.label: _figures(tuple(run.test_metrics[report.label] for run in runs))
+                for report in runs[0].reported}
+    return LossSummary(loss=loss, label=label, epochs=config.epochs, test=main.test, mean=main.mean,
+                       std=main.std, reported=reported)
+
+
+def _figures(test: tuple[float | None, ...]) -> Figures:
+    defined = [value for value in test if value is not None]
+    return Figures(test=test, mean=statistics.fmean(defined) if defined else None,
+                   std=statistics.stdev(defined) if len(defined) > 1 else None)
 
 
 def _markdown(result: ComparisonResult) -> str:
     seeds = ", ".join(str(s) for s in result.seeds)
+    reports = list(next(iter(result.summaries.values())).reported)
+    also = f"; also test {', '.join(reports)}" if reports else ""
     lines = [
         f"# {result.task}: baseline vs UniLoss({result.metric})",
         "",
         f"- data: {result.data_source}",
         f"- synthetic: {'yes' if result.synthetic else 'no'}",
         f"- seeds: {seeds} (each seed gives both losses the same initial weights and batches)",
-        f"- reported: test {result.metric} after the last epoch, mean ± sample std over the seeds",
+        f"- reported: test {result.metric}{also} after the last epoch, mean ± sample std over the seeds",
         "",
-        f"| loss | epochs | test {result.metric} | per seed |",
-        "|---|---:|---:|---|",
+        f"| loss | epochs | test {result.metric} | per seed |" + "".join(f" test {r} |" for r in reports),
+        "|---|---:|---:|---|" + "---:|" * len(reports),
     ]
     for summary in result.summaries.values():
         per_seed = ", ".join(_number(v) for v in summary.test)
-        lines.append(f"| {summary.label} | {summary.epochs} | {_mean_std(summary)} | {per_seed} |")
+        further = "".join(f" {_mean_std(summary.reported[r])} |" for r in reports)
+        lines.append(f"| {summary.label} | {summary.epochs} | {_mean_std(summary)} | {per_seed} |{further}")
     return "\n".join(lines) + "\n"
 
 
-def _mean_std(summary: LossSummary) -> str:
+def _mean_std(summary: LossSummary | Figures) -> str:
     if summary.mean is None:
         return "undefined"
     return _number(summary.mean) + (f" ± {summary.std:.4f}" if summary.std is not None else "")
@@ -204,9 +223,13 @@ def _record(result: ComparisonResult) -> dict[str, Any]:
                 "std": summary.std,
                 "runs": [
                     {"seed": seed, "test_metric": run.test_metric,
-                     "validation_metric": run.validation_metric, "out": str(run.out)}
+                     "validation_metric": run.validation_metric, "out": str(run.out),
+                     **({"test_metrics": run.test_metrics} if run.reported else {})}
                     for seed, run in zip(result.seeds, result.runs[loss])
                 ],
+                **({"reported": {label: {"mean": figures.mean, "std": figures.std}
+                                 for label, figures in summary.reported.items()}}
+                   if summary.reported else {}),
             }
             for loss, summary in result.summaries.items()
         },

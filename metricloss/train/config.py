@@ -98,7 +98,8 @@ def run_config(task: Task, data: Data, *, loss: str, metric: str | None, epochs:
     return RunConfig(
         task=task.name, loss=loss, metric=name, epochs=int(epochs),
         batch_size=int(batch_size if batch_size is not None else settings.batch_size),
-        lr=float(lr if lr is not None else settings.lr), seed=int(seed),
+        lr=float(lr if lr is not None else settings.uniloss_lr if loss == "uniloss" and settings.uniloss_lr
+                 else settings.lr), seed=int(seed),
         device=device.type, data_source=data.source, synthetic=bool(data.synthetic), sampler=sampler,
         warm_start=int(warm_start), margin=None if margin is None or loss != "uniloss" else float(margin),
         processes=int(processes),

@@ -1,6 +1,7 @@
 """What a run leaves to read while it trains and after: per-epoch logs, its curves, a line per epoch.
 
-``metrics.jsonl`` and ``metrics.csv`` hold one row per epoch (``COLUMNS``), for programs and for
+``metrics.jsonl`` and ``metrics.csv`` hold one row per epoch (``COLUMNS``, then a ``test_LABEL``
+column for each of the task's further test metrics, ``Task.reports``), for programs and for
 spreadsheets; ``curves.png`` shows the training loss and the train and validation metric by epoch.
 Every file is replaced whole (``atomic``), so it can be read at any moment of a run.
 """
@@ -30,14 +31,21 @@ def write_logs(out: Path, history: list[dict[str, Any]]) -> None:
     The same as appending a row, but a log never holds half a line, and after a resume it holds
     exactly the checkpoint's epochs (none from a run that died between its log and its checkpoint).
     """
-    lines = (json.dumps({k: row[k] for k in COLUMNS}) + "\n" for row in history)
+    names = columns(history)
+    lines = (json.dumps({k: row.get(k) for k in names}) + "\n" for row in history)
     write_text(out / METRICS_JSONL, "".join(lines))
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(text, fieldnames=names, lineterminator="\n")
     writer.writeheader()
     for row in history:
-        writer.writerow({k: "" if row[k] is None else row[k] for k in COLUMNS})
+        writer.writerow({k: "" if row.get(k) is None else row[k] for k in names})
     write_text(out / METRICS_CSV, text.getvalue())
+
+
+def columns(history: list[dict[str, Any]]) -> tuple[str, ...]:
+    """``COLUMNS``, then the further columns of the rows (the task's reports), in the first row's order."""
+    extra = [name for name in (history[0] if history else {}) if name not in COLUMNS]
+    return COLUMNS + tuple(extra)
 
 
 def plot_curves(path: Path, history: list[dict[str, Any]], config: RunConfig) -> None:
@@ -78,10 +86,12 @@ def epoch_line(row: dict[str, Any], config: RunConfig) -> str:
         return "undefined" if value is None else f"{value:.4f}"
 
     undefined = f"  ({row['undefined_batches']} undefined batches)" if row["undefined_batches"] else ""
+    reported = ", ".join(f"{name[len('test_'):]} {number(row[name])}" for name in row if name not in COLUMNS)
     return (f"epoch {row['epoch']}/{config.epochs}  loss {number(row['train_loss'])}  "
             f"{config.metric}: train {number(row['train_metric'])}  "
             f"validation {number(row['validation_metric'])}  test {number(row['test_metric'])}  "
-            f"lr {row['lr']:.3g}  {row['seconds']:.1f}s{undefined}")
+            f"lr {row['lr']:.3g}  {row['seconds']:.1f}s{undefined}"
+            + (f"\n  test {reported}" if reported else ""))
 
 
 def _nan(history: list[dict[str, Any]], column: str) -> list[float]:

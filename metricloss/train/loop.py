@@ -41,7 +41,7 @@ from .logs import CURVES, epoch_line, plot_curves, write_logs
 from .progress import Progress
 from .run import Run, build_run
 from .sampling import balanced_batches, parse_sampler, shuffled_batches
-from .task import Split, Task, get_task
+from .task import Report, Split, Task, get_task
 
 # Seconds between redraws of curves.png while a run goes on: drawing costs about half a second,
 # as much as a whole epoch of a small task. The curves are always drawn after the last epoch.
@@ -59,11 +59,18 @@ class RunResult:
     resumed_from: int = 0  # the epoch the run continued from; 0 when it started afresh
     model: torch.nn.Module | None = field(default=None, repr=False, compare=False)
     rank: int = 0  # this process's, under torchrun: only process 0 writes files and reports
+    reported: tuple[Report, ...] = ()  # the task's further test metrics (Task.reports)
 
     @property
     def test_metric(self) -> float | None:
         """The exact test metric after the last epoch (None when undefined on the test split)."""
         return self.history[-1]["test_metric"] if self.history else None
+
+    @property
+    def test_metrics(self) -> dict[str, float | None]:
+        """The task's further test metrics after the last epoch, by label (``{"NDCG@10": 0.61}``)."""
+        last = self.history[-1] if self.history else {}
+        return {report.label: last.get(report.column) for report in self.reported}
 
     @property
     def validation_metric(self) -> float | None:
@@ -101,7 +108,8 @@ def train(
 
     Unset hyper-parameters come from ``task.settings_for(data)``: the data's own defaults (the
     bundled digits, the synthetic pose set), else the task's (the paper's); UniLoss uses
-    ``settings.uniloss_epochs`` when they set a longer schedule for it. ``resume=True`` continues
+    ``settings.uniloss_epochs`` when they set a longer schedule for it, and ``settings.uniloss_lr``
+    when they set its own learning rate. ``resume=True`` continues
     from ``out``'s checkpoint when there is one; without it, an existing checkpoint is an error
     rather than silently overwritten. ``sampler``: "shuffle", or "balanced[:SHARE]" to give every
     batch the same share of positives (``sampling.py``; unset, the task's). ``warm_start``: a UniLoss
@@ -166,7 +174,7 @@ def _epochs(run: Run, out: Path, start: int, progress: bool,
             if on_epoch is not None:
                 on_epoch(row)
     return RunResult(config=config, history=tuple(run.history), out=out, resumed_from=start,
-                     model=run.model, rank=run.processes.rank)
+                     model=run.model, rank=run.processes.rank, reported=run.task.reports)
 
 
 def _check_metric_fits(run: Run) -> None:
@@ -224,11 +232,14 @@ def _epoch(run: Run, epoch: int, progress: bool) -> dict[str, Any]:
     if run.scheduler is not None:
         run.scheduler.step()
     validation = _evaluate(run, run.data.validation)
-    test = _evaluate(run, run.data.test)
+    scored = _scored(run, run.data.test)  # scored once for the trained metric and every report
+    test = _value(run.metric, scored)
+    reported = {report.column: _value(run.reported[report.label], scored) for report in run.task.reports}
     return {
         "epoch": epoch, "train_loss": train_loss, "train_metric": train_metric,
         "validation_metric": validation, "test_metric": test, "lr": lr,
         "seconds": round(time.perf_counter() - started, 3), "undefined_batches": undefined,
+        **reported,
     }
 
 
@@ -240,7 +251,7 @@ def _train_epoch(run: Run, epoch: int, progress: bool) -> tuple[float | None, fl
     pass over the training data.
     """
     run.model.train()
-    batches = list(_batches(run))
+    batches = list(_shares(run))
     losses: list[float] = []
     metrics: list[float] = []
     undefined = 0
@@ -249,8 +260,8 @@ def _train_epoch(run: Run, epoch: int, progress: bool) -> tuple[float | None, fl
         with warnings.catch_warnings():
             # Undefined batches are counted in the log, once per epoch, instead of being warned about.
             warnings.simplefilter("ignore", UndefinedBatchWarning)
-            for index in batches:
-                loss, value, defined = _step(run, run.data.train.batch(index),
+            for index, whole in batches:
+                loss, value, defined = _step(run, run.data.train.batch(index, within=whole),
                                              warming=epoch <= run.config.warm_start)
                 losses.append(loss)
                 undefined += not defined
@@ -269,6 +280,13 @@ def _train_epoch(run: Run, epoch: int, progress: bool) -> tuple[float | None, fl
 
 def _batches(run: Run) -> Iterator[torch.Tensor]:
     """This process's share of each batch; under several processes, a batch is ``batch_size`` per process."""
+    return (index for index, _ in _shares(run))
+
+
+def _shares(run: Run) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(this process's share, the whole batch) of each batch. ``Split.batch(share, within=whole)``
+    pads a ranking batch's lists to the whole batch's longest, so every process's scores have one
+    width and UniLoss can gather them."""
     name, share = parse_sampler(run.config.sampler)
     processes = run.processes
     size = run.config.batch_size * processes.size
@@ -277,8 +295,8 @@ def _batches(run: Run) -> Iterator[torch.Tensor]:
     else:
         batches = shuffled_batches(len(run.data.train), size, run.generators["shuffle"])
     if processes.size == 1:
-        return batches
-    return (processes.shard(index) for index in batches if processes.keeps(index))
+        return ((index, index) for index in batches)
+    return ((processes.shard(index), index) for index in batches if processes.keeps(index))
 
 
 def _step(run: Run, batch: Split, warming: bool = False) -> tuple[float, float, bool]:
@@ -313,6 +331,23 @@ def _evaluate(run: Run, split: Split) -> float | None:
     The model runs in batches without gradients; its scores are gathered and the metric computed
     once. None when the metric is undefined on the split.
     """
+    return _value(run.metric, _scored(run, split))
+
+
+def _value(metric: Callable[..., torch.Tensor], scored: tuple[torch.Tensor, tuple[torch.Tensor, ...]] | None
+           ) -> float | None:
+    """``metric`` of a split's scores and targets; None when it is undefined there (or the split empty)."""
+    if scored is None:
+        return None
+    scores, targets = scored
+    value = float(metric(scores, *targets))
+    return None if math.isnan(value) else value
+
+
+def _scored(run: Run, split: Split) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]] | None:
+    """The model's scores of the whole split, gathered from every process, and its targets; None
+    when the split is empty. Inputs are read by position (``split.inputs[a:b]``), so a ragged
+    split's chunks come padded to its one width (``datasets.ranking``)."""
     if len(split) == 0:
         return None
     run.model.eval()
@@ -326,8 +361,7 @@ def _evaluate(run: Run, split: Split) -> float | None:
         ] or [run.task.scores(run.model(split.inputs[:1].to(run.device)))[:0]])
         scores, _ = gather_batch(scores, ())
         targets = tuple(t.to(run.device) for t in split.targets)
-        value = float(run.metric(scores, *targets))
-    return None if math.isnan(value) else value
+    return scores, targets
 
 
 def _mean(values: list[float]) -> float | None:

@@ -40,6 +40,7 @@ class Run:
     history: list[dict[str, Any]] = field(default_factory=list)
     processes: Processes = field(default_factory=Processes)
     trained: torch.nn.Module | None = None  # the model as the optimiser trains it: DDP's wrapper, or the model
+    reported: dict[str, ml.Metric] = field(default_factory=dict)  # the task's further test metrics, by label
 
     # The generators each process keeps for itself; the others are the same on every process.
     OWN = ("augment",)
@@ -52,6 +53,7 @@ def build_run(task: Task, config: RunConfig, data: Data, processes: Processes | 
     """
     device = torch.device(config.device)
     metric = ml.get_metric(config.metric)  # compiled before seeding: compiling never shifts the seed's stream
+    reported = {report.label: ml.get_metric(report.metric, **report.params) for report in task.reports}
     torch.manual_seed(config.seed)
     model = task.model(data).to(device)
     optimizer = task.optimizer(model.parameters(), config.lr)
@@ -76,4 +78,4 @@ def build_run(task: Task, config: RunConfig, data: Data, processes: Processes | 
         loss_fn = ml.UniLoss(metric, **parts)
         config = RunConfig(**{**asdict(config), "uniloss": loss_fn.extra_repr()})
     return Run(task, config, data, device, metric, model, optimizer, scheduler, loss_fn, generators,
-               processes=processes, trained=model)
+               processes=processes, trained=model, reported=reported)

@@ -35,7 +35,10 @@ class Split:
     def __len__(self) -> int:
         return self.inputs.shape[0]
 
-    def batch(self, index: torch.Tensor) -> Split:
+    def batch(self, index: torch.Tensor, within: torch.Tensor | None = None) -> Split:
+        """The rows at ``index``. ``within``: the whole batch that ``index`` is one process's share of,
+        under several processes; a split whose rows are padded to one width when read (a ranking
+        split) pads to the longest in it, so every share has one width. Other splits ignore it."""
         return Split(self.inputs[index], tuple(t[index] for t in self.targets))
 
 
@@ -64,11 +67,29 @@ class Settings:
     lr: float
     uniloss: dict[str, Any] = field(default_factory=dict)  # keyword arguments for UniLoss
     uniloss_epochs: int | None = None  # a longer schedule for UniLoss (CIFAR-100: 5x)
+    uniloss_lr: float | None = None  # UniLoss's own lr, where validation chose another than the usual loss's
     sampler: str = "shuffle"  # "shuffle", or "balanced[:SHARE]" for rare positives (sampling.py)
     warm_start: int = 0  # UniLoss runs: epochs with the usual loss before UniLoss takes over
     # keyword arguments for the task's network: the paper's on the real data, a smaller one (or
     # fewer classes) on the bundled and synthetic data. Task.model reads those of settings_for(data).
     model: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Report:
+    """A test metric a task reports after every epoch beside the metric it trains (``Task.reports``).
+
+    Learning to rank is judged on several cut-offs at once (NDCG@1, @5, @10, MRR): the logs get a
+    column ``test_LABEL`` per report, and ``metricloss compare`` a column per report in its table.
+    """
+
+    label: str  # how logs and tables name it: "NDCG@10"
+    metric: str  # a registered metric
+    params: dict[str, Any] = field(default_factory=dict)  # bound by name: {"k": 10}
+
+    @property
+    def column(self) -> str:
+        return f"test_{self.label}"
 
 
 @dataclass(frozen=True)
@@ -85,6 +106,7 @@ class Task:
     scheduler: Callable[[torch.optim.Optimizer, int], Any] | None = None  # (optimizer, epochs)
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
     score_scale: str = ""  # how scores meet the relaxation (raw logits and tau, or a sigmoid)
+    reports: tuple[Report, ...] = ()  # further test metrics logged every epoch and shown by compare
 
     def settings_for(self, data: Data) -> Settings:
         """The defaults a run on ``data`` starts from: the data's own, else the task's (the paper's)."""
