@@ -26,10 +26,13 @@ The pipeline, for the AUC a user would write to evaluate a model::
 ``metricloss.explain("my_auc")`` prints what a metric compiled into.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
 from .compiler.counts import count_metric
 from .errors import (BatchLoopWarning, CompileError, InputError, MetricLossError, MetricLossWarning, PluginError,
                      SaturationWarning, TieOrderWarning, UndefinedBatchWarning)
-from .compiler.explain import explain
 from .loss.interpolators import Interpolator, gaussian_kernel, inverse_distance, nearest
 from .loss.module import UniLoss
 from .compiler.metric import Metric, get_metric, metric
@@ -50,3 +53,19 @@ __all__ = [
     "Selection", "hardest", "random_fraction", "count_metric", "Sizes",
 ]
 __version__ = "0.1.0"
+
+
+def explain(metric: str | Metric | Callable) -> str:
+    """What a metric compiled into, as text: its blocks of binary variables with the source lines
+    they come from, the lowering rules applied, the re-expression ``g`` as a formula and as code,
+    and how the ideal configuration ``b*`` is found (derived on a small example batch).
+
+    ``metric`` is a registered name (``"auc"``), a ``Metric``, ``"package.module:function"``, or a
+    plain function, which is compiled for the look as ``@metric`` would, without registering it.
+    ``metricloss explain NAME`` prints the same text. (sympy, which draws the formula, is imported
+    on the first call, not with ``metricloss``.)
+    """
+    from .compiler.explain import explain as explaining
+
+    return explaining(metric)
+
