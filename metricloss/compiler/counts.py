@@ -193,6 +193,10 @@ def _metric_function(declared: CountFormula, name: str, where: SourceLocation, m
     fn = namespace[identifier]
     fn.__kwdefaults__ = ({"threshold": 0.0} if declared.average == "binary" else {}) | dict(declared.parameters)
     fn.__doc__ = doc or f"{name} = {declared.expression} ({declared.average} counts)"
+    # What the generated source cannot show: the registry tells a re-run declaration from another by it.
+    fn._metricloss_source = (f"count_metric({str(declared.expression)!r}, average={declared.average!r}, "
+                             f"zero_division={declared.zero_division!r}, parameters={dict(declared.parameters)!r}, "
+                             f"doc={doc!r})")
     _FORMULAS[fn] = declared
     return fn
 

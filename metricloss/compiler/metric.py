@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib
 import inspect
 import math
 import numbers
 import operator
+import pickle
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -30,7 +33,7 @@ from .lowering import lower
 from .partition import partition
 from .binaries import Binaries
 from .program import Program
-from ..registry import GROUPS, REGISTRY
+from ..registry import GROUPS, REGISTRY, definition_fingerprint
 from .shapes import PerShape
 from .tie_order import UnstableSort, warn_once
 from .trace import NeedsShapes, trace_metric
@@ -46,6 +49,7 @@ class Declaration:
     defaults: Mapping[str, Any]  # keyword-only parameters and their defaults (missing: required)
     location: SourceLocation
     check: Callable | None = None  # check(scores, *targets, **params) -> a message, or None
+    fingerprint: str = ""  # the definition (``registry.definition_fingerprint``): equal means the same metric
 
     @property
     def required(self) -> set[str]:
@@ -198,6 +202,39 @@ class Metric:
         params = "".join(f", {k}={v!r}" for k, v in self.params.items())
         return f"<Metric {self.name}{params} from {self.declaration.location}>"
 
+    # A metric pickles by reference, as a function does: its name, where its declaration lives
+    # (``module:qualname``) and its bound parameters. Unpickling finds the declaration again (it
+    # imports the module, which registers it, or looks the name up) and binds the parameters, so
+    # ``torch.save`` of a model holding a UniLoss stores no code, and a process that loads it
+    # uses the definition it has installed.
+    def __reduce__(self):
+        module, qualname = self._reference()
+        return _restore_metric, (self.name, module, qualname, dict(self.params))
+
+    def __copy__(self) -> Metric:
+        return self  # immutable: a copy would be the same metric
+
+    def __deepcopy__(self, memo) -> Metric:
+        return self
+
+    def _reference(self) -> tuple[str | None, str | None]:
+        """``(module, qualname)`` of a module-level declaration, else ``(None, None)`` when the name
+        is registered to this definition; a PicklingError when neither finds it again."""
+        decl = self.declaration
+        module, qualname = getattr(decl.fn, "__module__", None), getattr(decl.fn, "__qualname__", "")
+        found = _module_attribute(sys.modules.get(module), qualname)
+        if _same_definition(found, decl):
+            return module, qualname
+        entry = REGISTRY.entry("metric", self.name)
+        if entry is not None and _same_definition(entry.plugin, decl):
+            return (module if module in sys.modules and module != "__main__" else None), None
+        raise pickle.PicklingError(
+            f"metric `{self.name}` (declared at {decl.location}) cannot be pickled: a metric is pickled by "
+            f"reference, by its registered name or as module:qualname, and it is neither registered under "
+            f"its name (register=False) nor a module-level name ({module}.{qualname}). Declare it at module "
+            "level with @metricloss.metric, registered"
+        )
+
 
 def metric(
     fn: Callable | None = None,
@@ -292,13 +329,14 @@ def metric(
     declaration = Declaration(
         fn=fn, name=name, best=float(best) if best is not None else None, higher_is_better=higher_is_better,
         spec=spec, ideal=ideal, defaults=defaults, location=location, check=check,
+        fingerprint=definition_fingerprint(fn, name, best, higher_is_better, shapes, classes, ideal, check, example),
     )
     missing = declaration.required
     bound = Metric(declaration, {k: v for k, v in defaults.items() if k not in missing}) if not missing else None
     result = bound if bound is not None else _Unbound(declaration)
     if register:
         _check_name_free(name, fn)
-        REGISTRY.register("metric", name, result, str(location))
+        REGISTRY.register("metric", name, result, str(location), fingerprint=declaration.fingerprint)
     return result
 
 
@@ -322,6 +360,41 @@ class _Unbound(Metric):
             raise InputError(f"metric `{self.name}` needs {sorted(missing)}")
         return Metric(self.declaration, {k: v for k, v in self.declaration.defaults.items()
                                          if k not in self.declaration.required} | params)
+
+
+def _module_attribute(module, qualname: str):
+    """``module.qualname`` (dotted), or None."""
+    found = module
+    for part in qualname.split(".") if qualname else ():
+        if part == "<locals>" or found is None:
+            return None
+        found = getattr(found, part, None)
+    return found if module is not None else None
+
+
+def _same_definition(found, declaration: Declaration) -> bool:
+    return (isinstance(found, Metric) and found.name == declaration.name
+            and found.declaration.fingerprint == declaration.fingerprint)
+
+
+def _restore_metric(name: str, module: str | None, qualname: str | None, params: dict) -> Metric:
+    """Unpickle a metric (``Metric.__reduce__``): its declaration found again, its parameters bound."""
+    found = None
+    if module is not None:
+        try:
+            imported = importlib.import_module(module)  # declaring it there registers it too
+        except ImportError:
+            imported = None
+        found = _module_attribute(imported, qualname or "")
+    if not (isinstance(found, Metric) and found.name == name):
+        try:
+            found = REGISTRY.get("metric", name)
+        except PluginError as error:
+            where = f" (declared in {module}{'.' + qualname if qualname else ''})" if module else ""
+            raise PluginError(f"unpickling metric `{name}`{where}: {error}") from None
+    if params == found.params:
+        return found
+    return found.bind(**params)
 
 
 def get_metric(name: str | Metric, **params) -> Metric:

@@ -34,6 +34,17 @@ class Interpolator:
     def __call__(self, squared_distances: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         return self.interpolate(squared_distances, values)
 
+    def __reduce__(self):  # by reference: the registered factory's name and the parameters
+        from ..plugins import part_reduce
+
+        return part_reduce("interpolator", self)
+
+    def __copy__(self) -> Interpolator:
+        return self  # immutable
+
+    def __deepcopy__(self, memo) -> Interpolator:
+        return self
+
 
 def _shepard(squared_distances: torch.Tensor, values: torch.Tensor, power: float, eps: float) -> torch.Tensor:
     # In float32 at least: eps (1e-8) is 0 in float16, and a point on an anchor would weigh 1/0.

@@ -33,6 +33,17 @@ class Relaxation:
     def __call__(self, differences: torch.Tensor) -> torch.Tensor:
         return self.relax(differences)
 
+    def __reduce__(self):  # by reference: the registered factory's name and the parameters
+        from ..plugins import part_reduce
+
+        return part_reduce("relaxation", self)
+
+    def __copy__(self) -> Relaxation:
+        return self  # immutable
+
+    def __deepcopy__(self, memo) -> Relaxation:
+        return self
+
 
 def positive(value: Any, factory: str, parameter: str) -> float:
     """``value`` as a float, or a ValueError naming the factory and parameter."""

@@ -61,6 +61,17 @@ class Sampler:
     def __call__(self, context: SamplingContext) -> Anchors:
         return self.sample(context)
 
+    def __reduce__(self):  # by reference: the registered factory's name and the parameters
+        from ..plugins import part_reduce
+
+        return part_reduce("sampler", self)
+
+    def __copy__(self) -> Sampler:
+        return self  # immutable
+
+    def __deepcopy__(self, memo) -> Sampler:
+        return self
+
 
 def _count(count: int, what: str) -> int:
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
