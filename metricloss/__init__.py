@@ -33,6 +33,7 @@ from collections.abc import Callable
 from .compiler.counts import count_metric
 from .errors import (BatchLoopWarning, CompileError, InputError, MetricLossError, MetricLossWarning, PluginError,
                      SaturationWarning, TieOrderWarning, UndefinedBatchWarning)
+from .evaluator import evaluator
 from .loss.interpolators import Interpolator, gaussian_kernel, inverse_distance, nearest
 from .loss.module import UniLoss
 from .compiler.metric import Metric, get_metric, metric
@@ -50,7 +51,7 @@ __all__ = [
     "element_nearby", "explain", "gaussian_cdf", "gaussian_kernel", "get_metric", "good", "ideal",
     "inverse_distance", "linear", "metric", "nearby", "nearest", "random", "sigmoid",
     "get_plugin", "interpolator", "relaxation", "sampler", "task",
-    "Selection", "hardest", "random_fraction", "count_metric", "Sizes",
+    "Selection", "hardest", "random_fraction", "count_metric", "Sizes", "evaluator",
 ]
 __version__ = "0.1.0"
 

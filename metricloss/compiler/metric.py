@@ -19,6 +19,7 @@ import operator
 import pickle
 import sys
 from collections.abc import Callable, Mapping
+import dataclasses
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -49,6 +50,8 @@ class Declaration:
     defaults: Mapping[str, Any]  # keyword-only parameters and their defaults (missing: required)
     location: SourceLocation
     check: Callable | None = None  # check(scores, *targets, **params) -> a message, or None
+    # Targets whose value marks an item of the last dimension as padding, which the metric ignores.
+    padding: Mapping[str, float] = dataclasses.field(default_factory=dict)
     fingerprint: str = ""  # the definition (``registry.definition_fingerprint``): equal means the same metric
 
     @property
@@ -249,6 +252,7 @@ def metric(
     register: bool = True,
     check: Callable | None = None,
     example: Callable | None = None,
+    padding: Mapping[str, float] | None = None,
 ) -> Metric | Callable[[Callable], Metric]:
     """Compile ``fn(scores, *targets, *, **params)`` into a metric and register it under ``name``.
 
@@ -269,12 +273,17 @@ def metric(
     ``example``: a function of a seed returning a valid batch ``(scores, *targets)``, for inputs
     whose valid values the shapes cannot describe (positive head sizes); the decoration check,
     ``explain`` and ``metricloss.testing`` use it instead of the batch built from ``shapes=``.
+    ``padding``: targets whose value marks an item of the last dimension as padding, which the
+    metric neither counts nor ranks (``{"relevance": -1}``, the built-in ranking metrics'
+    convention). Lists of different lengths can then be padded to one length: ``evaluator``
+    pads batches so, to concatenate them. Checked at decoration on the synthetic batch: one
+    padded item must leave the value as it is.
     """
     if fn is None:
         return functools.partial(
             metric, name=name, best=best, higher_is_better=higher_is_better,
             shapes=shapes, classes=classes, ideal=ideal, location=location, register=register,
-            check=check, example=example,
+            check=check, example=example, padding=padding,
         )
     if not callable(fn) or not hasattr(fn, "__code__"):
         what = "a class" if inspect.isclass(fn) else f"a {type(fn).__name__}"
@@ -320,6 +329,7 @@ def metric(
         raise CompileError(f"metric `{name}` at {location}: {error}") from None
     if ideal is not None:
         _check_ideal_signature(name, location, ideal, spec.names[1:])
+    padding = _check_padding(name, location, padding, spec.names[1:])
     if register and not name.isidentifier():
         raise CompileError(
             f"metric at {location}: {name!r} cannot be registered as a metric's name"
@@ -328,8 +338,9 @@ def metric(
         )
     declaration = Declaration(
         fn=fn, name=name, best=float(best) if best is not None else None, higher_is_better=higher_is_better,
-        spec=spec, ideal=ideal, defaults=defaults, location=location, check=check,
-        fingerprint=definition_fingerprint(fn, name, best, higher_is_better, shapes, classes, ideal, check, example),
+        spec=spec, ideal=ideal, defaults=defaults, location=location, check=check, padding=padding,
+        fingerprint=definition_fingerprint(fn, name, best, higher_is_better, shapes, classes, ideal, check, example,
+                                           padding),
     )
     missing = declaration.required
     bound = Metric(declaration, {k: v for k, v in defaults.items() if k not in missing}) if not missing else None
@@ -447,6 +458,37 @@ def _check_ideal_signature(name: str, location: SourceLocation, ideal: Callable,
             f"and cannot take them: {error}. Write it as `ideal=lambda {', '.join(targets)}: ...` returning "
             "perfect scores"
         ) from None
+
+
+def _check_padding(name: str, location: SourceLocation, padding, targets: tuple[str, ...]) -> dict[str, float]:
+    """padding= as a dict of target names to finite numbers."""
+    if padding is None:
+        return {}
+    if not isinstance(padding, Mapping) or not padding:
+        raise CompileError(
+            f"metric `{name}` at {location}: padding= must map targets to the value that marks an item as "
+            f"padding, e.g. padding={{{(targets or ('relevance',))[-1]!r}: -1}}; got {padding!r}"
+        )
+    for target, value in padding.items():
+        if target not in targets:
+            raise CompileError(
+                f"metric `{name}` at {location}: padding= names {target!r}, which is not one of the targets "
+                f"({', '.join(targets) or 'none'}); the scores are padded with 0, the targets named with their value"
+            )
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise CompileError(
+                f"metric `{name}` at {location}: padding={{{target!r}: {value!r}}} must give a finite number, "
+                "the value that marks an item as padding (-1 for relevance)"
+            )
+    return dict(padding)
+
+
+def padded(tensor: torch.Tensor, width: int, value: float) -> torch.Tensor:
+    """``tensor`` with its last dimension filled up to ``width`` with ``value``."""
+    missing = width - tensor.shape[-1]
+    if missing <= 0:
+        return tensor
+    return torch.cat([tensor, tensor.new_full((*tensor.shape[:-1], missing), value)], dim=-1)
 
 
 def _guarded_ideal(decl: Declaration) -> Callable | None:
@@ -619,9 +661,12 @@ def compile_metric(declaration: Declaration, bound: Mapping[str, Any]) -> Compil
         arguments = declaration.spec.synthetic(seed=0)
         if arguments is not None:
             _probe(per_shape.compiled_for(arguments), arguments)
+            _probe_padding(declaration, lambda args: per_shape.compiled_for(args).program, arguments)
         return per_shape
     compiled = _compile_graph(declaration, bound, graph)
-    _probe(compiled, declaration.spec.synthetic(seed=0))
+    arguments = declaration.spec.synthetic(seed=0)
+    _probe(compiled, arguments)
+    _probe_padding(declaration, lambda args: compiled.program, arguments)
     return compiled
 
 
@@ -659,6 +704,35 @@ def _probe(compiled: Compiled, arguments) -> None:
             f"{ideal.source}). Pass ideal=, a function of the targets returning perfect scores "
             "(e.g. `ideal=lambda labels: labels.float()`), or correct best=."
         )
+
+
+def _probe_padding(decl: Declaration, program_for: Callable, arguments) -> None:
+    """padding= is a promise: one padded item appended to each list, scored above every real one,
+    must leave the value as it is (``evaluator`` pads with a score of 0; any score must do)."""
+    if not decl.padding or arguments is None:
+        return
+    scores, *targets = arguments
+    names = decl.spec.names[1:]
+    width = scores.shape[-1] + 1
+    longer = (padded(scores, width, float(scores.abs().max()) + 1.0),
+              *(padded(t, width, decl.padding[n]) if n in decl.padding else t for n, t in zip(names, targets)))
+    try:
+        program = program_for(arguments)
+        value = program.value(program.pairs(scores, tuple(targets)))
+        program = program_for(longer)
+        again = program.value(program.pairs(longer[0], tuple(longer[1:])))
+    except MetricLossError as error:
+        again, reason = None, f"the code does not run on it: {error}"
+    if again is not None:
+        if torch.equal(again, value) or bool(torch.isnan(again).all() and torch.isnan(value).all()):
+            return
+        reason = f"the value changes from {float(value):.6g} to {float(again):.6g}"
+    marks = ", ".join(f"{n} = {v:g}" for n, v in decl.padding.items())
+    raise CompileError(
+        f"metric `{decl.name}` at {decl.location}: padding= says an item with {marks} is padding the metric "
+        f"ignores, but with one such item appended to each list of a synthetic batch {reason}. Mask such items "
+        "out in the metric (as the built-in ranking metrics do), or drop padding="
+    )
 
 
 def _def_line(fn: Callable) -> SourceLocation:
