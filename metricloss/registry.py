@@ -50,6 +50,9 @@ class Failure:
 
 
 class Registry:
+    """One table per plugin kind (metric, relaxation, sampler, interpolator, task), filled by the
+    decorators and, on the first lookup that misses, by the installed entry points."""
+
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in GROUPS}
         self._failures: dict[str, dict[str, Failure]] = {kind: {} for kind in GROUPS}
@@ -214,3 +217,6 @@ def autoload_disabled() -> bool:
 
 
 REGISTRY = Registry()
+"""The process's plugin registry. ``REGISTRY.entries("metric")`` lists the registered metrics
+with where each comes from, ``REGISTRY.failures(kind)`` the plugins that failed to load and why;
+``metricloss plugins`` prints both. Look plugins up with ``get_metric`` and ``get_plugin``."""

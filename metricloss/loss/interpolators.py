@@ -27,6 +27,12 @@ from ..errors import InputError
 
 @dataclass(frozen=True)
 class Interpolator:
+    """Interpolates the metric at the relaxed binaries from its exact values at the anchors:
+    ``interpolate(squared_distances [A], values [A])`` returns one number, a convex combination
+    of the values, differentiable in the distances. Made by a factory
+    (``inverse_distance(power=1.0)``); ``name`` and ``params`` say which, and are how it pickles.
+    """
+
     name: str
     params: dict[str, Any]
     interpolate: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = field(repr=False)

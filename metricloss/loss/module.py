@@ -142,6 +142,15 @@ class UniLoss(torch.nn.Module):
         self.last: Terms | None = None
 
     def forward(self, scores: torch.Tensor, *targets) -> torch.Tensor:
+        """The loss of one batch: ``m* - g^(h(d))``, a 0-d tensor on the scores' device.
+
+        ``scores`` is the model's output as the metric takes it (``[N]``, ``[N, C]``, ...), with
+        its graph: the gradient flows back through it. ``targets`` are the metric's other
+        arguments, in its order. The loss is zero at perfect scores. ``self.last`` keeps the batch's terms
+        (the exact metric, ``m*``, the estimate, counts). A batch on which the metric is undefined
+        gives 0 (``undefined="zero"``) or raises (``"raise"``); under ``gather=True`` in a process
+        group, the whole batch of every process is scored.
+        """
         self.metric.check_tensors(scores, *targets, loss=True)  # before anything reads .device
         if self.gather and world()[1] > 1:
             scores, targets = gather_batch(scores, targets)

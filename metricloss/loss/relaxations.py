@@ -26,6 +26,13 @@ from ..errors import InputError
 
 @dataclass(frozen=True)
 class Relaxation:
+    """A smooth stand-in for a binary ``[d > 0]``: ``relax(d)`` maps score differences to (-1, 1),
+    odd, increasing and 0 at 0 (+1 is true, -1 false). Made by a factory (``sigmoid(tau=1.0)``);
+    ``name`` and ``params`` say which, and are how it pickles (by its registered factory).
+
+    A plugin's factory returns one: ``Relaxation("arctan", {"scale": scale}, lambda d: ...)``.
+    """
+
     name: str
     params: dict[str, Any]
     relax: Callable[[torch.Tensor], torch.Tensor] = field(repr=False)

@@ -26,6 +26,12 @@ from ..errors import InputError
 
 @dataclass(frozen=True)
 class Selection:
+    """Which binaries to relax on a step (``UniLoss(selection=...)``): ``choose(differences,
+    ideal, generator)`` returns the sorted indices of the live binaries to relax; the others keep
+    their hard values and pass no gradient. Made by ``hardest(fraction)`` or
+    ``random_fraction(fraction)``.
+    """
+
     name: str
     params: dict[str, Any]
     choose: Callable[[torch.Tensor, torch.Tensor, torch.Generator | None], torch.Tensor] = field(repr=False)
