@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import inspect
 import os
+import re
 import textwrap
 from dataclasses import dataclass
 from importlib import metadata
@@ -196,7 +197,7 @@ def definition_fingerprint(*parts: Any) -> str:
 
 def _definition(part: Any) -> str:
     if not callable(part) or isinstance(part, type):
-        return repr(part)
+        return _plain_repr(part)
     declared = getattr(part, "_metricloss_source", None)  # set by code that generates the function
     if isinstance(declared, str):
         return declared
@@ -204,7 +205,12 @@ def _definition(part: Any) -> str:
         return textwrap.dedent(inspect.getsource(part))
     except (OSError, TypeError):
         code = getattr(part, "__code__", None)
-        return repr(part) if code is None else _code_text(code)
+        return _plain_repr(part) if code is None else _code_text(code)
+
+
+def _plain_repr(part: Any) -> str:
+    """``repr`` without memory addresses, which differ between two runs of the same declaration."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(part))
 
 
 def _code_text(code) -> str:

@@ -323,3 +323,12 @@ def fit_cell_relaxation(scale=1.0):
     with pytest.raises(ml.PluginError, match="two relaxations are named 'fit_cell_relaxation'"):
         run_cell(cell.replace("torch.tanh", "torch.erf"), namespace, "<part-3>")
     assert set(GROUPS) >= {"relaxation"}
+
+
+def test_a_declaration_whose_hooks_have_no_source_is_still_the_same_when_run_again():
+    cell = CELL.replace("@ml.metric(best=1.0)", "@ml.metric(best=1.0, check=functools.partial(lambda limit, *a: None, 1))")
+    cell = cell.replace("fit_cell_metric", "fit_cell_partial").replace("import metricloss as ml", "import functools\nimport metricloss as ml")
+    namespace: dict = {"__name__": "__main__"}
+    run_cell(cell, namespace, "<partial-1>")
+    run_cell(cell, namespace, "<partial-2>")  # the partial's repr holds an address that differs between runs
+    assert ml.get_metric("fit_cell_partial") is namespace["fit_cell_partial"]
