@@ -93,7 +93,7 @@ def test_head_of_explain_prints_the_first_lines_and_no_error():
 ])
 def test_a_command_without_its_extra_says_what_to_install(arguments, command, extra, monkeypatch, capsys, tmp_path):
     for module in ("sklearn", "matplotlib", "scipy", "PIL", "tqdm"):
-        monkeypatch.setitem(sys.modules, module, None)  # `import sklearn` now fails, as where it is not installed
+        uninstall(monkeypatch, module)
     monkeypatch.chdir(tmp_path)
     assert main(arguments) == 2
     error = capsys.readouterr().err
@@ -102,8 +102,16 @@ def test_a_command_without_its_extra_says_what_to_install(arguments, command, ex
     assert not any(tmp_path.iterdir())  # refused before anything was written
 
 
+def uninstall(monkeypatch, module: str) -> None:
+    """``import module`` (and its submodules, even ones an earlier test imported) now fails, as where
+    it is not installed."""
+    for name in [name for name in sys.modules if name == module or name.startswith(f"{module}.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, module, None)
+
+
 def test_a_missing_dataset_reader_met_while_loading_is_one_line_too(monkeypatch, capsys, tmp_path):
-    monkeypatch.setitem(sys.modules, "sklearn", None)  # matplotlib is there: the check before the work passes
+    uninstall(monkeypatch, "sklearn")  # matplotlib is there: the check before the work passes
     monkeypatch.chdir(tmp_path)
     assert main(["diagnose", "--steps", "1"]) == 2
     error = capsys.readouterr().err
