@@ -4,5 +4,6 @@ Installed as ``metricloss_benchmarks`` (this folder, mapped in ``pyproject.toml`
 measures its functions side by side in one run and reports ratios (absolute times only as
 context): a. the loss against the usual loss; b. a training step with each; c. a per-pair loop
 reference; d. the floor of relaxing the comparisons alone; e. scaling with the number of binaries;
-f. compile times. ``suite.run`` runs them; docs/performance.md explains them.
+f. compile times; g. metrics as users write them; h. the exact value at validation sizes against
+scikit-learn and the eager function. ``suite.run`` runs them; docs/performance.md explains them.
 """

@@ -18,7 +18,8 @@ def bench_command(commands) -> None:
     bench = commands.add_parser(
         "bench", help="measure the loss's cost as ratios to costs measured beside it (docs/performance.md)",
         description="Time UniLoss against the usual loss, a training step, a per-pair loop reference, "
-                    "the floor of relaxing the comparisons, over growing sizes, and compile times; print "
+                    "the floor of relaxing the comparisons, over growing sizes, compile times, and the exact value "
+                    "at validation sizes; print "
                     "the tables and write every number to --json.",
     )
     size = bench.add_mutually_exclusive_group()
@@ -32,7 +33,7 @@ def bench_command(commands) -> None:
     bench.add_argument("--json", type=path_text, default="bench-results/bench.json",
                        help="where to write the numbers (default: %(default)s)")
     bench.add_argument("--tables", default=None,
-                       help="comma-separated subset of loss_cost,training_step,loop,floor,scaling,compile,user_forms")
+                       help=f"comma-separated subset of {','.join(TABLES)}")
     bench.set_defaults(handler=run_bench)
 
 

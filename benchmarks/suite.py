@@ -24,6 +24,7 @@ import torch
 import metricloss as ml
 
 from .compile_time import compile_time
+from .exact_value import exact_cases, exact_value
 from .floor import versus_floor
 from .inputs import Case
 from .loss_cost import loss_cost
@@ -34,7 +35,7 @@ from .training_step import StepCase, training_step
 from .user_forms import form_cases, user_forms
 from .versus_loop import LoopCase, agreement_table, versus_loop
 
-TABLES = ("loss_cost", "training_step", "loop", "floor", "scaling", "compile", "user_forms")
+TABLES = ("loss_cost", "training_step", "loop", "floor", "scaling", "compile", "user_forms", "exact_value")
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ def run(mode: str = "full", device: str = "cpu", json_path: Path | None = None, 
         "scaling": lambda: [scaling(s.scaling_groups, s.slow_rounds, s.block_seconds, clock, s.scaling_note)],
         "compile": lambda: [compile_time(s.compile_repeats, clock, s.compile_only)],
         "user_forms": lambda: [user_forms(form_cases(mode), s.slow_rounds, s.block_seconds, clock)],
+        "exact_value": lambda: [exact_value(exact_cases(mode), s.slow_rounds, s.block_seconds, clock)],
     }
     for name in tables:
         try:

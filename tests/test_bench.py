@@ -21,7 +21,7 @@ from metricloss_benchmarks.tables import Target, sig2
 from metricloss_benchmarks.versus_loop import agreement
 
 CPU = torch.device("cpu")
-TITLES = ("a. ", "b. ", "c. ", "c'. ", "d. ", "e. ", "f. ", "g. ")
+TITLES = ("a. ", "b. ", "c. ", "c'. ", "d. ", "e. ", "f. ", "g. ", "h. ")
 
 
 def test_smoke_run_prints_every_table_and_writes_the_json(tmp_path, capsys):
@@ -36,7 +36,7 @@ def test_smoke_run_prints_every_table_and_writes_the_json(tmp_path, capsys):
     assert results["failures"] == {}
     assert set(results["environment"]) >= {"device", "device_type", "torch", "threads", "mode"}
     assert set(results["tables"]) == {"loss_cost", "training_step", "loop", "loop_check", "floor",
-                                      "scaling", "compile", "user_forms"}
+                                      "scaling", "compile", "user_forms", "exact_value"}
     assert all(results["tables"].values())
     tables = results["tables"]
     assert {"uniloss_over_baseline", "binaries", "timings"} <= set(tables["loss_cost"][0])
@@ -48,6 +48,10 @@ def test_smoke_run_prints_every_table_and_writes_the_json(tmp_path, capsys):
     assert tables["floor"][0]["uniloss_peak_bytes"] > 0 and tables["floor"][0]["floor_peak_bytes"] > 0
     assert "slopes" in tables["scaling"][-1] and "peak_bytes" in tables["scaling"][0]
     assert {"metric", "median_s"} <= set(tables["compile"][0])
+    exact = tables["exact_value"]
+    assert {"metricloss_over_reference", "path", "difference", "metricloss_peak_bytes"} <= set(exact[0])
+    assert all(row["path"] and set(row["path"]) == {"counted"} for row in exact)  # sorted, never held whole
+    assert all(row["difference"] < 1e-6 for row in exact)
     assert all({"target", "limit", "value", "met"} <= set(t) for t in results["targets"])
 
 
@@ -129,4 +133,4 @@ def test_log_log_slope_and_formats():
 
 
 def test_tables_constant_names_every_table():
-    assert TABLES == ("loss_cost", "training_step", "loop", "floor", "scaling", "compile", "user_forms")
+    assert TABLES == ("loss_cost", "training_step", "loop", "floor", "scaling", "compile", "user_forms", "exact_value")

@@ -2,6 +2,8 @@
 
 - ``pairs_graph``: everything up to the comparisons, returning each block's differences (with
   autograd), hard binaries, dead-binary masks, and the target values ``g`` reads;
+- ``values_graph``: the hard binaries and ``g``'s target values alone, for the exact value
+  (``exact.py`` runs it without computing large comparisons whole);
 - ``g_graph``: everything after the comparisons, the re-expression, with the blocks as inputs;
 - ``elements_graph``: which score element stands on each side of every comparison, for samplers
   that move one element.
@@ -71,6 +73,22 @@ def pairs_graph(graph: fx.Graph, part: Partition, twins: tuple, complete: bool =
         pairs.output((tuple(differences), tuple(hard)))
     pairs.lint()
     return pairs
+
+
+def values_graph(graph: fx.Graph, part: Partition) -> fx.Graph:
+    """Everything up to the comparisons, returning (hard binaries, g's target values): what the
+    exact value needs, without differences or dead masks."""
+    values = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    needed = _ancestors([b.node for b in part.blocks] + part.target_inputs)
+    for node in graph.nodes:
+        if node.op == "placeholder":
+            env[node] = values.placeholder(node.target)
+        elif node in needed:
+            env[node] = values.node_copy(node, lambda n: env[n])
+    values.output((tuple(env[b.node] for b in part.blocks), tuple(env[n] for n in part.target_inputs)))
+    values.lint()
+    return values
 
 
 def element_ids(values: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ import torch.fx as fx
 from sympy.printing.pretty.stringpict import prettyForm
 
 from ..errors import CompileError, MetricLossError, PluginError, short_path
-from . import ops
+from . import exact, ops
 from .binaries import Binaries
 from .counts import formula_of, formula_text
 from .goals import Ideal
@@ -244,8 +244,37 @@ def explain(metric: str | Metric | Callable) -> str:
               if old in targets and str(_symbol(names[old])) not in in_formula]
     lines += ["  " + line for line in _g_code(program.g_module, names)]
     lines.append("")
+    lines += _exact_lines(look, names)
+    lines.append("")
     lines += _ideal_lines(metric, look, names)
     return "\n".join(lines)
+
+
+_READS = {
+    exact.COUNTED: "its sums are counted by sorting: O(N log N), never held whole",
+    exact.SEARCHED: "its first match along one side is found by a sorted search: O(N log N), never held whole",
+    exact.CHUNKED: "read a slab of rows (or columns) at a time: bounded memory, time of every entry",
+    exact.WHOLE: "held whole: an op on it needs every entry",
+    exact.DIRECT: "computed as written (not a comparison of two vectors)",
+    exact.UNREAD: "not read",
+}
+
+
+def _exact_lines(look: _Look, names: dict[str, str]) -> list[str]:
+    """How ``metric(scores, *targets)`` computes each block at validation sizes: the example batch
+    evaluated as if its blocks were large."""
+    lines = [f"exact value, metric(scores, *targets): blocks of {exact.DENSE_BELOW:,} binaries or more "
+             "that compare two vectors are not built"]
+    if look.example is None:
+        return lines + ["  (no example batch: declare shapes= to see how each block is read)"]
+    scores, *targets = look.example.arguments
+    evaluation = look.compiled.program.evaluate(scores, tuple(targets), dense_below=0)
+    if evaluation.fallback is not None:
+        return lines + [f"  (the example batch could not be evaluated so: {evaluation.fallback})"]
+    lines += [f"  {_label(index, names)}: {_READS[how]}" for index, how in enumerate(evaluation.blocks)]
+    lines += [f"  the comparison at {short_path(str(where))}: {_READS[how]}"
+              for where, how in evaluation.comparisons.items() if how != exact.WHOLE]
+    return lines
 
 
 def _label(index: int, names: dict[str, str]) -> str:

@@ -9,6 +9,7 @@ user's ``def`` line rather than at the first training step.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import importlib
@@ -19,7 +20,6 @@ import operator
 import pickle
 import sys
 from collections.abc import Callable, Mapping
-import dataclasses
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -33,6 +33,7 @@ from .inputs import InputSpec
 from .lowering import lower
 from .partition import partition
 from .binaries import Binaries
+from .exact import Evaluation
 from .program import Program
 from ..registry import GROUPS, REGISTRY, definition_fingerprint
 from .shapes import PerShape
@@ -183,11 +184,21 @@ class Metric:
 
     def __call__(self, scores: torch.Tensor, *targets, **params) -> torch.Tensor:
         """The exact value; ``params`` bind the metric's parameters for this call."""
+        return self.evaluate(scores, *targets, **params).value
+
+    def evaluate(self, scores: torch.Tensor, *targets, **params) -> Evaluation:
+        """The exact value (float32) and how it was computed: per block, whether its binaries were
+        counted by sorting, searched, held in slabs, held whole, or computed as written (small
+        blocks and comparisons that are not of two vectors); see ``compiler/exact.py``."""
         if params:
-            return self.bind(**params)(scores, *targets)
+            return self.bind(**params).evaluate(scores, *targets)
+        self.check_inputs(scores, *targets)
+        compiled = self.compiled_for(scores, *targets)
+        if compiled.selections and self.declaration.spec.names[0] not in self.declaration.spec.shapes:
+            _check_selections(compiled, scores, targets)
         with torch.no_grad():
-            program = self.compiled_for(scores, *targets).program
-            return program.value(self.binaries(scores, *targets)).to(torch.float32)
+            evaluation = compiled.program.evaluate(scores, targets)
+        return dataclasses.replace(evaluation, value=evaluation.value.to(torch.float32))
 
     def bind(self, **params) -> Metric:
         unknown = set(params) - set(self.declaration.defaults)
@@ -360,6 +371,9 @@ class _Unbound(Metric):
         self._compiled = None
 
     def __call__(self, scores, *targets):
+        return self.evaluate(scores, *targets)
+
+    def evaluate(self, scores, *targets):
         raise InputError(
             f"metric `{self.name}` needs {sorted(self.declaration.required)}: use "
             f"metricloss.get_metric({self.name!r}, ...) or .bind(...)"

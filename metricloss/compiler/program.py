@@ -19,7 +19,8 @@ from torch.func import vmap
 from ..errors import InputError, MetricLossError, MetricLossWarning
 from .affine_split import AffineSplit, affine_split
 from .binaries import Binaries
-from .codegen import elements_graph, g_graph, pairs_graph, twin_blocks
+from . import exact
+from .codegen import elements_graph, g_graph, pairs_graph, twin_blocks, values_graph
 from .partition import Partition
 
 # Configurations go through g in chunks of at most this many binaries, unless the caller says.
@@ -42,6 +43,7 @@ class Program:
         self.pairs_module = fx.GraphModule(root, pairs_graph(graph, part, self.twins))
         self.comparisons_module = fx.GraphModule(root, pairs_graph(graph, part, self.twins, False))
         self.g_module = fx.GraphModule(root, g_graph(part))
+        self.values_module = fx.GraphModule(root, values_graph(graph, part))
         elements = elements_graph(graph, part)
         self.elements_module = None if elements is None else fx.GraphModule(root, elements)
         # g read through a few affine sums, when it is (AUC, the count metrics): anchors cost
@@ -80,6 +82,26 @@ class Program:
             dead=dead,
             twin_blocks=self.twins if any(self.twins) else (),
         )
+
+    def evaluate(self, scores: torch.Tensor, targets: tuple, dense_below: int = exact.DENSE_BELOW,
+                 chunk: int = exact.CHUNK) -> exact.Evaluation:
+        """The exact value, g at the hard binaries, without holding large comparison blocks whole
+        where the metric reads them through sums or one side's first match (``exact.py``); the
+        same value as ``value(pairs(scores, targets))``, up to the rounding of float sums.
+
+        ``dense_below``: blocks with fewer entries are computed as written (0: every outer
+        comparison is kept lazy). ``chunk``: entries per slab of a block reduced a slab at a time.
+        A batch on which this path fails goes through the written one, which raises the metric's
+        own error (or, should this path be wrong, gives the value); ``fallback`` says why.
+        """
+        try:
+            value, blocks, others = exact.evaluate(self.values_module, self.g_module, len(self.blocks), scores,
+                                                   targets, dense_below, chunk)
+            return exact.Evaluation(_as_tensor(value, scores.device), blocks, others)
+        except Exception as error:  # noqa: BLE001 - the written path says what is wrong, as it always has
+            reason = f"{type(error).__name__}: {error}"
+        value = self.value(self.pairs(scores, targets))
+        return exact.Evaluation(value, (exact.WHOLE,) * len(self.blocks), {}, reason)
 
     def comparisons(self, scores: torch.Tensor, targets: tuple) -> tuple[torch.Tensor, torch.Tensor]:
         """(hard binaries, differences), flat over all K, of other scores than the batch's (perfect

@@ -407,24 +407,33 @@ def _clamp_bounds(node) -> tuple | None:
 
 
 def _clamped_comparison(node: fx.Node):
-    """(op, x, low, high, t) for ``clamp(x, low, high) op t`` (either side) with t not from scores."""
+    """(op, x, low, high, t) for ``clamp(x, low, high) op t`` (either side) with t not from scores;
+    op is ``operator.eq``/``operator.ne`` for an equality (two orderings, each unclamped)."""
     found = _ordering(node)
-    if found is None:
+    if found is None and not _equality_sides(node):
         return None
-    op = found[0]
+    op = found[0] if found is not None else (
+        operator.ne if node.target in (operator.ne, torch.ne, "ne") else operator.eq)
     for clamped, threshold, flip in ((node.args[0], node.args[1], False), (node.args[1], node.args[0], True)):
         bounds = _clamp_bounds(clamped)
         if bounds is not None and not (isinstance(threshold, fx.Node) and depends_on_scores(threshold)):
             if any(isinstance(b, fx.Node) and depends_on_scores(b) for b in bounds[1:]):
                 return None
-            return (_FLIPPED[op] if flip else op, *bounds, threshold)
+            return (_FLIPPED.get(op, op) if flip else op, *bounds, threshold)
     return None
 
 
 def _comparison_of_unclamped(graph: fx.Graph, node: fx.Node, found) -> fx.Node:
     """``clamp(x, lo, hi) > t`` is ``(x > t or lo > t) and hi > t`` (for ``<``: the bounds swap
-    roles): where t lies outside [lo, hi) the answer is fixed, inside it is x's own comparison."""
+    roles): where t lies outside [lo, hi) the answer is fixed, inside it is x's own comparison.
+    ``==`` is ``>=`` and ``<=`` together, ``!=`` is ``>`` or ``<``."""
     op, value, low, high, threshold = found
+    if op in (operator.eq, operator.ne):
+        first, second, combine = ((operator.ge, operator.le, operator.and_) if op is operator.eq
+                                  else (operator.gt, operator.lt, operator.or_))
+        return graph.call_function(combine, (
+            _comparison_of_unclamped(graph, node, (first, value, low, high, threshold)),
+            _comparison_of_unclamped(graph, node, (second, value, low, high, threshold))))
     rising = op in (operator.gt, operator.ge)
     first, second = (low, high) if rising else (high, low)  # the bound that can make it true / false
 
