@@ -26,10 +26,14 @@ The pipeline, for the AUC a user would write to evaluate a model::
 ``metricloss.explain("my_auc")`` prints what a metric compiled into.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
 from .compiler.counts import count_metric
 from .errors import (BatchLoopWarning, CompileError, InputError, MetricLossError, MetricLossWarning, PluginError,
                      SaturationWarning, TieOrderWarning, UndefinedBatchWarning)
-from .compiler.explain import explain
+from .evaluator import evaluator
 from .loss.interpolators import Interpolator, gaussian_kernel, inverse_distance, nearest
 from .loss.module import UniLoss
 from .compiler.metric import Metric, get_metric, metric
@@ -47,6 +51,22 @@ __all__ = [
     "element_nearby", "explain", "gaussian_cdf", "gaussian_kernel", "get_metric", "good", "ideal",
     "inverse_distance", "linear", "metric", "nearby", "nearest", "random", "sigmoid",
     "get_plugin", "interpolator", "relaxation", "sampler", "task",
-    "Selection", "hardest", "random_fraction", "count_metric", "Sizes",
+    "Selection", "hardest", "random_fraction", "count_metric", "Sizes", "evaluator",
 ]
 __version__ = "0.1.0"
+
+
+def explain(metric: str | Metric | Callable) -> str:
+    """What a metric compiled into, as text: its blocks of binary variables with the source lines
+    they come from, the lowering rules applied, the re-expression ``g`` as a formula and as code,
+    and how the ideal configuration ``b*`` is found (derived on a small example batch).
+
+    ``metric`` is a registered name (``"auc"``), a ``Metric``, ``"package.module:function"``, or a
+    plain function, which is compiled for the look as ``@metric`` would, without registering it.
+    ``metricloss explain NAME`` prints the same text. (sympy, which draws the formula, is imported
+    on the first call, not with ``metricloss``.)
+    """
+    from .compiler.explain import explain as explaining
+
+    return explaining(metric)
+

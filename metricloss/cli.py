@@ -10,26 +10,82 @@ Such an entry point names a function ``(subparsers) -> None`` that adds its pars
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
+import signal
 import sys
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from . import __version__
 from .errors import InputError, MetricLossError
 
 COMMANDS_GROUP = "metricloss.commands"
 MAX_SEEDS = 10_000  # compare --seeds: a bound that keeps the list of seeds small; each is two trainings
 
+# What the optional dependencies are, by the module that imports them: the distribution to
+# install and the extra of metricloss that brings it. A command that lacks one says so in one
+# line instead of a traceback.
+EXTRAS = {
+    "sklearn": ("scikit-learn", "train"),
+    "matplotlib": ("matplotlib", "train"),
+    "scipy": ("scipy", "train"),
+    "PIL": ("Pillow", "train"),
+    "tqdm": ("tqdm", "peers"),
+    "torchmetrics": ("torchmetrics", "torchmetrics"),
+    "lightning": ("lightning", "lightning"),
+}
+
+
+def require(command: str, *modules: str, extra: str | None = None) -> None:
+    """A MetricLossError naming what to install, unless every module in ``modules`` is importable.
+
+    ``extra``: the extra that installs them all (default: the first missing module's, from ``EXTRAS``).
+    Commands call it, through ``set_defaults(needs=..., extra=...)``, before any work."""
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        raise missing_extra(command, missing, extra)
+
+
+def missing_extra(command: str, modules: list[str], extra: str | None = None) -> MetricLossError:
+    """The one-line error for a command whose optional dependencies ``modules`` are not installed."""
+    names = [EXTRAS.get(module, (module, None))[0] for module in modules]
+    extra = extra or next((EXTRAS[m][1] for m in modules if m in EXTRAS), "train")
+    which = "is" if len(names) == 1 else "are"
+    return MetricLossError(f"`metricloss {command}` needs {' and '.join(names)}, which {which} not installed: "
+                           f"pip install 'metricloss[{extra}]'")
+
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``metricloss`` command; returns its exit status.
+
+    When the reader of its output goes away (``metricloss explain accuracy | head -2``) it stops
+    quietly with status 141, as a Unix tool that SIGPIPE ends does, instead of a traceback."""
+    try:
+        try:
+            code = _main(argv)
+        finally:  # output still buffered is written now, where a closed pipe can be caught
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would try to flush stdout again at exit and complain on stderr: point it at
+        # /dev/null first (what the Python documentation recommends for SIGPIPE).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE if hasattr(signal, "SIGPIPE") else 1
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="metricloss", description="Metrics as training losses (UniLoss).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser(
         "demo", help="train UniLoss('auc') and cross-entropy on scikit-learn's digits (no download)"
     )
+    demo.set_defaults(needs=("sklearn", "matplotlib"))
     demo.add_argument("--epochs", type=whole_number(1, hint="the epochs each loss trains"), default=15,
                       help="epochs each loss trains (default: %(default)s)")
     demo.add_argument("--seed", type=seed_number, default=0,
@@ -52,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
+        require(args.command, *getattr(args, "needs", ()), extra=getattr(args, "extra", None))
         if getattr(args, "handler", None) is not None:
             return args.handler(args)
         if args.command == "demo":
@@ -88,6 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     except MetricLossError as error:
         print(f"metricloss: {error}", file=sys.stderr)
         return 2
+    except ImportError as error:  # an optional dependency met past the checks above (a dataset's reader)
+        module = (error.name or "").partition(".")[0]
+        if module not in EXTRAS or args.command == "explain":  # explain imports the user's own modules
+            raise
+        print(f"metricloss: {missing_extra(args.command, [module], getattr(args, 'extra', None))}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        raise
     except OSError as error:  # the file system refused (a full disk, no permission): the user's to fix
         where = f" ({error.filename})" if error.filename else ""
         print(f"metricloss: {error.strerror or error}{where}; check that the path exists, is what the option "
@@ -248,6 +313,7 @@ def _add_train(commands) -> None:
                     "atomic checkpoint.pt to --out (default runs/TASK-LOSS-seedN). Unset options "
                     "take the task's defaults (the paper's settings).",
     )
+    train.set_defaults(needs=("matplotlib",))  # the curves; a dataset's reader is checked as it loads
     train.add_argument("task", help="a registered task, e.g. binary, pose, cifar10, cifar100, ltr")
     train.add_argument("--loss", choices=("uniloss", "baseline"), default="uniloss",
                        help="UniLoss of the metric, or the task's usual loss (default: uniloss)")
@@ -269,6 +335,7 @@ def _add_compare(commands) -> None:
                     "comparison.md, comparison.json and comparison.png (validation curves) to --out "
                     "(default runs/compare-TASK).",
     )
+    compare.set_defaults(needs=("matplotlib",))
     compare.add_argument("task", help="a registered task, e.g. binary, pose, cifar10, cifar100, ltr")
     compare.add_argument("--seeds", type=whole_number(1, MAX_SEEDS, hint="how many seeds, each training both losses"),
                          default=3, help="how many seeds (default: 3)")

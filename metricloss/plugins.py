@@ -13,12 +13,14 @@ registered in-process with a decorator, or by a distribution's entry points (gro
 
 from __future__ import annotations
 
+import importlib
+import pickle
 from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
 from .errors import InputError, PluginError, SourceLocation
-from .registry import GROUPS, REGISTRY
+from .registry import GROUPS, REGISTRY, definition_fingerprint
 
 # What a part given as an object (not a name) must be, and an example of one.
 _PARTS = {
@@ -54,7 +56,7 @@ def _register(kind: str, factory: Callable | None, name: str | None):
             f"register it with @metricloss.{kind}(name=\"my_{kind}\")"
         )
     _check_name_free(kind, name, factory)
-    REGISTRY.register(kind, name, factory, source)
+    REGISTRY.register(kind, name, factory, source, fingerprint=definition_fingerprint(factory))
     return factory
 
 
@@ -123,3 +125,36 @@ def _part_type(kind: str) -> type | None:
     from .contracts import _part_type as part_type
 
     return part_type(kind)
+
+
+def part_reduce(kind: str, part: Any) -> tuple:
+    """``__reduce__`` of a relaxation, sampler or interpolator: by reference, the registered factory
+    of its name and its parameters (``remake_part``), as a function pickles by its name. A part whose
+    name no registered factory carries cannot be found again and is refused, saying so."""
+    entry = REGISTRY.entry(kind, part.name)
+    if entry is None:
+        raise pickle.PicklingError(
+            f"the {kind} {part.name!r} cannot be pickled: a {kind} is pickled by the name of its factory, "
+            f"and no {kind} is registered as {part.name!r}. Register its factory with @metricloss.{kind} "
+            f"(or an entry point) under the name the {kind} carries"
+        )
+    factory = entry.plugin
+    module, qualname = getattr(factory, "__module__", None), getattr(factory, "__qualname__", None)
+    if module == "__main__" or not qualname or "<locals>" in qualname:
+        module = None
+    return remake_part, (kind, part.name, dict(part.params), module)
+
+
+def remake_part(kind: str, name: str, params: dict, module: str | None = None) -> Any:
+    """Unpickle a part (``part_reduce``): its factory's module imported (which registers it), the
+    factory found by name and called with the parameters."""
+    if module is not None:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass  # perhaps registered by an entry point or another module: the lookup says
+    try:
+        factory = REGISTRY.get(kind, name)
+    except PluginError as error:
+        raise PluginError(f"unpickling the {kind} {name!r}: {error}") from None
+    return factory(**params)

@@ -9,7 +9,11 @@ rest still load; asking for it by name raises a PluginError that says why it is 
 from __future__ import annotations
 
 import difflib
+import hashlib
+import inspect
 import os
+import re
+import textwrap
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -35,6 +39,7 @@ class Entry:
     source: str  # "distribution version" for entry points, "file:line" for decorators
     distribution: str = ""
     version: str = ""
+    fingerprint: str | None = None  # a decorated plugin's definition (``definition_fingerprint``); None for entry points
 
 
 @dataclass(frozen=True)
@@ -46,14 +51,21 @@ class Failure:
 
 
 class Registry:
+    """One table per plugin kind (metric, relaxation, sampler, interpolator, task), filled by the
+    decorators and, on the first lookup that misses, by the installed entry points."""
+
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in GROUPS}
         self._failures: dict[str, dict[str, Failure]] = {kind: {} for kind in GROUPS}
         self._loaded: set[str] = set()
 
     def register(self, kind: str, name: str, plugin: Any, source: str,
-                 distribution: str = "", version: str = "") -> None:
-        """Add a plugin, checked against its kind's contract (``contracts.py``)."""
+                 distribution: str = "", version: str = "", fingerprint: str | None = None) -> None:
+        """Add a plugin, checked against its kind's contract (``contracts.py``).
+
+        A name holds one definition per process. Declaring it again with the same source (a
+        notebook cell run twice, a module imported under two names) replaces the entry; with
+        another source it is refused, wherever that source is."""
         if not isinstance(name, str) or not name:
             raise PluginError(f"the {kind} at {source} needs a non-empty string name, got {name!r}")
         wrong = problem(kind, plugin)
@@ -61,12 +73,20 @@ class Registry:
             raise PluginError(f"the {kind} {name!r} at {source} {wrong}")
         entries = self._entries[kind]
         existing = entries.get(name)
-        if existing is not None and existing.plugin is not plugin and existing.source != source:
+        if existing is not None and existing.plugin is not plugin and (
+                fingerprint is None or existing.fingerprint != fingerprint):
+            if existing.source == source:
+                raise PluginError(
+                    f"the {kind} {name!r} at {source} is declared again with another definition; a name keeps "
+                    "its first definition for the life of the process, so that nothing already built from it "
+                    "changes meaning. Restart the process (the notebook's kernel) to change it, or give the "
+                    "new one another name (name=...)."
+                )
             raise PluginError(
                 f"two {kind}s are named {name!r}: one from {existing.source}, one from {source}. "
                 "Rename one of them (name=...)."
             )
-        entries[name] = Entry(name, kind, plugin, source, distribution, version)
+        entries[name] = Entry(name, kind, plugin, source, distribution, version, fingerprint)
 
     def get(self, kind: str, name: str) -> Any:
         if not isinstance(name, str):
@@ -88,6 +108,12 @@ class Registry:
         raise PluginError(
             f"no {kind} named {name!r}{off}. Known {kind}s: {', '.join(known) or 'none'}.{hint}"
         )
+
+    def entry(self, kind: str, name: str) -> Entry | None:
+        """The entry registered as ``name`` (entry points loaded first if it is not yet), or None."""
+        if name not in self._entries[kind]:
+            self.load_entry_points(kind)
+        return self._entries[kind].get(name)
 
     def entries(self, kind: str) -> list[Entry]:
         self.load_entry_points(kind)
@@ -158,8 +184,45 @@ def _distribution(point: metadata.EntryPoint) -> str:
     return f"{dist.name} {dist.version}" if dist is not None else point.value
 
 
+def definition_fingerprint(*parts: Any) -> str:
+    """What identifies a declaration's definition: the source text of each function among ``parts``
+    (its code object's contents where the source cannot be read: ``python -c``, ``exec``), and the
+    ``repr`` of every other part (options). Two declarations with equal fingerprints are the same."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(_definition(part).encode("utf-8", "backslashreplace"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _definition(part: Any) -> str:
+    if not callable(part) or isinstance(part, type):
+        return _plain_repr(part)
+    declared = getattr(part, "_metricloss_source", None)  # set by code that generates the function
+    if isinstance(declared, str):
+        return declared
+    try:
+        return textwrap.dedent(inspect.getsource(part))
+    except (OSError, TypeError):
+        code = getattr(part, "__code__", None)
+        return _plain_repr(part) if code is None else _code_text(code)
+
+
+def _plain_repr(part: Any) -> str:
+    """``repr`` without memory addresses, which differ between two runs of the same declaration."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(part))
+
+
+def _code_text(code) -> str:
+    constants = tuple(_code_text(c) if inspect.iscode(c) else repr(c) for c in code.co_consts)
+    return repr((code.co_code, constants, code.co_names, code.co_varnames, code.co_freevars))
+
+
 def autoload_disabled() -> bool:
     return os.environ.get(AUTOLOAD_SWITCH, "") not in ("", "0")
 
 
 REGISTRY = Registry()
+"""The process's plugin registry. ``REGISTRY.entries("metric")`` lists the registered metrics
+with where each comes from, ``REGISTRY.failures(kind)`` the plugins that failed to load and why;
+``metricloss plugins`` prints both. Look plugins up with ``get_metric`` and ``get_plugin``."""

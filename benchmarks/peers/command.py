@@ -86,7 +86,8 @@ def peers_command(commands) -> None:
     peers.add_argument("--smoke", action="store_true",
                        help=f"1 epoch on the first {SMOKE_TRAIN} training samples, seed 0, lr {SMOKE_LR:g}: checks that "
                             "everything runs (the numbers mean nothing)")
-    peers.set_defaults(handler=run_peers)
+    # peers.png, the digits; LibAUC's own dependency tqdm comes with the extra, LibAUC itself is optional
+    peers.set_defaults(handler=run_peers, needs=("sklearn", "matplotlib"), extra="peers")
 
 
 # --- parsing ------------------------------------------------------------------------------------

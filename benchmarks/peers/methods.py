@@ -35,7 +35,7 @@ from metricloss.train.task import Split
 from .lovasz import lovasz_hinge
 from .problems import Problem
 
-LIBAUC_INSTALL = ".venv/bin/pip install --no-deps libauc==2.0.1 && .venv/bin/pip install -c constraints.txt tqdm"
+LIBAUC_INSTALL = '.venv/bin/pip install -c constraints.txt -e ".[peers]" && .venv/bin/pip install --no-deps libauc==2.0.1'
 
 
 @dataclass(frozen=True)

@@ -25,18 +25,19 @@ import numbers
 import sys
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sympy
 import torch
 
 from ..errors import GENERATED_SOURCE, CompileError, InputError, SourceLocation, short_path
 from .metric import Metric, metric
 
-from .formulas import COUNTS, DERIVED, FUNCTIONS, CountFormula, FormulaText, parse_formula
+if TYPE_CHECKING:  # sympy (through .formulas) is imported on first use: `import metricloss` stays light
+    import sympy
+
+    from .formulas import CountFormula, FormulaText
 
 AVERAGES = ("binary", "macro")
-_RESERVED = {"scores", "labels", "threshold", *FUNCTIONS}
 
 # The formula of each generated metric function (``Declaration.fn``), for ``formula_text``.
 _FORMULAS: weakref.WeakKeyDictionary[Callable, CountFormula] = weakref.WeakKeyDictionary()
@@ -77,6 +78,8 @@ def count_metric(
     >>> metricloss.get_metric("doc_precision", threshold=0.35)(scores, labels).item()
     0.5
     """
+    from .formulas import CountFormula, parse_formula
+
     where, module = _caller()
     parameters = dict(parameters or {})
     try:
@@ -103,6 +106,10 @@ def formula_text(target: Metric) -> FormulaText | None:
     declared = formula_of(target)
     if declared is None:
         return None
+    import sympy
+
+    from .formulas import COUNTS, DERIVED, FormulaText
+
     expression = declared.expression
     if declared.average == "binary":
         definition = sympy.Eq(sympy.Symbol(target.name), expression, evaluate=False)
@@ -186,6 +193,10 @@ def _metric_function(declared: CountFormula, name: str, where: SourceLocation, m
     fn = namespace[identifier]
     fn.__kwdefaults__ = ({"threshold": 0.0} if declared.average == "binary" else {}) | dict(declared.parameters)
     fn.__doc__ = doc or f"{name} = {declared.expression} ({declared.average} counts)"
+    # What the generated source cannot show: the registry tells a re-run declaration from another by it.
+    fn._metricloss_source = (f"count_metric({str(declared.expression)!r}, average={declared.average!r}, "
+                             f"zero_division={declared.zero_division!r}, parameters={dict(declared.parameters)!r}, "
+                             f"doc={doc!r})")
     _FORMULAS[fn] = declared
     return fn
 
@@ -222,6 +233,8 @@ def _check_declaration(name: str, average: str, zero_division: float, parameters
         raise CompileError("name= must be a non-empty string")
     if doc is not None and not isinstance(doc, str):
         raise CompileError(f"doc= must be the metric's docstring (a str) or None, got {type(doc).__name__}")
+    from .formulas import COUNTS, DERIVED, FUNCTIONS
+
     if average not in AVERAGES:
         raise CompileError(f"average={average!r} is not one of {AVERAGES}")
     if isinstance(zero_division, bool) or not isinstance(zero_division, numbers.Real):
@@ -231,7 +244,7 @@ def _check_declaration(name: str, average: str, zero_division: float, parameters
     for parameter, default in parameters.items():
         if not isinstance(parameter, str) or not parameter.isidentifier() or keyword.iskeyword(parameter):
             raise CompileError(f"parameter name {parameter!r} is not a Python identifier")
-        taken = {s.name for s in (*COUNTS, *DERIVED)} | _RESERVED
+        taken = {s.name for s in (*COUNTS, *DERIVED)} | {"scores", "labels", "threshold", *FUNCTIONS}
         if parameter in taken or parameter.startswith("_"):
             raise CompileError(
                 f"parameter name {parameter!r} is taken (reserved: {sorted(taken)}) or private; "

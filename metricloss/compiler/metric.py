@@ -12,10 +12,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import importlib
 import inspect
 import math
 import numbers
 import operator
+import pickle
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -32,7 +35,7 @@ from .partition import partition
 from .binaries import Binaries
 from .exact import Evaluation
 from .program import Program
-from ..registry import GROUPS, REGISTRY
+from ..registry import GROUPS, REGISTRY, definition_fingerprint
 from .shapes import PerShape
 from .tie_order import UnstableSort, warn_once
 from .trace import NeedsShapes, trace_metric
@@ -48,6 +51,9 @@ class Declaration:
     defaults: Mapping[str, Any]  # keyword-only parameters and their defaults (missing: required)
     location: SourceLocation
     check: Callable | None = None  # check(scores, *targets, **params) -> a message, or None
+    # Targets whose value marks an item of the last dimension as padding, which the metric ignores.
+    padding: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    fingerprint: str = ""  # the definition (``registry.definition_fingerprint``): equal means the same metric
 
     @property
     def required(self) -> set[str]:
@@ -210,6 +216,39 @@ class Metric:
         params = "".join(f", {k}={v!r}" for k, v in self.params.items())
         return f"<Metric {self.name}{params} from {self.declaration.location}>"
 
+    # A metric pickles by reference, as a function does: its name, where its declaration lives
+    # (``module:qualname``) and its bound parameters. Unpickling finds the declaration again (it
+    # imports the module, which registers it, or looks the name up) and binds the parameters, so
+    # ``torch.save`` of a model holding a UniLoss stores no code, and a process that loads it
+    # uses the definition it has installed.
+    def __reduce__(self):
+        module, qualname = self._reference()
+        return _restore_metric, (self.name, module, qualname, dict(self.params))
+
+    def __copy__(self) -> Metric:
+        return self  # immutable: a copy would be the same metric
+
+    def __deepcopy__(self, memo) -> Metric:
+        return self
+
+    def _reference(self) -> tuple[str | None, str | None]:
+        """``(module, qualname)`` of a module-level declaration, else ``(None, None)`` when the name
+        is registered to this definition; a PicklingError when neither finds it again."""
+        decl = self.declaration
+        module, qualname = getattr(decl.fn, "__module__", None), getattr(decl.fn, "__qualname__", "")
+        found = _module_attribute(sys.modules.get(module), qualname)
+        if _same_definition(found, decl):
+            return module, qualname
+        entry = REGISTRY.entry("metric", self.name)
+        if entry is not None and _same_definition(entry.plugin, decl):
+            return (module if module in sys.modules and module != "__main__" else None), None
+        raise pickle.PicklingError(
+            f"metric `{self.name}` (declared at {decl.location}) cannot be pickled: a metric is pickled by "
+            f"reference, by its registered name or as module:qualname, and it is neither registered under "
+            f"its name (register=False) nor a module-level name ({module}.{qualname}). Declare it at module "
+            "level with @metricloss.metric, registered"
+        )
+
 
 def metric(
     fn: Callable | None = None,
@@ -224,6 +263,7 @@ def metric(
     register: bool = True,
     check: Callable | None = None,
     example: Callable | None = None,
+    padding: Mapping[str, float] | None = None,
 ) -> Metric | Callable[[Callable], Metric]:
     """Compile ``fn(scores, *targets, *, **params)`` into a metric and register it under ``name``.
 
@@ -244,12 +284,17 @@ def metric(
     ``example``: a function of a seed returning a valid batch ``(scores, *targets)``, for inputs
     whose valid values the shapes cannot describe (positive head sizes); the decoration check,
     ``explain`` and ``metricloss.testing`` use it instead of the batch built from ``shapes=``.
+    ``padding``: targets whose value marks an item of the last dimension as padding, which the
+    metric neither counts nor ranks (``{"relevance": -1}``, the built-in ranking metrics'
+    convention). Lists of different lengths can then be padded to one length: ``evaluator``
+    pads batches so, to concatenate them. Checked at decoration on the synthetic batch: one
+    padded item must leave the value as it is.
     """
     if fn is None:
         return functools.partial(
             metric, name=name, best=best, higher_is_better=higher_is_better,
             shapes=shapes, classes=classes, ideal=ideal, location=location, register=register,
-            check=check, example=example,
+            check=check, example=example, padding=padding,
         )
     if not callable(fn) or not hasattr(fn, "__code__"):
         what = "a class" if inspect.isclass(fn) else f"a {type(fn).__name__}"
@@ -295,6 +340,7 @@ def metric(
         raise CompileError(f"metric `{name}` at {location}: {error}") from None
     if ideal is not None:
         _check_ideal_signature(name, location, ideal, spec.names[1:])
+    padding = _check_padding(name, location, padding, spec.names[1:])
     if register and not name.isidentifier():
         raise CompileError(
             f"metric at {location}: {name!r} cannot be registered as a metric's name"
@@ -303,14 +349,16 @@ def metric(
         )
     declaration = Declaration(
         fn=fn, name=name, best=float(best) if best is not None else None, higher_is_better=higher_is_better,
-        spec=spec, ideal=ideal, defaults=defaults, location=location, check=check,
+        spec=spec, ideal=ideal, defaults=defaults, location=location, check=check, padding=padding,
+        fingerprint=definition_fingerprint(fn, name, best, higher_is_better, shapes, classes, ideal, check, example,
+                                           padding),
     )
     missing = declaration.required
     bound = Metric(declaration, {k: v for k, v in defaults.items() if k not in missing}) if not missing else None
     result = bound if bound is not None else _Unbound(declaration)
     if register:
         _check_name_free(name, fn)
-        REGISTRY.register("metric", name, result, str(location))
+        REGISTRY.register("metric", name, result, str(location), fingerprint=declaration.fingerprint)
     return result
 
 
@@ -337,6 +385,41 @@ class _Unbound(Metric):
             raise InputError(f"metric `{self.name}` needs {sorted(missing)}")
         return Metric(self.declaration, {k: v for k, v in self.declaration.defaults.items()
                                          if k not in self.declaration.required} | params)
+
+
+def _module_attribute(module, qualname: str):
+    """``module.qualname`` (dotted), or None."""
+    found = module
+    for part in qualname.split(".") if qualname else ():
+        if part == "<locals>" or found is None:
+            return None
+        found = getattr(found, part, None)
+    return found if module is not None else None
+
+
+def _same_definition(found, declaration: Declaration) -> bool:
+    return (isinstance(found, Metric) and found.name == declaration.name
+            and found.declaration.fingerprint == declaration.fingerprint)
+
+
+def _restore_metric(name: str, module: str | None, qualname: str | None, params: dict) -> Metric:
+    """Unpickle a metric (``Metric.__reduce__``): its declaration found again, its parameters bound."""
+    found = None
+    if module is not None:
+        try:
+            imported = importlib.import_module(module)  # declaring it there registers it too
+        except ImportError:
+            imported = None
+        found = _module_attribute(imported, qualname or "")
+    if not (isinstance(found, Metric) and found.name == name):
+        try:
+            found = REGISTRY.get("metric", name)
+        except PluginError as error:
+            where = f" (declared in {module}{'.' + qualname if qualname else ''})" if module else ""
+            raise PluginError(f"unpickling metric `{name}`{where}: {error}") from None
+    if params == found.params:
+        return found
+    return found.bind(**params)
 
 
 def get_metric(name: str | Metric, **params) -> Metric:
@@ -389,6 +472,37 @@ def _check_ideal_signature(name: str, location: SourceLocation, ideal: Callable,
             f"and cannot take them: {error}. Write it as `ideal=lambda {', '.join(targets)}: ...` returning "
             "perfect scores"
         ) from None
+
+
+def _check_padding(name: str, location: SourceLocation, padding, targets: tuple[str, ...]) -> dict[str, float]:
+    """padding= as a dict of target names to finite numbers."""
+    if padding is None:
+        return {}
+    if not isinstance(padding, Mapping) or not padding:
+        raise CompileError(
+            f"metric `{name}` at {location}: padding= must map targets to the value that marks an item as "
+            f"padding, e.g. padding={{{(targets or ('relevance',))[-1]!r}: -1}}; got {padding!r}"
+        )
+    for target, value in padding.items():
+        if target not in targets:
+            raise CompileError(
+                f"metric `{name}` at {location}: padding= names {target!r}, which is not one of the targets "
+                f"({', '.join(targets) or 'none'}); the scores are padded with 0, the targets named with their value"
+            )
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise CompileError(
+                f"metric `{name}` at {location}: padding={{{target!r}: {value!r}}} must give a finite number, "
+                "the value that marks an item as padding (-1 for relevance)"
+            )
+    return dict(padding)
+
+
+def padded(tensor: torch.Tensor, width: int, value: float) -> torch.Tensor:
+    """``tensor`` with its last dimension filled up to ``width`` with ``value``."""
+    missing = width - tensor.shape[-1]
+    if missing <= 0:
+        return tensor
+    return torch.cat([tensor, tensor.new_full((*tensor.shape[:-1], missing), value)], dim=-1)
 
 
 def _guarded_ideal(decl: Declaration) -> Callable | None:
@@ -561,9 +675,12 @@ def compile_metric(declaration: Declaration, bound: Mapping[str, Any]) -> Compil
         arguments = declaration.spec.synthetic(seed=0)
         if arguments is not None:
             _probe(per_shape.compiled_for(arguments), arguments)
+            _probe_padding(declaration, lambda args: per_shape.compiled_for(args).program, arguments)
         return per_shape
     compiled = _compile_graph(declaration, bound, graph)
-    _probe(compiled, declaration.spec.synthetic(seed=0))
+    arguments = declaration.spec.synthetic(seed=0)
+    _probe(compiled, arguments)
+    _probe_padding(declaration, lambda args: compiled.program, arguments)
     return compiled
 
 
@@ -601,6 +718,35 @@ def _probe(compiled: Compiled, arguments) -> None:
             f"{ideal.source}). Pass ideal=, a function of the targets returning perfect scores "
             "(e.g. `ideal=lambda labels: labels.float()`), or correct best=."
         )
+
+
+def _probe_padding(decl: Declaration, program_for: Callable, arguments) -> None:
+    """padding= is a promise: one padded item appended to each list, scored above every real one,
+    must leave the value as it is (``evaluator`` pads with a score of 0; any score must do)."""
+    if not decl.padding or arguments is None:
+        return
+    scores, *targets = arguments
+    names = decl.spec.names[1:]
+    width = scores.shape[-1] + 1
+    longer = (padded(scores, width, float(scores.abs().max()) + 1.0),
+              *(padded(t, width, decl.padding[n]) if n in decl.padding else t for n, t in zip(names, targets)))
+    try:
+        program = program_for(arguments)
+        value = program.value(program.pairs(scores, tuple(targets)))
+        program = program_for(longer)
+        again = program.value(program.pairs(longer[0], tuple(longer[1:])))
+    except MetricLossError as error:
+        again, reason = None, f"the code does not run on it: {error}"
+    if again is not None:
+        if torch.equal(again, value) or bool(torch.isnan(again).all() and torch.isnan(value).all()):
+            return
+        reason = f"the value changes from {float(value):.6g} to {float(again):.6g}"
+    marks = ", ".join(f"{n} = {v:g}" for n, v in decl.padding.items())
+    raise CompileError(
+        f"metric `{decl.name}` at {decl.location}: padding= says an item with {marks} is padding the metric "
+        f"ignores, but with one such item appended to each list of a synthetic batch {reason}. Mask such items "
+        "out in the metric (as the built-in ranking metrics do), or drop padding="
+    )
 
 
 def _def_line(fn: Callable) -> SourceLocation:

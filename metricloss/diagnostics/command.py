@@ -67,7 +67,7 @@ def diagnose_command(commands) -> None:
                         help="the dataset's files (default: the task's bundled or synthetic data)")
     parser.add_argument("--out", type=path_text, help="output directory (default: runs/diagnose-TASK-METRIC)")
     parser.add_argument("--json", type=path_text, help="where to write the JSON (default: OUT/diagnosis.json)")
-    parser.set_defaults(handler=run_diagnose)
+    parser.set_defaults(handler=run_diagnose, needs=("matplotlib",))  # diagnosis.png; the data's reader as it loads
 
 
 def run_diagnose(args) -> int:

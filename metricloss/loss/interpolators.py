@@ -27,12 +27,29 @@ from ..errors import InputError
 
 @dataclass(frozen=True)
 class Interpolator:
+    """Interpolates the metric at the relaxed binaries from its exact values at the anchors:
+    ``interpolate(squared_distances [A], values [A])`` returns one number, a convex combination
+    of the values, differentiable in the distances. Made by a factory
+    (``inverse_distance(power=1.0)``); ``name`` and ``params`` say which, and are how it pickles.
+    """
+
     name: str
     params: dict[str, Any]
     interpolate: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = field(repr=False)
 
     def __call__(self, squared_distances: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         return self.interpolate(squared_distances, values)
+
+    def __reduce__(self):  # by reference: the registered factory's name and the parameters
+        from ..plugins import part_reduce
+
+        return part_reduce("interpolator", self)
+
+    def __copy__(self) -> Interpolator:
+        return self  # immutable
+
+    def __deepcopy__(self, memo) -> Interpolator:
+        return self
 
 
 def _shepard(squared_distances: torch.Tensor, values: torch.Tensor, power: float, eps: float) -> torch.Tensor:

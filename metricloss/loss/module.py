@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -42,6 +44,18 @@ class UniLoss(torch.nn.Module):
     Parts are values (``relaxation=ml.sigmoid(tau=0.5)``) or registered names with default
     parameters (``relaxation="gaussian_cdf"``, ``samplers=["ideal", "random"]``).
 
+    The random stream the anchors are drawn from: ``seed=0`` (a generator of the module's own),
+    ``generator=`` (yours; the module draws from it), or neither (torch's global generator). A
+    stream of the module's follows it: ``.to(device)`` moves it to that device, a batch of scores
+    on another device moves it there, and ``state_dict()`` holds its state, so a run resumed from a
+    checkpoint draws the anchors an uninterrupted one would. A generator that moves to another
+    kind of device is re-seeded from its state there (CPU and CUDA streams differ): the same
+    state always gives the same new stream.
+
+    The module pickles by reference (its metric by registered name or ``module:qualname``, its
+    parts by their factories' names), so ``torch.save`` of a model holding it and ``torch.load``
+    in another process rebuild it from the installed and imported definitions.
+
     >>> import metricloss as ml
     >>> loss_fn = ml.UniLoss("auc", generator=torch.Generator().manual_seed(0))
     >>> scores = torch.tensor([2.0, -1.0, 0.5, 1.0], requires_grad=True)
@@ -58,6 +72,7 @@ class UniLoss(torch.nn.Module):
         samplers: Sequence[Sampler | str] | None = None,
         interpolator: Interpolator | str | None = None,
         generator: torch.Generator | None = None,
+        seed: int | None = None,
         undefined: str = "zero",
         selection: Selection | None = None,
         sizes: Sizes | None = None,
@@ -74,9 +89,15 @@ class UniLoss(torch.nn.Module):
             )
         if generator is not None and not isinstance(generator, torch.Generator):
             raise InputError(
-                f"generator must be a torch.Generator (torch.Generator().manual_seed({generator!r}) for a "
-                f"seed), got {type(generator).__name__}"
+                f"generator must be a torch.Generator (for a seed, seed={generator!r} or "
+                f"torch.Generator().manual_seed({generator!r})), got {type(generator).__name__}"
             )
+        if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+                raise InputError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
+            if generator is not None:
+                raise InputError("give UniLoss a seed= or a generator=, not both: the seed makes the generator")
+            generator = torch.Generator().manual_seed(seed)
         if samplers is not None and (isinstance(samplers, (str, bytes)) or not isinstance(samplers, Sequence)):
             raise InputError(
                 f"samplers must be a list of samplers or their names (samplers=[\"ideal\", \"random\"]), "
@@ -121,11 +142,21 @@ class UniLoss(torch.nn.Module):
         self.last: Terms | None = None
 
     def forward(self, scores: torch.Tensor, *targets) -> torch.Tensor:
+        """The loss of one batch: ``m* - g^(h(d))``, a 0-d tensor on the scores' device.
+
+        ``scores`` is the model's output as the metric takes it (``[N]``, ``[N, C]``, ...), with
+        its graph: the gradient flows back through it. ``targets`` are the metric's other
+        arguments, in its order. The loss is zero at perfect scores. ``self.last`` keeps the batch's terms
+        (the exact metric, ``m*``, the estimate, counts). A batch on which the metric is undefined
+        gives 0 (``undefined="zero"``) or raises (``"raise"``); under ``gather=True`` in a process
+        group, the whole batch of every process is scored.
+        """
         self.metric.check_tensors(scores, *targets, loss=True)  # before anything reads .device
-        generator = self.generator
         if self.gather and world()[1] > 1:
             scores, targets = gather_batch(scores, targets)
             generator = self._shared_generator(scores.device)
+        else:
+            generator = self._stream_on(scores.device)
         terms = uniloss_terms(
             self.metric, scores, *targets, relaxation=self.relaxation, samplers=self.samplers,
             interpolator=self.interpolator, generator=generator, selection=self.selection,
@@ -157,13 +188,62 @@ class UniLoss(torch.nn.Module):
                 "ideal=. Counted in UniLoss.short_batches."))
         return terms.loss
 
+    def _stream_on(self, device: torch.device) -> torch.Generator | None:
+        """The module's generator, moved to ``device`` first if it is elsewhere (``moved_generator``)."""
+        if self.generator is not None and self.generator.device != device:
+            self.generator = moved_generator(self.generator, device)
+        return self.generator
+
+    def _apply(self, fn: Callable, recurse: bool = True):
+        """``.to()``, ``.cuda()``, ``.cpu()`` (every move of an ``nn.Module``): the generator goes too."""
+        result = super()._apply(fn, recurse)
+        if self.generator is not None:
+            try:
+                device = fn(torch.empty(0, device=self.generator.device)).device
+            except (RuntimeError, TypeError):  # a conversion that takes no tensor of ours: nothing moves
+                return result
+            if device.type != "meta":
+                self._stream_on(device)
+        return result
+
+    def get_extra_state(self) -> dict[str, Any] | None:
+        """The generator's state, for ``state_dict()``: a resumed run continues the same stream."""
+        if self.generator is None:
+            return None
+        return {"device": str(self.generator.device), "generator": self.generator.get_state()}
+
+    def set_extra_state(self, state: dict[str, Any] | None) -> None:
+        """Restore the generator ``get_extra_state`` saved, on this module's device. A CUDA stream
+        loaded where there is no CUDA is re-seeded from its state (``moved_generator``'s rule); a
+        checkpoint without a stream (saved drawing from torch's global generator) changes nothing."""
+        if state is None:
+            return
+        values = state["generator"].detach().to("cpu", torch.uint8)  # map_location may have moved it
+        try:
+            saved = torch.Generator(device=state["device"])
+            saved.set_state(values)
+        except RuntimeError:  # that device is not here
+            saved = torch.Generator().manual_seed(_seed_of(values))
+        if self.generator is None:
+            self.generator = saved
+            return
+        if saved.device.type != self.generator.device.type:
+            saved = moved_generator(saved, self.generator.device)
+        self.generator.set_state(saved.get_state())  # in place: whoever holds it sees the restored stream
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__().copy()
+        state["last"] = None  # the last batch's terms hold tensors of a graph: not part of the module
+        return state
+
     def _shared_generator(self, device: torch.device) -> torch.Generator:
         """A generator in the same state on every process, so that they all draw the same anchors."""
         if self.generator is not None:
+            generator = self._stream_on(device)
             if not self._generators_checked:
-                _check_same_everywhere(self.generator)
+                _check_same_everywhere(generator)
                 self._generators_checked = True
-            return self.generator
+            return generator
         if self._gather_generator is None or self._gather_generator.device.type != device.type:
             seed = torch.randint(2**62, (1,), dtype=torch.int64).to(collective_device(device))
             torch.distributed.broadcast(seed, src=0)
@@ -186,6 +266,26 @@ class UniLoss(torch.nn.Module):
                 + (", gather=True" if self.gather else "")
                 + f", undefined={self.undefined!r}; undefined_batches={self.undefined_batches}, "
                 f"short_batches={self.short_batches}")
+
+
+def moved_generator(generator: torch.Generator, device: torch.device | str) -> torch.Generator:
+    """A generator on ``device`` that continues ``generator``'s stream there: the same state where
+    both are of one kind (another CUDA device), else seeded from a digest of the state, so the same
+    state always gives the same stream. ``generator`` itself is not advanced."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    moved = torch.Generator(device=device)
+    if generator.device.type == device.type:
+        moved.set_state(generator.get_state())
+    else:
+        moved.manual_seed(_seed_of(generator.get_state()))
+    return moved
+
+
+def _seed_of(state: torch.Tensor) -> int:
+    digest = hashlib.sha256(state.cpu().numpy().tobytes()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1  # 0 to 2**63 - 1, what manual_seed takes
 
 
 def _check_same_everywhere(generator: torch.Generator) -> None:

@@ -26,12 +26,30 @@ from ..errors import InputError
 
 @dataclass(frozen=True)
 class Relaxation:
+    """A smooth stand-in for a binary ``[d > 0]``: ``relax(d)`` maps score differences to (-1, 1),
+    odd, increasing and 0 at 0 (+1 is true, -1 false). Made by a factory (``sigmoid(tau=1.0)``);
+    ``name`` and ``params`` say which, and are how it pickles (by its registered factory).
+
+    A plugin's factory returns one: ``Relaxation("arctan", {"scale": scale}, lambda d: ...)``.
+    """
+
     name: str
     params: dict[str, Any]
     relax: Callable[[torch.Tensor], torch.Tensor] = field(repr=False)
 
     def __call__(self, differences: torch.Tensor) -> torch.Tensor:
         return self.relax(differences)
+
+    def __reduce__(self):  # by reference: the registered factory's name and the parameters
+        from ..plugins import part_reduce
+
+        return part_reduce("relaxation", self)
+
+    def __copy__(self) -> Relaxation:
+        return self  # immutable
+
+    def __deepcopy__(self, memo) -> Relaxation:
+        return self
 
 
 def positive(value: Any, factory: str, parameter: str) -> float:

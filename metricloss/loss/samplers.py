@@ -64,12 +64,30 @@ class SamplingContext:
 
 @dataclass(frozen=True)
 class Sampler:
+    """Draws anchor configurations of the binaries on each call of the loss: ``sample(context)``
+    gets a ``SamplingContext`` (the ideal ``b*``, the current hard binaries, the loss's generator)
+    and returns anchors implementing ``loss/anchors.py``'s ``Anchors``, drawn only from the
+    context's generator. Made by a factory (``good(16, flips=1)``); ``name`` and ``params`` say
+    which, and are how it pickles (by its registered factory).
+    """
+
     name: str
     params: dict[str, Any]
     sample: Callable[[SamplingContext], Anchors] = field(repr=False)
 
     def __call__(self, context: SamplingContext) -> Anchors:
         return self.sample(context)
+
+    def __reduce__(self):  # by reference: the registered factory's name and the parameters
+        from ..plugins import part_reduce
+
+        return part_reduce("sampler", self)
+
+    def __copy__(self) -> Sampler:
+        return self  # immutable
+
+    def __deepcopy__(self, memo) -> Sampler:
+        return self
 
 
 def _count(count: int, what: str) -> int:

@@ -23,6 +23,19 @@ from ..errors import InputError
 
 @dataclass(frozen=True)
 class Sizes:
+    """Every size threshold of the loss's evaluation (``UniLoss(..., sizes=ml.Sizes(...))``).
+
+    The loss picks how to evaluate a batch from its size alone; these numbers (elements, not
+    bytes) draw the lines. ``dense``: anchors x live binaries up to which every anchor goes
+    through ``g`` at once (0 forces the large-problem path); ``g_chunk``: binaries per call of
+    ``g`` when anchors are made a chunk at a time; ``distance_chunk``: elements of the float copy
+    of dense anchors per column chunk; ``checkpoint``: dense points above which float chunks are
+    remade in the backward pass instead of kept (0: always); ``statistics_chunk``: elements of
+    float64 anchors for ``g``'s affine statistics; ``random_chunk``: elements of the random-bit
+    intermediate; ``gpu_factor``: how many times larger chunks are on a CUDA device. The defaults
+    suit both a CPU and a GPU; change them to bound memory, or to force a path in a test.
+    """
+
     dense: int = 1 << 18  # anchors x live binaries up to which every anchor goes through g at once
     g_chunk: int = 1 << 24  # binaries per call of g when anchors are made a chunk at a time
     distance_chunk: int = 1 << 22  # elements of the float copy of dense anchors, per column chunk

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,12 @@ from ..errors import InputError
 
 @dataclass(frozen=True)
 class Selection:
+    """Which binaries to relax on a step (``UniLoss(selection=...)``): ``choose(differences,
+    ideal, generator)`` returns the sorted indices of the live binaries to relax; the others keep
+    their hard values and pass no gradient. Made by ``hardest(fraction)`` or
+    ``random_fraction(fraction)``.
+    """
+
     name: str
     params: dict[str, Any]
     choose: Callable[[torch.Tensor, torch.Tensor, torch.Generator | None], torch.Tensor] = field(repr=False)
@@ -32,6 +39,20 @@ class Selection:
     def __call__(self, differences, ideal, generator) -> torch.Tensor:
         """Indices (sorted) of the binaries to relax, among the live ones."""
         return self.choose(differences, ideal, generator)
+
+    def __reduce__(self):  # by reference: the factory of its name and the parameters
+        if _FACTORIES.get(self.name) is None:
+            raise pickle.PicklingError(
+                f"the selection {self.name!r} cannot be pickled: a selection is pickled by the name of its "
+                f"factory, and only {sorted(_FACTORIES)} are known"
+            )
+        return _remake, (self.name, dict(self.params))
+
+    def __copy__(self) -> Selection:
+        return self  # immutable
+
+    def __deepcopy__(self, memo) -> Selection:
+        return self
 
 
 def _fraction(fraction: float, factory: str) -> float:
@@ -65,3 +86,10 @@ def random_fraction(fraction: float = 0.2) -> Selection:
         return keys.topk(count).indices.sort().values
 
     return Selection("random_fraction", {"fraction": fraction}, choose)
+
+
+_FACTORIES = {"hardest": hardest, "random_fraction": random_fraction}
+
+
+def _remake(name: str, params: dict) -> Selection:
+    return _FACTORIES[name](**params)

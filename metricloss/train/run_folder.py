@@ -4,8 +4,10 @@ A run may train for hours before its first checkpoint, so everything that would 
 writing one is found first: an ``out`` that is a file, a folder it may not write in, a disk too
 full for a checkpoint. Two runs pointed at one folder would overwrite each other's logs and
 checkpoints, one of them silently; the folder is therefore locked while a run writes to it. The
-lock is an ``flock`` on ``.lock`` inside the folder, which the system releases when the process
-ends however it ends (a run killed with SIGKILL leaves no stale lock for ``--resume`` to trip on).
+lock is ``filelock``'s on ``.lock`` inside the folder: an ``flock`` on Unix, ``msvcrt.locking`` on
+Windows, both released by the system when the process ends however it ends (a run killed with
+SIGKILL leaves no stale lock for ``--resume`` to trip on). Which process holds it is written to
+``.lock.holder`` beside it, for the message a second run gets.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ from contextlib import contextmanager
 from collections.abc import Iterator
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from metricloss.errors import InputError, MetricLossError
 
 LOCK = ".lock"
+HOLDER = ".lock.holder"  # who holds the lock: written by the holder only, read by a refused run
 SPARE_BYTES = 1 << 20  # beyond a checkpoint's estimate: logs, curves, the temporary copy's name
 
 
@@ -33,29 +38,30 @@ def claimed(out: Path) -> Iterator[Path]:
     """
     created = not out.exists()
     _make(out)
+    lock = FileLock(out / LOCK, timeout=0)
     try:
-        handle = open(out / LOCK, "a+", encoding="utf-8")
+        lock.acquire()
+    except Timeout:
+        try:
+            holder = (out / HOLDER).read_text(encoding="utf-8").strip()
+        except OSError:
+            holder = ""
+        raise InputError(
+            f"another run is writing to {out} ({holder or 'another process'}): two runs in one folder would "
+            "overwrite each other's logs and checkpoints. Wait for it to finish, or choose another folder (--out)."
+        ) from None
     except OSError as error:
         raise InputError(f"cannot write in the run directory {out} ({error.strerror}): choose a folder you "
                          "may write in (--out)") from error
-    with handle:
-        if not _lock(handle):
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise InputError(
-                f"another run is writing to {out} ({holder}): two runs in one folder would overwrite each "
-                "other's logs and checkpoints. Wait for it to finish, or choose another folder (--out)."
-            )
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
-        handle.flush()
-        try:
-            yield out
-        finally:  # still holding the lock: no other run can be using the folder
-            if created and {p.name for p in out.iterdir()} == {LOCK}:
-                (out / LOCK).unlink()
-                out.rmdir()
+    try:
+        (out / HOLDER).write_text(f"pid {os.getpid()} on {socket.gethostname()}\n", encoding="utf-8")
+        yield out
+    finally:  # still holding the lock: no other run can be using the folder
+        (out / HOLDER).unlink(missing_ok=True)
+        if created and {p.name for p in out.iterdir()} <= {LOCK}:
+            (out / LOCK).unlink(missing_ok=True)
+            out.rmdir()
+        lock.release()
 
 
 def require_space(out: Path, checkpoint_bytes: int) -> None:
@@ -91,23 +97,6 @@ def _make(out: Path) -> None:
     except OSError as error:
         raise InputError(f"cannot create the run directory {out} ({error.strerror}): choose a folder you "
                          "may write in (--out)") from error
-
-
-def _lock(handle) -> bool:
-    """Take the folder's lock without waiting; False when another process holds it."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no flock; the folder goes unlocked
-        return True
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    except OSError as error:
-        if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP):  # a file system without locks (some NFS)
-            return True
-        raise
-    return True
 
 
 def _size(count: int) -> str:

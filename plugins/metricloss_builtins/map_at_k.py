@@ -12,7 +12,7 @@ import torch
 from metricloss_builtins import whole_number
 
 
-@metricloss.metric(best=1.0, shapes={"scores": "Q D", "relevance": "Q D"})
+@metricloss.metric(best=1.0, shapes={"scores": "Q D", "relevance": "Q D"}, padding={"relevance": -1})
 def map_at_k(scores, relevance, *, k=10):
     whole_number("k", k, "get_metric('map_at_k', k=10)", "a whole number of at least 1 (the cut-off)")
     listed = relevance >= 0

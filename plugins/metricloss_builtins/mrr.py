@@ -9,7 +9,7 @@ import metricloss
 import torch
 
 
-@metricloss.metric(best=1.0, shapes={"scores": "Q D", "relevance": "Q D"})
+@metricloss.metric(best=1.0, shapes={"scores": "Q D", "relevance": "Q D"}, padding={"relevance": -1})
 def mrr(scores, relevance):
     listed = relevance >= 0
     order = scores.masked_fill(~listed, float("-inf")).argsort(dim=1, descending=True, stable=True)

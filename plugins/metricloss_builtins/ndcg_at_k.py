@@ -15,7 +15,7 @@ import torch
 from metricloss_builtins import gain_of, whole_number
 
 
-@metricloss.metric(best=1.0, shapes={"scores": "Q D", "relevance": "Q D"})
+@metricloss.metric(best=1.0, shapes={"scores": "Q D", "relevance": "Q D"}, padding={"relevance": -1})
 def ndcg_at_k(scores, relevance, *, k=10, gain="exponential"):
     whole_number("k", k, "get_metric('ndcg_at_k', k=10)", "a whole number of at least 1 (the cut-off)")
     gains = gain_of(relevance, gain)
