@@ -85,6 +85,9 @@ class Processes:
 
     def end(self) -> None:
         if self.owns_group and torch.distributed.is_initialized():
+            # every process reaches the end before any tears the group down: a gloo peer torn down
+            # while another still talks to it can abort at exit
+            torch.distributed.barrier()
             torch.distributed.destroy_process_group()
 
 
