@@ -38,6 +38,7 @@ refuses is refused with the same message as ever.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from types import SimpleNamespace
 import operator
 from collections.abc import Callable, Mapping
@@ -154,7 +155,7 @@ def _name(table: dict, target) -> str | None:
 # Lazy values
 
 
-class Lazy:
+class Lazy(ABC):
     """A tensor of ``shape`` (at least two dims: [..., M, N]) that is never held whole unless an
     op needs it. ``probe`` is the value at one entry (every dim of size 1): dtype and device,
     and a cheap run of an op to learn its result type. ``linear``: the value as a weighted sum of
@@ -177,15 +178,16 @@ class Lazy:
     def numel(self) -> int:
         return math.prod(self.shape)
 
+    @abstractmethod
     def slab(self, dim: int, start: int, stop: int) -> torch.Tensor:
         """Entries ``start:stop`` along ``dim`` (-2: rows, -1: columns), every other dim whole."""
-        raise NotImplementedError
 
     def whole(self) -> torch.Tensor:
         return self.slab(-2, 0, self.shape[-2])
 
+    @abstractmethod
     def relabelled(self, labels: frozenset) -> Lazy:
-        raise NotImplementedError
+        """The same value, reported under ``labels`` (where its comparisons were written)."""
 
 
 class Outer(Lazy):

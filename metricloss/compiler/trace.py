@@ -115,13 +115,19 @@ def shape_derived(node: fx.Node) -> bool:
 
 def depends_on_scores(node: fx.Node) -> bool:
     """Whether score values (not just their shapes) reach ``node``."""
+    return values_reach(node, lambda current: bool(current.meta.get(SCORE_ARGUMENT)))
+
+
+def values_reach(node: fx.Node, source) -> bool:
+    """Whether the values (not just the shape, dtype or device) of a node ``source`` accepts
+    reach ``node``: a walk back through its inputs that stops at reads of metadata."""
     seen, stack = set(), [node]
     while stack:
         current = stack.pop()
         if current in seen:
             continue
         seen.add(current)
-        if current.meta.get(SCORE_ARGUMENT):
+        if source(current):
             return True
         if not is_metadata(current):
             stack.extend(current.all_input_nodes)
@@ -365,17 +371,7 @@ _PROBE_UNROLL = 32
 
 def _reads_arguments(node: fx.Node) -> bool:
     """Whether an argument's values (not just its shape, dtype or device) reach ``node``."""
-    seen, stack = set(), [node]
-    while stack:
-        current = stack.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        if current.op == "placeholder":
-            return True
-        if not is_metadata(current):
-            stack.extend(current.all_input_nodes)
-    return False
+    return values_reach(node, lambda current: current.op == "placeholder")
 
 
 # ``torch.zeros(num_classes)`` (or ``torch.zeros(3, 3)``) gets no traced argument and would run
