@@ -20,7 +20,7 @@ def compile_time(repeats: int, clock: Clock, only: list[str] | None = None) -> T
     def compile_fresh(declaration, params):
         return lambda: compile_metric(declaration, params)
 
-    builtins = [entry for entry in ml.REGISTRY.entries("metric")
+    builtins = [entry for entry in ml.plugins("metric")
                 if entry.plugin.declaration.fn.__module__.startswith("metricloss_builtins.")
                 and (only is None or entry.name in only)]
     timings, busy = measure_quietly(

@@ -37,9 +37,10 @@ from .evaluator import evaluator
 from .loss.interpolators import Interpolator, gaussian_kernel, inverse_distance, nearest
 from .loss.module import UniLoss
 from .compiler.metric import Metric, get_metric, metric
-from .plugins import get_plugin, interpolator, relaxation, sampler, task
-from .registry import REGISTRY
+from .decorators import interpolator, relaxation, sampler, task
+from .registry import REGISTRY as _REGISTRY, Entry, Failure, get_plugin
 from .loss.relaxations import Relaxation, gaussian_cdf, linear, sigmoid
+from .loss.anchors import Anchors
 from .loss.samplers import Sampler, SamplingContext, element_nearby, good, ideal, nearby, random
 from .loss.sizes import Sizes
 from .loss.subsampling import Selection, hardest, random_fraction
@@ -47,13 +48,28 @@ from .loss.subsampling import Selection, hardest, random_fraction
 __all__ = [
     "BatchLoopWarning", "CompileError", "InputError", "MetricLossError", "MetricLossWarning", "PluginError", "SaturationWarning",
     "TieOrderWarning", "UndefinedBatchWarning",
-    "Interpolator", "Metric", "Relaxation", "Sampler", "SamplingContext", "UniLoss", "REGISTRY",
+    "Anchors", "Interpolator", "Metric", "Relaxation", "Sampler", "SamplingContext", "UniLoss",
     "element_nearby", "explain", "gaussian_cdf", "gaussian_kernel", "get_metric", "good", "ideal",
     "inverse_distance", "linear", "metric", "nearby", "nearest", "random", "sigmoid",
-    "get_plugin", "interpolator", "relaxation", "sampler", "task",
+    "get_plugin", "interpolator", "relaxation", "sampler", "task", "plugins", "plugin_failures", "Entry", "Failure",
+    "Task", "Data", "Split", "Settings", "Report",
     "Selection", "hardest", "random_fraction", "count_metric", "Sizes", "evaluator",
 ]
 __version__ = "0.1.0"
+
+
+def plugins(kind: str) -> list[Entry]:
+    """The registered plugins of ``kind`` ("metric", "relaxation", "sampler", "interpolator", "task",
+    "command"), installed ones included, each with where it comes from (``Entry.source``,
+    ``distribution``, ``version``); ``metricloss plugins`` prints them all."""
+    _REGISTRY.kind(kind)
+    return _REGISTRY.entries(kind)
+
+
+def plugin_failures(kind: str) -> list[Failure]:
+    """The installed plugins of ``kind`` that failed to load, each with its distribution and why."""
+    _REGISTRY.kind(kind)
+    return _REGISTRY.failures(kind)
 
 
 def explain(metric: str | Metric | Callable) -> str:
@@ -70,3 +86,7 @@ def explain(metric: str | Metric | Callable) -> str:
 
     return explaining(metric)
 
+
+# Last: the training layer's types, which plugin authors build tasks from; importing them declares
+# the task kind. (``train.task`` reads ``metricloss`` at call time only, so this import is safe here.)
+from .train.task import Data, Report, Settings, Split, Task  # noqa: E402

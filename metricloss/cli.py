@@ -20,9 +20,12 @@ from importlib import metadata
 from pathlib import Path
 
 from . import __version__
+from .contracts import callable_plugin
 from .errors import InputError, MetricLossError
+from .registry import REGISTRY, Kind
 
-COMMANDS_GROUP = "metricloss.commands"
+# A command plugin is a function that adds its subcommand to the ``metricloss`` parser's commands.
+REGISTRY.declare(Kind("command", "metricloss.commands", callable_plugin))
 MAX_SEEDS = 10_000  # compare --seeds: a bound that keeps the list of seeds small; each is two trainings
 
 # What the optional dependencies are, by the module that imports them: the distribution to
@@ -135,7 +138,7 @@ def _main(argv: list[str] | None) -> int:
                     "to explain; keep what the module runs as a script under `if __name__ == \"__main__\":`"
                 ) from None
         elif args.command == "plugins":
-            from .registry import REGISTRY, plugins_table
+            from .plugin_listing import plugins_table
 
             print(plugins_table(REGISTRY))
         elif args.command == "train":
@@ -351,17 +354,12 @@ def _add_installed_commands(commands) -> list[str]:
     With plugin autoload switched off (``METRICLOSS_DISABLE_PLUGIN_AUTOLOAD=1``) none is imported:
     the switch stops every entry point from running code in this process, commands included.
     """
-    from .registry import autoload_disabled
-
-    broken: list[str] = []
-    if autoload_disabled():
-        return broken
-    for point in metadata.entry_points(group=COMMANDS_GROUP):
+    broken = [f"{f.name} ({f.source}): {f.error}" for f in REGISTRY.failures("command")]
+    for entry in REGISTRY.entries("command"):
         try:
-            point.load()(commands)
+            entry.plugin(commands)
         except Exception as error:  # a broken plugin must not take the other commands down
-            where = f"{point.dist.name} {point.dist.version}" if point.dist else point.value
-            broken.append(f"{point.name} ({where}): {type(error).__name__}: {error}")
+            broken.append(f"{entry.name} ({entry.source}): {type(error).__name__}: {error}")
     return broken
 
 

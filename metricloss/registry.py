@@ -1,34 +1,42 @@
-"""The plugin registry: one table per kind, filled by decorators and by entry points.
+"""The plugin registry: the ground the plugin kinds stand on, knowing none of them.
 
-Entry points (group ``metricloss.metrics`` for metrics) are loaded lazily, on the first lookup
-that misses, the way pytest and pluggy find plugins. ``METRICLOSS_DISABLE_PLUGIN_AUTOLOAD=1`` turns
-discovery off. A plugin that fails to import is recorded with its distribution and error and the
-rest still load; asking for it by name raises a PluginError that says why it is missing.
+Each kind is declared to the registry once, by the module that defines what its plugins are
+(``Kind``: a name, an entry-point group, a contract, and for parts given as objects, their type and
+an example), as pluggy's ``add_hookspecs`` declares a specification: ``compiler/metric.py``
+declares metrics, ``loss/`` the relaxations, samplers and interpolators, ``train/task.py`` tasks,
+``cli.py`` commands. The registry imports nothing of the library but its errors and contracts, and
+is the only reader of entry points.
+
+Entry points are loaded lazily, on the first lookup that misses, the way pytest and pluggy find
+plugins. ``METRICLOSS_DISABLE_PLUGIN_AUTOLOAD=1`` turns discovery off. A plugin that fails to
+import is recorded with its distribution and error and the rest still load; asking for it by name
+raises a PluginError that says why it is missing.
 """
 
 from __future__ import annotations
 
 import difflib
-import hashlib
-import inspect
 import os
-import re
-import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from .contracts import problem
-from .errors import PluginError
+from .contracts import Contract
+from .errors import InputError, PluginError
 
-GROUPS = {
-    "metric": "metricloss.metrics",
-    "relaxation": "metricloss.relaxations",
-    "sampler": "metricloss.samplers",
-    "interpolator": "metricloss.interpolators",
-    "task": "metricloss.tasks",
-}
 AUTOLOAD_SWITCH = "METRICLOSS_DISABLE_PLUGIN_AUTOLOAD"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of plugin, as its defining module declares it."""
+
+    name: str  # "relaxation"
+    group: str  # the entry-point group its distributions publish under
+    contract: Contract  # checked on every plugin when it registers
+    part: type | None = None  # what a part given as an object must be (``resolve``), when parts are made
+    example: str = ""  # such a part, written as a user would
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,7 @@ class Entry:
     source: str  # "distribution version" for entry points, "file:line" for decorators
     distribution: str = ""
     version: str = ""
-    fingerprint: str | None = None  # a decorated plugin's definition (``definition_fingerprint``); None for entry points
+    fingerprint: str | None = None  # a decorated plugin's definition (``fingerprints``); None for entry points
 
 
 @dataclass(frozen=True)
@@ -51,24 +59,49 @@ class Failure:
 
 
 class Registry:
-    """One table per plugin kind (metric, relaxation, sampler, interpolator, task), filled by the
-    decorators and, on the first lookup that misses, by the installed entry points."""
+    """One table per declared kind, filled by decorators and, on the first lookup that misses, by
+    the installed entry points."""
 
-    def __init__(self) -> None:
-        self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in GROUPS}
-        self._failures: dict[str, dict[str, Failure]] = {kind: {} for kind in GROUPS}
+    def __init__(self, kinds: Iterable[Kind] = ()) -> None:
+        """An empty registry of ``kinds`` (a second registry, for tools and tests, takes the
+        process's: ``Registry(REGISTRY.kinds())``)."""
+        self._kinds: dict[str, Kind] = {}
+        self._entries: dict[str, dict[str, Entry]] = {}
+        self._failures: dict[str, dict[str, Failure]] = {}
         self._loaded: set[str] = set()
+        for kind in kinds:
+            self.declare(kind)
+
+    def declare(self, kind: Kind) -> None:
+        """Add a kind. Declaring it again (its module reloaded) keeps the plugins registered so far."""
+        known = self._kinds.get(kind.name)
+        if known is not None and known.group != kind.group:
+            raise PluginError(f"the plugin kind {kind.name!r} is declared twice, with groups {known.group!r} "
+                              f"and {kind.group!r}")
+        self._kinds[kind.name] = kind
+        self._entries.setdefault(kind.name, {})
+        self._failures.setdefault(kind.name, {})
+
+    def kinds(self) -> list[Kind]:
+        return list(self._kinds.values())
+
+    def kind(self, name: str) -> Kind:
+        kind = self._kinds.get(name) if isinstance(name, str) else None
+        if kind is None:
+            raise InputError(f"kind must be one of {sorted(self._kinds)}, got {name!r}"[:300])
+        return kind
 
     def register(self, kind: str, name: str, plugin: Any, source: str,
                  distribution: str = "", version: str = "", fingerprint: str | None = None) -> None:
-        """Add a plugin, checked against its kind's contract (``contracts.py``).
+        """Add a plugin, checked against its kind's contract.
 
         A name holds one definition per process. Declaring it again with the same source (a
         notebook cell run twice, a module imported under two names) replaces the entry; with
         another source it is refused, wherever that source is."""
+        declared = self.kind(kind)
         if not isinstance(name, str) or not name:
             raise PluginError(f"the {kind} at {source} needs a non-empty string name, got {name!r}")
-        wrong = problem(kind, plugin)
+        wrong = declared.contract(plugin, kind)
         if wrong is not None:
             raise PluginError(f"the {kind} {name!r} at {source} {wrong}")
         entries = self._entries[kind]
@@ -89,6 +122,7 @@ class Registry:
         entries[name] = Entry(name, kind, plugin, source, distribution, version, fingerprint)
 
     def get(self, kind: str, name: str) -> Any:
+        self.kind(kind)
         if not isinstance(name, str):
             raise PluginError(f"a {kind} is looked up by its name, a string; got {type(name).__name__} {name!r}"[:300])
         if name not in self._entries[kind]:
@@ -98,19 +132,16 @@ class Registry:
             return entry.plugin
         failure = self._failures[kind].get(name)
         if failure is not None:
-            raise PluginError(
-                f"the {kind} {name!r} from {failure.source} failed to load: {failure.error}"
-            )
+            raise PluginError(f"the {kind} {name!r} from {failure.source} failed to load: {failure.error}")
         known = sorted(self._entries[kind])
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         off = " (plugin autoload is off: METRICLOSS_DISABLE_PLUGIN_AUTOLOAD is set)" if autoload_disabled() else ""
-        raise PluginError(
-            f"no {kind} named {name!r}{off}. Known {kind}s: {', '.join(known) or 'none'}.{hint}"
-        )
+        raise PluginError(f"no {kind} named {name!r}{off}. Known {kind}s: {', '.join(known) or 'none'}.{hint}")
 
     def entry(self, kind: str, name: str) -> Entry | None:
         """The entry registered as ``name`` (entry points loaded first if it is not yet), or None."""
+        self.kind(kind)
         if name not in self._entries[kind]:
             self.load_entry_points(kind)
         return self._entries[kind].get(name)
@@ -123,12 +154,24 @@ class Registry:
         self.load_entry_points(kind)
         return sorted(self._failures[kind].values(), key=lambda f: f.name)
 
+    def check_name_free(self, kind: str, name: str, module: str | None, how: str) -> None:
+        """A plugin declared in-process may not take the name of an installed plugin it is not: that
+        plugin's entry point would clash with it at the first lookup, far from here. ``how``: the
+        spelling that gives another name (``@metric(name=...)``)."""
+        for point in installed(self.kind(kind).group):
+            if point.name == name and point.module != module:
+                raise PluginError(
+                    f"a {kind} named {name!r} is already provided by {_distribution(point)} ({point.value}); "
+                    f"choose another name with {how}"
+                )
+
     def load_entry_points(self, kind: str) -> None:
+        declared = self.kind(kind)
         if kind in self._loaded or autoload_disabled():
             return
         self._loaded.add(kind)
         found: dict[str, str] = {}
-        for point in metadata.entry_points(group=GROUPS[kind]):
+        for point in installed(declared.group):
             source = _distribution(point)
             if point.name in found and found[point.name] != source:
                 raise PluginError(
@@ -139,11 +182,11 @@ class Registry:
             try:
                 plugin = point.load()
             except Exception as error:  # a broken plugin must not take the others down
-                self._failures[kind][point.name] = Failure(
-                    point.name, kind, source, f"{type(error).__name__}: {error}"
-                )
+                self._failures[kind][point.name] = Failure(point.name, kind, source, f"{type(error).__name__}: {error}")
                 continue
             plugin_name = getattr(plugin, "name", point.name)
+            if not isinstance(plugin_name, str):  # a function's attribute, not a declared name
+                plugin_name = point.name
             if plugin_name != point.name:
                 self._failures[kind][point.name] = Failure(
                     point.name, kind, source,
@@ -151,71 +194,22 @@ class Registry:
                     "the two names must agree",
                 )
                 continue
-            wrong = problem(kind, plugin)
+            wrong = declared.contract(plugin, kind)
             if wrong is not None:
                 self._failures[kind][point.name] = Failure(point.name, kind, source, f"{point.value} {wrong}")
                 continue
             dist = point.dist
-            self.register(kind, point.name, plugin, source,
-                          dist.name if dist else "", dist.version if dist else "")
+            self.register(kind, point.name, plugin, source, dist.name if dist else "", dist.version if dist else "")
 
 
-def plugins_table(registry: Registry) -> str:
-    """Every plugin by kind with where it comes from, then the ones that failed to load."""
-    rows = [("kind", "name", "distribution", "version")]
-    failed = []
-    for kind in GROUPS:
-        rows += [(kind, e.name, e.distribution or f"(in-process) {e.source}", e.version)
-                 for e in registry.entries(kind)]
-        failed += registry.failures(kind)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    if autoload_disabled():
-        lines.append(f"\n(entry-point discovery is off: {AUTOLOAD_SWITCH} is set)")
-    if failed:
-        lines.append("\nfailed to load:")
-        lines += [f"  {f.kind} {f.name!r} from {f.source}: {f.error}" for f in failed]
-    return "\n".join(lines)
+def installed(group: str) -> list[metadata.EntryPoint]:
+    """The installed entry points of ``group``; none while autoload is switched off."""
+    return [] if autoload_disabled() else list(metadata.entry_points(group=group))
 
 
 def _distribution(point: metadata.EntryPoint) -> str:
     dist = point.dist
     return f"{dist.name} {dist.version}" if dist is not None else point.value
-
-
-def definition_fingerprint(*parts: Any) -> str:
-    """What identifies a declaration's definition: the source text of each function among ``parts``
-    (its code object's contents where the source cannot be read: ``python -c``, ``exec``), and the
-    ``repr`` of every other part (options). Two declarations with equal fingerprints are the same."""
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(_definition(part).encode("utf-8", "backslashreplace"))
-        digest.update(b"\0")
-    return digest.hexdigest()
-
-
-def _definition(part: Any) -> str:
-    if not callable(part) or isinstance(part, type):
-        return _plain_repr(part)
-    declared = getattr(part, "_metricloss_source", None)  # set by code that generates the function
-    if isinstance(declared, str):
-        return declared
-    try:
-        return textwrap.dedent(inspect.getsource(part))
-    except (OSError, TypeError):
-        code = getattr(part, "__code__", None)
-        return _plain_repr(part) if code is None else _code_text(code)
-
-
-def _plain_repr(part: Any) -> str:
-    """``repr`` without memory addresses, which differ between two runs of the same declaration."""
-    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(part))
-
-
-def _code_text(code) -> str:
-    constants = tuple(_code_text(c) if inspect.iscode(c) else repr(c) for c in code.co_consts)
-    return repr((code.co_code, constants, code.co_names, code.co_varnames, code.co_freevars))
 
 
 def autoload_disabled() -> bool:
@@ -226,3 +220,29 @@ REGISTRY = Registry()
 """The process's plugin registry. ``REGISTRY.entries("metric")`` lists the registered metrics
 with where each comes from, ``REGISTRY.failures(kind)`` the plugins that failed to load and why;
 ``metricloss plugins`` prints both. Look plugins up with ``get_metric`` and ``get_plugin``."""
+
+
+def get_plugin(kind: str, name: str) -> Any:
+    """The registered plugin of ``kind`` called ``name`` (a factory, or a ``Metric``)."""
+    REGISTRY.kind(kind)
+    if not isinstance(name, str):
+        raise PluginError(f"a {kind}'s name is a string, got {type(name).__name__} {name!r}"[:300])
+    return REGISTRY.get(kind, name)
+
+
+def resolve(kind: str, part: Any) -> Any:
+    """A part given by name is made by its factory with default parameters; a part given as an
+    object must be one (``ml.sigmoid(tau=1.0)``, not the factory ``ml.sigmoid``)."""
+    if isinstance(part, str):
+        return get_plugin(kind, part)()
+    declared = REGISTRY.kind(kind)
+    if declared.part is not None and not isinstance(part, declared.part):
+        factories = {id(entry.plugin): entry.name for entry in REGISTRY.entries(kind)}
+        called = ""
+        if id(part) in factories:  # the factory itself, not what it makes
+            called = f"; call the factory: `{factories[id(part)]}()` rather than `{factories[id(part)]}`"
+        raise InputError(
+            f"{kind} must be a {declared.part.__name__} (e.g. {declared.example}) or the name of a registered "
+            f"{kind}, got {type(part).__name__} {part!r}"[:240] + called
+        )
+    return part

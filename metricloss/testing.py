@@ -20,7 +20,7 @@ from .loss.anchors import Anchors
 from .loss.interpolators import Interpolator
 from .loss.module import UniLoss
 from .compiler.metric import Metric, get_metric
-from .plugins import get_plugin
+from .registry import get_plugin
 from .loss.relaxations import Relaxation
 from .loss.samplers import Sampler, SamplingContext
 

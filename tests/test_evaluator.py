@@ -90,7 +90,7 @@ def test_a_metric_given_as_an_object_a_name_with_parameters_or_a_plain_function(
         return (scores.argmax(1) == labels).float().mean()
 
     assert torch.equal(evaluate(plain_accuracy, batches), ml.get_metric("accuracy")(scores, labels))
-    assert "plain_accuracy" not in {entry.name for entry in ml.REGISTRY.entries("metric")}  # not registered
+    assert "plain_accuracy" not in {entry.name for entry in ml.plugins("metric")}  # not registered
 
 
 def test_reset_forgets_the_batches_and_update_after_it_starts_again():

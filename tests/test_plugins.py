@@ -9,9 +9,10 @@ import torch
 
 import metricloss as ml
 from metricloss import testing
-from metricloss.registry import GROUPS, REGISTRY, Registry, plugins_table
+from metricloss.plugin_listing import plugins_table
+from metricloss.registry import REGISTRY, Registry
 
-CHECKED = [k for k in GROUPS if k in testing.CHECKS]
+CHECKED = [k.name for k in REGISTRY.kinds() if k.name in testing.CHECKS]
 
 
 @pytest.mark.parametrize(
@@ -38,7 +39,7 @@ def test_the_suite_checks_exactness_against_a_reference():
 
 def test_example_package_is_found_and_trains():
     """examples/plugin_package is installed by the set-up command (pip install -e examples/plugin_package)."""
-    entries = {(e.kind, e.name): e for kind in GROUPS for e in REGISTRY.entries(kind)}
+    entries = {(e.kind, e.name): e for kind in REGISTRY.kinds() for e in REGISTRY.entries(kind.name)}
     assert ("metric", "mean_reciprocal_rank") in entries, "install examples/plugin_package (see README)"
     assert entries[("relaxation", "arctan")].distribution == "metricloss-example-plugin"
     table = subprocess.run([sys.executable, "-m", "metricloss.cli", "plugins"], capture_output=True,
@@ -76,7 +77,7 @@ def test_a_plugin_that_fails_to_import_is_reported_and_the_rest_load(tmp_path, m
         broken = not_a_module_anywhere:factory
     """)
     monkeypatch.syspath_prepend(str(tmp_path))
-    registry = Registry()
+    registry = Registry(REGISTRY.kinds())
     assert "sigmoid" in [e.name for e in registry.entries("relaxation")]
     (failure,) = registry.failures("relaxation")
     assert failure.source == "broken_plugin 1.0" and "ModuleNotFoundError" in failure.error
@@ -93,7 +94,7 @@ def test_two_distributions_with_one_plugin_name(tmp_path, monkeypatch):
         """)
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ml.PluginError, match=r"two interpolators are named 'shepard': one from (first|second)_plugin 1.0, one from (first|second)_plugin 1.0"):
-        Registry().entries("interpolator")
+        Registry(REGISTRY.kinds()).entries("interpolator")
 
 
 def test_decorated_parts_are_registered_and_usable_by_name():

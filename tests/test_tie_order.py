@@ -190,7 +190,7 @@ def test_explain_names_the_unstable_sort_in_the_lowering():
 def test_the_built_in_metrics_follow_an_order_torch_defines():
     """Built-ins write their sorts stable (topk_accuracy as scikit-learn's own top k), so the code
     they are written in agrees with their compiled value on ties, and using them warns of nothing."""
-    built_ins = [entry.plugin for entry in ml.REGISTRY.entries("metric")
+    built_ins = [entry.plugin for entry in ml.plugins("metric")
                  if entry.plugin.declaration.fn.__module__.startswith("metricloss_builtins.")]
     assert {"topk_accuracy", "precision_at_k"} <= {metric.name for metric in built_ins}
     for metric in built_ins:

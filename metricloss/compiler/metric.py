@@ -21,7 +21,6 @@ import pickle
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 import torch
@@ -35,7 +34,9 @@ from .partition import partition
 from .binaries import Binaries
 from .exact import Evaluation
 from .program import Program
-from ..registry import GROUPS, REGISTRY, definition_fingerprint
+from ..contracts import instance_of
+from ..fingerprints import definition_fingerprint
+from ..registry import REGISTRY, Kind
 from .shapes import PerShape
 from .tie_order import UnstableSort, warn_once
 from .trace import NeedsShapes, trace_metric
@@ -53,7 +54,7 @@ class Declaration:
     check: Callable | None = None  # check(scores, *targets, **params) -> a message, or None
     # Targets whose value marks an item of the last dimension as padding, which the metric ignores.
     padding: Mapping[str, float] = dataclasses.field(default_factory=dict)
-    fingerprint: str = ""  # the definition (``registry.definition_fingerprint``): equal means the same metric
+    fingerprint: str = ""  # the definition (``fingerprints.definition_fingerprint``): equal means the same metric
 
     @property
     def required(self) -> set[str]:
@@ -357,7 +358,7 @@ def metric(
     bound = Metric(declaration, {k: v for k, v in defaults.items() if k not in missing}) if not missing else None
     result = bound if bound is not None else _Unbound(declaration)
     if register:
-        _check_name_free(name, fn)
+        REGISTRY.check_name_free("metric", name, fn.__module__, "@metric(name=...)")
         REGISTRY.register("metric", name, result, str(location), fingerprint=declaration.fingerprint)
     return result
 
@@ -647,17 +648,6 @@ def _hashable(value: Any) -> bool:
     return True
 
 
-def _check_name_free(name: str, fn: Callable) -> None:
-    """A decorated metric may not take the name of an installed plugin it is not."""
-    for point in metadata.entry_points(group=GROUPS["metric"]):
-        if point.name == name and point.module != fn.__module__:
-            dist = f"{point.dist.name} {point.dist.version}" if point.dist else point.value
-            raise PluginError(
-                f"a metric named {name!r} is already provided by {dist} ({point.value}); "
-                "choose another name with @metric(name=...)"
-            )
-
-
 @functools.lru_cache(maxsize=None)
 def _compile(declaration: Declaration, params: tuple) -> Compiled | PerShape:
     return compile_metric(declaration, dict(params))
@@ -760,3 +750,6 @@ def _def_line(fn: Callable) -> SourceLocation:
         if text.lstrip().startswith(("def ", "async def ")):
             return SourceLocation(filename, line + offset)
     return SourceLocation(filename, line)
+
+
+REGISTRY.declare(Kind("metric", "metricloss.metrics", instance_of(Metric)))

@@ -21,7 +21,7 @@ import torch
 
 import metricloss as ml
 from metricloss.errors import InputError
-from metricloss.plugins import resolve
+from metricloss.registry import resolve
 
 from .recommend import Recommendation, recommend
 from .tracking import DRAWS, FRACTIONS, Tracking, check_fractions, track

@@ -48,7 +48,7 @@ from torch.func import vmap
 from ..compiler.metric import Metric, get_metric
 from ..errors import InputError
 from ..loss import surrogate
-from ..plugins import resolve
+from ..registry import resolve
 from ..loss.interpolators import Interpolator, inverse_distance
 from ..loss.relaxations import Relaxation, sigmoid
 from ..loss.samplers import Sampler, default_samplers

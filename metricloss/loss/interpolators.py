@@ -23,6 +23,9 @@ import torch
 
 from .relaxations import positive, widened
 from ..errors import InputError
+from ..contracts import factory_of
+from ..part_pickling import part_reduce
+from ..registry import REGISTRY, Kind
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,6 @@ class Interpolator:
         return self.interpolate(squared_distances, values)
 
     def __reduce__(self):  # by reference: the registered factory's name and the parameters
-        from ..plugins import part_reduce
-
         return part_reduce("interpolator", self)
 
     def __copy__(self) -> Interpolator:
@@ -127,3 +128,6 @@ def nearest(k: int = 32, power: float = 1.0, eps: float = 1e-8) -> Interpolator:
         return _shepard(squared_distances[chosen], values[chosen], power, eps)
 
     return Interpolator("nearest", {"k": k, "power": power, "eps": eps}, interpolate)
+
+
+REGISTRY.declare(Kind("interpolator", "metricloss.interpolators", factory_of(Interpolator), Interpolator, "ml.inverse_distance()"))

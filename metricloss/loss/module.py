@@ -14,7 +14,7 @@ from ..errors import InputError, MetricLossWarning, SaturationWarning, Undefined
 from .surrogate import UNDEFINED_POLICIES, Terms, undefined_error, uniloss_terms
 from .interpolators import Interpolator, inverse_distance
 from ..compiler.metric import Metric, get_metric
-from ..plugins import resolve
+from ..registry import resolve
 from .relaxations import Relaxation, sigmoid
 from .samplers import Sampler, default_samplers
 from .sizes import DEFAULT, Sizes

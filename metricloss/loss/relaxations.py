@@ -22,6 +22,9 @@ from typing import Any
 
 import torch
 from ..errors import InputError
+from ..contracts import factory_of
+from ..part_pickling import part_reduce
+from ..registry import REGISTRY, Kind
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,6 @@ class Relaxation:
         return self.relax(differences)
 
     def __reduce__(self):  # by reference: the registered factory's name and the parameters
-        from ..plugins import part_reduce
-
         return part_reduce("relaxation", self)
 
     def __copy__(self) -> Relaxation:
@@ -94,3 +95,6 @@ def gaussian_cdf(sigma: float = 1.0) -> Relaxation:
     """
     scale = 1.0 / (positive(sigma, "gaussian_cdf", "sigma") * math.sqrt(2.0))
     return Relaxation("gaussian_cdf", {"sigma": sigma}, lambda d: torch.erf(widened(d) * scale))
+
+
+REGISTRY.declare(Kind("relaxation", "metricloss.relaxations", factory_of(Relaxation), Relaxation, "ml.sigmoid(tau=1.0)"))

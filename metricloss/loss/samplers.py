@@ -19,6 +19,9 @@ import torch
 from .anchors import Anchors, DenseAnchors, FlipAnchors, RandomAnchors
 from .sizes import DEFAULT, Sizes
 from ..errors import InputError
+from ..contracts import factory_of
+from ..part_pickling import part_reduce
+from ..registry import REGISTRY, Kind
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,6 @@ class Sampler:
         return self.sample(context)
 
     def __reduce__(self):  # by reference: the registered factory's name and the parameters
-        from ..plugins import part_reduce
-
         return part_reduce("sampler", self)
 
     def __copy__(self) -> Sampler:
@@ -242,3 +243,6 @@ def distinct_indices(rows: int, per_row: int, size: int, generator, device) -> t
         taken = (chosen[:, :step] == draw[:, None]).any(1)
         chosen[:, step] = torch.where(taken, torch.full_like(draw, top), draw)
     return chosen
+
+
+REGISTRY.declare(Kind("sampler", "metricloss.samplers", factory_of(Sampler), Sampler, "ml.ideal(16)"))

@@ -17,7 +17,12 @@ from typing import Any
 import torch
 
 import metricloss as ml
+from metricloss.contracts import factory_of
 from metricloss.errors import InputError
+from metricloss.registry import REGISTRY, Kind
+
+# What a task plugin's factory must return at least; ``Task`` has them all.
+TASK_FIELDS = ("name", "metrics", "settings", "load", "model", "scores", "baseline", "optimizer")
 
 
 @dataclass(frozen=True)
@@ -139,3 +144,6 @@ def step_schedule(fractions: Sequence[float], gamma: float) -> Callable[[torch.o
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=gamma)
 
     return scheduler
+
+
+REGISTRY.declare(Kind("task", "metricloss.tasks", factory_of(fields=TASK_FIELDS)))
