@@ -20,7 +20,14 @@ class CompileError(MetricLossError):
 
 
 class InputError(MetricLossError, ValueError):
-    """Scores or targets handed to a metric or a loss are not what it expects."""
+    """Scores or targets handed to a metric or a loss are not what it expects.
+
+    ``metric``: the metric the message already names, when it does, so that code passing the error
+    on knows not to name it again."""
+
+    def __init__(self, *args, metric: str | None = None):
+        super().__init__(*args)
+        self.metric = metric
 
 
 class PluginError(MetricLossError, LookupError):

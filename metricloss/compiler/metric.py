@@ -119,9 +119,9 @@ class Metric:
         try:
             self._compiled = _compile(declaration, key)
         except InputError as error:  # a parameter the metric's own code refuses while tracing
-            if f"`{declaration.name}`" in str(error):
+            if error.metric == declaration.name:
                 raise
-            raise InputError(f"metric `{declaration.name}`: {error}") from None
+            raise InputError(f"metric `{declaration.name}`: {error}", metric=declaration.name) from None
 
     @property
     def per_shape(self) -> bool:
@@ -177,11 +177,21 @@ class Metric:
             _run_check(decl, scores, targets, self.params)
 
     def binaries(self, scores: torch.Tensor, *targets) -> Binaries:
+        return self.prepared(scores, *targets)[1]
+
+    def prepared(self, scores: torch.Tensor, *targets) -> tuple[Compiled, Binaries]:
+        """The compiled metric for these inputs and their binaries, the inputs checked once: what
+        the loss needs of a batch before anything else."""
+        compiled = self._checked(scores, targets)
+        return compiled, compiled.program.pairs(scores, targets)
+
+    def _checked(self, scores: torch.Tensor, targets: tuple) -> Compiled:
+        """The inputs checked (once), then the compiled metric for their shapes."""
         self.check_inputs(scores, *targets)
-        compiled = self.compiled_for(scores, *targets)
+        compiled = self._compiled.compiled_for((scores, *targets)) if self.per_shape else self._compiled
         if compiled.selections and self.declaration.spec.names[0] not in self.declaration.spec.shapes:
             _check_selections(compiled, scores, targets)
-        return compiled.program.pairs(scores, targets)
+        return compiled
 
     def __call__(self, scores: torch.Tensor, *targets, **params) -> torch.Tensor:
         """The exact value; ``params`` bind the metric's parameters for this call."""
@@ -193,10 +203,7 @@ class Metric:
         blocks and comparisons that are not of two vectors); see ``compiler/exact.py``."""
         if params:
             return self.bind(**params).evaluate(scores, *targets)
-        self.check_inputs(scores, *targets)
-        compiled = self.compiled_for(scores, *targets)
-        if compiled.selections and self.declaration.spec.names[0] not in self.declaration.spec.shapes:
-            _check_selections(compiled, scores, targets)
+        compiled = self._checked(scores, targets)
         with torch.no_grad():
             evaluation = compiled.program.evaluate(scores, targets)
         return dataclasses.replace(evaluation, value=evaluation.value.to(torch.float32))
