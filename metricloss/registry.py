@@ -41,6 +41,9 @@ class Kind:
 
 @dataclass(frozen=True)
 class Entry:
+    """A registered plugin and where it comes from, as ``ml.plugins(kind)`` and ``metricloss plugins``
+    list it."""
+
     name: str
     kind: str
     plugin: Any
@@ -52,6 +55,9 @@ class Entry:
 
 @dataclass(frozen=True)
 class Failure:
+    """An installed plugin that failed to load: its distribution, and the error, kept so that asking
+    for it by name says why it is missing."""
+
     name: str
     kind: str
     source: str

@@ -49,6 +49,9 @@ class Split:
 
 @dataclass(frozen=True)
 class Data:
+    """What a task's ``load`` returns: three splits, where they come from (said in every output),
+    and defaults for this data when they differ from the task's."""
+
     train: Split
     validation: Split
     test: Split
@@ -99,6 +102,11 @@ class Report:
 
 @dataclass(frozen=True)
 class Task:
+    """A reference training: every task-specific choice in one value (data, model, how the model's
+    output becomes the metric's scores, the usual loss, optimiser and schedule), so that one loop,
+    one checkpoint format and one comparison serve every task. A task plugin's factory returns one.
+    """
+
     name: str
     description: str
     metrics: tuple[str, ...]  # the first is the default
