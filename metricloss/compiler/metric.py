@@ -28,6 +28,7 @@ import torch
 from ..errors import CompileError, InputError, MetricLossError, PluginError, SourceLocation
 from .goals import Goal, Ideal
 from .ideal import Proposal, find_ideal, propose
+from .ops import table as op_table
 from .inputs import InputSpec
 from .lowering import lower
 from .partition import partition
@@ -561,22 +562,10 @@ class Selection:
     location: SourceLocation | None
 
 
-# Ops through which a tensor keeps the shape of its one tensor argument.
-_SAME_SHAPE = {
-    "float", "double", "half", "to", "type_as", "clone", "contiguous", "bool", "long", "int",
-    "sigmoid", "tanh", "exp", "log", "neg", "abs", "softmax", "log_softmax", "logical_not",
-    "__invert__", "__neg__", torch.sigmoid, torch.tanh, torch.exp, torch.log, torch.neg, torch.softmax,
-    torch.log_softmax, torch.logical_not, operator.neg, operator.invert, torch.nn.functional.softmax,
-    torch.nn.functional.log_softmax, torch.nn.functional.sigmoid,
-}
-# Element-wise ops of two operands: the result has their broadcast shape.
-_ELEMENTWISE = {
-    operator.eq, operator.ne, operator.gt, operator.ge, operator.lt, operator.le, operator.and_,
-    operator.or_, operator.xor, operator.add, operator.sub, operator.mul, operator.truediv,
-    torch.eq, torch.ne, torch.gt, torch.ge, torch.lt, torch.le, torch.logical_and, torch.logical_or,
-    torch.logical_xor, "eq", "ne", "gt", "ge", "lt", "le", "logical_and", "logical_or", "logical_xor",
-    "__and__", "__or__", "__xor__", "add", "sub", "mul", "div",
-}
+# One-operand ops whose result has the operand's shape, and element-wise ops of several operands
+# (the result has their broadcast shape): what a mask's shape can be followed through.
+_SAME_SHAPE = op_table.having("elementwise") | op_table.having("same_shape")
+_ELEMENTWISE = op_table.having("binary")
 
 
 def _elementwise_sources(node, placeholders: dict) -> set[str] | None:

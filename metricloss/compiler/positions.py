@@ -22,21 +22,16 @@ import torch
 import torch.fx as fx
 
 from .ops import argument, is_call, is_comparison
+from .ops.table import having
 from .trace import depends_on_scores
 
-_ELEMENTWISE = {
-    operator.floordiv, operator.mod, operator.add, operator.sub, operator.mul, operator.truediv,
-    operator.pow, operator.neg, operator.abs, torch.abs, torch.sqrt, torch.remainder, torch.div,
-    torch.floor_divide, torch.square, torch.hypot, torch.sub, torch.add, torch.mul,
-    "abs", "sqrt", "square", "float", "double", "long", "int", "to", "pow", "div", "remainder",
-    "floor_divide", "sub", "add", "mul", "fmod", "neg",
-    torch.floor, torch.ceil, torch.trunc, torch.round, torch.fmod, "floor", "ceil", "trunc", "round",
-}
+# Arithmetic on positions (``flat // width``, ``flat % width``): replayed on every candidate position.
+_ELEMENTWISE = having("arithmetic")
 # Ops along one dim (the argument's position): a dim counted from the front moves by one in the
 # copy, which has the positions in front.
 _ALONG_DIM = {torch.stack: 1, "norm": 2, torch.norm: 2, torch.linalg.norm: 2, torch.linalg.vector_norm: 2,
               "sum": 1, torch.sum: 1, "unsqueeze": 1, torch.unsqueeze: 1, "amax": 1, "amin": 1}
-_EQUALITIES = {operator.eq, operator.ne, torch.eq, torch.ne, "eq", "ne"}
+_EQUALITIES = having("equality")
 
 
 def lower_argmax_positions(graph: fx.Graph) -> list[str]:

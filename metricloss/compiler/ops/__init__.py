@@ -8,10 +8,11 @@ a compile error, because the metric would then not be a function of comparisons.
 
 from __future__ import annotations
 
-import operator
 
 import torch
 import torch.fx as fx
+
+from . import table
 
 
 def beats(lhs: torch.Tensor, rhs: torch.Tensor, tie_wins: torch.Tensor) -> torch.Tensor:
@@ -42,7 +43,7 @@ def zero_one(region: torch.Tensor) -> torch.Tensor:
     at the arg-max is the grade of the top item, which the region rewrite cannot express.
     """
     if region.dtype != torch.bool and bool(((region != 0) & (region != 1)).any()):
-        from ..errors import InputError
+        from ...errors import InputError
 
         raise InputError(
             "a target gathered at the scores' arg-max holds values other than 0 and 1; the arg-max "
@@ -78,59 +79,27 @@ def broadcast_with(scores: torch.Tensor, labels: torch.Tensor) -> torch.Size:
 # Functions the tracer records as single nodes rather than tracing through.
 LEAF_FUNCTIONS = (beats, hard_only, zero_one, assigned, broadcast_with)
 
-_COMPARISON_SIGNS = {
-    beats: 1,
-    operator.gt: 1, operator.ge: 1, operator.lt: -1, operator.le: -1,
-    torch.gt: 1, torch.ge: 1, torch.lt: -1, torch.le: -1,
-    torch.greater: 1, torch.greater_equal: 1, torch.less: -1, torch.less_equal: -1,
-    "gt": 1, "ge": 1, "lt": -1, "le": -1,
-    "greater": 1, "greater_equal": 1, "less": -1, "less_equal": -1,
-}
+# What passes ask of a node, each derived from the one table (``table.py``).
+_COMPARISON_SIGNS = {beats: 1, **{s: 1 if table.family(s) in table.TRAITS["greater"] else -1
+                                  for s in table.having("ordering")}}
 _COMPARISON_SYMBOLS = {1: (">", ">="), -1: ("<", "<=")}
-_STRICT = {operator.gt, operator.lt, torch.gt, torch.lt, torch.greater, torch.less,
-           "gt", "lt", "greater", "less"}
-
-_EQUALITIES = {operator.eq, operator.ne, torch.eq, torch.ne, "eq", "ne"}
-
-_STRUCTURAL = {
-    operator.getitem, torch.cat, torch.concat, torch.stack, torch.gather, torch.index_select,
-    torch.take_along_dim, torch.narrow, torch.select, torch.movedim, torch.permute,
-    torch.transpose, torch.reshape, torch.flatten, torch.squeeze, torch.unsqueeze,
-    torch.masked_select, torch.broadcast_to, torch.flip, torch.roll, torch.tile, torch.diagonal,
-    torch.unbind, torch.split, torch.chunk,
-    "view", "reshape", "permute", "transpose", "t", "unsqueeze", "squeeze", "flatten",
-    "unflatten", "expand", "expand_as", "contiguous", "clone", "gather", "index_select",
-    "masked_select", "take_along_dim", "narrow", "select", "movedim", "flip", "roll", "repeat",
-    "tile", "split", "chunk", "unbind", "diagonal", "float", "double", "half", "to", "type_as",
-}
-_MONOTONE = {
-    torch.sigmoid, torch.tanh, torch.exp, torch.log, torch.softmax, torch.log_softmax,
-    torch.nn.functional.softmax, torch.nn.functional.log_softmax, torch.nn.functional.sigmoid,
-    torch.neg, operator.neg,
-    "sigmoid", "tanh", "exp", "log", "softmax", "log_softmax", "neg",
-}
+_STRICT = table.having("strict")
+_EQUALITIES = table.having("equality")
+_STRUCTURAL = table.having("structural")
+_MONOTONE = table.having("monotone")
 # Selections: the value of one score element (the largest or smallest of a set), so a comparison
 # of it is still a comparison of scores; autograd sends the gradient to the selected element.
-_SELECTIONS = {torch.amax, torch.amin, "amax", "amin", "max", "min", "masked_fill", torch.masked_fill}
+_SELECTIONS = table.having("selection")
 # Shifts (any operand) and scalings (by something that is not a score).
-SHIFTS = {operator.add, operator.sub, torch.add, torch.sub, "add", "sub"}
-_SCALINGS = {operator.mul, operator.truediv, torch.mul, torch.div, "mul", "div"}
-
+SHIFTS = table.having("shift")
+_SCALINGS = table.having("scaling")
 # Ops whose result is positions or bins (which element wins, where a value falls among
 # thresholds): a function of comparisons of their input, not of its values, even where the
 # compiler has no rewrite for the way the result is used.
-_RANK_TYPE = {
-    torch.argmax, torch.argmin, torch.argsort, torch.sort, torch.topk, torch.kthvalue, torch.msort,
-    torch.bucketize, torch.searchsorted,
-    "argmax", "argmin", "argsort", "sort", "topk", "kthvalue", "msort",
-}
-
+_RANK_TYPE = table.having("rank")
 # Ops that read only a tensor's metadata: their result carries no score value.
 _METADATA_ATTRIBUTES = {"shape", "dtype", "device", "ndim", "is_cuda"}
-_METADATA = {
-    "size", "dim", "numel", "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor",
-    torch.zeros_like, torch.ones_like, torch.full_like, torch.empty_like, torch.numel, broadcast_with,
-}
+_METADATA = table.having("metadata") | {broadcast_with}
 
 
 def is_call(node, method: str, function=None) -> bool:
@@ -191,7 +160,7 @@ def is_metadata(node: fx.Node) -> bool:
     return _key(node) in _METADATA
 
 
-_CONVERSIONS = {"float", "double", "half", "to", "type_as"}
+_CONVERSIONS = table.having("conversion")
 
 
 def moves_elements(node: fx.Node) -> bool:
@@ -203,28 +172,17 @@ def moves_elements(node: fx.Node) -> bool:
     return key in _STRUCTURAL and key not in _CONVERSIONS
 
 
-_CASTS = {"float", "double", "half", "int", "long", "bool", "to", "type_as"}
-MASKINGS = {operator.and_, operator.mul, torch.logical_and, torch.mul,
-             "logical_and", "mul", "__and__", "bitwise_and", torch.bitwise_and}
+_CASTS = table.having("cast")
+MASKINGS = table.having("masking")
 # What g's affine split (affine_split.py) and its vectorising rewrites (vectorise.py) read.
-FLOAT_CASTS = {"float", "double", "to"}
-REDUCTIONS = {torch.sum, torch.mean, "sum", "mean"}
-RESHAPES = {
-    operator.getitem, torch.reshape, torch.flatten, torch.squeeze, torch.unsqueeze, torch.permute,
-    torch.transpose, "view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose",
-    "t", "contiguous", "expand", "expand_as",
-}
-NEGATIONS = {operator.invert, torch.logical_not, torch.bitwise_not, "logical_not", "bitwise_not", "__invert__"}
-DIVISIONS = {operator.truediv, torch.div, torch.true_divide, "div", "true_divide"}
-SIGN_CHANGES = {operator.neg, torch.neg, "neg"}
-BOOLEAN_PRODUCERS = {
-    operator.gt, operator.ge, operator.lt, operator.le, operator.eq, operator.ne, operator.and_,
-    operator.or_, operator.invert, operator.xor, torch.gt, torch.ge, torch.lt, torch.le, torch.eq,
-    torch.ne, torch.logical_and, torch.logical_or, torch.logical_not, torch.isnan, torch.isfinite,
-    "gt", "ge", "lt", "le", "eq", "ne", "bool", "logical_and", "logical_or", "logical_not", "isnan",
-    "isfinite", "__and__", "__or__", "__invert__", "all", "any",
-}
-_COVERINGS = {operator.or_, torch.logical_or, torch.bitwise_or, "logical_or", "__or__", "bitwise_or"}
+FLOAT_CASTS = table.having("wide_float_cast") | {"to"}
+REDUCTIONS = table.having("reduction")
+RESHAPES = table.having("reshape")
+NEGATIONS = table.having("negation")
+DIVISIONS = table.having("division")
+SIGN_CHANGES = table.having("sign_change")
+BOOLEAN_PRODUCERS = table.having("boolean")
+_COVERINGS = table.having("covering")
 
 
 def is_cast(node: fx.Node) -> bool:
@@ -255,7 +213,7 @@ def keeps_elements(node: fx.Node) -> bool:
     """Elementwise ops on scores: each output element is still "that score" for element samplers."""
     key = _key(node)
     return (key in _MONOTONE or key in SHIFTS or key in _SCALINGS or key in _CONVERSIONS
-            or key in ("masked_fill", torch.masked_fill))
+            or table.family(key) == "masked_fill")
 
 
 def passes_scores(node: fx.Node, score_operands: list[fx.Node]) -> bool:
@@ -268,7 +226,7 @@ def passes_scores(node: fx.Node, score_operands: list[fx.Node]) -> bool:
         # score-derived values does not, and a divisor that is a score is not a scaling.
         if len(score_operands) != 1:
             return False
-        return not (key in (operator.truediv, torch.div, "div") and node.args[0] is not score_operands[0])
+        return not (key in DIVISIONS and node.args[0] is not score_operands[0])
     return False
 
 
