@@ -9,8 +9,8 @@ The pipeline, for the AUC a user would write to evaluate a model::
 
 1. trace (``compiler/trace.py``): torch.fx records the function once as a graph, each node tagged with
    the user's source line;
-2. lower (``compiler/lowering.py``): rank-type ops on scores (``argmax(dim) == labels``) are rewritten
-   into comparisons, from one table of rules;
+2. lower (``compiler/lowering/``, its passes in order in ``lowering/pipeline.py``): rank-type ops on
+   scores (``argmax(dim) == labels``) are rewritten into comparisons, from one table of rules;
 3. partition (``compiler/partition.py``): taint from the scores splits the graph at its comparisons.
    ``pos[:, None] > neg[None, :]`` is a *block* of binary variables ``b = [d > 0]`` with
    ``d = pos[:, None] - neg[None, :]``; ``.float().mean()`` after it is the re-expression ``g``;
