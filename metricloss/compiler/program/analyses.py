@@ -16,8 +16,7 @@ import torch.fx as fx
 
 from ..affine_split import AffineSplit
 from ..binaries import Binaries
-from .. import rows as row_analysis
-from ..rows import RowSplit
+from ..rows import RowSplit, cacheable, record, row_split, signature
 from .layout import split_blocks
 
 # Analyses of g kept per program: one per signature of block and target shapes.
@@ -34,33 +33,36 @@ class Analysis:
 
 
 class AnalysisCache:
-    """``Analysis`` per signature of shapes (``rows.signature``), the least recently used dropped."""
+    """``Analysis`` per signature of shapes (``rows.signature``), the least recently used dropped.
+
+    ``twins``: per block, the earlier block it is a twin of, or None (``codegen.twin_blocks``).
+    """
 
     def __init__(self, g_module: fx.GraphModule, affine: AffineSplit | None, twins: tuple):
         self.g_module = g_module
         self.affine = affine
         self.twins = twins
         self._found: OrderedDict[tuple, Analysis] = OrderedDict()
-        self._cacheable = row_analysis.cacheable(g_module)
+        self._cacheable = cacheable(g_module)
 
     def of(self, binaries: Binaries) -> Analysis:
         """The analysis for batches shaped like this one: ``g`` runs once on its hard binaries
         for the shapes of its nodes, the first time these shapes are seen."""
         blocks = split_blocks(binaries.hard, binaries.shapes)
-        key = row_analysis.signature(blocks, binaries.target_values)
+        key = signature(blocks, binaries.target_values)
         found = self._found.get(key)
         if found is not None:
             self._found.move_to_end(key)
             return found
-        seen = row_analysis.record(self.g_module, blocks, binaries.target_values)
+        seen = record(self.g_module, blocks, binaries.target_values)
         if seen is None:
             found = Analysis(None, False)
         else:
             named = {node.name: value for node, value in seen.items()}
             scalar = self.affine is not None and all(
                 isinstance(named.get(name), torch.Tensor) and named[name].dim() == 0 for name in self.affine.nodes)
-            split = row_analysis.row_split(self.g_module, len(self.twins), blocks, seen,
-                                           tuple(t is not None for t in self.twins))
+            split = row_split(self.g_module, len(self.twins), blocks, seen,
+                              tuple(t is not None for t in self.twins))
             found = Analysis(split, scalar)
         if self._cacheable:
             self._found[key] = found
