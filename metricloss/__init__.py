@@ -9,12 +9,12 @@ The pipeline, for the AUC a user would write to evaluate a model::
 
 1. trace (``compiler/trace.py``): torch.fx records the function once as a graph, each node tagged with
    the user's source line;
-2. lower (``compiler/lowering.py``): rank-type ops on scores (``argmax(dim) == labels``) are rewritten
-   into comparisons, from one table of rules;
+2. lower (``compiler/lowering/``, its passes in order in ``lowering/pipeline.py``): rank-type ops on
+   scores (``argmax(dim) == labels``) are rewritten into comparisons, from one table of rules;
 3. partition (``compiler/partition.py``): taint from the scores splits the graph at its comparisons.
    ``pos[:, None] > neg[None, :]`` is a *block* of binary variables ``b = [d > 0]`` with
    ``d = pos[:, None] - neg[None, :]``; ``.float().mean()`` after it is the re-expression ``g``;
-4. generate (``compiler/codegen.py``, run by ``compiler/program.py``): two modules, pairs ``(scores, labels) -> (d, b, target values)``
+4. generate (``compiler/codegen.py``, run by ``compiler/program/``): two modules, pairs ``(scores, labels) -> (d, b, target values)``
    and ``g(b, target values) -> metric``; ``g`` is vmapped over anchors;
 5. ideal (``compiler/ideal.py``): on each batch, ``b*`` is the binaries of perfect scores that the
    targets describe (positives above negatives: ``pos > neg`` all true), with the comparisons

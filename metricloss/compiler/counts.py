@@ -6,7 +6,7 @@ counts, and each count is a sum of comparisons of scores::
     f1 = count_metric("2*TP / (2*TP + FP + FN)", name="f1", best=1.0)
 
 1. the formula is checked to be arithmetic on the counts and turned into torch code
-   (``formulas.py``);
+   (``formulas/``);
 2. every denominator becomes a test ``denominator != 0`` for scikit-learn's ``zero_division``;
 3. an ordinary metric function is generated around it: the counts from comparisons of scores
    (``scores > threshold`` for ``average="binary"``, ``one_hot(scores.argmax(1))`` for

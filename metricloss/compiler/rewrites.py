@@ -1,7 +1,7 @@
 """The replacements of the lowering table: ordinary tensor code in comparisons, tie rules kept.
 
 Each function is traced once per match and inlined where the matched node stood
-(``lowering.py``). ``scores`` is the ranked tensor, the other tensors are targets; constants
+(``lowering/inlining.py``). ``scores`` is the ranked tensor, the other tensors are targets; constants
 (dim, k, ...) are bound when the rule matches. ``ops.beats`` gives a binary its own tie rule, so a
 rewritten metric equals the original on tied scores too, wherever torch defines their order; where
 it does not (``topk``, sorts without ``stable=True``), the docstring states the rule followed.

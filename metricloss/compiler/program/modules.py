@@ -1,44 +1,35 @@
-"""A compiled metric: the pairs part and the re-expression ``g`` as two generated modules.
+"""``Program``: the generated modules of one compiled metric, and how each is run.
 
-``pairs(scores, *targets)`` computes, for every binary block, the hard binaries (the user's own
-comparison, so ties behave exactly as in their code) and the differences ``d`` whose sign they
-are (with autograd from the scores), plus the target-only values ``g`` reads.
-``g(*blocks, *target_values)`` is everything after the comparisons. Anchors are evaluated by
-``torch.func.vmap`` over ``g``: one batched call, no loop over anchors.
+One partition gives every module (``compiler/codegen.py``): the pairs module (differences with
+autograd, hard binaries, dead masks, the target values ``g`` reads), the comparisons alone (for
+the binaries of perfect scores), ``values`` (the exact value's inputs, ``exact.py``), the
+elements on each side of a comparison, and ``g``; ``affine_split`` reads ``g``'s affine
+statistics off it. They are generated once, when the metric compiles; every method here runs
+them on one batch and turns their failures into errors that name the metric.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections import OrderedDict
-from dataclasses import dataclass
 
 import torch
 import torch.fx as fx
 from torch.func import vmap
 
-from ..errors import InputError, MetricLossError, MetricLossWarning
-from .affine_split import AffineSplit, affine_split
-from .binaries import Binaries
-from . import exact
-from .codegen import elements_graph, g_graph, pairs_graph, twin_blocks, values_graph
-from .partition import Partition
-from . import rows as row_analysis
-from .rows import RowSplit
+from ...errors import InputError, MetricLossError, MetricLossWarning
+from .. import exact
+from ..affine_split import AffineSplit, affine_split
+from ..binaries import Binaries
+from ..codegen import elements_graph, g_graph, pairs_graph, twin_blocks, values_graph
+from ..partition import Partition
+from ..rows import RowSplit
+from .analyses import Analysis, AnalysisCache
+from .dead_binaries import dead_binaries
+from .failures import failing_line, metric_value
+from .layout import flat, split_batched, split_blocks
 
 # Configurations go through g in chunks of at most this many binaries, unless the caller says.
 CHUNK_ELEMENTS = 1 << 24
-# Analyses of g kept per program: one per signature of block and target shapes.
-CACHED_ANALYSES = 16
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """What the shapes of one batch allow, read off one evaluation of g (``Program.analysis``)."""
-
-    rows: RowSplit | None  # g as a reduction over rows of a per-row part, or None
-    scalar_statistics: bool  # g's affine statistics are single numbers on this batch
 
 
 class Program:
@@ -64,10 +55,8 @@ class Program:
         # O(flips) or one product instead of a pass of g each. Whether a batch uses them is
         # decided on that batch alone (``statistics``); nothing here changes after compiling.
         self.affine: AffineSplit | None = affine_split(self.g_module, len(part.blocks))
-        # Per signature of shapes (``rows.signature``), what g's structure allows on such batches;
-        # a g whose node shapes can follow the data is analysed again on every batch.
-        self._analyses: OrderedDict[tuple, Analysis] = OrderedDict()
-        self._cacheable = row_analysis.cacheable(self.g_module)
+        # Per signature of shapes, what g's structure allows on such batches (``analyses.py``).
+        self._analyses = AnalysisCache(self.g_module, self.affine, self.twins)
 
     @property
     def blocks(self):
@@ -84,34 +73,11 @@ class Program:
                 f"targets {[tuple(t.shape) if isinstance(t, torch.Tensor) else t for t in targets]}): "
                 f"{error}"
             ) from error
-        shapes = tuple(h.shape for h in hard)
-        flat_hard = _flat(hard, scores.new_zeros(0, dtype=torch.bool))
-        # A difference of +-inf (a max over an empty set) is a constant: no finite score moves it.
-        # A block's sum is finite when all its differences are (a sum that overflows only sends
-        # the block to the full check), and a twin's differences are its source's.
-        own = [d.detach().sum() for d, twin in zip(differences, self.twins) if twin is None]
-        found = [m.any() for m in dead if m is not None]
-        flags = torch.stack([~torch.isfinite(torch.stack(own)).all(), *found]).tolist() if own else [False]
-        if any(flags):  # one host sync: which binaries are dead
-            infinite: list = []
-            for difference, twin in zip(differences, self.twins):
-                if not flags[0]:
-                    infinite.append(None)
-                elif twin is not None:
-                    infinite.append(infinite[twin[0]])
-                else:
-                    infinite.append(~torch.isfinite(difference.detach()))
-            masks = [torch.zeros_like(h) if bad is None and mask is None else mask if bad is None
-                     else bad if mask is None else mask | bad for h, bad, mask in zip(hard, infinite, dead)]
-            dead = _flat(masks, scores.new_zeros(0, dtype=torch.bool))
-            if not any(flags[1:]) and not bool(dead.any()):  # a sum overflowed: every difference is finite
-                dead = None
-        else:
-            dead = None
+        dead = dead_binaries(differences, hard, dead, self.twins, scores.new_zeros(0, dtype=torch.bool))
         return Binaries(
             block_differences=tuple(differences),
-            hard=flat_hard,
-            shapes=shapes,
+            hard=flat(hard, scores.new_zeros(0, dtype=torch.bool)),
+            shapes=tuple(h.shape for h in hard),
             target_values=tuple(target_values),
             dead=dead,
             twin_blocks=self.twins if any(self.twins) else (),
@@ -131,7 +97,7 @@ class Program:
         try:
             value, blocks, others = exact.evaluate(self.values_module, self.g_module, len(self.blocks), scores,
                                                    targets, dense_below, chunk)
-            return exact.Evaluation(_as_tensor(value, scores.device), blocks, others)
+            return exact.Evaluation(metric_value(value, scores.device), blocks, others)
         except Exception as error:  # noqa: BLE001 - the written path says what is wrong, as it always has
             reason = f"{type(error).__name__}: {error}"
         value = self.value(self.pairs(scores, targets))
@@ -145,7 +111,7 @@ class Program:
         except InputError as error:
             raise InputError(f"metric `{self.name}`: {error}") from None
         empty = scores.new_zeros(0)
-        return _flat(hard, empty.bool()), _flat(differences, empty)
+        return flat(hard, empty.bool()), flat(differences, empty)
 
     def elements(self, scores: torch.Tensor, targets: tuple, binaries: Binaries):
         """(left, right) flat score indices of each live binary's two sides (-1: not a score).
@@ -162,7 +128,7 @@ class Program:
     def value(self, binaries: Binaries, configuration: torch.Tensor | None = None) -> torch.Tensor:
         """g at one configuration (default: the hard binaries): the exact metric value."""
         configuration = binaries.hard if configuration is None else binaries.pin_dead(configuration)
-        blocks = _split(configuration, binaries.shapes)
+        blocks = split_blocks(configuration, binaries.shapes)
         arguments = (*blocks, *binaries.target_values)
         try:
             result = self.g_module.forward(*arguments)
@@ -171,12 +137,12 @@ class Program:
         except (RuntimeError, IndexError, TypeError, ValueError) as error:
             # The code after the comparisons fails on this batch (``-mask`` of a bool, a shape that
             # does not broadcast): the function run eagerly fails there too. Say where.
-            where = _failing_line(self.g_module, arguments)
+            where = failing_line(self.g_module, arguments)
             raise InputError(
                 f"metric `{self.name}` failed on these inputs{f' at {where}' if where else ''} "
                 f"(block shapes {[tuple(b.shape) for b in blocks]}): {type(error).__name__}: {error}"
             ) from error
-        return _as_tensor(result, configuration.device)
+        return metric_value(result, configuration.device)
 
     @torch.no_grad()
     def values(self, binaries: Binaries, configurations: torch.Tensor, pinned: bool = False,
@@ -198,27 +164,7 @@ class Program:
     def analysis(self, binaries: Binaries) -> Analysis:
         """The row split and the statistics' shapes for batches shaped like this one: g runs once
         on the hard binaries for the shapes of its nodes, the first time these shapes are seen."""
-        blocks = _split(binaries.hard, binaries.shapes)
-        key = row_analysis.signature(blocks, binaries.target_values)
-        found = self._analyses.get(key)
-        if found is not None:
-            self._analyses.move_to_end(key)
-            return found
-        seen = row_analysis.record(self.g_module, blocks, binaries.target_values)
-        if seen is None:
-            found = Analysis(None, False)
-        else:
-            named = {node.name: value for node, value in seen.items()}
-            scalar = self.affine is not None and all(
-                isinstance(named.get(name), torch.Tensor) and named[name].dim() == 0 for name in self.affine.nodes)
-            split = row_analysis.row_split(self.g_module, len(self.blocks), blocks, seen,
-                                           tuple(t is not None for t in self.twins))
-            found = Analysis(split, scalar)
-        if self._cacheable:
-            self._analyses[key] = found
-            while len(self._analyses) > CACHED_ANALYSES:
-                self._analyses.popitem(last=False)
-        return found
+        return self._analyses.of(binaries)
 
     def frontier(self, binaries: Binaries, split: RowSplit, rows_configurations: torch.Tensor,
                  rows: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
@@ -238,7 +184,7 @@ class Program:
         rest = split.rest
 
         def g(*values):
-            return _as_tensor(rest.forward(*values, *binaries.target_values), values[0].device)
+            return metric_value(rest.forward(*values, *binaries.target_values), values[0].device)
 
         try:
             with torch.no_grad():
@@ -255,7 +201,7 @@ class Program:
         rest = self.affine.rest
 
         def g(row):
-            return _as_tensor(rest.forward(*row.unbind(), *binaries.target_values), statistics.device)
+            return metric_value(rest.forward(*row.unbind(), *binaries.target_values), statistics.device)
 
         try:
             return vmap(g)(statistics).to(torch.float32)
@@ -263,10 +209,10 @@ class Program:
             return None
 
     def _values(self, binaries: Binaries, configurations: torch.Tensor) -> torch.Tensor:
-        blocks = _split_batched(configurations, binaries.shapes)
+        blocks = split_batched(configurations, binaries.shapes)
 
         def g(*blocks):
-            return _as_tensor(self.g_module.forward(*blocks, *binaries.target_values), configurations.device)
+            return metric_value(self.g_module.forward(*blocks, *binaries.target_values), configurations.device)
 
         try:
             return vmap(g)(*blocks).to(torch.float32)
@@ -283,58 +229,3 @@ class Program:
             )
         rows = [self.value(binaries, row) for row in configurations]
         return torch.stack(rows).to(torch.float32)
-
-
-class _FailedAt(Exception):
-    def __init__(self, node: fx.Node):
-        super().__init__(node.name)
-        self.node = node
-
-
-class _NodeFinder(fx.Interpreter):
-    """Runs a module node by node, to tell which of the user's lines raises."""
-
-    def run_node(self, node: fx.Node):
-        try:
-            return super().run_node(node)
-        except Exception as error:  # noqa: BLE001 - any error: the node is what we are after
-            raise _FailedAt(node) from error
-
-
-def _failing_line(module: fx.GraphModule, arguments: tuple):
-    """The user's ``file:line`` of the op that raises on ``arguments``, or None."""
-    try:
-        _NodeFinder(module).run(*arguments)
-    except _FailedAt as failed:
-        return failed.node.meta.get("location")
-    except Exception:  # noqa: BLE001 - it failed outside any one node
-        return None
-    return None
-
-
-def _flat(blocks, empty: torch.Tensor) -> torch.Tensor:
-    """Blocks flattened into one vector (no extra copy for a single block)."""
-    if not blocks:
-        return empty
-    return blocks[0].reshape(-1) if len(blocks) == 1 else torch.cat([b.reshape(-1) for b in blocks])
-
-
-def _as_tensor(value, device) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise InputError(f"a metric must return a single number; this one returned shape {tuple(value.shape)}")
-        return value.reshape(())
-    if isinstance(value, (int, float, bool)):
-        return torch.tensor(float(value), device=device)
-    raise InputError(f"a metric must return a single number; this one returned {type(value).__name__}")
-
-
-def _split(configuration: torch.Tensor, shapes) -> list[torch.Tensor]:
-    sizes = [math.prod(s) for s in shapes]
-    return [part.reshape(shape) for part, shape in zip(configuration.split(sizes), shapes)]
-
-
-def _split_batched(configurations: torch.Tensor, shapes) -> list[torch.Tensor]:
-    sizes = [math.prod(s) for s in shapes]
-    count = configurations.shape[0]
-    return [part.reshape(count, *shape) for part, shape in zip(configurations.split(sizes, dim=1), shapes)]
