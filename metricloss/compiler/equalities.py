@@ -21,7 +21,7 @@ import torch
 import torch.fx as fx
 
 from . import ops
-from .trace import SCORE_ARGUMENT
+from .trace.dependencies import SCORE_ARGUMENT
 
 _NEGATED = {operator.ne, torch.ne, "ne"}
 

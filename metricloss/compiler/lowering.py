@@ -30,7 +30,7 @@ from .spellings import respell
 from .tie_order import UnstableSort, unstable_sorts
 from .ops import LEAF_FUNCTIONS, argument, is_call
 from .render import render
-from .trace import depends_on_scores
+from .trace.dependencies import depends_on_scores
 
 # --------------------------------------------------------------------------------------------
 # Matchers: return a Match or None. They see the graph before taint analysis, so they ask

@@ -23,7 +23,7 @@ import torch.fx as fx
 from . import ops
 from ..errors import CompileError
 from .lowering import SUPPORTED
-from .trace import depends_on_scores
+from .trace.dependencies import depends_on_scores
 
 _HOW_TO = (
     "a metric must depend on scores only through comparisons such as `pos[:, None] > neg[None, :]` "

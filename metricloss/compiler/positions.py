@@ -22,7 +22,7 @@ import torch
 import torch.fx as fx
 
 from .ops import argument, is_call, is_comparison
-from .trace import depends_on_scores
+from .trace.dependencies import depends_on_scores
 
 _ELEMENTWISE = {
     operator.floordiv, operator.mod, operator.add, operator.sub, operator.mul, operator.truediv,

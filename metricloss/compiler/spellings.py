@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from .confusion import counts_of_bincount, counts_of_index_put, find_bincount, find_index_put
 from .ops import argument, is_call
-from .trace import depends_on_scores
+from .trace.dependencies import depends_on_scores
 
 
 # A comparison's target -> (the operator, whether it asks "is the left side larger").

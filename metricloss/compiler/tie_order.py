@@ -23,7 +23,7 @@ from ..errors import SourceLocation, TieOrderWarning
 from .ops import argument, is_call
 from .render import render
 from .spellings import tests_membership
-from .trace import depends_on_scores
+from .trace.dependencies import depends_on_scores
 
 _IN_INDEX_ORDER = "puts tied scores in index order, as a stable sort does"
 _SCIKIT_LEARN = ("counts the label among the top k by scikit-learn's `top_k_accuracy_score` rule: a "
