@@ -49,6 +49,7 @@ import torch.fx as fx
 
 from . import ops
 from .rewrites import count_true
+from .trace.locations import LOCATION
 
 # Blocks with fewer entries than this are computed as written: they cost less than the sorting.
 DENSE_BELOW = 1 << 16
@@ -988,7 +989,7 @@ def _flat_values(value) -> list:
 
 
 def _where(node: fx.Node) -> str:
-    location = node.meta.get("location")
+    location = node.meta.get(LOCATION)
     return str(location) if location is not None else node.name
 
 

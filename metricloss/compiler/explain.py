@@ -32,8 +32,10 @@ from . import exact, ops
 from .binaries import Binaries
 from .counts import formula_of, formula_text
 from .goals import Ideal
+from .lowered import LOWERED_TEXT
 from .metric import Compiled, Metric, get_metric, metric as declare
 from .render import MIRRORED, Written, assigned_name, render, source_file
+from .trace.locations import LOCATION
 
 
 def find_metric(metric: str | Metric | Callable) -> Metric:
@@ -285,7 +287,7 @@ def _label(index: int, names: dict[str, str]) -> str:
 
 def _block_lines(index: int, block, written: Written | None, names: dict[str, str]) -> list[str]:
     label = _label(index, names)
-    lowered = block.node.meta.get("lowered_text")
+    lowered = block.node.meta.get(LOWERED_TEXT)
     if lowered:
         lines = [f"  {label} = {_without_node_names(lowered, block.node.graph)}"]
         if written is not None:
@@ -334,13 +336,13 @@ def _written(blocks) -> list[Written | None]:
         source = source_file(blocks[indices[0]].location)
         if source is None:
             continue
-        lowered = [i for i in indices if blocks[i].node.meta.get("lowered_text")]
+        lowered = [i for i in indices if blocks[i].node.meta.get(LOWERED_TEXT)]
         if lowered:
             found = source.lowered(line)
             if len(found) == 1:
                 for i in lowered:
                     result[i] = found[0]
-        plain = [i for i in indices if not blocks[i].node.meta.get("lowered_text")]
+        plain = [i for i in indices if not blocks[i].node.meta.get(LOWERED_TEXT)]
         written = source.comparisons(line)
         for i in plain:  # first the comparisons written just as traced (or mirrored)
             lhs, rhs = (render(a) for a in ops.operands(blocks[i].node))
@@ -566,7 +568,7 @@ def _value_text(node: fx.Node, limit: int = 100) -> str:
     text = render(node, name_of=assigned_name)
     if len(text) <= limit and "…" not in text:
         return text
-    location = node.meta.get("location")
+    location = node.meta.get(LOCATION)
     where = f" at {short_path(location.filename)}:{location.lineno}" if location is not None else ""
     return f"a value computed from the targets{where}"
 

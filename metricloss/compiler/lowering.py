@@ -25,12 +25,14 @@ import torch.nn.functional as F
 from ..errors import CompileError
 from . import rewrites
 from .equalities import lower_score_equalities
+from .lowered import LOWERED_FROM, LOWERED_TEXT
 from .positions import lower_argmax_positions
 from .spellings import respell
 from .tie_order import UnstableSort, unstable_sorts
 from .ops import LEAF_FUNCTIONS, argument, is_call
 from .render import render
 from .trace.dependencies import depends_on_scores
+from .trace.locations import LOCATION
 
 # --------------------------------------------------------------------------------------------
 # Matchers: return a Match or None. They see the graph before taint analysis, so they ask
@@ -79,7 +81,7 @@ def _constant_dim(node: fx.Node, metric: str, default=None) -> int:
     dim = argument(node, 1, "dim", default)
     if not isinstance(dim, int):
         raise CompileError(
-            f"metric `{metric}`: `{node.target}` at {node.meta.get('location')} needs a constant "
+            f"metric `{metric}`: `{node.target}` at {node.meta.get(LOCATION)} needs a constant "
             "`dim` to be rewritten into comparisons, e.g. `scores.argmax(1)`."
         )
     return dim
@@ -98,7 +100,7 @@ def _match_argmax_equals(node: fx.Node, metric: str, test=_is_equality) -> Match
     argmax, labels = found
     if argument(argmax, 2, "keepdim", False):
         raise CompileError(
-            f"metric `{metric}`: argmax(..., keepdim=True) at {argmax.meta.get('location')} cannot be "
+            f"metric `{metric}`: argmax(..., keepdim=True) at {argmax.meta.get(LOCATION)} cannot be "
             "lowered; write `scores.argmax(dim) == labels` with labels of the batch's shape."
         )
     return Match((argmax.args[0], labels), {"dim": _constant_dim(argmax, metric)})
@@ -113,7 +115,7 @@ def _match_one_hot_argmax(node: fx.Node, metric: str) -> Match | None:
     num_classes = argument(node, 1, "num_classes", -1)
     if num_classes is None or isinstance(num_classes, int) and num_classes < 0:
         raise CompileError(
-            f"metric `{metric}`: `F.one_hot(scores.argmax(dim))` at {node.meta.get('location')} has no "
+            f"metric `{metric}`: `F.one_hot(scores.argmax(dim))` at {node.meta.get(LOCATION)} has no "
             "`num_classes`, so its number of columns is the largest predicted class plus one, which the "
             "scores decide; give the number of classes: `F.one_hot(scores.argmax(1), scores.shape[1])`."
         )
@@ -121,7 +123,7 @@ def _match_one_hot_argmax(node: fx.Node, metric: str) -> Match | None:
     if isinstance(num_classes, fx.Node):  # traced for every shape: only the scores' own class count
         if not _class_count_of(num_classes, argmax.args[0], dim):
             raise CompileError(
-                f"metric `{metric}`: `F.one_hot(scores.argmax({dim}), num_classes)` at {node.meta.get('location')} "
+                f"metric `{metric}`: `F.one_hot(scores.argmax({dim}), num_classes)` at {node.meta.get(LOCATION)} "
                 f"takes a number of classes computed from tensors; write `scores.shape[{dim}]` or a number."
             )
         num_classes = None  # the classes of the scores: no columns to add or drop
@@ -164,13 +166,13 @@ def _match_topk_contains(node: fx.Node, metric: str) -> Match | None:
     dim = argument(topk, 2, "dim", -1)
     if not argument(topk, 3, "largest", True):
         raise CompileError(
-            f"metric `{metric}`: topk(largest=False) at {topk.meta.get('location')} has no rewrite; "
+            f"metric `{metric}`: topk(largest=False) at {topk.meta.get(LOCATION)} has no rewrite; "
             "negate the scores instead: `(-scores).topk(k)`."
         )
     any_dim = argument(node, 1, "dim")
     if not isinstance(k, int) or not isinstance(dim, int) or any_dim is None:
         raise CompileError(
-            f"metric `{metric}`: top-k membership at {node.meta.get('location')} needs constant k and "
+            f"metric `{metric}`: top-k membership at {node.meta.get(LOCATION)} needs constant k and "
             "dim: `(scores.topk(k, dim).indices == labels[:, None]).any(dim)`."
         )
     return Match((topk.args[0], found[1]), {"dim": dim, "k": k})
@@ -248,7 +250,7 @@ def _match_rank(node: fx.Node, metric: str) -> Match | None:
     dim = argument(inner, 1, "dim", -1)
     if argument(node, 1, "dim", -1) != dim or not isinstance(dim, int):
         raise CompileError(
-            f"metric `{metric}`: a rank `scores.argsort(dim).argsort(dim)` at {node.meta.get('location')} "
+            f"metric `{metric}`: a rank `scores.argsort(dim).argsort(dim)` at {node.meta.get(LOCATION)} "
             "needs one constant dim for both argsorts."
         )
     descending = bool(argument(inner, 2, "descending", False))
@@ -270,7 +272,7 @@ def _match_sort_order(node: fx.Node, metric: str) -> Match | None:
     dim = argument(node, 1, "dim", -1)
     if not isinstance(dim, int):
         raise CompileError(
-            f"metric `{metric}`: `argsort` at {node.meta.get('location')} needs a constant dim to be "
+            f"metric `{metric}`: `argsort` at {node.meta.get(LOCATION)} needs a constant dim to be "
             "rewritten into comparisons, e.g. `scores.argsort(dim=1, descending=True)`."
         )
     return Match((node.args[0],), {"dim": dim, "descending": bool(argument(node, 2, "descending", False))})
@@ -286,7 +288,7 @@ def _match_argmax_in_region(node: fx.Node, metric: str) -> Match | None:
         return None
     if _constant_dim(index, metric) != dim or not argument(index, 2, "keepdim", False):
         raise CompileError(
-            f"metric `{metric}`: \"argmax lies in a region\" at {node.meta.get('location')} must read "
+            f"metric `{metric}`: \"argmax lies in a region\" at {node.meta.get(LOCATION)} must read "
             "`region.gather(dim, scores.argmax(dim, keepdim=True))` with one constant dim."
         )
     return Match((index.args[0], region), {"dim": dim})
@@ -390,7 +392,7 @@ def _short(node: fx.Node, limit: int = 48) -> str:
     text = render(node)
     if len(text) <= limit:
         return text
-    location = node.meta.get("location")
+    location = node.meta.get(LOCATION)
     return f"`{node.name}` (line {location.lineno})" if location else f"`{node.name}`"
 
 
@@ -413,8 +415,8 @@ def _inline(graph: fx.Graph, node: fx.Node, rule: Rewrite, match: Match) -> None
     text = rule.block.format(scores=_short(match.inputs[0]), labels=labels, **match.constants)
     for new in graph.nodes:
         if new not in before and new is not node:
-            new.meta["location"] = node.meta.get("location")
-            new.meta["lowered_from"] = rule.name
-            new.meta["lowered_text"] = text
+            new.meta[LOCATION] = node.meta.get(LOCATION)
+            new.meta[LOWERED_FROM] = rule.name
+            new.meta[LOWERED_TEXT] = text
     node.replace_all_uses_with(result)
     graph.erase_node(node)

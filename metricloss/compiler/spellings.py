@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from .confusion import counts_of_bincount, counts_of_index_put, find_bincount, find_index_put
 from .ops import argument, is_call
 from .trace.dependencies import depends_on_scores
+from .trace.locations import LOCATION
 
 
 # A comparison's target -> (the operator, whether it asks "is the left side larger").
@@ -664,7 +665,7 @@ def respell(graph: fx.Graph) -> list[str]:
                 replacement = rule.build(graph, node, found)
             for new in graph.nodes:
                 if new not in before:
-                    new.meta.setdefault("location", node.meta.get("location"))
+                    new.meta.setdefault(LOCATION, node.meta.get(LOCATION))
             node.replace_all_uses_with(replacement)
             graph.erase_node(node)
             applied.append(f"{rule.name}: {rule.says}")
