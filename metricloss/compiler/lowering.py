@@ -27,7 +27,7 @@ from . import rewrites
 from .equalities import lower_score_equalities
 from .lowered import LOWERED_FROM, LOWERED_TEXT
 from .positions import lower_argmax_positions
-from .spellings import respell
+from .spellings.table import respell
 from .tie_order import UnstableSort, unstable_sorts
 from .ops import LEAF_FUNCTIONS, argument, is_call
 from .render import render

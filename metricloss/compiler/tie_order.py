@@ -22,7 +22,7 @@ import torch.fx as fx
 from ..errors import SourceLocation, TieOrderWarning
 from .ops import argument, is_call
 from .render import render
-from .spellings import tests_membership
+from .spellings.orders import tests_membership
 from .trace.dependencies import depends_on_scores
 from .trace.locations import LOCATION
 
