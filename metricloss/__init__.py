@@ -7,7 +7,7 @@ The pipeline, for the AUC a user would write to evaluate a model::
         pos, neg = scores[labels == 1], scores[labels == 0]
         return (pos[:, None] > neg[None, :]).float().mean()
 
-1. trace (``compiler/trace.py``): torch.fx records the function once as a graph, each node tagged with
+1. trace (``compiler/trace/``): torch.fx records the function once as a graph, each node tagged with
    the user's source line;
 2. lower (``compiler/lowering/``, its passes in order in ``lowering/pipeline.py``): rank-type ops on
    scores (``argmax(dim) == labels``) are rewritten into comparisons, from one table of rules;

@@ -3,7 +3,7 @@
 - ``pairs_graph``: everything up to the comparisons, returning each block's differences (with
   autograd), hard binaries, dead-binary masks, and the target values ``g`` reads;
 - ``values_graph``: the hard binaries and ``g``'s target values alone, for the exact value
-  (``exact.py`` runs it without computing large comparisons whole);
+  (``exact/`` runs it without computing large comparisons whole);
 - ``g_graph``: everything after the comparisons, the re-expression, with the blocks as inputs;
 - ``elements_graph``: which score element stands on each side of every comparison, for samplers
   that move one element.

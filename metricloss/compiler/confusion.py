@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from .ops import argument, is_call
-from .trace import depends_on_scores, shape_derived
+from .trace.dependencies import depends_on_scores, shape_derived
 
 
 def class_indices(target: torch.Tensor, classes: int, form: str) -> torch.Tensor:

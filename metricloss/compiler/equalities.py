@@ -21,7 +21,9 @@ import torch
 import torch.fx as fx
 
 from . import ops
-from .trace import SCORE_ARGUMENT
+from .lowered import LOWERED_FROM
+from .trace.dependencies import SCORE_ARGUMENT
+from .trace.locations import LOCATION
 
 _NEGATED = {operator.ne, torch.ne, "ne"}
 
@@ -58,7 +60,7 @@ def _respell(graph: fx.Graph, node: fx.Node) -> None:
                                                graph.call_function(second, (lhs, rhs))))
     for new in graph.nodes:
         if new not in before:
-            new.meta["location"] = node.meta.get("location")
-            new.meta["lowered_from"] = "score_equality"
+            new.meta[LOCATION] = node.meta.get(LOCATION)
+            new.meta[LOWERED_FROM] = "score_equality"
     node.replace_all_uses_with(result)
     graph.erase_node(node)

@@ -23,7 +23,8 @@ import torch.fx as fx
 from . import ops
 from ..errors import CompileError
 from .lowering import SUPPORTED
-from .trace import depends_on_scores
+from .trace.dependencies import depends_on_scores
+from .trace.locations import LOCATION
 
 _HOW_TO = (
     "a metric must depend on scores only through comparisons such as `pos[:, None] > neg[None, :]` "
@@ -60,7 +61,7 @@ class Block:
 
     @property
     def location(self):
-        return self.node.meta.get("location")
+        return self.node.meta.get(LOCATION)
 
 
 @dataclass
@@ -124,7 +125,7 @@ def partition(graph: fx.Graph, metric: str) -> Partition:
     if roles[value] is Role.SCORE:
         raise ValuesNotComparisons(
             metric,
-            f"returns score values at {value.meta.get('location')} instead of a number computed "
+            f"returns score values at {value.meta.get(LOCATION)} instead of a number computed "
             f"from comparisons; {_HOW_TO}. {_NOT_A_LOSS}",
         )
     target_inputs = sorted(
@@ -137,10 +138,10 @@ def partition(graph: fx.Graph, metric: str) -> Partition:
 
 def _returned_at(graph: fx.Graph, value):
     """Where the returned value was computed: its own line, or the last line of the metric."""
-    if isinstance(value, fx.Node) and value.meta.get("location") is not None:
-        return value.meta["location"]
-    located = [n.meta["location"] for n in graph.nodes
-               if n.op in ("call_function", "call_method") and n.meta.get("location")]
+    if isinstance(value, fx.Node) and value.meta.get(LOCATION) is not None:
+        return value.meta[LOCATION]
+    located = [n.meta[LOCATION] for n in graph.nodes
+               if n.op in ("call_function", "call_method") and n.meta.get(LOCATION)]
     return located[-1] if located else None
 
 
@@ -159,7 +160,7 @@ def _outside_comparison(node: fx.Node, metric: str) -> CompileError:
     if node.op == "call_function" and node.target is operator.getitem and isinstance(node.args[1], fx.Node) \
             and depends_on_scores(node.args[1]):
         op += "`: score values picked out by a comparison of the scores, as `probs[probs > lo]"
-    where = f"scores are used outside a comparison at {node.meta.get('location')} (op `{op}`)"
+    where = f"scores are used outside a comparison at {node.meta.get(LOCATION)} (op `{op}`)"
     if not _positions_upstream(node) and _reaches_output(node):
         return ValuesNotComparisons(metric, f"{where}; {_HOW_TO}. {_NOT_A_LOSS}")
     return CompileError(

@@ -23,7 +23,8 @@ import torch.fx as fx
 
 from .ops import argument, is_call, is_comparison
 from .ops.table import having
-from .trace import depends_on_scores
+from .trace.dependencies import depends_on_scores
+from .trace.locations import LOCATION
 
 # Arithmetic on positions (``flat // width``, ``flat % width``): replayed on every candidate position.
 _ELEMENTWISE = having("arithmetic")
@@ -86,7 +87,7 @@ def _closure(index: fx.Node):
 
 def _replace_with_lookup(graph: fx.Graph, index: fx.Node, dim: int, closure: set, comparison: fx.Node) -> None:
     scores = index.args[0]
-    location = comparison.meta.get("location")
+    location = comparison.meta.get(LOCATION)
     with graph.inserting_before(comparison):
         before = set(graph.nodes)
         size = graph.call_method("size", (scores, dim))
@@ -105,7 +106,7 @@ def _replace_with_lookup(graph: fx.Graph, index: fx.Node, dim: int, closure: set
         looked_up = graph.call_method("squeeze", (graph.call_method("gather", (region, dim, best)), dim))
     for new in graph.nodes:
         if new not in before:
-            new.meta["location"] = location
+            new.meta[LOCATION] = location
     comparison.replace_all_uses_with(looked_up)
     graph.erase_node(comparison)
 

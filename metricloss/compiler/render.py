@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch.fx as fx
 
 from ..errors import GENERATED_SOURCE
+from .trace.locations import LOCATION
 
 _OPERATORS = {
     operator.eq: "==", operator.ne: "!=", operator.gt: ">", operator.ge: ">=", operator.lt: "<",
@@ -64,7 +65,7 @@ def render(value, depth: int = 0, name_of: Callable[[fx.Node], str | None] | Non
 
 # --- the user's own source, for ``explain`` ------------------------------------------------------
 #
-# A traced node knows the user's line (``node.meta["location"]``); the expression as written is
+# A traced node knows the user's line (``node.meta[LOCATION]``); the expression as written is
 # found on it with ``ast``. Nothing here is needed to compile or run a metric: when the source
 # cannot be read (generated code, a file that is gone, a line that does not parse), every lookup
 # answers None and ``explain`` shows the traced rendering instead.
@@ -255,7 +256,7 @@ def source_file(location) -> SourceFile | None:
 def assigned_name(node: fx.Node) -> str | None:
     """The variable the user assigned ``node``'s value to (``actual = labels == 1``), when the
     node is the last one traced from that statement and computes its whole value; else None."""
-    location = node.meta.get("location")
+    location = node.meta.get(LOCATION)
     found = source_file(location)
     if found is None:
         return None
@@ -265,6 +266,6 @@ def assigned_name(node: fx.Node) -> str | None:
     name, value, first, last = assignment
     if operation_name(value) != node_operation(node):
         return None
-    same_statement = [n for n in node.graph.nodes if (where := n.meta.get("location")) is not None
+    same_statement = [n for n in node.graph.nodes if (where := n.meta.get(LOCATION)) is not None
                       and where.filename == location.filename and first <= where.lineno <= last]
     return name if same_statement and same_statement[-1] is node else None

@@ -26,7 +26,8 @@ import torch
 import torch.fx as fx
 
 from ..errors import BatchLoopWarning, SourceLocation
-from .trace import NeedsShapes, trace_metric
+from .trace.refusals import NeedsShapes
+from .trace.tracing import trace_metric
 
 CACHED_SIGNATURES = 16
 

@@ -22,8 +22,9 @@ import torch.fx as fx
 from ..errors import SourceLocation, TieOrderWarning
 from .ops import argument, is_call
 from .render import render
-from .spellings import tests_membership
-from .trace import depends_on_scores
+from .spellings.orders import tests_membership
+from .trace.dependencies import depends_on_scores
+from .trace.locations import LOCATION
 
 _IN_INDEX_ORDER = "puts tied scores in index order, as a stable sort does"
 _SCIKIT_LEARN = ("counts the label among the top k by scikit-learn's `top_k_accuracy_score` rule: a "
@@ -103,7 +104,7 @@ def _unstable(node: fx.Node):
 
 
 def _where(node: fx.Node) -> SourceLocation | None:
-    return node.meta.get("location")
+    return node.meta.get(LOCATION)
 
 
 def _stable(node: fx.Node) -> bool:

@@ -18,6 +18,7 @@ from ...errors import CompileError
 from ..ops import argument, is_call
 from ..trace import depends_on_scores
 from .matching import Match, constant_dim, is_equality_test, is_inequality_test, scores_and_target
+from ..trace.locations import LOCATION
 
 
 def match_argmax_differs(node: fx.Node, metric: str) -> Match | None:
@@ -33,7 +34,7 @@ def match_argmax_equals(node: fx.Node, metric: str, test=is_equality_test) -> Ma
     argmax, labels = found
     if argument(argmax, 2, "keepdim", False):
         raise CompileError(
-            f"metric `{metric}`: argmax(..., keepdim=True) at {argmax.meta.get('location')} cannot be "
+            f"metric `{metric}`: argmax(..., keepdim=True) at {argmax.meta.get(LOCATION)} cannot be "
             "lowered; write `scores.argmax(dim) == labels` with labels of the batch's shape."
         )
     return Match((argmax.args[0], labels), {"dim": constant_dim(argmax, metric)})
@@ -48,7 +49,7 @@ def match_one_hot_argmax(node: fx.Node, metric: str) -> Match | None:
     num_classes = argument(node, 1, "num_classes", -1)
     if num_classes is None or isinstance(num_classes, int) and num_classes < 0:
         raise CompileError(
-            f"metric `{metric}`: `F.one_hot(scores.argmax(dim))` at {node.meta.get('location')} has no "
+            f"metric `{metric}`: `F.one_hot(scores.argmax(dim))` at {node.meta.get(LOCATION)} has no "
             "`num_classes`, so its number of columns is the largest predicted class plus one, which the "
             "scores decide; give the number of classes: `F.one_hot(scores.argmax(1), scores.shape[1])`."
         )
@@ -56,7 +57,7 @@ def match_one_hot_argmax(node: fx.Node, metric: str) -> Match | None:
     if isinstance(num_classes, fx.Node):  # traced for every shape: only the scores' own class count
         if not _class_count_of(num_classes, argmax.args[0], dim):
             raise CompileError(
-                f"metric `{metric}`: `F.one_hot(scores.argmax({dim}), num_classes)` at {node.meta.get('location')} "
+                f"metric `{metric}`: `F.one_hot(scores.argmax({dim}), num_classes)` at {node.meta.get(LOCATION)} "
                 f"takes a number of classes computed from tensors; write `scores.shape[{dim}]` or a number."
             )
         num_classes = None  # the classes of the scores: no columns to add or drop
@@ -82,7 +83,7 @@ def match_argmax_in_region(node: fx.Node, metric: str) -> Match | None:
         return None
     if constant_dim(index, metric) != dim or not argument(index, 2, "keepdim", False):
         raise CompileError(
-            f"metric `{metric}`: \"argmax lies in a region\" at {node.meta.get('location')} must read "
+            f"metric `{metric}`: \"argmax lies in a region\" at {node.meta.get(LOCATION)} must read "
             "`region.gather(dim, scores.argmax(dim, keepdim=True))` with one constant dim."
         )
     return Match((index.args[0], region), {"dim": dim})

@@ -14,6 +14,8 @@ from ..ops import LEAF_FUNCTIONS
 from ..render import render
 from .matching import Match
 from .table import REWRITES, Rewrite
+from ..trace.locations import LOCATION
+from ..lowered import LOWERED_FROM, LOWERED_TEXT
 
 
 def apply_rewrites(graph: fx.Graph, metric: str) -> list[str]:
@@ -37,7 +39,7 @@ def _short(node: fx.Node, limit: int = 48) -> str:
     text = render(node)
     if len(text) <= limit:
         return text
-    location = node.meta.get("location")
+    location = node.meta.get(LOCATION)
     return f"`{node.name}` (line {location.lineno})" if location else f"`{node.name}`"
 
 
@@ -60,9 +62,9 @@ def _inline(graph: fx.Graph, node: fx.Node, rule: Rewrite, match: Match) -> None
     text = rule.block.format(scores=_short(match.inputs[0]), labels=labels, **match.constants)
     for new in graph.nodes:
         if new not in before and new is not node:
-            new.meta["location"] = node.meta.get("location")
-            new.meta["lowered_from"] = rule.name
-            new.meta["lowered_text"] = text
+            new.meta[LOCATION] = node.meta.get(LOCATION)
+            new.meta[LOWERED_FROM] = rule.name
+            new.meta[LOWERED_TEXT] = text
     node.replace_all_uses_with(result)
     graph.erase_node(node)
 

@@ -18,6 +18,7 @@ import torch.fx as fx
 from ...errors import CompileError
 from ..ops import argument, is_call
 from ..trace import depends_on_scores
+from ..trace.locations import LOCATION
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def constant_dim(node: fx.Node, metric: str, default=None) -> int:
     dim = argument(node, 1, "dim", default)
     if not isinstance(dim, int):
         raise CompileError(
-            f"metric `{metric}`: `{node.target}` at {node.meta.get('location')} needs a constant "
+            f"metric `{metric}`: `{node.target}` at {node.meta.get(LOCATION)} needs a constant "
             "`dim` to be rewritten into comparisons, e.g. `scores.argmax(1)`."
         )
     return dim

@@ -17,6 +17,7 @@ from ...errors import CompileError
 from ..ops import argument, is_call
 from ..trace import depends_on_scores
 from .matching import Match, is_equality_test, scores_and_target
+from ..trace.locations import LOCATION
 
 
 def _topk_indices(node) -> fx.Node | None:
@@ -46,13 +47,13 @@ def match_topk_contains(node: fx.Node, metric: str) -> Match | None:
     dim = argument(topk, 2, "dim", -1)
     if not argument(topk, 3, "largest", True):
         raise CompileError(
-            f"metric `{metric}`: topk(largest=False) at {topk.meta.get('location')} has no rewrite; "
+            f"metric `{metric}`: topk(largest=False) at {topk.meta.get(LOCATION)} has no rewrite; "
             "negate the scores instead: `(-scores).topk(k)`."
         )
     any_dim = argument(node, 1, "dim")
     if not isinstance(k, int) or not isinstance(dim, int) or any_dim is None:
         raise CompileError(
-            f"metric `{metric}`: top-k membership at {node.meta.get('location')} needs constant k and "
+            f"metric `{metric}`: top-k membership at {node.meta.get(LOCATION)} needs constant k and "
             "dim: `(scores.topk(k, dim).indices == labels[:, None]).any(dim)`."
         )
     return Match((topk.args[0], found[1]), {"dim": dim, "k": k})
@@ -130,7 +131,7 @@ def match_rank(node: fx.Node, metric: str) -> Match | None:
     dim = argument(inner, 1, "dim", -1)
     if argument(node, 1, "dim", -1) != dim or not isinstance(dim, int):
         raise CompileError(
-            f"metric `{metric}`: a rank `scores.argsort(dim).argsort(dim)` at {node.meta.get('location')} "
+            f"metric `{metric}`: a rank `scores.argsort(dim).argsort(dim)` at {node.meta.get(LOCATION)} "
             "needs one constant dim for both argsorts."
         )
     descending = bool(argument(inner, 2, "descending", False))
@@ -152,7 +153,7 @@ def match_sort_order(node: fx.Node, metric: str) -> Match | None:
     dim = argument(node, 1, "dim", -1)
     if not isinstance(dim, int):
         raise CompileError(
-            f"metric `{metric}`: `argsort` at {node.meta.get('location')} needs a constant dim to be "
+            f"metric `{metric}`: `argsort` at {node.meta.get(LOCATION)} needs a constant dim to be "
             "rewritten into comparisons, e.g. `scores.argsort(dim=1, descending=True)`."
         )
     return Match((node.args[0],), {"dim": dim, "descending": bool(argument(node, 2, "descending", False))})

@@ -17,6 +17,7 @@ import torch
 from ...errors import InputError, SourceLocation
 from ..ops import table as op_table
 from .declaration import Compiled
+from ..trace.locations import LOCATION
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def mask_selections(graph, names: tuple[str, ...]) -> tuple[Selection, ...]:
         mask = _elementwise_sources(node.args[1], {})
         if source != {names[0]} or not mask or names[0] in mask:
             continue
-        found.append(Selection(tuple(names.index(m) - 1 for m in sorted(mask)), node.meta.get("location")))
+        found.append(Selection(tuple(names.index(m) - 1 for m in sorted(mask)), node.meta.get(LOCATION)))
     return tuple(found)
 
 

@@ -11,6 +11,7 @@ import torch
 import torch.fx as fx
 
 from ...errors import InputError
+from ..trace.locations import LOCATION
 
 
 class _FailedAt(Exception):
@@ -34,7 +35,7 @@ def failing_line(module: fx.GraphModule, arguments: tuple):
     try:
         _NodeFinder(module).run(*arguments)
     except _FailedAt as failed:
-        return failed.node.meta.get("location")
+        return failed.node.meta.get(LOCATION)
     except Exception:  # noqa: BLE001 - it failed outside any one node
         return None
     return None
