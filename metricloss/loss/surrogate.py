@@ -38,20 +38,38 @@ UNDEFINED_POLICIES = ("zero", "raise")
 
 @dataclass(frozen=True)
 class Terms:
-    """One batch's loss and the quantities behind it (all detached but ``loss``)."""
+    """One batch's loss and the quantities behind it, what ``UniLoss.last`` keeps.
+
+    Attributes:
+        loss: ``m* - g^(x)`` (``g^(x) - m*`` for a lower-is-better metric), in the scores' graph.
+        value: the metric at the hard binaries: what evaluation would report.
+        ideal_value: ``m* = g(b*)``.
+        estimate: ``g^(x)``, the interpolated metric at the relaxed binaries.
+        binaries: how many binaries are live (the scores can move them).
+        anchors: how many anchors the interpolation used (those with a finite value).
+        defined: whether the metric has a loss on this batch; a zero loss when not.
+        ideal_source: how ``b*`` was found, or, when undefined, why the batch is.
+        reaches_best: ``m*`` is the declared ``best=`` (always true without ``best=``).
+        path: how ``g`` saw the anchors: "dense", "statistics", "rows" or "chunked".
+        saturated: the share of relaxed binaries at ``SATURATED``: they pass no gradient.
+        median_difference: the median ``|d|`` over the live binaries when every one is
+            saturated (the scale the relaxation met), else NaN.
+
+    Everything but ``loss`` is detached.
+    """
 
     loss: torch.Tensor
-    value: torch.Tensor  # the metric at the hard binaries: what evaluation would report
-    ideal_value: torch.Tensor  # m*
-    estimate: torch.Tensor  # the interpolated metric at the relaxed binaries
+    value: torch.Tensor
+    ideal_value: torch.Tensor
+    estimate: torch.Tensor
     binaries: int
     anchors: int
     defined: bool
-    ideal_source: str  # how b* was found (or, when undefined, why the batch is)
-    reaches_best: bool  # m* is the declared best= (always true without best=)
-    path: str = ""  # how g saw the anchors: "dense", "statistics", "rows" or "chunked"
-    saturated: float = 0.0  # share of relaxed binaries at exactly +-1: they pass no gradient
-    median_difference: float = math.nan  # median |d| over the live binaries, the scale tau meets
+    ideal_source: str
+    reaches_best: bool
+    path: str = ""
+    saturated: float = 0.0
+    median_difference: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -59,27 +77,43 @@ class PreparedBatch:
     """One batch as the loss meets it, up to the interpolation: what it draws, what ``g`` says at
     the drawn configurations, and the relaxed binaries that carry the gradient.
 
+    Attributes:
+        compiled: the metric compiled for this batch's shapes (its program runs ``g``).
+        binaries: the batch's binaries: hard values, differences, which are live.
+        value: ``g(b)``, the metric at the hard binaries, without gradient.
+        differences: ``d`` of the live binaries, in float32 at least, in the scores' graph.
+        ideal: ``b*``, its value and its free face; ``None`` without a live binary.
+        ideal_value: ``m* = g(b*)``.
+        anchor_sets: the samplers' anchors, a set per sampler, or on a small batch merged into
+            dense sets (``anchor_values.ideal_and_anchors`` says when).
+        anchor_values: ``g`` at every anchor, in the sets' order; NaN where ``g`` is undefined.
+        path: how ``g`` saw the anchors: "dense", "statistics", "rows" or "chunked".
+        shift: ``margin`` times +1 toward ``b*``, -1 away, 0 on its free face; ``d - shift`` is
+            what the relaxation sees. ``None`` without a margin.
+        relaxed: ``x = h(d - shift)``, the binaries the selection left out held at their hard +-1.
+        selected: indices of the binaries the selection relaxed; ``None``: every one.
+
     Tensors over binaries are over the live ones (``binaries.restrict``). On a batch where the
     metric is undefined (no live binary, or no configuration real scores reach has a value),
-    ``defined`` is false, ``ideal`` says why (``None`` without a live binary), and the anchors
-    and relaxed binaries are absent.
+    ``defined`` is false, ``ideal`` says why, and the anchors and relaxed binaries are absent.
     """
 
     compiled: Compiled
     binaries: Binaries
-    value: torch.Tensor  # g(b), the metric at the hard binaries, without gradient
-    differences: torch.Tensor  # d, in float32 at least, in the scores' graph
-    ideal: Ideal | None = None  # b*, its value and its free face
-    ideal_value: torch.Tensor | None = None  # m* = g(b*)
+    value: torch.Tensor
+    differences: torch.Tensor
+    ideal: Ideal | None = None
+    ideal_value: torch.Tensor | None = None
     anchor_sets: tuple[Anchors, ...] = ()
-    anchor_values: torch.Tensor | None = None  # [A] g at every anchor, in the sets' order; NaN where undefined
-    path: str = ""  # how g saw the anchors: "dense", "statistics", "rows" or "chunked"
-    shift: torch.Tensor | None = None  # margin * (+1 toward b*, -1 away, 0 free): d - shift is relaxed
-    relaxed: torch.Tensor | None = None  # x = h(d - shift); binaries the selection left out at their hard +-1
-    selected: torch.Tensor | None = None  # indices of the binaries the selection relaxed; None: every one
+    anchor_values: torch.Tensor | None = None
+    path: str = ""
+    shift: torch.Tensor | None = None
+    relaxed: torch.Tensor | None = None
+    selected: torch.Tensor | None = None
 
     @property
     def defined(self) -> bool:
+        """Whether the loss has a value on this batch (it has relaxed binaries to interpolate at)."""
         return self.relaxed is not None
 
 
