@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from metricloss.cli import check_file, path_text, thread_count
+from metricloss.arguments import check_file, path_text, thread_count
 
 from .suite import TABLES, run
 

@@ -12,7 +12,7 @@ from metricloss.compiler.program import Program
 from metricloss.diagnostics import FRACTIONS, diagnose, track
 from metricloss.diagnostics.command import parse_anchors
 from metricloss.diagnostics.ranks import spearman
-from metricloss.diagnostics.tracking import flip_count, flip_masks
+from metricloss.diagnostics.draws import flip_count, flip_masks
 
 
 def auc_batches(seed: int, count: int = 3, size: int = 24, margin: float = 1.5):

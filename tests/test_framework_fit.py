@@ -236,12 +236,12 @@ def test_moving_the_module_moves_nothing_on_one_device_and_keeps_the_stream():
 
 
 def test_a_stream_re_seeded_on_another_kind_of_device_is_a_function_of_its_state():
-    from metricloss.loss.module import _seed_of
+    from metricloss.loss.streams import seed_from_state
 
     a, b = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
-    assert _seed_of(a.get_state()) == _seed_of(b.get_state())
+    assert seed_from_state(a.get_state()) == seed_from_state(b.get_state())
     torch.rand(1, generator=b)
-    assert _seed_of(a.get_state()) != _seed_of(b.get_state())
+    assert seed_from_state(a.get_state()) != seed_from_state(b.get_state())
 
 
 @pytest.mark.cuda

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from metricloss.cli import FLOAT32_MAX, check_folder, most_workers, path_text, thread_count
+from metricloss.arguments import FLOAT32_MAX, check_folder, most_workers, path_text, thread_count
 from metricloss.errors import InputError
 
 from . import methods as method_table

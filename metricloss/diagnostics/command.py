@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from metricloss.cli import (check_file, check_folder, path_text, real_number, sampler_spec, seed_number,
-                            whole_number)
+from metricloss.arguments import (check_file, check_folder, path_text, real_number, sampler_spec, seed_number,
+                                  whole_number)
 from metricloss.errors import InputError
 
 DEFAULT_SAMPLERS = ("ideal", "good", "nearby", "random")

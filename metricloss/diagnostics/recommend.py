@@ -20,6 +20,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..loss import NEARLY_SATURATED
+from .tracking import NEAR_ZERO
+
 NEAR = 1 / 128  # fractions up to this count as "near the configurations met"
 MIN_SIGN = 0.75  # the sign agreement a recommended block needs there: three flips in four
 STUCK_WARNING = 0.25  # a share of stuck binaries worth a caution
@@ -66,10 +69,10 @@ def recommend(blocks) -> Recommendation | None:
     cautions = []
     stuck, near_zero = block.tracking.stuck, block.tracking.near_zero
     if not math.isnan(stuck) and stuck > STUCK_WARNING:
-        cautions.append(f"{stuck:.0%} of the binaries on the wrong side of b* are saturated (|h| > 0.99): they get "
-                        "almost no gradient; a larger tau gives them some")
+        cautions.append(f"{stuck:.0%} of the binaries on the wrong side of b* are saturated "
+                        f"(|h| > {NEARLY_SATURATED}): they get almost no gradient; a larger tau gives them some")
     if near_zero > NEAR_ZERO_WARNING:
-        cautions.append(f"{near_zero:.0%} of the relaxed binaries are near 0 (|h| < 0.1): the loss is flat "
+        cautions.append(f"{near_zero:.0%} of the relaxed binaries are near 0 (|h| < {NEAR_ZERO}): the loss is flat "
                         "there; a smaller tau sharpens it")
     return Recommendation(index=index, tau=block.tau, sign_agreement=sign, gap=gap, code=code_line(block),
                           reason=reason, caution="; ".join(cautions))

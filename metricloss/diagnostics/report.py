@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from .diagnose import Block, Diagnosis, describe_anchors
-from .tracking import NEAR_ZERO, SATURATED
+from ..loss import NEARLY_SATURATED
+from .tracking import NEAR_ZERO
 
 JSON = "diagnosis.json"
 TABLE = "diagnosis.md"
@@ -75,7 +76,7 @@ def block_text(diagnosis: Diagnosis, block: Block) -> str:
         + (f" ({t.skipped} skipped: the metric undefined)" if t.skipped else "")
         + f", {t.binaries:.0f} live binaries and {t.anchors:.0f} anchors per batch on average, g(b) {t.value:.4f}",
         f"at the configurations met: median |d| {t.scale:.3g}; relaxed binaries {t.saturated:.0%} saturated "
-        f"(|h| > {SATURATED}), "
+        f"(|h| > {NEARLY_SATURATED}), "
         f"{t.near_zero:.0%} near 0 (|h| < {NEAR_ZERO}); "
         + ("no binary on the wrong side of b*" if math.isnan(t.stuck)
            else f"{t.stuck:.0%} of those on the wrong side of b* saturated (stuck)"),

@@ -1,14 +1,15 @@
 """How well the interpolated metric ĝ tracks the exact metric g around configurations met in training.
 
-For one batch (scores and targets), the loss's own functions draw everything the loss would draw
-on that batch: the hard binaries ``b``, the ideal ``b*``, the anchors and their exact values
-(``surrogate._ideal_and_anchors``, as ``uniloss_terms`` calls it), and the relaxed binaries
-``x = h(d)`` (``surrogate._relax``). Around ``b`` this module then draws configurations ``b'`` at
-a Hamming distance of ``round(f * K)`` live binaries (at least one when ``f > 0``; dead binaries
-and twins are never flipped, as the loss never moves them) and compares, on each:
+For one batch (scores and targets), the loss's own first step (``metricloss.loss.prepare_batch``,
+as ``uniloss_terms`` calls it) draws everything the loss would draw on that batch: the hard
+binaries ``b``, the ideal ``b*``, the anchors and their exact values, and the relaxed binaries
+``x = h(d)``. Around ``b`` this module then draws configurations ``b'`` at a Hamming distance of
+``round(f * K)`` live binaries (at least one when ``f > 0``; dead binaries and twins are never
+flipped, as the loss never moves them; ``draws.py``) and compares, on each:
 
 - ``g(b')``: the exact metric, through the compiled program's ``g`` (``Program.values``);
-- ``ĝ(x')``: the interpolation between this batch's anchors, at the relaxed point of ``b'``.
+- ``ĝ(x')``: the loss's own interpolation (``metricloss.loss.interpolate``) between this batch's
+  anchors, at the relaxed point of ``b'``.
 
 **The relaxed point of b'.** ``x'`` is the relaxation, as the loss relaxes, of the differences
 ``d'`` that equal ``d`` except that each flipped comparison is mirrored (``d'_k = -d_k``): each
@@ -43,24 +44,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
-from torch.func import vmap
 
 from ..compiler.metric import Metric, get_metric
 from ..errors import InputError
-from ..loss import surrogate
+from ..loss import NEARLY_SATURATED, prepare_batch
 from ..registry import resolve
 from ..loss.interpolators import Interpolator, inverse_distance
 from ..loss.relaxations import Relaxation, sigmoid
 from ..loss.samplers import Sampler, default_samplers
 from ..loss.sizes import DEFAULT, Sizes
 from ..loss.subsampling import Selection
+from .draws import Draws, Surface, draw_around
 from .ranks import spearman
 
 FRACTIONS = (0.0, 1 / 512, 1 / 128, 1 / 32, 1 / 8, 1 / 2)
 DRAWS = 64  # configurations b' per batch and fraction
-SATURATED = 0.99  # |x| above this: the relaxed binary is decided and its gradient nearly gone
 NEAR_ZERO = 0.1  # |x| below this: the relaxed binary says little about its side
-POINTS_CHUNK = 1 << 22  # relaxed points' floats per vmapped call of the interpolation
 
 
 def fraction_label(fraction: float) -> str:
@@ -69,44 +68,6 @@ def fraction_label(fraction: float) -> str:
         return "0"
     inverse = 1 / fraction
     return f"1/{round(inverse)}" if abs(inverse - round(inverse)) < 1e-9 else f"{fraction:g}"
-
-
-def flip_count(fraction: float, live: int) -> int:
-    """How many of ``live`` binaries a draw at ``fraction`` flips: ``round(f * live)``, at least one
-    when ``f > 0``, never more than ``live``.
-
-    >>> [flip_count(f, 100) for f in FRACTIONS]
-    [0, 1, 1, 3, 12, 50]
-    """
-    if fraction == 0 or live == 0:
-        return 0
-    return min(live, max(1, round(fraction * live)))
-
-
-def flip_masks(rows: int, count: int, size: int, generator: torch.Generator | None,
-               device: torch.device | str) -> torch.Tensor:
-    """[rows, size] bool with ``count`` distinct true entries per row, uniformly placed.
-
-    The top ``count`` of uniform keys: batched over rows, and for any count (Floyd's sampling in
-    ``samplers.distinct_indices`` loops once per flipped bit, too many at ``f = 1/2``).
-    """
-    masks = torch.zeros(rows, size, dtype=torch.bool, device=device)
-    if count == 0 or size == 0:
-        return masks
-    keys = torch.rand(rows, size, generator=generator, device=device)
-    return masks.scatter_(1, keys.topk(count, dim=1).indices, True)
-
-
-@dataclass(frozen=True)
-class Draws:
-    """One batch, one fraction: per drawn ``b'``, its exact and interpolated values, and the changes
-    of both when one more binary flips."""
-
-    flips: int
-    exact: torch.Tensor  # [D] g(b')
-    estimate: torch.Tensor  # [D] ĝ(x')
-    exact_change: torch.Tensor  # [D] g(b' with one more flip) - g(b')
-    estimate_change: torch.Tensor  # [D] the same for ĝ
 
 
 @dataclass(frozen=True)
@@ -118,7 +79,7 @@ class BatchTracking:
     anchors: int
     value: float  # g(b): the metric at the configuration met in training
     scale: float  # the median |d| over the live binaries: the scores' scale the relaxation meets
-    saturated: float  # share of live relaxed binaries with |x| > SATURATED
+    saturated: float  # share of live relaxed binaries with |x| > NEARLY_SATURATED
     near_zero: float  # share with |x| < NEAR_ZERO
     wrong: int  # live binaries on the other side from b*
     stuck: int  # of those, how many are saturated: the loss has (nearly) no gradient left to move them
@@ -150,7 +111,7 @@ class Tracking:
     anchors: float  # mean anchors per batch
     value: float  # mean g(b) over the measured batches
     scale: float  # mean over the batches of the median |d| of their live binaries
-    saturated: float  # mean share of live relaxed binaries with |x| > SATURATED
+    saturated: float  # mean share of live relaxed binaries with |x| > NEARLY_SATURATED
     near_zero: float  # mean share with |x| < NEAR_ZERO
     stuck: float  # share of the binaries on the wrong side of b* that are saturated (NaN: none wrong)
     per_batch: tuple[BatchTracking, ...] = field(default=(), repr=False)
@@ -245,108 +206,31 @@ def track_batch(
     generator: torch.Generator | None,
 ) -> BatchTracking | None:
     """One batch's draws; None when the metric is undefined on it or no binary is live."""
-    scores = scores.detach()
-    compiled = metric.compiled_for(scores, *targets)
-    binaries = metric.binaries(scores, *targets)
-    differences = binaries.live_differences
-    if differences.numel() == 0:
+    # Exactly what uniloss_terms draws on this batch: b*, the anchors, g at [b, b*, *anchors], x = h(d - shift).
+    batch = prepare_batch(metric, scores.detach(), *targets, relaxation=relaxation, samplers=samplers,
+                          generator=generator, selection=selection, sizes=sizes, margin=margin)
+    if not batch.defined:
         return None
-    # Exactly what uniloss_terms draws on this batch: b*, the anchors and g at [b, b*, *anchors].
-    ideal, anchor_sets, values, _ = surrogate._ideal_and_anchors(
-        metric, compiled, binaries, scores, targets, samplers, generator, sizes)
-    if not ideal.defined:
-        return None
-    anchor_values = values[2:]
-    ideal_bits = binaries.restrict(ideal.configuration)
-    toward = surrogate._toward_ideal(ideal_bits, ideal, binaries, differences.dtype) if margin else 0
-    chosen: list[torch.Tensor] = []  # the binaries the selection relaxes, as _relax chooses them
-
-    def choose(shifted, bits, stream):
-        chosen.append(selection(shifted, bits, stream))
-        return chosen[-1]
-
-    recorded = None if selection is None else Selection(selection.name, selection.params, choose)
-    relaxed = surrogate._relax(relaxation, differences - margin * toward, ideal_bits,
-                               binaries.restrict(binaries.hard), recorded, generator)
-    mirrored = relaxation(-differences - margin * toward)  # each binary's value with its comparison mirrored
-    if chosen:  # the ones the selection holds at +-1 stay there, mirrored
-        held = torch.ones_like(mirrored, dtype=torch.bool).index_fill_(0, chosen[0], False)
+    binaries, differences, relaxed, ideal = batch.binaries, batch.differences, batch.relaxed, batch.ideal
+    # Each binary's value with its comparison mirrored, shifted toward b* as the loss shifts it.
+    mirrored = relaxation(-differences if batch.shift is None else -differences - batch.shift)
+    if batch.selected is not None:  # the ones the selection holds at +-1 stay there, mirrored
+        held = torch.ones_like(mirrored, dtype=torch.bool).index_fill_(0, batch.selected, False)
         mirrored = torch.where(held, -relaxed, mirrored)
-    relaxed = torch.stack([relaxed, mirrored])  # [2, K]: as met, and each binary flipped
-    surface = _Surface(anchor_sets, anchor_values, interpolator)
-    measured = tuple(_draws(compiled.program, binaries, relaxed, surface, fraction, draws, generator, sizes)
+    points = torch.stack([relaxed, mirrored])  # [2, K]: as met, and each binary flipped
+    surface = Surface(batch.anchor_sets, batch.anchor_values, interpolator)
+    measured = tuple(draw_around(batch.compiled.program, binaries, points, surface, fraction, draws, generator, sizes)
                      for fraction in fractions)
-    size = relaxed[0].abs()
+    size = relaxed.abs()
     wrong = binaries.restrict(binaries.hard) != binaries.restrict(ideal.configuration)
     if ideal.free is not None:  # the ideal's free face: either side is right
         wrong &= ~binaries.restrict(ideal.free)
+    decided = size > NEARLY_SATURATED
     return BatchTracking(
-        draws=measured, binaries=differences.numel(), anchors=int(anchor_values.numel()), value=float(values[0]),
-        scale=float(differences.abs().median()), saturated=float((size > SATURATED).float().mean()),
-        near_zero=float((size < NEAR_ZERO).float().mean()),
-        wrong=int(wrong.sum()), stuck=int((wrong & (size > SATURATED)).sum()),
+        draws=measured, binaries=differences.numel(), anchors=int(batch.anchor_values.numel()),
+        value=float(batch.value), scale=float(differences.abs().median()), saturated=float(decided.float().mean()),
+        near_zero=float((size < NEAR_ZERO).float().mean()), wrong=int(wrong.sum()), stuck=int((wrong & decided).sum()),
     )
-
-
-def _draws(program, binaries, relaxed: torch.Tensor, surface: _Surface, fraction: float, draws: int,
-           generator, sizes: Sizes) -> Draws:
-    """``draws`` configurations at ``fraction``, each with one more single flip.
-
-    ``relaxed`` is [2, K]: each live binary's relaxed value as met and with its comparison
-    mirrored. Rows are drawn and measured a chunk at a time, so that they stay within
-    ``sizes.g_chunk`` binaries (bool, for g) and ``POINTS_CHUNK`` floats (for ĝ) whatever K is.
-    """
-    current = binaries.restrict(binaries.hard)
-    size = current.numel()
-    count = flip_count(fraction, size)
-    per_chunk = max(1, min(sizes.g_chunk // max(2 * binaries.count, 1), POINTS_CHUNK // max(2 * size, 1)))
-    exact, estimate = [], []
-    for start in range(0, draws, per_chunk):
-        rows = min(per_chunk, draws - start)
-        mask = flip_masks(rows, count, size, generator, current.device)
-        single = torch.randint(size, (rows, 1), generator=generator, device=current.device)
-        extra = torch.zeros_like(mask).scatter_(1, single, True)
-        configurations = current ^ mask
-        full = binaries.complete(torch.cat([configurations, configurations ^ extra]))
-        exact.append(program.values(binaries, full, pinned=True, chunk=sizes.g_chunk).view(2, -1))
-        points = torch.where(torch.cat([mask, mask ^ extra]), relaxed[1], relaxed[0])
-        estimate.append(surface(points).view(2, -1))
-    exact, estimate = torch.cat(exact, 1).to(torch.float64), torch.cat(estimate, 1).to(torch.float64)
-    return Draws(count, exact[0], estimate[0], exact[1] - exact[0], estimate[1] - estimate[0])
-
-
-class _Surface:
-    """ĝ at many relaxed points: the loss's own distances (``surrogate._squared_distances``) and
-    interpolator, vmapped over the points; the anchors with a non-finite value are left out, as
-    ``uniloss_terms`` leaves them out."""
-
-    def __init__(self, anchor_sets, anchor_values: torch.Tensor, interpolator: Interpolator):
-        usable = torch.isfinite(anchor_values)
-        self.keep = None if bool(usable.all()) else usable.nonzero().squeeze(1)
-        self.values = anchor_values if self.keep is None else anchor_values[self.keep]
-        self.anchor_sets = anchor_sets
-        self.interpolator = interpolator
-        self.vectorised = True
-
-    def one(self, point: torch.Tensor) -> torch.Tensor:
-        distances = surrogate._squared_distances(self.anchor_sets, point)
-        if self.keep is not None:
-            distances = distances[self.keep]
-        return self.interpolator(distances, self.values)
-
-    def __call__(self, points: torch.Tensor) -> torch.Tensor:
-        if self.values.numel() == 0:
-            return points.new_full((points.shape[0],), math.nan)
-        per_chunk = max(1, POINTS_CHUNK // max(points.shape[1], 1))
-        return torch.cat([self._chunk(chunk) for chunk in points.split(per_chunk)])
-
-    def _chunk(self, points: torch.Tensor) -> torch.Tensor:
-        if self.vectorised:
-            try:
-                return vmap(self.one)(points)
-            except Exception:  # a plugin's anchors or interpolator that vmap cannot batch
-                self.vectorised = False
-        return torch.stack([self.one(point) for point in points])  # one point at a time
 
 
 def _row(fraction: float, draws: list[Draws]) -> Row:

@@ -1,8 +1,8 @@
 """A short training run of a reference task with UniLoss, keeping the batches it met along the way.
 
 The run is built by the reference trainings' own pieces (``train.config.run_config``,
-``train.run.build_run``, the loop's ``_batches(run)`` and ``_step``), so it is the first steps of
-what ``metricloss train TASK`` would do: the same data, model, optimiser, batch sampler and order,
+``train.run.build_run``, ``train.steps.training_batches`` and ``train_step``), so it is the first
+steps of what ``metricloss train TASK`` would do: the same data, model, optimiser, batch sampler and order,
 and anchors for a seed. The one difference is the loss's parts, which the diagnosis sets (a temperature, anchor
 counts); the parts it leaves unset are the task's (``Task.settings_for(data).uniloss``), else
 UniLoss's defaults.
@@ -69,8 +69,8 @@ def short_run(
     drawn, as ``metricloss train --sampler`` takes it (unset, the task's). ``data``: the task's
     data, already loaded with this seed (several runs of one diagnosis share it)."""
     from metricloss.train.config import resolve_device, run_config
-    from metricloss.train.loop import _batches, _step
     from metricloss.train.run import build_run
+    from metricloss.train.steps import train_step, training_batches
     from metricloss.train.task import get_task
 
     check_length(steps, epochs)
@@ -96,7 +96,7 @@ def short_run(
 
     shuffle = run.generators["shuffle"]
     state = shuffle.get_state()  # counting an epoch's batches must not move the run's stream
-    per_epoch = sum(1 for _ in _batches(run))
+    per_epoch = sum(1 for _ in training_batches(run))
     shuffle.set_state(state)
     if per_epoch == 0:
         raise InputError(f"task {task.name}'s training split has no batch of two or more samples")
@@ -118,8 +118,8 @@ def short_run(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedBatchWarning)  # counted by the loss instead
             while counter["step"] < total:
-                for index in _batches(run):
-                    _, value, _ = _step(run, run.data.train.batch(index))
+                for index in training_batches(run):
+                    _, value, _ = train_step(run, run.data.train.batch(index))
                     values.append(value)
                     if counter["step"] >= total:
                         break

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from .sizes import DEFAULT, Sizes
 from ..compiler.goals import TOLERANCE
 from .subsampling import Selection
 from .gather import collective_device, gather_batch, world
+from .streams import check_same_everywhere, moved_generator, seed_from_state
 
 
 class UniLoss(torch.nn.Module):
@@ -223,7 +223,7 @@ class UniLoss(torch.nn.Module):
             saved = torch.Generator(device=state["device"])
             saved.set_state(values)
         except RuntimeError:  # that device is not here
-            saved = torch.Generator().manual_seed(_seed_of(values))
+            saved = torch.Generator().manual_seed(seed_from_state(values))
         if self.generator is None:
             self.generator = saved
             return
@@ -241,7 +241,7 @@ class UniLoss(torch.nn.Module):
         if self.generator is not None:
             generator = self._stream_on(device)
             if not self._generators_checked:
-                _check_same_everywhere(generator)
+                check_same_everywhere(generator)
                 self._generators_checked = True
             return generator
         if self._gather_generator is None or self._gather_generator.device.type != device.type:
@@ -266,39 +266,3 @@ class UniLoss(torch.nn.Module):
                 + (", gather=True" if self.gather else "")
                 + f", undefined={self.undefined!r}; undefined_batches={self.undefined_batches}, "
                 f"short_batches={self.short_batches}")
-
-
-def moved_generator(generator: torch.Generator, device: torch.device | str) -> torch.Generator:
-    """A generator on ``device`` that continues ``generator``'s stream there: the same state where
-    both are of one kind (another CUDA device), else seeded from a digest of the state, so the same
-    state always gives the same stream. ``generator`` itself is not advanced."""
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    moved = torch.Generator(device=device)
-    if generator.device.type == device.type:
-        moved.set_state(generator.get_state())
-    else:
-        moved.manual_seed(_seed_of(generator.get_state()))
-    return moved
-
-
-def _seed_of(state: torch.Tensor) -> int:
-    digest = hashlib.sha256(state.cpu().numpy().tobytes()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1  # 0 to 2**63 - 1, what manual_seed takes
-
-
-def _check_same_everywhere(generator: torch.Generator) -> None:
-    """Refuse a generator whose state differs between processes: their anchors would differ."""
-    state = generator.get_state()
-    mine = state.to(collective_device())
-    everyone = [torch.empty_like(mine) for _ in range(world()[1])]
-    torch.distributed.all_gather(everyone, mine)
-    different = [rank for rank, theirs in enumerate(everyone) if not torch.equal(theirs.cpu(), state)]
-    if different:
-        raise InputError(
-            f"UniLoss(gather=True): the generator's state on process {world()[0]} differs from that on "
-            f"process(es) {different}, so they would draw different anchors and compute different losses. "
-            "Seed it alike on every process (torch.Generator().manual_seed(seed), the same seed), or "
-            "pass no generator and the loss seeds its own from process 0."
-        )

@@ -27,6 +27,18 @@ from ..part_pickling import part_reduce
 from ..registry import REGISTRY, Kind
 
 
+SATURATED = 1.0
+"""``|x|`` at which a relaxed binary passes no gradient at all: the relaxation's output has rounded
+to exactly +-1 (a difference far past its scale), so its slope is 0. A batch whose every relaxed
+binary is here trains nothing whatever its loss, which is why ``UniLoss`` warns of it."""
+
+NEARLY_SATURATED = 0.99
+"""``|x|`` above which a relaxed binary counts as decided when a diagnosis reports how the binaries
+sit: it still has a gradient, but a small one (the sigmoid's slope there is ``1 - x^2``, 2% of
+its slope at 0), so a binary on the wrong side of ``b*`` there barely moves. Below ``SATURATED``
+because a binary that is exactly saturated is already lost to training; this one is nearly so."""
+
+
 @dataclass(frozen=True)
 class Relaxation:
     """A smooth stand-in for a binary ``[d > 0]``: ``relax(d)`` maps score differences to (-1, 1),

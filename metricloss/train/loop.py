@@ -20,33 +20,29 @@ import contextlib
 import math
 import sys
 import time
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from metricloss.errors import InputError, MetricLossError, UndefinedBatchWarning
-
-from metricloss.loss.gather import gather_batch
+from metricloss.errors import InputError, MetricLossError
 
 from .atomic import write_json
 from .checkpoints import CHECKPOINT, checkpoint_state, resume_from, save_checkpoint
 from .config import CONFIG, RunConfig, check_seed, default_out, require_matplotlib, resolve_device, run_config
 from .distributed import join
+from .evaluation import evaluate, split_scores, split_value
 from .run_folder import claimed, no_space, require_space
 from .logs import CURVES, epoch_line, plot_curves, write_logs
-from .progress import Progress
 from .run import Run, build_run
-from .sampling import balanced_batches, parse_sampler, shuffled_batches
-from .task import Report, Split, Task, get_task
+from .steps import train_epoch
+from .task import Report, Task, get_task
 
 # Seconds between redraws of curves.png while a run goes on: drawing costs about half a second,
 # as much as a whole epoch of a small task. The curves are always drawn after the last epoch.
 CURVES_EVERY = 10.0
-EVALUATION_BATCHES = 4  # evaluation batches are this many training batches (no gradients kept)
 
 
 @dataclass(frozen=True)
@@ -228,144 +224,19 @@ def _writing(path: Path, write: Callable[[], None]) -> None:
 def _epoch(run: Run, epoch: int, progress: bool) -> dict[str, Any]:
     started = time.perf_counter()
     lr = float(run.optimizer.param_groups[0]["lr"])
-    train_loss, train_metric, undefined = _train_epoch(run, epoch, progress)
+    train_loss, train_metric, undefined = train_epoch(run, epoch, progress)
     if run.scheduler is not None:
         run.scheduler.step()
-    validation = _evaluate(run, run.data.validation)
-    scored = _scored(run, run.data.test)  # scored once for the trained metric and every report
-    test = _value(run.metric, scored)
-    reported = {report.column: _value(run.reported[report.label], scored) for report in run.task.reports}
+    validation = evaluate(run, run.data.validation)
+    scored = split_scores(run, run.data.test)  # scored once for the trained metric and every report
+    test = split_value(run.metric, scored)
+    reported = {report.column: split_value(run.reported[report.label], scored) for report in run.task.reports}
     return {
         "epoch": epoch, "train_loss": train_loss, "train_metric": train_metric,
         "validation_metric": validation, "test_metric": test, "lr": lr,
         "seconds": round(time.perf_counter() - started, 3), "undefined_batches": undefined,
         **reported,
     }
-
-
-def _train_epoch(run: Run, epoch: int, progress: bool) -> tuple[float | None, float | None, int]:
-    """Mean batch loss, mean exact batch metric, and how many batches left the metric undefined.
-
-    The train metric is the mean over batches (what the bar shows as the epoch runs), not the metric
-    of the whole split: for AUC or AP the two differ, and the whole-split value would cost a second
-    pass over the training data.
-    """
-    run.model.train()
-    batches = list(_shares(run))
-    losses: list[float] = []
-    metrics: list[float] = []
-    undefined = 0
-    bar = Progress(len(batches), f"epoch {epoch}/{run.config.epochs}", enabled=progress)
-    try:
-        with warnings.catch_warnings():
-            # Undefined batches are counted in the log, once per epoch, instead of being warned about.
-            warnings.simplefilter("ignore", UndefinedBatchWarning)
-            for index, whole in batches:
-                loss, value, defined = _step(run, run.data.train.batch(index, within=whole),
-                                             warming=epoch <= run.config.warm_start)
-                losses.append(loss)
-                undefined += not defined
-                if not math.isnan(value):
-                    metrics.append(value)
-                running = _mean(metrics)
-                bar.update(loss=_mean(losses),
-                           **{run.config.metric: math.nan if running is None else running})
-    finally:
-        bar.close()
-    mean_loss = _mean(losses)
-    if run.processes.size > 1 and mean_loss is not None:  # the baseline's losses are each process's own
-        mean_loss = run.processes.sum([mean_loss])[0] / run.processes.size
-    return mean_loss, _mean(metrics), undefined
-
-
-def _batches(run: Run) -> Iterator[torch.Tensor]:
-    """This process's share of each batch; under several processes, a batch is ``batch_size`` per process."""
-    return (index for index, _ in _shares(run))
-
-
-def _shares(run: Run) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(this process's share, the whole batch) of each batch. ``Split.batch(share, within=whole)``
-    pads a ranking batch's lists to the whole batch's longest, so every process's scores have one
-    width and UniLoss can gather them."""
-    name, share = parse_sampler(run.config.sampler)
-    processes = run.processes
-    size = run.config.batch_size * processes.size
-    if name == "balanced":
-        batches = balanced_batches(run.data.train.targets[0], size, share, run.generators["shuffle"])
-    else:
-        batches = shuffled_batches(len(run.data.train), size, run.generators["shuffle"])
-    if processes.size == 1:
-        return ((index, index) for index in batches)
-    return ((processes.shard(index), index) for index in batches if processes.keeps(index))
-
-
-def _step(run: Run, batch: Split, warming: bool = False) -> tuple[float, float, bool]:
-    """One optimiser step: the batch's loss, its exact metric (NaN when undefined), and whether the
-    loss was defined (UniLoss gives an undefined batch a zero loss; see ``UniLoss(undefined=)``).
-    ``warming``: a UniLoss run's warm-start epoch, trained with the task's usual loss."""
-    inputs = batch.inputs
-    if run.task.augment is not None:
-        inputs = run.task.augment(inputs, run.generators["augment"])
-    inputs = inputs.to(run.device, non_blocking=True)
-    targets = tuple(t.to(run.device, non_blocking=True) for t in batch.targets)
-    output = run.trained(inputs)
-    scale = 1.0
-    if run.loss_fn is not None and not warming:
-        loss = run.loss_fn(run.task.scores(output), *targets)  # gathers the whole batch (gather=True)
-        value, defined = float(run.loss_fn.last.value), run.loss_fn.last.defined
-        scale = run.processes.size  # DDP averages: see distributed.py
-    else:
-        loss = run.task.baseline(output, *targets)
-        scores, everyone = gather_batch(run.task.scores(output.detach()), targets)
-        value = float(run.metric(scores, *everyone))  # the whole batch's, as UniLoss reports it
-        defined = not math.isnan(value)
-    run.optimizer.zero_grad(set_to_none=True)
-    (loss * scale if scale != 1 else loss).backward()
-    run.optimizer.step()
-    return float(loss.detach()), value, defined
-
-
-def _evaluate(run: Run, split: Split) -> float | None:
-    """The exact metric over the whole split (not a mean over batches: AUC and AP are not means).
-
-    The model runs in batches without gradients; its scores are gathered and the metric computed
-    once. None when the metric is undefined on the split.
-    """
-    return _value(run.metric, _scored(run, split))
-
-
-def _value(metric: Callable[..., torch.Tensor], scored: tuple[torch.Tensor, tuple[torch.Tensor, ...]] | None
-           ) -> float | None:
-    """``metric`` of a split's scores and targets; None when it is undefined there (or the split empty)."""
-    if scored is None:
-        return None
-    scores, targets = scored
-    value = float(metric(scores, *targets))
-    return None if math.isnan(value) else value
-
-
-def _scored(run: Run, split: Split) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]] | None:
-    """The model's scores of the whole split, gathered from every process, and its targets; None
-    when the split is empty. Inputs are read by position (``split.inputs[a:b]``), so a ragged
-    split's chunks come padded to its one width (``datasets.ranking``)."""
-    if len(split) == 0:
-        return None
-    run.model.eval()
-    size = run.config.batch_size * EVALUATION_BATCHES
-    mine = run.processes.shard(torch.arange(len(split)))  # each process scores its share
-    first, last = (int(mine[0]), int(mine[-1]) + 1) if len(mine) else (0, 0)
-    with torch.no_grad():
-        scores = torch.cat([
-            run.task.scores(run.model(split.inputs[start:min(start + size, last)].to(run.device)))
-            for start in range(first, last, size)
-        ] or [run.task.scores(run.model(split.inputs[:1].to(run.device)))[:0]])
-        scores, _ = gather_batch(scores, ())
-        targets = tuple(t.to(run.device) for t in split.targets)
-    return scores, targets
-
-
-def _mean(values: list[float]) -> float | None:
-    return math.fsum(values) / len(values) if values else None
 
 
 class _Say:
