@@ -146,8 +146,7 @@ def prepare_batch(
 
 
 def _prepare(metric, scores, targets, relaxation, samplers, generator, selection, sizes, margin) -> PreparedBatch:
-    compiled = metric.compiled_for(scores, *targets)
-    binaries = metric.binaries(scores, *targets)
+    compiled, binaries = metric.prepared(scores, *targets)  # the inputs checked once
     differences = binaries.live_differences  # dead binaries take no part in the loss
     with torch.no_grad():
         if differences.numel() == 0:

@@ -66,12 +66,12 @@ class Program:
         try:
             differences, hard, dead, target_values = self.pairs_module.forward(scores, *targets)
         except InputError as error:  # a check inside the compiled code (a 0/1 region, say)
-            raise InputError(f"metric `{self.name}`: {error}") from None
+            raise InputError(f"metric `{self.name}`: {error}", metric=self.name) from None
         except (RuntimeError, IndexError, TypeError) as error:
             raise InputError(
                 f"metric `{self.name}` failed on these inputs (scores {tuple(scores.shape)}, "
                 f"targets {[tuple(t.shape) if isinstance(t, torch.Tensor) else t for t in targets]}): "
-                f"{error}"
+                f"{error}", metric=self.name
             ) from error
         dead = dead_binaries(differences, hard, dead, self.twins, scores.new_zeros(0, dtype=torch.bool))
         return Binaries(
@@ -109,7 +109,7 @@ class Program:
         try:
             differences, hard = self.comparisons_module.forward(scores, *targets)
         except InputError as error:
-            raise InputError(f"metric `{self.name}`: {error}") from None
+            raise InputError(f"metric `{self.name}`: {error}", metric=self.name) from None
         empty = scores.new_zeros(0)
         return flat(hard, empty.bool()), flat(differences, empty)
 
@@ -133,14 +133,15 @@ class Program:
         try:
             result = self.g_module.forward(*arguments)
         except InputError as error:  # a check of the compiled code's own (a one-hot too narrow)
-            raise InputError(f"metric `{self.name}`: {error}") from None
+            raise InputError(f"metric `{self.name}`: {error}", metric=self.name) from None
         except (RuntimeError, IndexError, TypeError, ValueError) as error:
             # The code after the comparisons fails on this batch (``-mask`` of a bool, a shape that
             # does not broadcast): the function run eagerly fails there too. Say where.
             where = failing_line(self.g_module, arguments)
             raise InputError(
                 f"metric `{self.name}` failed on these inputs{f' at {where}' if where else ''} "
-                f"(block shapes {[tuple(b.shape) for b in blocks]}): {type(error).__name__}: {error}"
+                f"(block shapes {[tuple(b.shape) for b in blocks]}): {type(error).__name__}: {error}",
+                metric=self.name,
             ) from error
         return metric_value(result, configuration.device)
 
