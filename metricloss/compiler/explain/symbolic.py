@@ -8,7 +8,6 @@ imported here, and this package is imported only when explain is asked for.
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from sympy.printing.pretty.stringpict import prettyForm
 from ...errors import short_path
 from ..counts import formula_of, formula_text
 from ..metric import Compiled, Metric
+from ..ops import table
 from ..render import assigned_name, render
 from ..trace.locations import LOCATION
 from .examples import look_at
@@ -47,22 +47,12 @@ class _Name(sympy.Symbol):
         return r"\mathit{%s}" % self.name.replace("_", r"\_")
 
 
-_ARITHMETIC = {
-    operator.add: lambda a, b: a + b, operator.sub: lambda a, b: a - b,
-    operator.mul: lambda a, b: a * b, operator.truediv: lambda a, b: a / b,
-    operator.pow: lambda a, b: a ** b, operator.neg: lambda a: -a,
-    operator.lt: sympy.Lt, operator.le: sympy.Le, operator.gt: sympy.Gt, operator.ge: sympy.Ge,
-    operator.eq: sympy.Eq, operator.ne: sympy.Ne,
-    operator.and_: sympy.And, operator.or_: sympy.Or, operator.invert: sympy.Not,
-}
-_ARITHMETIC_METHODS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
-                       "div": operator.truediv, "neg": operator.neg, "eq": operator.eq,
-                       "ne": operator.ne, "gt": operator.gt, "ge": operator.ge, "lt": operator.lt,
-                       "le": operator.le, "logical_and": operator.and_, "logical_or": operator.or_,
-                       "logical_not": operator.invert}
+# What each op family is in a formula: sympy's own operators, relations and logic.
+_FORMULAS = {family: op for family, op in table.OPERATORS.items()}
+_FORMULAS.update({"gt": sympy.Gt, "ge": sympy.Ge, "lt": sympy.Lt, "le": sympy.Le, "eq": sympy.Eq, "ne": sympy.Ne,
+                  "and": sympy.And, "or": sympy.Or, "not": sympy.Not})
 # Ops that change only dtype or layout: invisible in a formula.
-_TRANSPARENT = {"float", "double", "long", "int", "bool", "to", "reshape", "view", "movedim",
-                "squeeze", "unsqueeze", "contiguous", "expand_as", "flatten"}
+_TRANSPARENT = table.having("cast") | table.spellings("view", "copy", "expand") | {"movedim"}
 
 
 def formula(metric: str | Metric | Callable, names: bool = False) -> Formula:
@@ -84,7 +74,7 @@ def formula_for(metric: Metric, compiled: Compiled, names: dict[str, str]) -> Fo
         return Formula(formula_of(metric).expression, f"{declared.pretty}\n\nwhere {declared.counts}",
                        declared.latex)
     symbols = {old: symbol_for(new) for old, new in names.items()}
-    expression = _sympify_graph(compiled.program.g_module.graph, symbols)
+    expression = _sympify_graph(compiled.program.g_module, symbols)
     pretty = sympy.pretty(expression, use_unicode=True)
     part = compiled.program.partition
     targets = {node.name: node for node in part.target_inputs}
@@ -112,28 +102,44 @@ def symbol_for(name: str) -> sympy.Symbol:
     return sympy.Symbol(f"{numbered[1]}_{numbered[2]}") if numbered else _Name(name)
 
 
-def _sympify_graph(graph: fx.Graph, symbols: dict[str, sympy.Symbol]) -> sympy.Expr:
-    values: dict[fx.Node, object] = {}
-    for node in graph.nodes:
-        if node.op == "placeholder":
-            values[node] = symbols.get(node.target) or symbol_for(str(node.target))
-            continue
-        if node.op == "output":
-            return sympy.sympify(values[node.args[0]])
-        args = [_argument(a, values) for a in node.args]
-        target = node.target
-        if node.op == "call_method" and target in _ARITHMETIC_METHODS:
-            target = _ARITHMETIC_METHODS[target]
-        if node.op == "call_method" and target in _TRANSPARENT:
-            values[node] = args[0]
-        elif target in _ARITHMETIC:
-            try:
-                values[node] = _ARITHMETIC[target](*args)
-            except (TypeError, ValueError):  # e.g. And() of a non-boolean expression
-                values[node] = sympy.Function(_function_name(target))(*args)
-        else:
-            values[node] = sympy.Function(_function_name(target))(*[a for a in args if a is not None])
-    raise ValueError("the re-expression graph has no output")
+class _Symbolic(fx.Interpreter):
+    """``g`` run on sympy symbols instead of tensors: each op becomes its term of the formula, an
+    op sympy has no operator for a function of its arguments (``mean(b_1)``)."""
+
+    def __init__(self, module: fx.GraphModule, symbols: dict[str, sympy.Symbol]):
+        super().__init__(module)
+        self.symbols = symbols
+
+    def run_node(self, node: fx.Node):
+        if node.op in ("call_function", "call_method"):
+            return _term(node.target, [_argument(a, self.env) for a in node.args])
+        return super().run_node(node)
+
+    def placeholder(self, target, args, kwargs):
+        return self.symbols.get(target) or symbol_for(str(target))
+
+    def get_attr(self, target, args, kwargs):
+        return sympy.Function(_function_name(target))()
+
+    def output(self, target, args, kwargs):
+        return sympy.sympify(args[0])
+
+
+def _term(target, args: list):
+    if target in _TRANSPARENT:
+        return args[0]
+    build = _FORMULAS.get(table.family(target))
+    if build is not None:
+        try:
+            return build(*args)
+        except (TypeError, ValueError):  # e.g. And() of a non-boolean expression
+            pass
+    return sympy.Function(_function_name(target))(*[a for a in args if a is not None])
+
+
+def _sympify_graph(module: fx.GraphModule, symbols: dict[str, sympy.Symbol]) -> sympy.Expr:
+    placeholders = [n for n in module.graph.nodes if n.op == "placeholder"]
+    return _Symbolic(module, symbols).run(*[None] * len(placeholders))
 
 
 def _argument(value, values: dict):

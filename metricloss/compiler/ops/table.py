@@ -26,13 +26,15 @@ FAMILIES: dict[str, tuple] = {
     "ne": (operator.ne, torch.ne, torch.not_equal, "ne", "not_equal", "__ne__"),
     # arithmetic
     "add": (operator.add, torch.add, "add", "__add__", "__radd__"),
-    "sub": (operator.sub, torch.sub, torch.subtract, "sub", "subtract", "__sub__", "__rsub__", torch.rsub),
+    "sub": (operator.sub, torch.sub, torch.subtract, "sub", "subtract", "__sub__"),
     "mul": (operator.mul, torch.mul, torch.multiply, "mul", "multiply", "__mul__", "__rmul__"),
     "div": (operator.truediv, torch.div, torch.divide, torch.true_divide, "div", "divide", "true_divide",
-            "__truediv__", "__rtruediv__"),
+            "__truediv__"),
     "floordiv": (operator.floordiv, torch.floor_divide, "floor_divide", "__floordiv__"),
     "mod": (operator.mod, torch.remainder, torch.fmod, "remainder", "fmod", "__mod__"),
-    "pow": (operator.pow, torch.pow, torch.float_power, "pow", "float_power", "__pow__", "__rpow__"),
+    "pow": (operator.pow, torch.pow, torch.float_power, "pow", "float_power", "__pow__"),
+    # the operands swapped (``x.__rsub__(1)`` is ``1 - x``): not the family of the unswapped op
+    "reflected": ("__rsub__", "__rtruediv__", "__rpow__", torch.rsub),
     "neg": (operator.neg, torch.neg, torch.negative, "neg", "negative", "__neg__"),
     "pos": (operator.pos,),
     "abs": (operator.abs, torch.abs, "abs", "__abs__"),
@@ -54,7 +56,7 @@ FAMILIES: dict[str, tuple] = {
     "log": (torch.log, torch.log2, torch.log10, torch.log1p, "log", "log2", "log10", "log1p"),
     "softmax": (torch.softmax, F.softmax, "softmax"),
     "log_softmax": (torch.log_softmax, F.log_softmax, "log_softmax"),
-    "relu": (F.relu, "relu"),
+    "relu": (F.relu, torch.relu, "relu"),
     # logic
     "and": (operator.and_, torch.logical_and, torch.bitwise_and, "logical_and", "bitwise_and", "__and__",
             "__rand__"),
@@ -74,7 +76,8 @@ FAMILIES: dict[str, tuple] = {
     # fills: a tensor of the operand's shape, its values not read
     "fill_like": (torch.zeros_like, torch.ones_like, torch.full_like, torch.empty_like),
     "masked_fill": (torch.masked_fill, "masked_fill"),
-    "all_any": (torch.all, torch.any, "all", "any"),
+    "all": (torch.all, "all"),
+    "any": (torch.any, "any"),
     # structure: elements selected, repeated or rearranged, their values untouched
     "getitem": (operator.getitem,),
     "view": (torch.reshape, torch.flatten, torch.squeeze, torch.unsqueeze, "view", "reshape", "flatten",
@@ -93,11 +96,19 @@ FAMILIES: dict[str, tuple] = {
     # reductions
     "sum": (torch.sum, "sum"),
     "mean": (torch.mean, "mean"),
-    "extreme_value": (torch.amax, torch.amin, "amax", "amin", "max", "min"),
+    "count_nonzero": (torch.count_nonzero, "count_nonzero"),
+    "amax": (torch.amax, "amax"),
+    "amin": (torch.amin, "amin"),
+    # ``x.max(dim)`` reads one element per slice; ``torch.max`` is also the element-wise maximum of two
+    "max": ("max",),
+    "min": ("min",),
+    "max_function": (torch.max,),
+    "min_function": (torch.min,),
     # positions and bins: which element wins, where a value falls among thresholds
-    "rank": (torch.argmax, torch.argmin, torch.argsort, torch.sort, torch.topk, torch.kthvalue, torch.msort,
-             torch.bucketize, torch.searchsorted, "argmax", "argmin", "argsort", "sort", "topk", "kthvalue",
-             "msort"),
+    "argmax": (torch.argmax, "argmax"),
+    "argmin": (torch.argmin, "argmin"),
+    "rank": (torch.argsort, torch.sort, torch.topk, torch.kthvalue, torch.msort, torch.bucketize, torch.searchsorted,
+             "argsort", "sort", "topk", "kthvalue", "msort"),
 }
 
 # trait -> the families that have it.
@@ -108,7 +119,8 @@ TRAITS: dict[str, frozenset[str]] = {
     "equality": frozenset({"eq", "ne"}),
     # computed element by element: the result has the operands' broadcast shape
     "elementwise": frozenset({
-        "gt", "ge", "lt", "le", "eq", "ne", "add", "sub", "mul", "div", "floordiv", "mod", "pow", "neg", "pos",
+        "gt", "ge", "lt", "le", "eq", "ne", "add", "sub", "mul", "div", "floordiv", "mod", "pow", "reflected",
+        "neg", "pos",
         "abs", "sqrt", "square", "hypot", "rounding", "reciprocal", "sign", "extremum", "clamp", "where",
         "nan_to_num", "sigmoid", "tanh", "exp", "log", "relu", "and", "or", "xor", "not", "finiteness",
         "float_cast", "narrow_float_cast", "integer_cast", "bool_cast", "cast_like", "copy", "detach",
@@ -129,12 +141,12 @@ TRAITS: dict[str, frozenset[str]] = {
     "conversion": frozenset({"float_cast", "narrow_float_cast", "cast_like"}),
     # a comparison, a logical op or a finiteness test: its result is bool
     "boolean": frozenset({"gt", "ge", "lt", "le", "eq", "ne", "and", "or", "xor", "not", "finiteness",
-                          "bool_cast", "all_any"}),
+                          "bool_cast", "all", "any"}),
     # only select, repeat or rearrange elements (or convert them): scores pass through unchanged
     "structural": frozenset({"getitem", "view", "transpose", "expand", "take", "join", "part", "repeat", "copy",
                              "float_cast", "narrow_float_cast", "cast_like"}),
     "reshape": frozenset({"getitem", "view", "transpose", "expand", "copy"}),
-    "selection": frozenset({"extreme_value", "masked_fill"}),  # one score element's value per slice
+    "selection": frozenset({"amax", "amin", "max", "min", "masked_fill"}),  # one score element's value per slice
     "metadata": frozenset({"metadata", "fill_like"}),
     "monotone": frozenset({"sigmoid", "tanh", "exp", "log", "softmax", "log_softmax", "neg"}),
     "shift": frozenset({"add", "sub"}),
@@ -145,7 +157,7 @@ TRAITS: dict[str, frozenset[str]] = {
     "sign_change": frozenset({"neg"}),
     "division": frozenset({"div"}),
     "reduction": frozenset({"sum", "mean"}),
-    "rank": frozenset({"rank"}),
+    "rank": frozenset({"rank", "argmax", "argmin"}),
 }
 
 _FAMILY_OF: dict = {}
@@ -154,6 +166,15 @@ for _family, _spellings in FAMILIES.items():
         if _spelling in _FAMILY_OF:
             raise AssertionError(f"{_spelling!r} is spelled in two op families")
         _FAMILY_OF[_spelling] = _family
+
+
+# The operator each family of Python's arithmetic, comparisons and logic computes (what a formula shows).
+OPERATORS = {
+    "add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv, "pow": operator.pow,
+    "floordiv": operator.floordiv, "mod": operator.mod, "neg": operator.neg, "pos": operator.pos,
+    "gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le, "eq": operator.eq,
+    "ne": operator.ne, "and": operator.and_, "or": operator.or_, "xor": operator.xor, "not": operator.invert,
+}
 
 
 def family(target) -> str | None:

@@ -7,10 +7,11 @@ slower), so a family holds only ops whose effect on each dimension is known.
 
 from __future__ import annotations
 
-import operator
 
 import torch
 import torch.fx as fx
+
+from ..ops import table
 
 
 def op_key(node: fx.Node):
@@ -42,35 +43,10 @@ def holds_node(index) -> bool:
 DATA_SHAPED = {torch.nonzero, "nonzero", torch.masked_select, "masked_select", torch.unique, "unique",
                torch.argwhere, "argwhere"}
 
-# Ops applied element by element (broadcasting): a row stays a row.
-ELEMENTWISE = {
-    operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv, operator.mod,
-    operator.pow, operator.and_, operator.or_, operator.xor, operator.invert, operator.neg, operator.pos,
-    operator.abs, operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge,
-    torch.add, torch.sub, torch.subtract, torch.mul, torch.multiply, torch.div, torch.divide,
-    torch.true_divide, torch.floor_divide, torch.remainder, torch.fmod, torch.pow, torch.float_power,
-    torch.where, torch.clamp, torch.clip, torch.minimum, torch.maximum, torch.fmin, torch.fmax,
-    torch.logical_and, torch.logical_or, torch.logical_not, torch.logical_xor, torch.bitwise_and,
-    torch.bitwise_or, torch.bitwise_not, torch.bitwise_xor, torch.eq, torch.ne, torch.lt, torch.le,
-    torch.gt, torch.ge, torch.greater, torch.greater_equal, torch.less, torch.less_equal,
-    torch.not_equal, torch.abs, torch.neg, torch.negative, torch.sqrt, torch.rsqrt, torch.exp, torch.exp2,
-    torch.log, torch.log2, torch.log10, torch.log1p, torch.expm1, torch.sigmoid, torch.tanh, torch.sign,
-    torch.floor, torch.ceil, torch.round, torch.trunc, torch.isnan, torch.isfinite, torch.isinf,
-    torch.nan_to_num, torch.reciprocal, torch.square, torch.masked_fill, torch.zeros_like,
-    torch.ones_like, torch.full_like, torch.empty_like, torch.clamp_min, torch.clamp_max,
-    torch.nn.functional.relu,
-    "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide",
-    "remainder", "fmod", "pow", "float_power", "where", "clamp", "clip", "clamp_min", "clamp_max",
-    "minimum", "maximum", "fmin", "fmax", "logical_and", "logical_or", "logical_not", "logical_xor",
-    "bitwise_and", "bitwise_or", "bitwise_not", "bitwise_xor", "eq", "ne", "lt", "le", "gt", "ge",
-    "greater", "greater_equal", "less", "less_equal", "not_equal", "abs", "neg", "negative", "sqrt",
-    "rsqrt", "exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sigmoid", "tanh", "sign",
-    "floor", "ceil", "round", "trunc", "isnan", "isfinite", "isinf", "nan_to_num", "reciprocal",
-    "square", "masked_fill", "relu", "__and__", "__or__", "__xor__", "__invert__", "__rand__",
-    "__ror__", "float", "double", "half", "bfloat16", "long", "int", "short", "bool", "byte", "char",
-    "clone", "contiguous", "detach",
-}
-CASTS_LIKE = {"to", "type_as", "type"}  # only the first operand's values matter
+# Ops applied element by element (broadcasting): a row stays a row. A cast to another tensor's
+# dtype reads only its first operand's values.
+CASTS_LIKE = table.spellings("cast_like")
+ELEMENTWISE = table.having("elementwise") - CASTS_LIKE
 # Reductions over named dimensions: (dimension argument position).
 REDUCTIONS = {
     "sum": 1, "mean": 1, "all": 1, "any": 1, "amax": 1, "amin": 1, "argmax": 1, "argmin": 1,

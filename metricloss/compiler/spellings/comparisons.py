@@ -14,7 +14,7 @@ import operator
 import torch
 import torch.fx as fx
 
-from ..ops import argument, is_call
+from ..ops import argument, is_call, table
 from ..trace.dependencies import depends_on_scores
 from .operands import equality_sides, ordering_of
 
@@ -67,8 +67,7 @@ def _bound(graph: fx.Graph, value, limit, inside: bool, strict: bool) -> fx.Node
                                               graph.call_function(high, (value, negative))))
 
 
-_RELATIVE = {operator.truediv: "div", torch.div: "div", "div": "div", operator.mul: "mul", torch.mul: "mul",
-             "mul": "mul"}
+_RELATIVE = {spelling: table.family(spelling) for spelling in table.spellings("div", "mul")}
 
 
 def _target_side(value) -> bool:
@@ -128,8 +127,7 @@ def comparisons_of_scaled_bound(graph: fx.Graph, node: fx.Node, found) -> fx.Nod
 
 
 _FLIPPED = {operator.gt: operator.lt, operator.ge: operator.le, operator.lt: operator.gt, operator.le: operator.ge}
-_CLAMPS = {torch.clamp, torch.clip, "clamp", "clip", torch.clamp_min, "clamp_min", torch.clamp_max, "clamp_max",
-           torch.relu, torch.nn.functional.relu, "relu"}
+_CLAMPS = table.spellings("clamp", "relu")
 
 
 def _clamp_bounds(node) -> tuple | None:

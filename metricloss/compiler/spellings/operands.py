@@ -12,16 +12,13 @@ import operator
 import torch
 import torch.fx as fx
 
-from ..ops import argument
+from ..ops import argument, table
 from ..trace.dependencies import depends_on_scores
 
 
-# A comparison's target -> (the operator, whether it asks "is the left side larger").
-_ORDERINGS = {operator.gt: (operator.gt, True), operator.ge: (operator.ge, True),
-              operator.lt: (operator.lt, False), operator.le: (operator.le, False),
-              torch.gt: (operator.gt, True), torch.ge: (operator.ge, True),
-              torch.lt: (operator.lt, False), torch.le: (operator.le, False),
-              "gt": (operator.gt, True), "ge": (operator.ge, True), "lt": (operator.lt, False), "le": (operator.le, False)}
+# A comparison's target -> (the operator, whether it asks "is the left side larger"), for every spelling.
+_ORDERINGS = {spelling: (table.OPERATORS[table.family(spelling)], table.family(spelling) in table.TRAITS["greater"])
+              for spelling in table.having("ordering")}
 
 
 def ordering_of(node) -> tuple | None:
@@ -34,7 +31,7 @@ def ordering_of(node) -> tuple | None:
         return None
 
 
-_EQUALITY_TESTS = {operator.eq, operator.ne, torch.eq, torch.ne, "eq", "ne"}
+_EQUALITY_TESTS = table.having("equality")
 
 
 def equality_sides(node) -> tuple:

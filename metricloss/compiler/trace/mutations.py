@@ -14,7 +14,7 @@ import torch
 import torch.fx as fx
 
 from ...errors import CompileError
-from ..ops import BOOLEAN_PRODUCERS
+from ..ops import BOOLEAN_PRODUCERS, table
 from .locations import LOCATION
 
 # Ops whose result may share memory with their input (a view, or the input itself when nothing
@@ -32,7 +32,7 @@ _ALIASING_FUNCTIONS = {
 }
 
 
-_CASTS = {"float", "double", "half", "long", "int", "bool", "to", "type_as"}
+_CASTS = table.having("cast")
 
 
 def _aliases(node: fx.Node) -> bool:
