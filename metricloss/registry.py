@@ -2,7 +2,7 @@
 
 Each kind is declared to the registry once, by the module that defines what its plugins are
 (``Kind``: a name, an entry-point group, a contract, and for parts given as objects, their type and
-an example), as pluggy's ``add_hookspecs`` declares a specification: ``compiler/metric.py``
+an example), as pluggy's ``add_hookspecs`` declares a specification: ``compiler/metric/``
 declares metrics, ``loss/`` the relaxations, samplers and interpolators, ``train/task.py`` tasks,
 ``cli.py`` commands. The registry imports nothing of the library but its errors and contracts, and
 is the only reader of entry points.

@@ -1,4 +1,4 @@
-"""Anchors evaluated through g's row split (compiler/rows.py, loss/row_values.py) give the values g
+"""Anchors evaluated through g's row split (compiler/rows/, loss/row_values.py) give the values g
 itself gives on the same anchors, ties included; the loss says when it took that path."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""Anchors' exact values through g's row split (``compiler/rows.py``): only the rows that change.
+"""Anchors' exact values through g's row split (``compiler/rows/``): only the rows that change.
 
 When g is a reduction over R rows of a per-row part, a configuration's value is ``rest`` of its
 frontier ([R, ...], the per-row values). Configurations given bit by bit (the hard and ideal

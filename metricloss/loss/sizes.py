@@ -44,7 +44,7 @@ class Sizes:
     # kept so that code which sets them still runs.
     statistics_chunk: int = 1 << 21
     random_chunk: int = 1 << 21
-    rows_chunk: int = 1 << 20  # binaries per call of g's per-row part (``compiler/rows.py``)
+    rows_chunk: int = 1 << 20  # binaries per call of g's per-row part (``compiler/rows/``)
     gpu_factor: int = 16  # chunks on a CUDA device are this many times larger
 
     def __post_init__(self) -> None:

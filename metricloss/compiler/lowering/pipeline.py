@@ -3,7 +3,7 @@
 Each pass rewrites the traced graph in place and returns a line per change (``explain`` lists
 them). The order matters:
 
-1. ``respell`` (``compiler/spellings.py``): other spellings of an idiom (``max(s, 1)[1]``,
+1. ``respell`` (``compiler/spellings/``): other spellings of an idiom (``max(s, 1)[1]``,
    ``s.sort(1).indices``, ``argmin``, ``sign``, ``abs(d) <= c``) become the one the table reads;
 2. ``argmax_positions`` (``compiler/positions.py``): a comparison of a function of an arg-max
    position with targets (keypoints) becomes "the arg-max lies in a region", which the table

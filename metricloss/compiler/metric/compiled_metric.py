@@ -138,7 +138,7 @@ class Metric:
     def evaluate(self, scores: torch.Tensor, *targets, **params) -> Evaluation:
         """The exact value (float32) and how it was computed: per block, whether its binaries were
         counted by sorting, searched, held in slabs, held whole, or computed as written (small
-        blocks and comparisons that are not of two vectors); see ``compiler/exact.py``."""
+        blocks and comparisons that are not of two vectors); see ``compiler/exact/``."""
         if params:
             return self.bind(**params).evaluate(scores, *targets)
         compiled = self._checked(scores, targets)

@@ -2,7 +2,7 @@
 
 One partition gives every module (``compiler/codegen.py``): the pairs module (differences with
 autograd, hard binaries, dead masks, the target values ``g`` reads), the comparisons alone (for
-the binaries of perfect scores), ``values`` (the exact value's inputs, ``exact.py``), the
+the binaries of perfect scores), ``values`` (the exact value's inputs, ``exact/``), the
 elements on each side of a comparison, and ``g``; ``affine_split`` reads ``g``'s affine
 statistics off it. They are generated once, when the metric compiles; every method here runs
 them on one batch and turns their failures into errors that name the metric.
@@ -86,7 +86,7 @@ class Program:
     def evaluate(self, scores: torch.Tensor, targets: tuple, dense_below: int = exact.DENSE_BELOW,
                  chunk: int = exact.CHUNK) -> exact.Evaluation:
         """The exact value, g at the hard binaries, without holding large comparison blocks whole
-        where the metric reads them through sums or one side's first match (``exact.py``); the
+        where the metric reads them through sums or one side's first match (``exact/``); the
         same value as ``value(pairs(scores, targets))``, up to the rounding of float sums.
 
         ``dense_below``: blocks with fewer entries are computed as written (0: every outer
