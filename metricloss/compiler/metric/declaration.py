@@ -107,7 +107,9 @@ def guarded_ideal(decl: Declaration) -> Callable | None:
 def run_check(decl: Declaration, scores: torch.Tensor, targets: tuple, params: Mapping[str, Any]) -> None:
     try:
         message = decl.check(scores, *targets, **params)
-    except InputError as error:
+    except InputError as error:  # a check that raises: passed on, naming the metric once
+        if error.metric == decl.name:
+            raise
         message = str(error)
     if message is None:
         return
@@ -116,7 +118,7 @@ def run_check(decl: Declaration, scores: torch.Tensor, targets: tuple, params: M
             f"metric `{decl.name}` at {decl.location}: check= must return a message (str) or None, "
             f"got {type(message).__name__}"
         )
-    raise InputError(message if f"`{decl.name}`" in message else f"metric `{decl.name}`: {message}")
+    raise InputError(f"metric `{decl.name}`: {message}", metric=decl.name)
 
 
 def padded(tensor: torch.Tensor, width: int, value: float) -> torch.Tensor:
