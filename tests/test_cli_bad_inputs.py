@@ -35,7 +35,9 @@ def workspace(tmp_path, monkeypatch):
     """A folder with the files the cases point at, as the current folder; the work guarded."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))  # explain puts the current folder on it
-    monkeypatch.setattr("metricloss.train.loop._epochs", _refuse)
+    # the loop draws its first batch once every check has passed, just before the first step
+    monkeypatch.setattr("metricloss.train.loop.shuffled_batches", _refuse)
+    monkeypatch.setattr("metricloss.train.loop.balanced_batches", _refuse)
     # the package exports a function named like its module: reach the module itself
     monkeypatch.setattr(importlib.import_module("metricloss.diagnostics.diagnose"), "short_run", _refuse)
     monkeypatch.setattr("metricloss_benchmarks.cli.run", _refuse)
@@ -237,7 +239,8 @@ def test_bad_input_is_refused_with_a_message_not_a_traceback(workspace, capsys, 
 
 
 @pytest.mark.parametrize("argv", [
-    ["train", "binary", "--epochs", "1"], ["compare", "binary", "--seeds", "1", "--epochs", "1"],
+    ["train", "binary", "--epochs", "1"], ["train", "binary", "--epochs", "1", "--sampler", "balanced:0.5"],
+    ["compare", "binary", "--seeds", "1", "--epochs", "1"],
     ["demo", "--epochs", "1"], ["bench", "--smoke", "--tables", "compile"], ["peers", "--smoke"],
     ["diagnose", "--steps", "1"],
 ], ids=lambda argv: " ".join(argv))

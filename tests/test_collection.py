@@ -129,7 +129,7 @@ def test_loss_is_zero_at_perfect_scores(entry):
         assert abs(float(loss)) < 0.02
 
 
-def _train(entry: Entry, seed: int, steps: int = 150) -> tuple[float, float]:
+def _train(entry: Entry, seed: int, steps: int = 50) -> tuple[float, float]:
     """Adam on raw scores (no model) from a random start: (start value, end value)."""
     metric = compiled(entry)
     generator = torch.Generator().manual_seed(seed)
@@ -143,10 +143,11 @@ TRAINED = {"mrr": 0.95, "recall_at_3": 0.95, "ndcg_at_3": 0.95, "multilabel_map"
 
 
 @pytest.mark.parametrize("name", sorted(TRAINED))
-def test_trains_from_raw_scores_without_ideal(name):
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_trains_from_raw_scores_without_ideal(name, seed):
     entry = COLLECTION[IDS.index(name)]
-    before, after = _train(entry, seed=11)
-    assert after >= TRAINED[name], (before, after)
+    before, after = _train(entry, seed)
+    assert before < TRAINED[name] <= after, (before, after)  # from below the bar to at least it
 
 
 def test_ranks_per_query_with_an_empty_query_train_and_warn():

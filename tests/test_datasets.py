@@ -406,16 +406,24 @@ def test_gaussian_heatmaps_peak_at_visible_joints_and_vanish_elsewhere():
 
 
 def test_crop_flip_shifts_and_mirrors_per_image():
-    images = torch.arange(4 * 2 * 5 * 5, dtype=torch.uint8).reshape(4, 2, 5, 5)
+    # 64 random images: a mirror or a shift that is the same for all of them has odds of 2**-63 or less
+    images = torch.randint(0, 256, (64, 2, 5, 5), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     assert torch.equal(crop_flip(pad=0, flip=False)(images, torch.Generator()), images)
     mirrored = crop_flip(pad=0, flip=True)(images, torch.Generator().manual_seed(0))
+    flipped = []
     for image, result in zip(images, mirrored):
         assert torch.equal(result, image) or torch.equal(result, image.flip(-1))
+        flipped.append(torch.equal(result, image.flip(-1)))
+    assert any(flipped) and not all(flipped)  # mirrored per image, not all or none
     shifted = crop_flip(pad=2, flip=False)(images, torch.Generator().manual_seed(1))
     assert shifted.shape == images.shape and shifted.dtype == torch.uint8
+    offsets = set()
     for image, result in zip(images, shifted):  # every shifted image is a window of the padded one
         padded = torch.nn.functional.pad(image, (2, 2, 2, 2))
-        assert any(torch.equal(result, padded[:, dy:dy + 5, dx:dx + 5]) for dy in range(5) for dx in range(5))
+        found = [(dy, dx) for dy in range(5) for dx in range(5) if torch.equal(result, padded[:, dy:dy + 5, dx:dx + 5])]
+        assert len(found) == 1
+        offsets |= set(found)
+    assert len(offsets) > 1  # shifted per image, not all alike
 
 
 def test_standardize_measures_the_training_images_per_channel():

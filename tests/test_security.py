@@ -12,7 +12,6 @@ import pickle
 import pkgutil
 import subprocess
 import sys
-import time
 from importlib import metadata
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from metricloss.compiler import formulas
 from metricloss.compiler.formulas import parse_formula
 from metricloss.train import checkpoints
 from metricloss.train.datasets import cifar
+from sympy_work import SympyWork, TooMuchWork
 
 
 # --- count formulas ------------------------------------------------------------------------------
@@ -84,15 +84,23 @@ def _attacks(sentinel: str) -> list[str]:
     ]
 
 
-def test_formula_attacks_are_refused_quickly_and_nothing_runs(tmp_path):
+def test_formula_attacks_are_refused_with_bounded_work_and_nothing_runs(tmp_path):
+    """Refused before sympy computes any large number or does much work (``SympyWork``'s bounds,
+    far above what a refusal needs: about a thousand calls, numbers of at most 300 digits)."""
     sentinel = tmp_path / "executed"
     for index, formula in enumerate(_attacks(str(sentinel))):
-        start = time.perf_counter()
-        with pytest.raises((ml.CompileError, ml.InputError)):
-            ml.count_metric(formula, name=f"test_security_attack_{index}")
-        assert time.perf_counter() - start < 2.0, formula
+        with SympyWork(max_calls=20_000, max_digits=1_000) as work:
+            with pytest.raises((ml.CompileError, ml.InputError)):
+                ml.count_metric(formula, name=f"test_security_attack_{index}")
+        assert work.stopped is None, formula
         assert not sentinel.exists(), formula
-    assert "test_security_attack_0" not in {e.name for e in ml.plugins("metric")}  # nothing half-registered
+        assert f"test_security_attack_{index}" not in {e.name for e in ml.plugins("metric")}, formula  # nothing half-registered
+
+
+def test_the_work_bound_stops_a_power_tower_before_sympy_computes_it():
+    with pytest.raises(TooMuchWork, match=r"9 \*\* 387420489, a number of about 3.7e\+08 digits"):
+        with SympyWork(max_digits=1_000):
+            sympy.Integer(9) ** sympy.Integer(9) ** 9
 
 
 def test_a_long_legitimate_chain_is_built_without_recursion():

@@ -141,18 +141,25 @@ def test_declared_shapes_compile_at_decoration():
             return macro_f1_loop(scores, labels)
 
 
-def test_a_loop_over_classes_trains():
-    torch.manual_seed(0)
-    compiled = ml.metric(name="shapes_macro_f1", best=1.0)(macro_f1_loop)
-    features = torch.randn(96, 6)
-    labels = (features[:, :3]).argmax(1)  # a linearly separable 3-class problem
+def _train_macro_f1_loop(compiled: ml.Metric, seed: int) -> tuple[float, float]:
+    """Sixty SGD steps of a linear model on a linearly separable 3-class problem: (start, end)."""
+    generator = torch.Generator().manual_seed(seed)
+    features = torch.randn(96, 6, generator=generator)
+    labels = (features[:, :3]).argmax(1)
+    torch.manual_seed(seed)  # the layer's initial weights
     model = torch.nn.Linear(6, 3)
-    loss = ml.UniLoss(compiled)
+    loss = ml.UniLoss(compiled, generator=generator)
     optimiser = torch.optim.SGD(model.parameters(), lr=0.5)
     start = float(compiled(model(features), labels))
     for _ in range(60):
         optimiser.zero_grad()
         loss(model(features), labels).backward()
         optimiser.step()
-    end = float(compiled(model(features), labels))
-    assert end >= max(0.8, start + 0.2), (start, end)
+    return start, float(compiled(model(features), labels))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_loop_over_classes_trains(seed):
+    compiled = ml.metric(name="shapes_macro_f1", best=1.0)(macro_f1_loop)
+    start, end = _train_macro_f1_loop(compiled, seed)
+    assert end >= 0.75 and end >= start + 0.1, (start, end)

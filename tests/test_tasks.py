@@ -114,6 +114,7 @@ def test_each_task_describes_itself_and_its_data(name):
     assert task.settings_for(Data(data.train, data.validation, data.test, "real files")) is task.settings
     for split in (data.train, data.validation, data.test):
         assert len(split) > 0 and all(len(t) == len(split) for t in split.targets)
+    torch.manual_seed(0)  # the model's initial weights
     with torch.no_grad():
         model = task.model(data).eval()
         scores = task.scores(model(data.test.inputs[:8]))
@@ -165,6 +166,7 @@ def test_binary_labels_the_positive_digit_and_reads_mnist(tmp_path):
     data = task.load(tmp_path, 0)
     assert data.settings is None and "MNIST" in data.source and "digit 0 is the positive class" in data.source
     assert data.test.targets[0].tolist() == [int(i % 10 == 0) for i in range(20)]
+    torch.manual_seed(0)  # the models' initial weights
     model = task.model(data)
     assert model[1][1].in_features == 784 and model[1][1].out_features == 500 and model[1][3].out_features == 300
     assert make("binary").model(task.load(None, 0))[1][1].in_features == 64
@@ -177,6 +179,7 @@ def test_cifar_tasks_read_their_files_and_say_when_digits_stand_in(tmp_path):
     task = make("cifar100")
     data = task.load(tmp_path, 0)
     assert data.train.inputs.shape[1:] == (3, 32, 32) and "CIFAR-100" in data.source
+    torch.manual_seed(0)  # the models' initial weights
     assert task.model(data)(data.test.inputs).shape == (6, 100)
     digits = task.load(None, 0)
     assert "10 classes" in digits.source and task.model(digits)(digits.test.inputs[:4]).shape == (4, 10)
@@ -216,22 +219,24 @@ def test_pose_runs_on_the_generated_set_without_a_data_directory():
     assert data.synthetic and "synthetic" in data.source and data.settings is task_pose.SYNTHETIC
     joints, head_size, visible = data.train.targets
     assert data.train.inputs.shape[1:] == (3, 64, 64) and joints.shape[1:] == (4, 2)
+    torch.manual_seed(0)  # the model's initial weights
     model = task.model(data)
     assert model(data.test.inputs[:2]).shape == (2, 4, 16, 16)
 
 
-def test_uniloss_learns_the_binary_task_on_the_bundled_digits():
+def _one_uniloss_epoch_of_the_binary_task(seed: int) -> tuple[float, float]:
+    """Test AP of the task's model before and after one epoch of UniLoss("average_precision")."""
     task = make("binary")
-    data = task.load(None, 0)
+    data = task.load(None, seed)
     settings = task.settings_for(data)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = task.model(data)
     optimizer = task.optimizer(model.parameters(), settings.lr)
-    loss_fn = ml.UniLoss("average_precision", generator=torch.Generator().manual_seed(0), **settings.uniloss)
+    loss_fn = ml.UniLoss("average_precision", generator=torch.Generator().manual_seed(seed), **settings.uniloss)
     metric = ml.get_metric("average_precision")
     with torch.no_grad():
         before = metric(task.scores(model(data.test.inputs)), *data.test.targets).item()
-    order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))
+    order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(seed))
     with warnings.catch_warnings():  # a batch without a digit 0 leaves AP undefined: a zero loss
         warnings.simplefilter("ignore", ml.MetricLossWarning)
         for index in order.split(settings.batch_size):
@@ -242,4 +247,10 @@ def test_uniloss_learns_the_binary_task_on_the_bundled_digits():
             optimizer.step()
     with torch.no_grad():
         after = metric(task.scores(model(data.test.inputs)), *data.test.targets).item()
-    assert after > 0.97 and after > before
+    return before, after
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_uniloss_learns_the_binary_task_on_the_bundled_digits(seed):
+    before, after = _one_uniloss_epoch_of_the_binary_task(seed)
+    assert after > 0.9 and after > before + 0.5, (before, after)

@@ -150,17 +150,20 @@ def test_concordance_drops_binaries_its_target_mask_hides():
     assert torch.equal(binaries.dead, ~(grades[:, None] > grades[None, :]).reshape(-1))
 
 
-def test_concordance_trains_on_raw_scores():
-    @ml.metric(name="concordance_trained", best=1.0)
-    def concordance(scores, grades):
-        ordered = grades[:, None] > grades[None, :]
-        return ((scores[:, None] > scores[None, :]) & ordered).sum() / ordered.sum()
+@ml.metric(name="concordance_trained", best=1.0)
+def concordance(scores, grades):
+    ordered = grades[:, None] > grades[None, :]
+    return ((scores[:, None] > scores[None, :]) & ordered).sum() / ordered.sum()
 
-    generator = torch.Generator().manual_seed(0)
+
+def _train_concordance(seed: int) -> tuple[float, float]:
+    """A linear model on graded data a linear score orders almost perfectly: (start, end) on all of it."""
+    generator = torch.Generator().manual_seed(seed)
     x = torch.randn(256, 5, generator=generator)
     grades = (x @ torch.tensor([1.0, -2.0, 0.5, 0.0, 1.5])).mul(2).round().long()
+    torch.manual_seed(seed)  # the layer's initial weights
     model = torch.nn.Linear(5, 1)
-    loss_fn = ml.UniLoss(concordance, generator=torch.Generator().manual_seed(0))
+    loss_fn = ml.UniLoss(concordance, generator=torch.Generator().manual_seed(seed))
     optimiser = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     start = concordance(model(x).squeeze(1), grades).item()
     for _ in range(60):
@@ -169,8 +172,13 @@ def test_concordance_trains_on_raw_scores():
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-    end = concordance(model(x).squeeze(1), grades).item()
-    assert end >= 0.95 > start
+    return start, concordance(model(x).squeeze(1), grades).item()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_concordance_trains_on_raw_scores(seed):
+    start, end = _train_concordance(seed)
+    assert end >= 0.95 > start, (start, end)
 
 
 def test_a_reexpression_vmap_cannot_batch_falls_back_with_a_warning():
@@ -213,26 +221,39 @@ def test_the_tutorial_idiom_for_the_predicted_class_compiles():
     assert tutorial_style(scores, torch.tensor([0, 2])).item() == 0.5  # first maximal index wins
 
 
-def test_an_absolute_error_within_a_tolerance_is_two_comparisons():
-    @ml.metric(best=1.0, name="within_half")
-    def within_half(scores, targets):
-        return ((scores - targets).abs() <= 0.5).float().mean()
+@ml.metric(best=1.0, name="within_half")
+def within_half(scores, targets):
+    return ((scores - targets).abs() <= 0.5).float().mean()
 
+
+def test_an_absolute_error_within_a_tolerance_is_two_comparisons():
     generator = torch.Generator().manual_seed(0)
     for _ in range(20):  # halves: differences of exactly 0.5 are frequent
         scores = torch.randint(-4, 5, (12,), generator=generator) / 2
         targets = torch.randint(-4, 5, (12,), generator=generator) / 2
         assert within_half(scores, targets).item() == within_half.declaration.fn(scores, targets).item()
     assert any(line.startswith("abs_bound") for line in within_half.compiled.lowered)
+
+
+def _train_within_half(seed: int) -> tuple[float, float]:
+    """Adam on 30 scores started 3 standard deviations away from their targets: (start, end)."""
+    generator = torch.Generator().manual_seed(seed)
     targets = torch.randn(30, generator=generator)
     scores = torch.nn.Parameter(targets + 3 * torch.randn(30, generator=generator))
-    loss_fn = ml.UniLoss(within_half, generator=torch.Generator().manual_seed(0))
+    start = within_half(scores.detach(), targets).item()
+    loss_fn = ml.UniLoss(within_half, generator=torch.Generator().manual_seed(seed))
     optimizer = torch.optim.Adam([scores], lr=0.1)
-    for _ in range(150):
+    for _ in range(100):
         optimizer.zero_grad()
         loss_fn(scores, targets).backward()
         optimizer.step()
-    assert within_half(scores.detach(), targets).item() >= 0.95
+    return start, within_half(scores.detach(), targets).item()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_absolute_error_within_a_tolerance_trains(seed):
+    start, end = _train_within_half(seed)
+    assert end >= 0.95 > start, (start, end)
 
 
 def test_topk_indices_that_order_targets_are_the_first_k_of_the_order():

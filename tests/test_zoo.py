@@ -190,9 +190,11 @@ def _train(entry: Entry, seed: int, steps: int = 40) -> tuple[float, float]:
 @pytest.mark.parametrize("entry", TRAINED)
 def test_trains_from_raw_scores(entry):
     """From random scores, a few dozen steps close at least half of the way to the best value."""
-    before, after = _train(entry, seed=0)
     sign = 1.0 if entry.higher_is_better else -1.0
-    assert sign * (after - before) >= 0.5 * sign * (entry.best - before), (before, after)
+    for seed in range(3):
+        before, after = _train(entry, seed)
+        assert sign * (entry.best - before) > 0, (seed, before)  # a start at the best would prove nothing
+        assert sign * (after - before) >= 0.5 * sign * (entry.best - before), (seed, before, after)
 
 
 @pytest.mark.parametrize("refusal", REFUSED)
