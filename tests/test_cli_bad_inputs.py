@@ -36,8 +36,8 @@ def workspace(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))  # explain puts the current folder on it
     # the loop draws its first batch once every check has passed, just before the first step
-    monkeypatch.setattr("metricloss.train.loop.shuffled_batches", _refuse)
-    monkeypatch.setattr("metricloss.train.loop.balanced_batches", _refuse)
+    monkeypatch.setattr("metricloss.train.steps.shuffled_batches", _refuse)
+    monkeypatch.setattr("metricloss.train.steps.balanced_batches", _refuse)
     # the package exports a function named like its module: reach the module itself
     monkeypatch.setattr(importlib.import_module("metricloss.diagnostics.diagnose"), "short_run", _refuse)
     monkeypatch.setattr("metricloss_benchmarks.cli.run", _refuse)
