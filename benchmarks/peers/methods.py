@@ -255,6 +255,13 @@ add(uniloss_row("uniloss_ndcg", "ndcg_at_k", kinds=("queries",), default=True,
 add(uniloss_row("uniloss_mrr", "mrr", kinds=("queries",), default=True,
                 description="UniLoss('mrr') on the [queries, items] scores, its default parts, with the "
                             "problem's optimizer"))
+# Variants that `metricloss diagnose --task ltr` pointed at (docs/results.md, Learning-to-rank peers).
+add(uniloss_row("uniloss_ndcg_tau03", "ndcg_at_k", kinds=("queries",), relaxation=ml.sigmoid(tau=0.3)))
+add(uniloss_row("uniloss_ndcg_anchors4", "ndcg_at_k", kinds=("queries",),
+                samplers=[ml.ideal(count=4), ml.good(count=4), ml.nearby(count=4), ml.random(count=4)]))
+add(uniloss_row("uniloss_mrr_tau01", "mrr", kinds=("queries",), relaxation=ml.sigmoid(tau=0.1)))
+add(uniloss_row("uniloss_mrr_anchors64", "mrr", kinds=("queries",),
+                samplers=[ml.ideal(count=64), ml.good(count=64), ml.nearby(count=64), ml.random(count=64)]))
 
 
 def methods_for(kind: str, names: list[str] | None) -> list[Method]:
