@@ -87,7 +87,8 @@ def peers_command(commands) -> None:
     peers.add_argument("--epochs", type=int, default=None,
                        help="epochs (default: the problem's, 30 on digits, 8 on ltr's generated set)")
     peers.add_argument("--batch-size", type=int, default=None,
-                       help="batch size, in queries on ltr (default: the problem's, 16 on digits and ltr's generated set)")
+                       help="batch size, in queries on ltr (default: the problem's, 16 on digits and on ltr's "
+                            "generated set)")
     peers.add_argument("--out", type=path_text, default="runs/peers", help="output directory (default: %(default)s)")
     peers.add_argument("--jobs", type=int, default=1,
                        help="worker processes, one (problem, method, seed) each at a time (default: 1)")
@@ -96,8 +97,8 @@ def peers_command(commands) -> None:
     peers.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train (default: cpu)")
     peers.add_argument("--smoke", action="store_true",
                        help=f"1 epoch on the first {SMOKE_TRAIN} training samples (queries on ltr), seed 0, lr "
-                            f"{SGD_SMOKE_LR:g} ({LTR_SMOKE_LR:g} on ltr): checks that everything runs (the numbers mean "
-                            "nothing)")
+                            f"{SGD_SMOKE_LR:g} ({LTR_SMOKE_LR:g} on ltr): checks that everything runs (the numbers "
+                            "mean nothing)")
     # peers.png, the digits; LibAUC's own dependency tqdm comes with the extra, LibAUC itself is optional
     peers.set_defaults(handler=run_peers, needs=("sklearn", "matplotlib"), extra="peers")
 

@@ -2,8 +2,9 @@
 
 A method is a row of ``METHODS``: ``build(setup)`` gives its ``Trainer`` (a loss of the network's
 output, the batch's labels and the batch's sample indices, and an optimizer over the model's
-parameters at the setup's learning rate: the problem's, SGD but on ``ltr``), and ``sampler`` says how batches are drawn
-(``"shuffle"``, or ``"balanced:SHARE"``, as ``metricloss.train.sampling.parse_sampler`` reads it).
+parameters at the setup's learning rate: the problem's, SGD but on ``ltr``), and ``sampler`` says
+how batches are drawn (``"shuffle"``, or ``"balanced:SHARE"``, as
+``metricloss.train.sampling.parse_sampler`` reads it).
 A loss that returns ``None`` marks the batch undefined (no positive for AP, say): the step is
 skipped and counted.
 

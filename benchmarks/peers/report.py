@@ -104,7 +104,8 @@ def table_markdown(results: dict[str, Any]) -> str:
         metrics, schedule, lrs = problem["metrics"], problem["schedule"], problem["lrs"]
         select_on, reference = problem.get("select_on"), problem.get("time_reference")
         lines += ["", f"## {problem['label']} (`{key}`)", "",
-                  f"{schedule['epochs']} epoch{'s' if schedule['epochs'] != 1 else ''}, batch {schedule['batch_size']}, "
+                  f"{schedule['epochs']} epoch{'s' if schedule['epochs'] != 1 else ''}, "
+                  f"batch {schedule['batch_size']}, "
                   f"{problem['optimizer']}; learning rates {', '.join(map(_lr, lrs))}"
                   + (f", chosen on validation {metric_name(select_on)}" if select_on else "")
                   + f"; {problem['source']}.", ""]
