@@ -35,6 +35,7 @@ def test_smoke_run_writes_the_results_the_table_and_the_plot(tmp_path, capsys):
     assert balanced["sampler"] == "balanced:0.5" and balanced["skipped_batches"] == 0  # a positive in every batch
     assert {row["metric"] for row in results["selected"]} == {"auc", "average_precision"}
     assert "## digit 8 vs rest" in table and all(f"| {name} |" in table for name in ran)
+    assert "| test AP | time per epoch ÷ bce's |" in table and results["epoch_times"]["digits-8"]["bce"]["ratio"] == 1.0
     assert "metricloss peers --problem digits --classes 8 --methods" in results["command"]
     assert "| uniloss_auc |" in capsys.readouterr().out
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import math
 import os
 import textwrap
 import time
@@ -17,66 +16,79 @@ from typing import Any
 
 import torch
 
-from metricloss.arguments import FLOAT32_MAX, check_folder, most_workers, path_text, thread_count
-from metricloss.errors import InputError
+from metricloss.arguments import check_folder, path_text, thread_count
 
 from . import methods as method_table
+from .ltr_problem import LTR_LRS, LTR_SMOKE_LR
 from .methods import LIBAUC_INSTALL, METHODS
-from .problems import DIGITS, Problem
+from .options import DEFAULT_CLASSES, DEFAULT_SEEDS, SMOKE_TRAIN, command_line, plan_from
+from .problems import SGD_LRS, SGD_SMOKE_LR, Problem
 from .report import plot, table_markdown, write_json
-from .runner import Plan, ProblemSpec, run_units, say, units
+from .runner import Plan, run_units, say, units
 
-DEFAULT_LRS = (0.01, 0.05, 0.1, 0.2, 0.5)
-DEFAULT_SEEDS = 5
-MAX_SEEDS = 10_000  # a bound that keeps the list of seeds small
-SMOKE_LR = 0.1
-SMOKE_TRAIN = 320  # the smoke mode trains on the first samples of the training split only
+
+def _grid(lrs: tuple[float, ...]) -> str:
+    return ",".join(f"{lr:g}" for lr in lrs)
+
 
 DESCRIPTION = f"""\
-Train UniLoss, the usual loss and established surrogates for the same metric on bundled imbalanced
-data (no download), for every learning rate of a grid and every seed; choose each method's learning
-rate on the validation split, report the test metric there (mean ± std over seeds), and write
+Train UniLoss, the usual loss and established surrogates for the same metric on bundled or
+generated data (no download), for every learning rate of a grid and every seed; choose each
+method's learning rate on the validation split, report the test metric there (mean ± std over
+seeds) and each method's time per training epoch as a ratio to a reference method's, and write
 results.json, table.md and peers.png to --out.
 
 Problems: 'digits' is one digit of scikit-learn's 8x8 digits against the rest (about 10% positives;
 --positive-fraction subsamples the training positives), the binary task's MLP, judged by AUC and AP,
 batch 16, 30 epochs, SGD with momentum 0.5. 'blobs' is a generated binary segmentation set (ellipses
-on noise), a tiny conv net, judged by IoU.
+on noise), a tiny conv net, judged by IoU. 'ltr' is the ltr task's learning to rank (its generated
+set, or LETOR files with --data-dir; its MLP scorer, batches of queries, epochs and Adam), ListNet,
+ApproxNDCG, NeuralNDCG and LambdaLoss beside UniLoss on NDCG@10 and on MRR, each lr chosen on
+validation NDCG@10, judged by test NDCG@1, @5, @10 and MRR.
 
 {textwrap.fill("Methods: " + ", ".join(METHODS) + ".", 100)}
 By default, digits: {', '.join(m.name for m in method_table.methods_for('ranking', None))};
-blobs: {', '.join(m.name for m in method_table.methods_for('segmentation', None))}.
+blobs: {', '.join(m.name for m in method_table.methods_for('segmentation', None))};
+ltr: {', '.join(m.name for m in method_table.methods_for('queries', None))}.
 
 The libauc_* methods need LibAUC, which is not a dependency of metricloss; without it they are
 skipped with a note. Install it beside torch without letting pip replace torch:
   {LIBAUC_INSTALL}
 (LibAUC 2.0.1's losses and optimizers import only torch, numpy, scipy, scikit-learn and tqdm.)
-docs/results.md, section Peers, has the reference run and its table.
+docs/results.md, sections Peers and Learning-to-rank peers, has the reference runs and their tables.
 """
 
 
 def peers_command(commands) -> None:
     """``metricloss peers``, added to the ``metricloss`` command through an entry point."""
     peers = commands.add_parser(
-        "peers", help="UniLoss beside cross-entropy and LibAUC/Lovász surrogates, lr chosen on validation",
+        "peers", help="UniLoss beside the usual loss and published surrogates (LibAUC, Lovász, learning-to-rank "
+                      "losses), lr chosen on validation",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    peers.add_argument("--problem", choices=("digits", "blobs", "all"), default="digits",
+    peers.add_argument("--problem", choices=("digits", "blobs", "ltr", "all"), default="digits",
                        help="which problem (default: %(default)s)")
-    peers.add_argument("--classes", default="8",
+    peers.add_argument("--classes", default=None,
                        help="digits: the positive digits, each against the rest in turn: a comma list "
-                            "such as 3,8,9, or 'all' (default: %(default)s)")
+                            f"such as 3,8,9, or 'all' (default: {DEFAULT_CLASSES})")
     peers.add_argument("--positive-fraction", type=float, default=None,
                        help="digits: keep only enough training positives for this share of the training "
                             "split, at least 2, e.g. 0.02 (default: all, about 0.1)")
+    peers.add_argument("--data-dir", type=path_text, default=None,
+                       help="ltr: LETOR files (train.txt, vali.txt, test.txt, or a root with Fold1/) instead of "
+                            "the generated set")
     peers.add_argument("--methods", default=None,
                        help="comma-separated methods (default: each problem's default methods)")
-    peers.add_argument("--lrs", default=",".join(f"{lr:g}" for lr in DEFAULT_LRS),
-                       help="comma-separated learning rates (default: %(default)s)")
+    peers.add_argument("--lrs", default=None,
+                       help=f"comma-separated learning rates (default: each problem's: {_grid(SGD_LRS)} on digits "
+                            f"and blobs, {_grid(LTR_LRS)} on ltr)")
     peers.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
                        help="seeds 0..N-1 (default: %(default)s)")
-    peers.add_argument("--epochs", type=int, default=None, help="epochs (default: the problem's, 30 on digits)")
-    peers.add_argument("--batch-size", type=int, default=None, help="batch size (default: the problem's, 16 on digits)")
+    peers.add_argument("--epochs", type=int, default=None,
+                       help="epochs (default: the problem's, 30 on digits, 8 on ltr's generated set)")
+    peers.add_argument("--batch-size", type=int, default=None,
+                       help="batch size, in queries on ltr (default: the problem's, 16 on digits and on ltr's "
+                            "generated set)")
     peers.add_argument("--out", type=path_text, default="runs/peers", help="output directory (default: %(default)s)")
     peers.add_argument("--jobs", type=int, default=1,
                        help="worker processes, one (problem, method, seed) each at a time (default: 1)")
@@ -84,121 +96,11 @@ def peers_command(commands) -> None:
                        help="torch threads per process (default: 1; the networks are small)")
     peers.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train (default: cpu)")
     peers.add_argument("--smoke", action="store_true",
-                       help=f"1 epoch on the first {SMOKE_TRAIN} training samples, seed 0, lr {SMOKE_LR:g}: checks that "
-                            "everything runs (the numbers mean nothing)")
+                       help=f"1 epoch on the first {SMOKE_TRAIN} training samples (queries on ltr), seed 0, lr "
+                            f"{SGD_SMOKE_LR:g} ({LTR_SMOKE_LR:g} on ltr): checks that everything runs (the numbers "
+                            "mean nothing)")
     # peers.png, the digits; LibAUC's own dependency tqdm comes with the extra, LibAUC itself is optional
     peers.set_defaults(handler=run_peers, needs=("sklearn", "matplotlib"), extra="peers")
-
-
-# --- parsing ------------------------------------------------------------------------------------
-
-
-def parse_classes(text: str) -> tuple[int, ...]:
-    if text.strip() == "all":
-        return DIGITS
-    classes = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            digit = int(part)
-        except ValueError:
-            digit = None
-        if digit not in DIGITS:
-            raise InputError(f"--classes takes digits 0-9 separated by commas, or 'all'; {part!r} is not a digit 0-9")
-        if digit not in classes:
-            classes.append(digit)
-    return tuple(classes)
-
-
-def parse_lrs(text: str) -> tuple[float, ...]:
-    lrs = []
-    for part in text.split(","):
-        try:
-            lr = float(part)
-        except ValueError:
-            raise InputError(f"--lrs takes positive numbers separated by commas; {part.strip()!r} is not a number") from None
-        if not (math.isfinite(lr) and 0 < lr <= FLOAT32_MAX):
-            raise InputError(f"--lrs: every learning rate must be a positive number, got {part.strip()!r}; give "
-                             f"numbers above 0 and at most {FLOAT32_MAX:.3g} (the largest float32), e.g. --lrs 0.01,0.1")
-        if lr not in lrs:
-            lrs.append(lr)
-    return tuple(sorted(lrs))
-
-
-def parse_methods(text: str | None) -> tuple[str, ...] | None:
-    if text is None:
-        return None
-    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
-    if not names:
-        raise InputError(f"--methods is empty; choose from {', '.join(METHODS)}")
-    method_table.check_names(list(names))
-    return names
-
-
-def plan_from(args) -> Plan:
-    if args.positive_fraction is not None and not 0 < args.positive_fraction <= 1:
-        raise InputError(f"--positive-fraction must be in (0, 1], got {args.positive_fraction:g}: the share of "
-                         "positives the training split keeps, e.g. 0.02")
-    for option, value in (("--seeds", args.seeds), ("--epochs", args.epochs), ("--batch-size", args.batch_size),
-                          ("--jobs", args.jobs), ("--threads", args.threads)):
-        if value is not None and value < 1:
-            raise InputError(f"{option} must be at least 1, got {value}")
-    if args.seeds > MAX_SEEDS:
-        raise InputError(f"--seeds must be at most {MAX_SEEDS} (seeds 0..N-1, each a run per method and lr), "
-                         f"got {args.seeds}")
-    if args.jobs > most_workers():
-        raise InputError(f"--jobs must be at most {most_workers()}, 4 worker processes per core of the "
-                         f"{os.cpu_count() or 1} here, got {args.jobs}")
-    if args.batch_size is not None and args.batch_size < 2:
-        raise InputError(f"--batch-size must be at least 2 (a pairwise metric needs a pair), got {args.batch_size}")
-    classes = parse_classes(args.classes)
-    lrs = parse_lrs(args.lrs)
-    names = parse_methods(args.methods)
-    problems: list[ProblemSpec] = []
-    if args.problem in ("digits", "all"):
-        problems += [ProblemSpec("digits", digit, args.positive_fraction) for digit in classes]
-    if args.problem in ("blobs", "all"):
-        problems.append(ProblemSpec("blobs"))
-    if names is not None:
-        kinds = {spec.build().kind for spec in problems}
-        unused = [name for name in names if not set(METHODS[name].kinds) & kinds]
-        if unused:
-            raise InputError(f"method(s) {', '.join(unused)} do not apply to --problem {args.problem} "
-                             f"(they train {', '.join(sorted({k for n in unused for k in METHODS[n].kinds}))} problems)")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available here; use --device cpu")
-    if args.smoke:
-        return Plan(tuple(problems), names, (SMOKE_LR,), (0,), epochs=1, batch_size=args.batch_size,
-                    device=args.device, limit_train=SMOKE_TRAIN)
-    return Plan(tuple(problems), names, lrs, tuple(range(args.seeds)), epochs=args.epochs,
-                batch_size=args.batch_size, device=args.device)
-
-
-def command_line(args, plan: Plan) -> str:
-    """The command that reproduces the run, every setting spelled out."""
-    parts = ["metricloss peers", f"--problem {args.problem}"]
-    if args.problem != "blobs":
-        parts.append(f"--classes {args.classes.replace(' ', '')}")
-        if args.positive_fraction is not None:
-            parts.append(f"--positive-fraction {args.positive_fraction:g}")
-    if plan.methods is not None:
-        parts.append(f"--methods {','.join(plan.methods)}")
-    if args.smoke:
-        parts.append("--smoke")
-    else:
-        parts += [f"--lrs {','.join(f'{lr:g}' for lr in plan.lrs)}", f"--seeds {len(plan.seeds)}"]
-        if plan.epochs is not None:
-            parts.append(f"--epochs {plan.epochs}")
-    if plan.batch_size is not None:
-        parts.append(f"--batch-size {plan.batch_size}")
-    if args.jobs != 1:
-        parts.append(f"--jobs {args.jobs}")
-    if args.threads != 1:
-        parts.append(f"--threads {args.threads}")
-    if args.device != "cpu":
-        parts.append(f"--device {args.device}")
-    parts.append(f"--out {args.out}")
-    return " ".join(parts)
 
 
 def _version(package: str) -> str | None:
@@ -208,13 +110,23 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _describe_problem(problem: Problem, plan: Plan, methods: list[str], source: str) -> dict[str, Any]:
+def _describe_problem(problem: Problem, plan: Plan, methods: list[str]) -> dict[str, Any]:
+    """What results.json and table.md say of a problem; loads the first seed's data (which fixes
+    the schedule where the problem reads it from the data, and names the data's source)."""
+    data = problem.load(plan.seeds[0])
+    schedule = problem.schedule_for(data)
+    if problem.optimizer is not None:
+        optimizer = problem.optimizer_label
+    else:
+        optimizer = f"SGD with momentum {schedule.momentum:g}"
     return {
         "label": problem.label, "kind": problem.kind, "metrics": list(problem.metrics), "methods": methods,
-        "schedule": {"epochs": plan.epochs or problem.schedule.epochs,
-                     "batch_size": plan.batch_size or problem.schedule.batch_size,
-                     "momentum": problem.schedule.momentum},
-        "source": source, "details": problem.details,
+        "lrs": list(plan.lrs_for(problem)), "select_on": problem.select_on,
+        "time_reference": problem.time_reference, "optimizer": optimizer,
+        "schedule": {"epochs": plan.epochs or schedule.epochs,
+                     "batch_size": plan.batch_size or schedule.batch_size,
+                     "momentum": schedule.momentum},
+        "source": data.source, "details": problem.details,
     }
 
 
@@ -225,7 +137,6 @@ def run_peers(args) -> int:
     started = time.perf_counter()
     plan = plan_from(args)
     out = check_folder(args.out, "--out")
-    out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
 
     skipped_note = None
@@ -237,8 +148,8 @@ def run_peers(args) -> int:
         runnable, note = method_table.available(wanted)
         skipped_note = skipped_note or note
         method_lists[problem.key] = runnable
-        source = problem.load(plan.seeds[0]).source
-        problems[problem.key] = _describe_problem(problem, plan, [m.name for m in runnable], source)
+        problems[problem.key] = _describe_problem(problem, plan, [m.name for m in runnable])
+    out.mkdir(parents=True, exist_ok=True)  # after the data loaded: a missing file leaves nothing behind
     if skipped_note:
         say(f"metricloss peers: {skipped_note}")
 
@@ -248,7 +159,8 @@ def run_peers(args) -> int:
     processes = f"{args.jobs} worker processes" if args.jobs > 1 else "one process"
     results: dict[str, Any] = {
         "command": command_line(args, plan),
-        "settings": {"lrs": list(plan.lrs), "seeds": list(plan.seeds), "epochs": plan.epochs,
+        "settings": {"lrs": None if plan.lrs is None else list(plan.lrs), "seeds": list(plan.seeds),
+                     "epochs": plan.epochs,
                      "batch_size": plan.batch_size, "device": plan.device, "smoke": args.smoke,
                      "jobs": args.jobs, "threads": args.threads},
         "environment": {
@@ -263,8 +175,8 @@ def run_peers(args) -> int:
         "runs": [],
         "complete": False,
     }
-    say(f"metricloss peers: {len(todo)} (problem, method, seed) units of {len(plan.lrs)} learning rate(s) each, "
-        f"{sum(len(v) for v in method_lists.values())} method row(s); writing to {out}")
+    say(f"metricloss peers: {len(todo)} (problem, method, seed) units, {sum(len(u.lrs) for u in todo)} runs "
+        f"in all, {sum(len(v) for v in method_lists.values())} method row(s); writing to {out}")
 
     done = 0
 

@@ -2,8 +2,9 @@
 
 A method is a row of ``METHODS``: ``build(setup)`` gives its ``Trainer`` (a loss of the network's
 output, the batch's labels and the batch's sample indices, and an optimizer over the model's
-parameters at the setup's learning rate), and ``sampler`` says how batches are drawn
-(``"shuffle"``, or ``"balanced:SHARE"``, as ``metricloss.train.sampling.parse_sampler`` reads it).
+parameters at the setup's learning rate: the problem's, SGD but on ``ltr``), and ``sampler`` says
+how batches are drawn (``"shuffle"``, or ``"balanced:SHARE"``, as
+``metricloss.train.sampling.parse_sampler`` reads it).
 A loss that returns ``None`` marks the batch undefined (no positive for AP, say): the step is
 skipped and counted.
 
@@ -32,6 +33,7 @@ import metricloss as ml
 from metricloss.errors import InputError
 from metricloss.train.task import Split
 
+from . import ranking
 from .lovasz import lovasz_hinge
 from .problems import Problem
 
@@ -65,7 +67,7 @@ class Trainer:
 class Method:
     name: str
     description: str
-    kinds: tuple[str, ...]  # the problem kinds it applies to: "ranking", "segmentation"
+    kinds: tuple[str, ...]  # the problem kinds it applies to: "ranking", "segmentation", "queries"
     build: Callable[[Setup], Trainer]
     sampler: str = "shuffle"  # "shuffle" or "balanced:SHARE"
     needs: str | None = None  # an optional package: "libauc"
@@ -74,15 +76,20 @@ class Method:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def sgd(setup: Setup) -> tuple[torch.optim.Optimizer, str]:
-    momentum = setup.problem.schedule.momentum
+def problem_optimizer(setup: Setup) -> tuple[torch.optim.Optimizer, str]:
+    """The problem's optimizer at the setup's learning rate: its own (the ltr task's Adam), else
+    SGD with its schedule's momentum."""
+    problem = setup.problem
+    if problem.optimizer is not None:
+        return problem.optimizer(setup.model.parameters(), setup.lr), problem.optimizer_label
+    momentum = problem.schedule.momentum
     return (torch.optim.SGD(setup.model.parameters(), lr=setup.lr, momentum=momentum),
             f"SGD(momentum={momentum:g})")
 
 
 def _baseline(setup: Setup) -> Trainer:
     problem = setup.problem
-    optimizer, label = sgd(setup)
+    optimizer, label = problem_optimizer(setup)
     return Trainer(lambda output, labels, index: problem.baseline(output, labels), optimizer, label)
 
 
@@ -96,25 +103,34 @@ def _uniloss(metric: str, options: dict[str, Any], setup: Setup) -> Trainer:
         value = loss_fn(problem.scores(output), problem.targets(labels))
         return None if loss_fn.undefined_batches > before else value
 
-    optimizer, label = sgd(setup)
+    optimizer, label = problem_optimizer(setup)
     return Trainer(loss, optimizer, label)
 
 
 def uniloss_row(name: str, metric: str, *, sampler: str = "shuffle", default: bool = False,
                 kinds: tuple[str, ...] = ("ranking",), description: str | None = None, warm_start: int = 0,
                 **options) -> Method:
-    """A row training ``UniLoss(metric, generator=..., **options)`` with the problem's SGD."""
+    """A row training ``UniLoss(metric, generator=..., **options)`` with the problem's optimizer."""
     text = description or f"UniLoss({metric!r}{''.join(f', {k}={v!r}' for k, v in options.items())}) on the "\
-                          "scores, with the problem's SGD"
+                          "scores, with the problem's optimizer"
     if warm_start:
         text += f", after {warm_start} epochs of the usual loss"
     return Method(name, text, kinds, functools.partial(_uniloss, metric, options), sampler=sampler,
                   default=default, warm_start=warm_start, details={"metric": metric, "options": {k: repr(v) for k, v in options.items()}})
 
 
+def _ranking_peer(loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], setup: Setup) -> Trainer:
+    """A published learning-to-rank loss (``ranking.py``) of the batch's ``[Q, D]`` scores and
+    relevance, with the problem's optimizer."""
+    problem = setup.problem
+    optimizer, label = problem_optimizer(setup)
+    return Trainer(lambda output, labels, index: loss_fn(problem.scores(output), problem.targets(labels)),
+                   optimizer, label)
+
+
 def _lovasz(setup: Setup) -> Trainer:
     problem = setup.problem
-    optimizer, label = sgd(setup)
+    optimizer, label = problem_optimizer(setup)
     return Trainer(lambda output, labels, index: lovasz_hinge(problem.scores(output), problem.targets(labels)),
                    optimizer, label)
 
@@ -224,6 +240,29 @@ add(uniloss_row("uniloss_auc_tau4", "auc", sampler="balanced:0.25", relaxation=m
 add(uniloss_row("uniloss_auc_tau025", "auc", sampler="balanced:0.25", relaxation=ml.sigmoid(tau=0.25)))
 add(uniloss_row("uniloss_iou", "iou", kinds=("segmentation",), default=True,
                 description="UniLoss('iou') on the batch's per-pixel logits, flattened, with the problem's SGD"))
+# Learning to rank: every row with the ltr task's Adam; ``ranking.py`` has the losses' papers and
+# the choices they leave open.
+add(Method("listnet", "the usual loss: ListNet's top-one cross-entropy, the ltr task's own", ("queries",),
+           _baseline))
+add(Method("approx_ndcg", "1 - ApproxNDCG (Qin, Liu & Li 2010), whole list, temperature 1", ("queries",),
+           functools.partial(_ranking_peer, ranking.approx_ndcg)))
+add(Method("neural_ndcg", "-NeuralNDCG (Pobrotyn & Białobrzeski 2021), whole list, temperature 1, 50 Sinkhorn "
+                          "rounds", ("queries",), functools.partial(_ranking_peer, ranking.neural_ndcg)))
+add(Method("lambda_loss", "LambdaLoss NDCG-Loss2++ (Wang et al. 2018), mu 5, sigma 1", ("queries",),
+           functools.partial(_ranking_peer, ranking.lambda_loss)))
+add(uniloss_row("uniloss_ndcg", "ndcg_at_k", kinds=("queries",), default=True,
+                description="UniLoss('ndcg_at_k'), NDCG@10 with gain 2^rel - 1, on the [queries, items] scores, "
+                            "its default parts, with the problem's optimizer"))
+add(uniloss_row("uniloss_mrr", "mrr", kinds=("queries",), default=True,
+                description="UniLoss('mrr') on the [queries, items] scores, its default parts, with the "
+                            "problem's optimizer"))
+# Variants that `metricloss diagnose --task ltr` pointed at (docs/results.md, Learning-to-rank peers).
+add(uniloss_row("uniloss_ndcg_tau03", "ndcg_at_k", kinds=("queries",), relaxation=ml.sigmoid(tau=0.3)))
+add(uniloss_row("uniloss_ndcg_anchors4", "ndcg_at_k", kinds=("queries",),
+                samplers=[ml.ideal(count=4), ml.good(count=4), ml.nearby(count=4), ml.random(count=4)]))
+add(uniloss_row("uniloss_mrr_tau01", "mrr", kinds=("queries",), relaxation=ml.sigmoid(tau=0.1)))
+add(uniloss_row("uniloss_mrr_anchors64", "mrr", kinds=("queries",),
+                samplers=[ml.ideal(count=64), ml.good(count=64), ml.nearby(count=64), ml.random(count=64)]))
 
 
 def methods_for(kind: str, names: list[str] | None) -> list[Method]:

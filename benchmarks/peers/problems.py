@@ -9,10 +9,12 @@ only enough positives for that share of it (at least two); validation and test a
 fully convolutional net, scored per pixel and judged by the IoU of the foreground pooled over the
 whole split.
 
+``ltr``: the ``ltr`` task's learning-to-rank data and scorer (``ltr_problem.py``).
+
 A problem is a value: ``load(seed)`` gives the seed's ``Data`` (the split, the subsampling and the
 generated images all follow the seed), ``model(data)`` the network (initialised from torch's global
-generator, which the runner seeds), ``scores(output)`` the metric's flat scores, ``targets(labels)``
-the matching flat labels, and ``baseline(output, labels)`` the usual loss.
+generator, which the runner seeds), ``scores(output)`` the metric's scores, ``targets(labels)``
+the matching labels, and ``baseline(output, labels)`` the usual loss.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -30,29 +33,53 @@ from metricloss.train.task import Data, Split
 DIGITS = tuple(range(10))
 
 
+SGD_LRS = (0.01, 0.05, 0.1, 0.2, 0.5)  # the grid of the problems trained by SGD
+SGD_SMOKE_LR = 0.1
+
+
 @dataclass(frozen=True)
 class Schedule:
     """A problem's training settings (the command's options override them)."""
 
     epochs: int
     batch_size: int
-    momentum: float  # SGD's, for the methods that use plain SGD
+    momentum: float | None  # SGD's; None where the problem brings its own optimizer
 
 
 @dataclass(frozen=True)
 class Problem:
-    name: str  # "digits", "blobs"
+    name: str  # "digits", "blobs", "ltr"
     label: str  # one line for tables: "digit 8 vs rest, 10% positives"
-    key: str  # a short unique key for files and JSON: "digits-8", "digits-8-p0.02", "blobs"
-    kind: str  # "ranking" (one score per sample) or "segmentation" (one score per pixel)
-    metrics: tuple[str, ...]  # reported; the learning rate is chosen on each in turn
-    schedule: Schedule
+    key: str  # a short unique key for files and JSON: "digits-8", "digits-8-p0.02", "blobs", "ltr"
+    # "ranking" (one score per sample), "segmentation" (one score per pixel) or "queries" (a score
+    # per item of each query of a batch, [Q, D], relevance -1 on padding)
+    kind: str
+    metrics: tuple[str, ...]  # the labels reported; the learning rate is chosen on each in turn
+    schedule: Schedule | Callable[[Data], Schedule]  # or read from the data (a task's settings for it)
     load: Callable[[int], Data]
     model: Callable[[Data], torch.nn.Module]
     scores: Callable[[torch.Tensor], torch.Tensor]  # network output -> flat scores
     targets: Callable[[torch.Tensor], torch.Tensor]  # labels of a batch -> flat labels, aligned with scores
     baseline: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (output, labels) -> the usual loss
     details: dict = field(default_factory=dict)  # recorded in results.json
+    # A label of ``metrics`` that is not a registered metric's name: the metric and its parameters.
+    measures: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    # The one label every metric's learning rate is chosen on (None: each metric chooses its own).
+    select_on: str | None = None
+    lrs: tuple[float, ...] = SGD_LRS  # the grid when --lrs is not given
+    smoke_lr: float = SGD_SMOKE_LR  # the learning rate of --smoke
+    # (parameters, lr) -> the optimizer of every method without one of its own (None: SGD with the
+    # schedule's momentum), and how results.json names it
+    optimizer: Callable[[Any, float], torch.optim.Optimizer] | None = None
+    optimizer_label: str = ""
+    time_reference: str | None = None  # the method whose time per epoch the others' are divided by
+
+    def schedule_for(self, data: Data) -> Schedule:
+        return self.schedule(data) if callable(self.schedule) else self.schedule
+
+    def measure(self, label: str) -> tuple[str, dict[str, Any]]:
+        """The registered metric and its parameters behind ``label``."""
+        return self.measures.get(label, (label, {}))
 
 
 # The paper's binary schedule (UniLoss, §5.1): batch 16, 30 epochs, SGD with momentum 0.5.
@@ -96,6 +123,7 @@ def digits_problem(digit: int, positive_fraction: float | None = None) -> Proble
         baseline=lambda output, labels: F.cross_entropy(output, labels),
         details={"digit": digit, "positive_fraction": positive_fraction,
                  "model": "standardize + MLP 64-500-300-2", "score": "logit1 - logit0"},
+        time_reference="bce",
     )
 
 
@@ -195,4 +223,5 @@ def blobs_problem(count: int = 400, side: int = 16) -> Problem:
         baseline=lambda output, labels: F.binary_cross_entropy_with_logits(output, labels.float()),
         details={"images": count, "side": side, "model": "standardize + 3x3 convs 8-16-8 + 1x1",
                  "score": "per-pixel logit, flattened"},
+        time_reference="bce",
     )

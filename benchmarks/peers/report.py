@@ -1,17 +1,22 @@
 """What ``metricloss peers`` writes: ``results.json`` (every run), ``table.md`` (each method's
-chosen learning rate and test metric, mean ± std over seeds) and ``peers.png`` (the same, as bars
-with error bars)."""
+chosen learning rate and test metric, mean ± std over seeds, and its time per training epoch as a
+ratio to a reference method's in the same run) and ``peers.png`` (the metrics, as bars with error
+bars)."""
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 from pathlib import Path
 from typing import Any
 
 from .runner import select
 
 METRIC_NAMES = {"auc": "AUC", "average_precision": "AP", "iou": "IoU"}
+# the published surrogates of each problem, apart from the usual loss (gray) and UniLoss (blue)
+COLOURS = {"lovasz_hinge": "tab:green", "approx_ndcg": "tab:green", "neural_ndcg": "tab:olive",
+           "lambda_loss": "tab:purple"}
 
 
 def metric_name(metric: str) -> str:
@@ -26,20 +31,17 @@ def _lr(value: float | None) -> str:
     return "—" if value is None else f"{value:g}"
 
 
-def selections(results: dict[str, Any]) -> dict[str, dict[tuple[str, str], dict[str, Any]]]:
-    """Per metric, per (problem, method): the chosen lr and the test values there."""
-    metrics = dict.fromkeys(m for problem in results["problems"].values() for m in problem["metrics"])
-    return {metric: select(results["runs"], metric) for metric in metrics}
-
-
 def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per (problem, metric, method) with the chosen lr: what table.md and peers.png show."""
-    chosen = selections(results)
+    """One row per (problem, metric, method) with the chosen lr: what table.md and peers.png show.
+
+    The lr is chosen on the problem's ``select_on`` metric where it has one, else on each metric."""
     rows = []
     for key, problem in results["problems"].items():
+        runs = [r for r in results["runs"] if r["problem"] == key]
         for metric in problem["metrics"]:
+            chosen = select(runs, metric, problem.get("select_on"))
             for method in problem["methods"]:
-                pick = chosen[metric].get((key, method))
+                pick = chosen.get((key, method))
                 if pick is None:
                     continue
                 rows.append({"problem": key, "metric": metric, "method": method, "lr": pick["lr"],
@@ -49,9 +51,25 @@ def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def epoch_times(results: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per problem, per method: the mean time of a training epoch over all its runs (every lr and
+    seed) and its ratio to the problem's reference method's (None without that method)."""
+    times: dict[str, dict[str, dict[str, Any]]] = {}
+    for key, problem in results["problems"].items():
+        means = {}
+        for method in problem["methods"]:
+            epochs = [s for r in _runs_of(results, key, method) for s in r.get("epoch_seconds", ())]
+            means[method] = statistics.fmean(epochs) if epochs else None
+        reference = means.get(problem.get("time_reference"))
+        times[key] = {method: {"seconds_per_epoch": mean, "reference": problem.get("time_reference"),
+                               "ratio": mean / reference if mean is not None and reference else None}
+                      for method, mean in means.items()}
+    return times
+
+
 def write_json(path: Path, results: dict[str, Any]) -> None:
     """Written whole to a temporary file and renamed, so a reader never sees half a file."""
-    results = {**results, "selected": summary(results)}
+    results = {**results, "selected": summary(results), "epoch_times": epoch_times(results)}
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(results, indent=1, allow_nan=False) + "\n")
     os.replace(temporary, path)
@@ -61,29 +79,45 @@ def _runs_of(results: dict[str, Any], problem: str, method: str) -> list[dict[st
     return [r for r in results["runs"] if r["problem"] == problem and r["method"] == method]
 
 
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
 def table_markdown(results: dict[str, Any]) -> str:
     rows = summary(results)
+    times = epoch_times(results)
     settings = results["settings"]
     lines = [
         "# metricloss peers",
         "",
         f"`{results['command']}`",
         "",
-        f"Seeds {', '.join(map(str, settings['seeds']))}; learning rates {', '.join(map(_lr, settings['lrs']))}; "
-        f"{results['environment']['summary']}. For each metric, a method's learning rate is the one with the best "
-        "mean validation value over the seeds after the last epoch; the test value is reported at that learning "
-        "rate, mean ± sample std over the seeds.",
+        f"Seeds {', '.join(map(str, settings['seeds']))}; {results['environment']['summary']}. A method's "
+        "learning rate is the one with the best mean validation value over the seeds after the last epoch, "
+        "for each metric (or for the one metric a problem names); the test value is reported at that "
+        "learning rate, mean ± sample std over the seeds. Time per epoch: the mean time of a training epoch "
+        "over all the method's runs, divided by the reference method's in this run.",
     ]
     if results.get("skipped"):
         lines += ["", f"Skipped: {results['skipped']}"]
     for key, problem in results["problems"].items():
-        metrics = problem["metrics"]
-        schedule = problem["schedule"]
+        metrics, schedule, lrs = problem["metrics"], problem["schedule"], problem["lrs"]
+        select_on, reference = problem.get("select_on"), problem.get("time_reference")
         lines += ["", f"## {problem['label']} (`{key}`)", "",
-                  f"{schedule['epochs']} epoch{'s' if schedule['epochs'] != 1 else ''}, batch {schedule['batch_size']}; {problem['source']}.", ""]
-        header = "| method |" + "".join(f" {metric_name(m)}: lr | test {metric_name(m)} |" for m in metrics)
-        header += " skipped batches | s per run |"
-        lines += [header, "|---|" + "---:|---:|" * len(metrics) + "---:|---:|"]
+                  f"{schedule['epochs']} epoch{'s' if schedule['epochs'] != 1 else ''}, "
+                  f"batch {schedule['batch_size']}, "
+                  f"{problem['optimizer']}; learning rates {', '.join(map(_lr, lrs))}"
+                  + (f", chosen on validation {metric_name(select_on)}" if select_on else "")
+                  + f"; {problem['source']}.", ""]
+        time_header = f" time per epoch ÷ {reference}'s |" if reference else ""
+        if select_on:
+            header = "| method | lr |" + "".join(f" test {metric_name(m)} |" for m in metrics)
+            rule = "|---|---:|" + "---:|" * len(metrics)
+        else:
+            header = "| method |" + "".join(f" {metric_name(m)}: lr | test {metric_name(m)} |" for m in metrics)
+            rule = "|---|" + "---:|---:|" * len(metrics)
+        lines += [header + time_header + " skipped batches | s per run |",
+                  rule + ("---:|" if reference else "") + "---:|---:|"]
         for method in problem["methods"]:
             cells = []
             for metric in metrics:
@@ -94,13 +128,16 @@ def table_markdown(results: dict[str, Any]) -> str:
                     continue
                 std = "" if row["test_std"] is None or len(row["seeds"]) < 2 else f" ± {row['test_std']:.4f}"
                 cells += [_lr(row["lr"]), f"{_number(row['test_mean'])}{std}"]
+            if select_on:  # one lr for every metric: show it once
+                cells = cells[:1] + cells[1::2]
+            if reference:
+                cells.append(_ratio(times[key][method]["ratio"]))
             runs = _runs_of(results, key, method)
             batches = [r["skipped_batches"] / max(1, r["skipped_batches"] + r["steps"]) for r in runs]
             skipped = f"{100 * sum(batches) / len(batches):.0f}%" if runs else "—"
             seconds = f"{sum(r['seconds'] for r in runs) / len(runs):.1f}" if runs else "—"
             lines.append(f"| {method} | " + " | ".join(cells) + f" | {skipped} | {seconds} |")
-        for metric in metrics:
-            lrs = settings["lrs"]
+        for metric in (select_on,) if select_on else metrics:
             lines += ["", f"Validation {metric_name(metric)} by learning rate (mean over seeds; — : a run diverged "
                           "or the metric was undefined):", "",
                       "| method | " + " | ".join(_lr(lr) for lr in lrs) + " |",
@@ -135,8 +172,8 @@ def plot(path: Path, results: dict[str, Any]) -> None:
         names = [r["method"] for r in picked]
         means = [r["test_mean"] for r in picked]
         errors = [r["test_std"] or 0.0 for r in picked]
-        colours = ["tab:blue" if n.startswith("uniloss") else "tab:orange" if n.startswith("libauc")
-                   else "tab:green" if n.startswith("lovasz") else "tab:gray" for n in names]
+        colours = [COLOURS.get(n, "tab:blue" if n.startswith("uniloss") else "tab:orange" if n.startswith("libauc")
+                               else "tab:gray") for n in names]
         ax.bar(range(len(names)), means, yerr=errors, capsize=4, color=colours)
         ax.set_xticks(range(len(names)), [f"{n}\nlr {_lr(r['lr'])}" for n, r in zip(names, picked)], fontsize=7)
         if means:

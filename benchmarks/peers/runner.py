@@ -11,6 +11,10 @@ scikit-learn ties included.
 
 The learning rate of a method is chosen, for each metric, as the one with the best mean
 validation metric over the seeds (``select``); the test metric is reported at that learning rate.
+A problem with ``select_on`` (ltr) chooses on that one metric and reports every metric there.
+
+Each record keeps the time of every training epoch, so that methods can be compared by their
+cost in the same run (a ratio), not by seconds from another machine or day.
 """
 
 from __future__ import annotations
@@ -21,16 +25,18 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
 import metricloss as ml
 from metricloss.errors import InputError, UndefinedBatchWarning
+from metricloss.train.datasets.ranking import RankingSplit
 from metricloss.train.sampling import balanced_batches, parse_sampler, shuffled_batches
 from metricloss.train.task import Data, Split
 
+from .ltr_problem import ltr_problem
 from .methods import METHODS, Method, Setup
 from .problems import Problem, blobs_problem, digits_problem
 
@@ -39,16 +45,19 @@ from .problems import Problem, blobs_problem, digits_problem
 class ProblemSpec:
     """A problem as plain values, so that a worker process can rebuild it."""
 
-    name: str  # "digits" or "blobs"
+    name: str  # "digits", "blobs" or "ltr"
     digit: int | None = None
     positive_fraction: float | None = None
+    data_dir: str | None = None  # ltr: LETOR files instead of the generated set
 
     def build(self) -> Problem:
         if self.name == "digits":
             return digits_problem(self.digit, self.positive_fraction)
         if self.name == "blobs":
             return blobs_problem()
-        raise InputError(f"unknown problem {self.name!r}; choose digits or blobs")
+        if self.name == "ltr":
+            return ltr_problem(self.data_dir)
+        raise InputError(f"unknown problem {self.name!r}; choose digits, blobs or ltr")
 
 
 @dataclass(frozen=True)
@@ -57,12 +66,18 @@ class Plan:
 
     problems: tuple[ProblemSpec, ...]
     methods: tuple[str, ...] | None  # None: each problem's default methods
-    lrs: tuple[float, ...]
+    lrs: tuple[float, ...] | None  # None: each problem's own grid (its smoke_lr with smoke)
     seeds: tuple[int, ...]
     epochs: int | None = None
     batch_size: int | None = None
     device: str = "cpu"
     limit_train: int | None = None  # keep only the first N training samples (the smoke mode)
+    smoke: bool = False
+
+    def lrs_for(self, problem: Problem) -> tuple[float, ...]:
+        if self.lrs is not None:
+            return self.lrs
+        return (problem.smoke_lr,) if self.smoke else problem.lrs
 
 
 def batches(method: Method, train: Split, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -83,9 +98,10 @@ def evaluate(problem: Problem, model: torch.nn.Module, split: Split, device: tor
         targets = problem.targets(split.targets[0].to(device))
     values: dict[str, float | None] = {}
     finite = bool(torch.isfinite(scores).all())
-    for name in problem.metrics:
-        value = float(ml.get_metric(name)(scores, targets)) if finite else math.nan
-        values[name] = None if math.isnan(value) else value
+    for label in problem.metrics:
+        name, params = problem.measure(label)
+        value = float(ml.get_metric(name, **params)(scores, targets)) if finite else math.nan
+        values[label] = None if math.isnan(value) else value
     return values
 
 
@@ -99,6 +115,7 @@ def train_one(problem: Problem, data: Data, method: Method, lr: float, seed: int
     generator = torch.Generator().manual_seed(seed)
     steps = skipped = 0
     losses: list[float] = []
+    epoch_seconds: list[float] = []
     diverged = False
     with warnings.catch_warnings():
         # Undefined batches are counted in the record instead (UniLoss warns once per loss).
@@ -106,6 +123,7 @@ def train_one(problem: Problem, data: Data, method: Method, lr: float, seed: int
         warnings.filterwarnings("ignore", message="Input data has no positive sample")  # LibAUC's AUCM
         for epoch in range(epochs):
             model.train()
+            epoch_started = time.perf_counter()
             epoch_losses = []
             for index in batches(method, data.train, batch_size, generator):
                 batch = data.train.batch(index)
@@ -121,6 +139,9 @@ def train_one(problem: Problem, data: Data, method: Method, lr: float, seed: int
                 trainer.optimizer.step()
                 steps += 1
                 epoch_losses.append(loss.detach())
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            epoch_seconds.append(time.perf_counter() - epoch_started)
             if epoch_losses:
                 losses.append(float(torch.stack(epoch_losses).mean()))
             if losses and not math.isfinite(losses[-1]):
@@ -135,6 +156,8 @@ def train_one(problem: Problem, data: Data, method: Method, lr: float, seed: int
         "last_epoch_loss": losses[-1] if losses else None,
         "optimizer": trainer.optimizer_label, "sampler": method.sampler, "warm_start": method.warm_start,
         "seconds": round(time.perf_counter() - started, 3),
+        # each training epoch's time (batches, forward, loss, backward, step; no evaluation)
+        "epoch_seconds": [round(s, 4) for s in epoch_seconds],
     }
 
 
@@ -156,10 +179,13 @@ def run_unit(unit: Unit) -> list[dict[str, Any]]:
     problem = unit.problem.build()
     data = problem.load(unit.seed)
     if unit.limit_train is not None:
-        data = Data(train=data.train.batch(torch.arange(min(unit.limit_train, len(data.train)))),
-                    validation=data.validation, test=data.test, source=data.source, synthetic=data.synthetic)
-    epochs = unit.epochs or problem.schedule.epochs
-    batch_size = unit.batch_size or problem.schedule.batch_size
+        first = torch.arange(min(unit.limit_train, len(data.train)))
+        # a split of queries stays ragged (each batch padded to its own longest list, as in a full run)
+        train = data.train.subset(first) if isinstance(data.train, RankingSplit) else data.train.batch(first)
+        data = replace(data, train=train)  # the data's own settings (ltr's schedule) kept
+    schedule = problem.schedule_for(data)
+    epochs = unit.epochs or schedule.epochs
+    batch_size = unit.batch_size or schedule.batch_size
     device = torch.device(unit.device)
     return [train_one(problem, data, METHODS[unit.method], lr, unit.seed, epochs, batch_size, device)
             for lr in unit.lrs]
@@ -171,8 +197,8 @@ def units(plan: Plan, methods_of: Callable[[Problem], list[Method]]) -> list[Uni
         problem = spec.build()
         for method in methods_of(problem):
             for seed in plan.seeds:
-                out.append(Unit(spec, method.name, seed, plan.lrs, plan.epochs, plan.batch_size, plan.device,
-                                plan.limit_train))
+                out.append(Unit(spec, method.name, seed, plan.lrs_for(problem), plan.epochs, plan.batch_size,
+                                plan.device, plan.limit_train))
     return out
 
 
@@ -208,15 +234,19 @@ def _worker_init(threads: int) -> None:
 # --- choosing the learning rate ---------------------------------------------------------------
 
 
-def select(records: Iterable[dict[str, Any]], metric: str) -> dict[tuple[str, str], dict[str, Any]]:
-    """For each (problem, method): the learning rate with the best mean validation ``metric``.
+def select(records: Iterable[dict[str, Any]], metric: str,
+           chosen_by: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+    """For each (problem, method): the learning rate with the best mean validation ``chosen_by``
+    (``metric`` itself by default), and the test ``metric`` there.
 
     An lr counts only when every seed's validation value is defined (a diverged run leaves it
     undefined); among the rest the highest mean wins, the smaller lr on a tie. Returned per
-    (problem, method): ``lr`` (None when no lr counts), its ``validation_mean``, the seeds'
-    ``test`` values at that lr, their ``test_mean`` and ``test_std`` (sample standard
-    deviation; 0 for one seed), and ``grid``: every lr's validation mean (None if it does not count).
+    (problem, method): ``lr`` (None when no lr counts), its ``validation_mean`` (of ``chosen_by``),
+    the seeds' ``test`` values of ``metric`` at that lr, their ``test_mean`` and ``test_std``
+    (sample standard deviation; 0 for one seed), and ``grid``: every lr's validation mean of
+    ``chosen_by`` (None if it does not count).
     """
+    chosen_by = chosen_by or metric
     table: dict[tuple[str, str], dict[float, list[dict[str, Any]]]] = {}
     for record in records:
         table.setdefault((record["problem"], record["method"]), {}).setdefault(record["lr"], []).append(record)
@@ -224,7 +254,7 @@ def select(records: Iterable[dict[str, Any]], metric: str) -> dict[tuple[str, st
     for key, by_lr in table.items():
         grid: dict[float, float | None] = {}
         for lr in sorted(by_lr):
-            values = [r["validation"].get(metric) for r in by_lr[lr]]
+            values = [r["validation"].get(chosen_by) for r in by_lr[lr]]
             grid[lr] = None if any(v is None for v in values) else statistics.fmean(values)
         counted = [(mean, lr) for lr, mean in grid.items() if mean is not None]
         if not counted:
