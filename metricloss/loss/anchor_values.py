@@ -18,30 +18,31 @@ from .row_values import values_by_rows
 from .samplers import SamplingContext
 
 
-def ideal_and_anchors(metric, compiled, binaries, scores, targets, samplers, generator, sizes):
+def ideal_and_anchors(compiled, binaries, scores, targets, samplers, generator, sizes):
     """(b*, anchor sets, g at [hard, b*, *anchors], path); (b*, None, None, "") when undefined.
 
-    The first candidate for b* goes through g with the anchors, in one call (with its face's
-    check and, without best=, the other candidates): when it stands (nearly always) and its face
-    holds, nothing more is evaluated. Otherwise b* comes from the whole search and the anchors
-    are drawn again around it.
+    The search for b* is the compiler's (``Compiled.ideal_search``); this step only evaluates g
+    for it. Its first candidate goes through g with the anchors, in one call (with its face's
+    check and, without best=, the other candidates): when it stands (nearly always), nothing
+    more is evaluated. Otherwise b* comes from the whole search and the anchors are drawn again
+    around it.
     """
     program = compiled.program
     elements = functools.partial(program.elements, scores, targets, binaries)
-    proposal = compiled.propose(binaries, scores, targets)
+    search = compiled.ideal_search(binaries, scores, targets)
     state = None if generator is None else generator.get_state()
-    if proposal is not None:
-        free = None if proposal.free is None else binaries.restrict(proposal.free)
-        rows = proposal.rows
-        anchor_sets, values, path = _anchors_and_values(program, binaries, proposal.configuration, free,
+    if search.first is not None:
+        free = None if search.first.free is None else binaries.restrict(search.first.free)
+        rows = search.rows
+        anchor_sets, values, path = _anchors_and_values(program, binaries, search.first.configuration, free,
                                                         rows, samplers, generator, elements, sizes)
-        ideal = proposal.settle(float(values[1]), values[2:2 + len(rows)], compiled.goal, metric.name)
-        if ideal is not None and (ideal.free is not None or proposal.free is None):
+        ideal = search.settle(float(values[1]), values[2:2 + len(rows)])
+        if ideal is not None and search.face_as_proposed(ideal):
             return ideal, anchor_sets, torch.cat([values[:2], values[2 + len(rows):]]), path
     else:
         ideal = None
     if ideal is None:
-        ideal = compiled.ideal(binaries, scores, targets)
+        ideal = search.whole()
         if not ideal.defined:
             return ideal, None, None, ""
     if state is not None:  # the same draws as on the first try

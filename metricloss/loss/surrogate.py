@@ -151,7 +151,7 @@ def _prepare(metric, scores, targets, relaxation, samplers, generator, selection
     with torch.no_grad():
         if differences.numel() == 0:
             return PreparedBatch(compiled, binaries, compiled.program.value(binaries), differences)
-        ideal, anchor_sets, values, path = ideal_and_anchors(metric, compiled, binaries, scores, targets, samplers,
+        ideal, anchor_sets, values, path = ideal_and_anchors(compiled, binaries, scores, targets, samplers,
                                                              generator, sizes)
         if not ideal.defined:
             return PreparedBatch(compiled, binaries, compiled.program.value(binaries), differences, ideal)

@@ -20,6 +20,7 @@ import torch
 from ...errors import CompileError, InputError, MetricLossError, SourceLocation
 from ..binaries import Binaries
 from ..goals import Goal, Ideal
+from ..ideal_search import IdealSearch
 from ..ideal import Proposal, find_ideal, propose
 from ..inputs import InputSpec
 from ..program import Program
@@ -70,6 +71,10 @@ class Compiled:
         with torch.no_grad():
             return find_ideal(self.program, binaries, scores, targets, self.goal, decl.spec.names[1:],
                               guarded_ideal(decl), decl.name)
+
+    def ideal_search(self, binaries: Binaries, scores: torch.Tensor, targets: tuple) -> IdealSearch:
+        """The search for this batch's ``b*``, as one object (``ideal_search.IdealSearch``)."""
+        return IdealSearch(self, binaries, scores, targets)
 
     def propose(self, binaries: Binaries, scores: torch.Tensor, targets: tuple) -> Proposal | None:
         """The first candidate for ``b*``, to be settled by ``g``'s values (``ideal.propose``)."""
