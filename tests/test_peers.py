@@ -12,6 +12,7 @@ from metricloss_benchmarks.peers import methods as method_table
 from metricloss_benchmarks.peers.lovasz import jaccard_prefix_losses, lovasz_extension, lovasz_hinge
 from metricloss_benchmarks.peers.problems import blob_images, digits_problem, subsample_positives
 from metricloss_benchmarks.peers.runner import select
+from peer_steps import step_moves_the_model
 
 
 def _outputs(out):
@@ -206,14 +207,7 @@ def test_one_step_of_each_libauc_method(name):
     trainer = METHODS[name].build(Setup(problem, model, data.train, lr=0.1, seed=0, device=torch.device("cpu")))
     index = torch.cat([torch.nonzero(data.train.targets[0] == 1).flatten()[:4],
                        torch.nonzero(data.train.targets[0] == 0).flatten()[:12]])
-    batch = data.train.batch(index)
-    before = [p.detach().clone() for p in model.parameters()]
-    loss = trainer.loss(model(batch.inputs), batch.targets[0], index)
-    assert loss is not None and torch.isfinite(loss)
-    trainer.optimizer.zero_grad()
-    loss.backward()
-    trainer.optimizer.step()
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    step_moves_the_model(trainer, model, data.train, index)
     if name.startswith("libauc_ap"):  # a batch without a positive is undefined for the AP loss
         negatives = index[4:]
         assert trainer.loss(model(data.train.batch(negatives).inputs), data.train.targets[0][negatives],

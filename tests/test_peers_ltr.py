@@ -19,6 +19,7 @@ from metricloss_benchmarks.peers.methods import METHODS, Setup
 from metricloss_benchmarks.peers.report import epoch_times
 from metricloss_benchmarks.peers.runner import select
 from metricloss_builtins import task_ltr
+from peer_steps import step_moves_the_model
 
 LTR_METHODS = ["listnet", "approx_ndcg", "neural_ndcg", "lambda_loss", "uniloss_ndcg", "uniloss_mrr"]
 REPORTED = {"NDCG@1", "NDCG@5", "NDCG@10", "MRR"}
@@ -118,14 +119,7 @@ def test_one_step_of_each_ltr_method_moves_the_scorer(tiny, name):
     model = problem.model(data)
     trainer = METHODS[name].build(Setup(problem, model, data.train, lr=1e-2, seed=0, device=torch.device("cpu")))
     index = torch.arange(8)
-    batch = data.train.batch(index)
-    before = [p.detach().clone() for p in model.parameters()]
-    loss = trainer.loss(model(batch.inputs), batch.targets[0], index)
-    assert loss is not None and torch.isfinite(loss)
-    trainer.optimizer.zero_grad()
-    loss.backward()
-    trainer.optimizer.step()
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    step_moves_the_model(trainer, model, data.train, index)
 
 
 def _run(method, lr, seed, ndcg, mrr, test_mrr):

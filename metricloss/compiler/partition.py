@@ -23,7 +23,7 @@ import torch.fx as fx
 from . import ops
 from ..errors import CompileError
 from .lowering import SUPPORTED
-from .trace.dependencies import depends_on_scores
+from .trace.dependencies import depends_on_scores, upstream
 from .trace.locations import LOCATION
 
 _HOW_TO = (
@@ -174,16 +174,8 @@ def _positions_upstream(node: fx.Node) -> bool:
     """Whether ``node`` may carry positions rather than score values: a rank-type op, or a max or
     min along a dim (whose indices are positions), at or before it. Positions are functions of
     comparisons, whatever the compiler makes of the code that reads them."""
-    seen, stack = set(), [node]
-    while stack:
-        current = stack.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        if ops.is_rank_type(current) or (ops.selection(current) and len(current.args) + len(current.kwargs) > 1):
-            return True
-        stack.extend(current.all_input_nodes)
-    return False
+    return upstream(node, lambda current: ops.is_rank_type(current) or (
+        ops.selection(current) is not None and len(current.args) + len(current.kwargs) > 1))
 
 
 def _reaches_output(node: fx.Node) -> bool:

@@ -15,20 +15,26 @@ from ..ops import is_metadata
 SCORE_ARGUMENT = "score_argument"
 
 
-def values_reach(node: fx.Node, source) -> bool:
-    """Whether the values (not just the shape, dtype or device) of a node ``source`` accepts
-    reach ``node``: a walk back through its inputs that stops at reads of metadata."""
+def upstream(node: fx.Node, found, through=None) -> bool:
+    """Whether a node ``found`` accepts is ``node`` or one of its inputs, transitively; the walk
+    goes back only through nodes ``through`` accepts (every node when None)."""
     seen, stack = set(), [node]
     while stack:
         current = stack.pop()
         if current in seen:
             continue
         seen.add(current)
-        if source(current):
+        if found(current):
             return True
-        if not is_metadata(current):
+        if through is None or through(current):
             stack.extend(current.all_input_nodes)
     return False
+
+
+def values_reach(node: fx.Node, source) -> bool:
+    """Whether the values (not just the shape, dtype or device) of a node ``source`` accepts
+    reach ``node``: a walk back through its inputs that stops at reads of metadata."""
+    return upstream(node, source, through=lambda current: not is_metadata(current))
 
 
 def depends_on_scores(node: fx.Node) -> bool:
