@@ -17,6 +17,7 @@ multi-label [256, 10], segmentation [4, 5, 64, 64], masks [4, 64, 64], heatmaps 
 from __future__ import annotations
 
 import statistics
+import sys
 
 from .tables import Table, Target, contention_note, count, mark, mib, ms, ratio
 from .timing import Clock
@@ -80,6 +81,8 @@ def zoo_floor(entries: list | None, source: str, mode: str, clock: Clock) -> Tab
         table.notes.append(source)
         return table
     limits = zoo_limits(mode)
+    # One try a row: the table is long, and a crowded row is starred rather than measured again.
+    clock = Clock(clock.device, attempts=1)
     for entry in entries:
         previous = None
         for shape in zoo_shapes(entry.kind, mode):
@@ -87,6 +90,7 @@ def zoo_floor(entries: list | None, source: str, mode: str, clock: Clock) -> Tab
                 continue
             row = measure_row(ZooCase(entry, shape), limits, clock)
             previous = row
+            print(f"  {_progress(row)}", file=sys.stderr, flush=True)  # what a stopped run has measured
             table.rows.append(row)
             table.cells.append(_cells(row))
     _summarise(table, limits)
@@ -104,6 +108,15 @@ def _cells(row: dict) -> list[str]:
             mib(row["uniloss_peak_bytes"]), mib(row["floor_peak_bytes"]), ratio(row["memory_ratio"]),
             MEMORY_TARGET.cell(row["memory_ratio"]), row["baseline"], ratio(row["uniloss_over_baseline"]),
             count(row["ops"]), count(row["syncs"])]
+
+
+def _progress(row: dict) -> str:
+    if row["status"] != "measured":
+        return f"{row['case']}: {row['status']}: {row['reason'][:200]}"
+    return (f"{row['case']}: {row['path']}, {row['binaries']:,} binaries, UniLoss "
+            f"{ms(row['timings']['uniloss']['median_s'])} ms, time / floor {ratio(row['time_ratio'])}, "
+            f"memory / floor {ratio(row['memory_ratio'])}, / {row['baseline']} {ratio(row['uniloss_over_baseline'])}, "
+            f"{row['ops']:,} ops, {row['syncs']} syncs")
 
 
 def _spread(rows: list[dict], key: str) -> tuple[float, dict] | None:

@@ -53,8 +53,9 @@ class Overtime(Exception):
 
 @contextlib.contextmanager
 def time_limit(seconds: float, what: str):
-    """Raise ``Overtime`` in the block after ``seconds`` (by SIGALRM: the main thread of a Unix
-    process only; elsewhere there is no limit)."""
+    """Raise ``Overtime`` in the block after ``seconds``, and again every half second until it
+    ends: code that catches every exception (a tracer probing what it can follow) must not swallow
+    the limit. By SIGALRM: the main thread of a Unix process only; elsewhere there is no limit."""
     if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -63,7 +64,7 @@ def time_limit(seconds: float, what: str):
         raise Overtime(f"{what} took over {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.5)
     try:
         yield
     finally:
