@@ -99,9 +99,8 @@ def zoo_floor(entries: list | None, source: str, mode: str, clock: Clock) -> Tab
 
 
 def _cells(row: dict) -> list[str]:
-    if row["status"] != "measured":
-        binaries = count(row.get("binaries"))
-        return [row["case"], row.get("path", ""), binaries, f"{row['status']}: {row['reason'][:90]}"] + [""] * 11
+    if row["status"] != "measured":  # the reason is in the notes below the table
+        return [row["case"], row.get("path", ""), count(row.get("binaries")), row["status"]] + [""] * 11
     timings = row["timings"]
     return [mark(row, row["case"]), row["path"], count(row["binaries"]), ms(timings["uniloss"]["median_s"]),
             ms(timings["floor"]["median_s"]), ratio(row["time_ratio"]), TIME_TARGET.cell(row["time_ratio"]),
@@ -130,8 +129,8 @@ def _summarise(table: Table, limits: Limits) -> None:
     measured = [row for row in table.rows if row["status"] == "measured"]
     others = [row for row in table.rows if row["status"] != "measured"]
     if others:
-        table.notes.append(f"{len(others)} of {len(table.rows)} rows not measured: " + ", ".join(
-            f"{row['case']} ({row['status']})" for row in others))
+        table.notes.append(f"{len(others)} of {len(table.rows)} rows not measured: " + "; ".join(
+            f"{row['case']}: {row['status']}, {row['reason'][:160]}" for row in others))
     for what, rows in (("all rows", measured), (f"rows with >= {LARGE:,} binaries", [
             row for row in measured if row["binaries"] >= LARGE])):
         lines = []

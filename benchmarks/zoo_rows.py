@@ -120,7 +120,9 @@ def measure_row(case: ZooCase, limits: Limits, clock: Clock) -> dict:
                 return {**row, "status": "overtime", "reason": str(overtime)}
             return {**row, "status": "failed", "reason": _first_line(error),
                     "traceback": "".join(traceback.format_exception(error))}
-    row["warnings"] = sorted({w.category.__name__ for w in caught})
+    # What the compile and the first call warned, by kind and the head of the message: "cannot be
+    # vectorised over anchors" and "no configuration reaching best=" explain a slow row.
+    row["warnings"] = sorted({f"{w.category.__name__}: {str(w.message)[:120]}" for w in caught})
     terms = uniloss.last
     row.update(path=terms.path, anchors=terms.anchors)
     if not terms.defined:
