@@ -8,9 +8,10 @@ of ``tanh(d / 2)`` (UniLoss's default relaxation) over every difference, in two 
   module (``metric.binaries``). It applies to any metric, and table i (``zoo_floor.py``) holds
   every zoo metric to it;
 - ``floor_loss``: written directly in torch, for AUC, accuracy, PCKh and ranking. They are kept
-  because they do not go through the compiler: the ratio compiled / hand-written in this table is
-  what the input checks and the generated pairs module cost above bare torch (within noise for
-  AUC and accuracy), and the ranking floor, with the ApproxNDCG reference, needs no metric at all.
+  because they do not go through the compiler: the compiled floor also runs the input checks and
+  the whole pairs module (the hard binaries, the dead ones left out), which costs 1.5x to 4x the
+  bare relaxation at these sizes (docs/performance.md), so a ratio to the compiled floor alone
+  would hide that cost. The ranking floor, with the ApproxNDCG reference, needs no metric at all.
 
 The hand-written floors relax:
 
