@@ -1,7 +1,7 @@
 """``metricloss bench``: every table, one run, printed and written as JSON.
 
-Three sizes: ``full`` (the default, about 20 minutes on two CPU cores, and as long again for
-the zoo table), ``quick`` (a few minutes:
+Three sizes: ``full`` (the default, about 20 minutes on two CPU cores, and 16 more for the zoo
+table), ``quick`` (a few minutes:
 fewer rounds, smaller scaling ranges, a smaller hourglass on CPU, a smaller share of the loop
 reference) and ``smoke`` (tiny sizes and one round, for the tests: the numbers mean nothing).
 """
