@@ -18,8 +18,8 @@ def bench_command(commands) -> None:
     bench = commands.add_parser(
         "bench", help="measure the loss's cost as ratios to costs measured beside it (docs/performance.md)",
         description="Time UniLoss against the usual loss, a training step, a per-pair loop reference, "
-                    "the floor of relaxing the comparisons, over growing sizes, compile times, and the exact value "
-                    "at validation sizes; print "
+                    "the floor of relaxing the comparisons, over growing sizes, compile times, the exact value "
+                    "at validation sizes, and every zoo metric against its own floor; print "
                     "the tables and write every number to --json.",
     )
     size = bench.add_mutually_exclusive_group()

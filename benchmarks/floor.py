@@ -1,13 +1,25 @@
 """Table d: the loss against its floor, relaxing the comparisons alone.
 
 Every surrogate of this kind must at least form each difference the metric compares, relax it
-and send a gradient back through it. The floor is exactly that: ``tanh(d / 2)`` of every pairwise
-difference the metric needs, forward and backward of their sum, written directly in torch:
+and send a gradient back through it. The floor is exactly that, forward and backward of the sum
+of ``tanh(d / 2)`` (UniLoss's default relaxation) over every difference, in two forms:
+
+- ``compiled_floor``: read off the compiled metric itself, the live differences of its pairs
+  module (``metric.binaries``). It applies to any metric, and table i (``zoo_floor.py``) holds
+  every zoo metric to it;
+- ``floor_loss``: written directly in torch, for AUC, accuracy, PCKh and ranking. They are kept
+  because they do not go through the compiler: the compiled floor also runs the input checks and
+  the whole pairs module (the hard binaries, the dead ones left out), which costs 1.5x to 4x the
+  bare relaxation at these sizes (docs/performance.md), so a ratio to the compiled floor alone
+  would hide that cost. The ranking floor, with the ApproxNDCG reference, needs no metric at all.
+
+The hand-written floors relax:
 
 - AUC: every positive minus every negative;
 - accuracy: the true class's score minus every class's (the true class against itself adds a
   zero, 1/C of the work);
-- PCKh: the best pixel inside each joint's region minus every pixel outside it;
+- PCKh: the best pixel inside each joint's region minus every pixel outside it (it relaxes
+  every pixel and zeroes those inside);
 - ranking (a metric written with ``argsort`` over [Q, n], as NDCG@10 and MRR in
   ``user_forms.py``): every item's score minus every other item's of its query (the item against
   itself adds a zero, 1/n of the work).
@@ -68,6 +80,25 @@ def floor_loss(metric: str) -> Callable[..., torch.Tensor]:
     raise ValueError(f"no floor for {metric!r}: the floor covers auc, accuracy, pckh and ranking")
 
 
+def compiled_floor(metric, relaxation=None) -> Callable[..., torch.Tensor]:
+    """The floor of any compiled metric, read off its own program: the sum of the relaxed live
+    differences that ``metric.binaries`` (the generated pairs module, the user's comparisons)
+    gives for a batch, with ``relaxation`` (default: UniLoss's default, ``ml.sigmoid()``).
+
+    It is what every UniLoss call pays before anchors: the input checks, the comparisons and
+    their relaxation, forward and backward. Dead binaries (a score against itself) and twins
+    (``>=`` beside ``>`` of the same pair) are left out, as the loss leaves them out.
+    """
+    import metricloss as ml
+
+    relax = relaxation or ml.sigmoid()
+
+    def floor(scores, *targets):
+        return relax(metric.binaries(scores, *targets).live_differences).sum()
+    floor.__name__ = f"floor of {metric.name}"
+    return floor
+
+
 def approximate_ranks(scores: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
     """Qin, Liu & Li (2010), eq. 11: the position of item i, 1 + sum over j != i of
     sigmoid((s_j - s_i) / T), from the pairwise differences of each query ([Q, n] -> [Q, n])."""
@@ -104,7 +135,7 @@ def versus_floor(cases: list[Case], rounds: int, block_seconds: float, clock: Cl
     table = Table("floor", "d. UniLoss / the floor (tanh of every difference, forward+backward of the sum)",
                   ["case", "binaries", "UniLoss ms", "floor ms", "time ratio", "target",
                    "UniLoss MiB", "floor MiB", "memory ratio", "target ", "reference", "UniLoss/reference",
-                   "target  "])
+                   "target  ", "compiled floor ms", "compiled/floor"])
     measured = [(case, lambda case=case: _row(case, rounds, block_seconds, clock)) for case in cases]
     measured += [(form, lambda form=form: _form_row(form, rounds, block_seconds, clock)) for form in forms or []]
     for case, measure in measured:
@@ -112,7 +143,7 @@ def versus_floor(cases: list[Case], rounds: int, block_seconds: float, clock: Cl
             row = measure()
         except (RuntimeError, MemoryError) as error:  # out of memory, or a size the core cannot run
             table.rows.append({"case": case.label, "error": f"{type(error).__name__}: {error}"})
-            table.cells.append([case.label, "", f"failed: {str(error).splitlines()[0][:60]}"] + [""] * 10)
+            table.cells.append([case.label, "", f"failed: {str(error).splitlines()[0][:60]}"] + [""] * 12)
             continue
         table.rows.append(row)
         targeted = row["binaries"] >= TARGETED_BINARIES
@@ -130,8 +161,11 @@ def versus_floor(cases: list[Case], rounds: int, block_seconds: float, clock: Cl
             MEMORY_TARGET.cell(row["memory_ratio"]) if targeted else "",
             "" if reference is None else f"{row['reference']} {ms(row['timings']['reference']['median_s'])} ms",
             "" if reference is None else ratio(reference),
-            REFERENCE_TARGET.cell(reference) if reference is not None and targeted else ""])
+            REFERENCE_TARGET.cell(reference) if reference is not None and targeted else "",
+            ms(row["timings"]["compiled_floor"]["median_s"]), ratio(row["compiled_over_floor"])])
     table.notes += contention_note([row for row in table.rows if "error" not in row])
+    table.notes.append("floor: tanh(d/2) of the differences, written in torch; compiled floor: the same relaxation "
+                       "of the live differences the compiled metric's pairs module gives (compiled_floor)")
     table.notes.append(f"targets apply to rows with at least {TARGETED_BINARIES:,} binaries; "
                        "memory: peak tensor bytes above the inputs (CPU: torch.profiler's allocation "
                        "events; CUDA: max_memory_allocated)")
@@ -146,12 +180,15 @@ def _row(case: Case, rounds: int, block_seconds: float, clock: Clock) -> dict:
     scores, targets = case.make(clock.device)
     uniloss = make_uniloss(case.metric, clock.device)
     uniloss_step, floor_step = loss_step(uniloss, scores, targets), loss_step(floor_loss(case.metric), scores, targets)
-    timings, busy = measure_quietly(f"floor, {case.label}", {"uniloss": uniloss_step, "floor": floor_step},
+    compiled_step = loss_step(compiled_floor(uniloss.metric, uniloss.relaxation), scores, targets)
+    timings, busy = measure_quietly(f"floor, {case.label}", {"uniloss": uniloss_step, "floor": floor_step,
+                                                            "compiled_floor": compiled_step},
                                     rounds, block_seconds, clock)
     uniloss_peak, floor_peak = peak_bytes(uniloss_step, clock), peak_bytes(floor_step, clock)
     return {"case": case.label, "metric": case.metric, "binaries": uniloss.last.binaries,
             "path": uniloss.last.path, "timings": timings, **busy,
             "time_ratio": timings["uniloss"]["median_s"] / timings["floor"]["median_s"],
+            "compiled_over_floor": timings["compiled_floor"]["median_s"] / timings["floor"]["median_s"],
             "uniloss_peak_bytes": uniloss_peak, "floor_peak_bytes": floor_peak,
             "memory_ratio": uniloss_peak / floor_peak if floor_peak else None}
 
@@ -168,6 +205,7 @@ def _form_row(form, rounds: int, block_seconds: float, clock: Clock) -> dict:
     uniloss = ml.UniLoss(metric, generator=torch.Generator(device=clock.device).manual_seed(SEED))
     name, reference = form.reference
     steps = {"uniloss": loss_step(uniloss, scores, targets), "floor": loss_step(floor_loss("ranking"), scores, targets),
+             "compiled_floor": loss_step(compiled_floor(metric, uniloss.relaxation), scores, targets),
              "reference": loss_step(reference, scores, targets)}
     timings, busy = measure_quietly(f"floor, {form.label}", steps, rounds, block_seconds, clock)
     uniloss_peak, floor_peak = peak_bytes(steps["uniloss"], clock), peak_bytes(steps["floor"], clock)
@@ -175,6 +213,7 @@ def _form_row(form, rounds: int, block_seconds: float, clock: Clock) -> dict:
     return {"case": form.label, "metric": form.fn.__name__, "binaries": uniloss.last.binaries,
             "path": uniloss.last.path, "timings": timings, **busy,
             "time_ratio": uni / timings["floor"]["median_s"], "reference": name,
+            "compiled_over_floor": timings["compiled_floor"]["median_s"] / timings["floor"]["median_s"],
             "reference_ratio": uni / timings["reference"]["median_s"],
             "uniloss_peak_bytes": uniloss_peak, "floor_peak_bytes": floor_peak,
             "memory_ratio": uniloss_peak / floor_peak if floor_peak else None}

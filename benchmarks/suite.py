@@ -1,6 +1,7 @@
 """``metricloss bench``: every table, one run, printed and written as JSON.
 
-Three sizes: ``full`` (the default, about 20 minutes on two CPU cores), ``quick`` (a few minutes:
+Three sizes: ``full`` (the default, about 20 minutes on two CPU cores, and 16 more for the zoo
+table), ``quick`` (a few minutes:
 fewer rounds, smaller scaling ranges, a smaller hourglass on CPU, a smaller share of the loop
 reference) and ``smoke`` (tiny sizes and one round, for the tests: the numbers mean nothing).
 """
@@ -34,8 +35,10 @@ from .timing import Clock
 from .training_step import StepCase, training_step
 from .user_forms import floor_forms, form_cases, user_forms
 from .versus_loop import LoopCase, agreement_table, versus_loop
+from .zoo_floor import zoo_entries, zoo_floor
 
-TABLES = ("loss_cost", "training_step", "loop", "floor", "scaling", "compile", "user_forms", "exact_value")
+TABLES = ("loss_cost", "training_step", "loop", "floor", "scaling", "compile", "user_forms", "exact_value",
+          "zoo_floor")
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def settings(mode: str, device: torch.device) -> Settings:
         return Settings(
             "smoke", rounds=1, block_seconds=0.0, slow_rounds=1, compile_repeats=1,
             loss_cases=[Case("accuracy", 8, classes=3), Case("auc", 16), Case("pckh", 1, side=8, joints=2)],
-            step_cases=[StepCase("mlp", "auc", 4)],
+            step_cases=[StepCase("mlp", "auc", 4), StepCase("mlp", "accuracy", 4)],
             loop_cases=[LoopCase(Case("average_precision", 16)), LoopCase(Case("pckh", 2, side=8, joints=2), 1, 1)],
             check_cases=[Case("average_precision", 16), Case("accuracy", 8, classes=4),
                          Case("pckh", 1, side=8, joints=2)],
@@ -89,8 +92,8 @@ def settings(mode: str, device: torch.device) -> Settings:
         rounds=5 if quick else 15, block_seconds=0.04 if quick else 0.25,
         slow_rounds=3 if quick else 7, compile_repeats=3 if quick else 11,
         loss_cases=_loss_cases(),
-        step_cases=[StepCase("mlp", "auc", 16), StepCase("mlp", "average_precision", 16),
-                    StepCase("resnet20", "accuracy", 128), hourglass],
+        step_cases=[StepCase("mlp", "accuracy", 16), StepCase("mlp", "auc", 16),
+                    StepCase("mlp", "average_precision", 16), StepCase("resnet20", "accuracy", 128), hourglass],
         loop_cases=[LoopCase(Case("average_precision", 16)), LoopCase(Case("average_precision", 64)),
                     LoopCase(Case("average_precision", 128)), LoopCase(Case("accuracy", 128, classes=10)),
                     LoopCase(Case("accuracy", 128, classes=100), samples=32 if quick else None),
@@ -136,6 +139,7 @@ def run(mode: str = "full", device: str = "cpu", json_path: Path | None = None, 
         "compile": lambda: [compile_time(s.compile_repeats, clock, s.compile_only)],
         "user_forms": lambda: [user_forms(form_cases(mode), s.slow_rounds, s.block_seconds, clock)],
         "exact_value": lambda: [exact_value(exact_cases(mode), s.slow_rounds, s.block_seconds, clock)],
+        "zoo_floor": lambda: [zoo_floor(*zoo_entries(mode), mode=mode, clock=clock)],
     }
     for name in tables:
         try:

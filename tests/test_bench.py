@@ -13,15 +13,19 @@ from sklearn.metrics import average_precision_score
 import metricloss as ml
 from metricloss.cli import main
 from metricloss_benchmarks import loop_reference
-from metricloss_benchmarks.floor import floor_loss
+from metricloss_benchmarks.dispatch_counts import count_ops
+from metricloss_benchmarks.floor import compiled_floor, floor_loss
 from metricloss_benchmarks.inputs import Case
 from metricloss_benchmarks.scaling import log_log_slope
 from metricloss_benchmarks.suite import TABLES
 from metricloss_benchmarks.tables import Target, sig2
+from metricloss_benchmarks.timing import Clock
 from metricloss_benchmarks.versus_loop import agreement
+from metricloss_benchmarks.zoo_floor import zoo_floor, zoo_limits
+from metricloss_benchmarks.zoo_rows import Overtime, ZooCase, measure_row, time_limit
 
 CPU = torch.device("cpu")
-TITLES = ("a. ", "b. ", "c. ", "c'. ", "d. ", "e. ", "f. ", "g. ", "h. ")
+TITLES = ("a. ", "b. ", "c. ", "c'. ", "d. ", "e. ", "f. ", "g. ", "h. ", "i. ")
 
 
 def test_smoke_run_prints_every_table_and_writes_the_json(tmp_path, capsys):
@@ -36,7 +40,7 @@ def test_smoke_run_prints_every_table_and_writes_the_json(tmp_path, capsys):
     assert results["failures"] == {}
     assert set(results["environment"]) >= {"device", "device_type", "torch", "threads", "mode"}
     assert set(results["tables"]) == {"loss_cost", "training_step", "loop", "loop_check", "floor",
-                                      "scaling", "compile", "user_forms", "exact_value"}
+                                      "scaling", "compile", "user_forms", "exact_value", "zoo_floor"}
     assert all(results["tables"].values())
     tables = results["tables"]
     assert {"uniloss_over_baseline", "binaries", "timings"} <= set(tables["loss_cost"][0])
@@ -44,7 +48,8 @@ def test_smoke_run_prints_every_table_and_writes_the_json(tmp_path, capsys):
     assert {"loop_over_vectorised", "extrapolated"} <= set(tables["loop"][0])
     assert {"uniloss_over_baseline", "binaries", "path"} <= set(tables["user_forms"][0])
     assert any(row["extrapolated"] for row in tables["loop"])
-    assert {"time_ratio", "memory_ratio", "uniloss_peak_bytes", "floor_peak_bytes"} <= set(tables["floor"][0])
+    assert {"time_ratio", "memory_ratio", "uniloss_peak_bytes", "floor_peak_bytes",
+            "compiled_over_floor"} <= set(tables["floor"][0])
     assert tables["floor"][0]["uniloss_peak_bytes"] > 0 and tables["floor"][0]["floor_peak_bytes"] > 0
     assert "slopes" in tables["scaling"][-1] and "peak_bytes" in tables["scaling"][0]
     assert {"metric", "median_s"} <= set(tables["compile"][0])
@@ -53,6 +58,16 @@ def test_smoke_run_prints_every_table_and_writes_the_json(tmp_path, capsys):
     assert all(row["path"] and set(row["path"]) == {"counted"} for row in exact)  # sorted, never held whole
     assert all(row["difference"] < 1e-6 for row in exact)
     assert all({"target", "limit", "value", "met"} <= set(t) for t in results["targets"])
+    zoo = tables["zoo_floor"]
+    assert {row["kind"] for row in zoo} == {"binary", "graded", "regression", "classes", "classes_ignore", "queries",
+                                            "multilabel", "segmentation", "segmentation_ignore", "masks", "heatmaps"}
+    assert all(row["status"] == "measured" for row in zoo)  # at the zoo's own tiny sizes every one runs
+    for row in zoo:
+        assert {"time_ratio", "memory_ratio", "uniloss_over_baseline", "ops", "syncs", "sync_ops", "path",
+                "binaries", "baseline", "floor_ops", "floor_syncs"} <= set(row)
+        assert row["path"] and row["ops"] > row["floor_ops"] > 0 and row["binaries"] > 0
+        assert row["syncs"] == sum(row["sync_ops"].values())
+    assert any(t["target"].startswith("zoo: ") for t in results["targets"])
 
 
 def test_bench_rejects_an_unknown_table(capsys):
@@ -133,7 +148,8 @@ def test_log_log_slope_and_formats():
 
 
 def test_tables_constant_names_every_table():
-    assert TABLES == ("loss_cost", "training_step", "loop", "floor", "scaling", "compile", "user_forms", "exact_value")
+    assert TABLES == ("loss_cost", "training_step", "loop", "floor", "scaling", "compile", "user_forms", "exact_value",
+                      "zoo_floor")
 
 
 def test_the_ranking_floor_relaxes_every_pair_the_argsort_metrics_use():
@@ -164,3 +180,91 @@ def test_approx_ndcg_is_the_ndcg_of_its_approximate_positions():
     scores.requires_grad_()
     approx_ndcg_loss(scores, relevance).backward()
     assert scores.grad[0, 1] < 0  # the most relevant item, ranked third, is pushed up
+
+
+@pytest.mark.parametrize("case", [Case("auc", 50), Case("accuracy", 7, classes=5)], ids=lambda c: c.metric)
+def test_the_compiled_floor_is_the_hand_written_floor(case):
+    # the same differences through the same relaxation; accuracy's hand-written floor adds the
+    # true class against itself, tanh(0) = 0
+    scores, targets = case.make(CPU)
+    compiled = compiled_floor(ml.get_metric(case.metric))(scores, *targets)
+    assert float(compiled.detach()) == pytest.approx(float(floor_loss(case.metric)(scores, *targets).detach()), rel=1e-6)
+    compiled.backward()
+    assert scores.grad is not None and scores.grad.abs().sum() > 0
+
+
+def test_the_compiled_floor_relaxes_the_live_binaries_of_a_user_metric():
+    @ml.metric(register=False)
+    def ordered_pairs(scores, grades):
+        return (scores[:, None] > scores[None, :]).float().mean()  # the diagonal is dead: left out
+
+    scores, grades = torch.randn(9, requires_grad=True), torch.zeros(9)
+    loss = ml.UniLoss(ordered_pairs)
+    loss(scores, grades)
+    relaxed = []
+    counting = ml.Relaxation("counting", {}, lambda d: relaxed.append(d.numel()) or torch.tanh(d / 2))
+    compiled_floor(ordered_pairs, counting)(scores, grades).backward()
+    assert relaxed == [loss.last.binaries] == [9 * 8]
+    assert torch.isfinite(scores.grad).all()
+
+
+def test_dispatch_counts_count_item_calls_as_host_synchronisations():
+    x = torch.randn(6, requires_grad=True)
+
+    def twice():
+        total = (x * 2).sum()
+        total.backward()
+        value = total.detach()
+        value.item()
+        value.item()  # a second read of a value: a second synchronisation
+
+    counts = count_ops(twice)
+    assert counts.syncs == {"_local_scalar_dense": 2}
+    # forward: mul, sum; backward: the ones of d(sum), their expansion, the mul by 2, the leaf's
+    # detach; then the detach of the value and its two reads
+    assert counts.ops == {"mul": 2, "sum": 1, "ones_like": 1, "expand": 1, "detach": 2, "_local_scalar_dense": 2}
+    assert counts.op_count == 9 and counts.sync_count == 2
+
+
+def test_dispatch_counts_know_which_ops_need_the_host():
+    x, mask = torch.randn(8), torch.arange(8) % 2 == 0
+    repeats = torch.tensor([1, 2])
+
+    def calls():
+        x[mask]  # a bool mask: its indices come from nonzero
+        x[torch.tensor([0, 3])]  # integer indices: no wait
+        x.nonzero()
+        torch.repeat_interleave(repeats)  # the output's size is the repeats' sum
+        torch.repeat_interleave(repeats, output_size=3)  # told: no wait
+        x.tolist()
+        torch.add(x, 1)
+
+    counts = count_ops(calls)
+    assert counts.syncs == {"index (bool mask)": 1, "nonzero": 1, "repeat_interleave (no output_size)": 1,
+                            "Tensor.tolist": 1}
+    assert counts.ops["index"] == 2 and counts.ops["repeat_interleave"] == 2 and counts.ops["add"] == 1
+
+
+def test_a_zoo_table_without_the_zoo_says_so():
+    table = zoo_floor(None, "the metric zoo (tests/zoo) is not here", "smoke", Clock(CPU, 1))
+    assert table.rows == [] and table.notes == ["the metric zoo (tests/zoo) is not here"]
+
+
+def test_a_metric_that_cannot_compile_is_a_row_that_says_why():
+    from types import SimpleNamespace
+
+    def sum_of_scores(scores, labels):
+        return scores.sum()
+
+    entry = SimpleNamespace(fn=sum_of_scores, name="sum_of_scores", kind="binary", best=None, higher_is_better=True)
+    row = measure_row(ZooCase(entry, (12,)), zoo_limits("smoke"), Clock(CPU, 1))
+    assert row["status"] == "failed" and "scores are used outside a comparison" in row["reason"]
+    assert row["case"] == "sum_of_scores [12]"
+
+
+def test_time_limit_interrupts_a_block_that_runs_too_long():
+    import time
+
+    with pytest.raises(Overtime, match="sleeping took over 0.05 s"):
+        with time_limit(0.05, "sleeping"):
+            time.sleep(2)
