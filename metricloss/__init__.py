@@ -37,6 +37,7 @@ from .evaluator import evaluator
 from .loss.interpolators import Interpolator, gaussian_kernel, inverse_distance, nearest
 from .loss.module import UniLoss
 from .compiler.metric import Metric, get_metric, metric
+from . import commands as _commands  # noqa: F401  (declares the command kind of plugin)
 from .decorators import interpolator, relaxation, sampler, task
 from .registry import REGISTRY as _REGISTRY, Entry, Failure, get_plugin
 from .loss.relaxations import Relaxation, gaussian_cdf, linear, sigmoid

@@ -19,12 +19,10 @@ from importlib import metadata
 from . import __version__
 from .arguments import (FLOAT32_MAX, check_module_reference, path_text, real_number, sampler_spec, seed_number,
                         whole_number)
-from .contracts import callable_plugin
+from . import commands  # noqa: F401  (declares the command kind of plugin)
 from .errors import InputError, MetricLossError
-from .registry import REGISTRY, Kind
+from .registry import REGISTRY
 
-# A command plugin is a function that adds its subcommand to the ``metricloss`` parser's commands.
-REGISTRY.declare(Kind("command", "metricloss.commands", callable_plugin))
 MAX_SEEDS = 10_000  # compare --seeds: a bound that keeps the list of seeds small; each is two trainings
 
 # What the optional dependencies are, by the module that imports them: the distribution to

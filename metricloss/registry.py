@@ -4,7 +4,7 @@ Each kind is declared to the registry once, by the module that defines what its 
 (``Kind``: a name, an entry-point group, a contract, and for parts given as objects, their type and
 an example), as pluggy's ``add_hookspecs`` declares a specification: ``compiler/metric/``
 declares metrics, ``loss/`` the relaxations, samplers and interpolators, ``train/task.py`` tasks,
-``cli.py`` commands. The registry imports nothing of the library but its errors and contracts, and
+``commands.py`` commands. The registry imports nothing of the library but its errors and contracts, and
 is the only reader of entry points.
 
 Entry points are loaded lazily, on the first lookup that misses, the way pytest and pluggy find

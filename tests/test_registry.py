@@ -61,3 +61,14 @@ def test_compiled_once_per_binding():
     first(scores, labels)
     with pytest.raises(dataclasses.FrozenInstanceError):  # nothing a batch does can change it
         first.compiled.program = None
+
+
+def test_import_metricloss_knows_every_kind_of_plugin():
+    """Kinds are declared by the modules that define them; ``import metricloss`` alone loads them
+    all, the command kind included, without importing the command line."""
+    code = ("import sys, metricloss as ml\n"
+            "print(sorted(k.name for k in ml.registry.REGISTRY.kinds()), 'metricloss.cli' in sys.modules,\n"
+            "      sorted(e.name for e in ml.plugins('command')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split("] ")[0] + "]" == str(["command", "interpolator", "metric", "relaxation", "sampler", "task"])
+    assert " False " in out and "'bench'" in out  # the installed commands, listed without the command line
