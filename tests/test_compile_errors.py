@@ -1,12 +1,14 @@
 """Bad declarations fail at decoration with the user's file:line and what to do."""
 
 import inspect
+import os
 import re
 
 import pytest
 import torch
 
 import metricloss as ml
+from zoo.refusals import binned_calibration_error  # the calibration error as the zoo writes it
 
 HERE = "test_compile_errors.py"
 
@@ -205,28 +207,17 @@ def test_data_reads_as_the_scores_and_a_final_item_as_the_value():
 
 
 def _line_in(fn, marker: str) -> str:
-    """``test_compile_errors.py:<line>`` of the one line of ``fn`` holding ``marker``."""
+    """``<fn's file>:<line>`` of the one line of ``fn`` holding ``marker``."""
     lines, start = inspect.getsourcelines(fn)
     found = [start + i for i, text in enumerate(lines) if marker in text]
     assert len(found) == 1, (fn.__name__, marker, found)
-    return f"{HERE}:{found[0]}"
+    return f"{os.path.basename(inspect.getsourcefile(fn))}:{found[0]}"
 
 
 # A binned calibration error as it is written in evaluation code, in several spellings. It averages
 # probabilities, so no spelling compiles: the first refusal must say so, whatever construct (a loop
 # over a tensor, an `if` on one) it meets first, so that the user is not sent to batch the loop only
 # to be refused for the average.
-
-def _ece_if(scores, labels, n_bins=10):
-    probs = torch.sigmoid(scores)
-    edges = torch.linspace(0, 1, n_bins + 1)
-    err = torch.zeros(())
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        in_bin = (probs > lo) & (probs <= hi)
-        if in_bin.any():
-            err += in_bin.float().mean() * (probs[in_bin].mean() - labels[in_bin].float().mean()).abs()
-    return err
-
 
 def _ece_on_the_scores_device(scores, labels, n_bins=10):
     probs = torch.sigmoid(scores)
@@ -307,7 +298,7 @@ _OUTSIDE = "scores are used outside a comparison at "
 CALIBRATION = [
     # (metric, the construct met first and the line it is on (None: none), the rewrite it asks for,
     #  the line where the score values are used)
-    (_ece_if, ("iterating over a tensor at ", "for lo, hi in zip(edges[:-1], edges[1:]):"),
+    (binned_calibration_error, ("iterating over a tensor at ", "for lo, hi in zip(edges[:-1], edges[1:]):"),
      "writing the loop batched", "err += in_bin.float().mean()"),
     (_ece_on_the_scores_device, ("iterating over a tensor at ", "for lo, hi in zip(edges[:-1], edges[1:]):"),
      "writing the loop batched", "err += in_bin.float().mean()"),

@@ -10,6 +10,7 @@ every binary, and hands them back to ``settle``. Nothing of the search lives in 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -17,12 +18,15 @@ from .binaries import Binaries
 from .goals import Ideal
 from .ideal import Proposal
 
+if TYPE_CHECKING:  # the compiled metric makes its searches: a runtime import would be circular
+    from .metric.declaration import Compiled
+
 
 @dataclass
 class IdealSearch:
     """``b*`` for one batch of one compiled metric (``Compiled.ideal_search``)."""
 
-    compiled: object  # the Compiled metric (its goal, its hooks, its program)
+    compiled: Compiled
     binaries: Binaries
     scores: torch.Tensor
     targets: tuple
