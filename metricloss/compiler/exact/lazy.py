@@ -66,11 +66,7 @@ class Outer(Lazy):
         self.linear = Linear((Term(self),), (), True)
 
     def slab(self, dim: int, start: int, stop: int) -> torch.Tensor:
-        row, col = self.row, self.col
-        if dim == -2:
-            row = row[..., start:stop]
-        else:
-            col = col[..., start:stop]
+        row, col = _sliced(self.row, self.col, dim, start, stop)
         value = COMPARE[self.op](row[..., :, None], col[..., None, :])
         return ~value if self.negated else value
 
@@ -100,11 +96,7 @@ class Difference(Lazy):
         self.linear = None
 
     def slab(self, dim: int, start: int, stop: int) -> torch.Tensor:
-        row, col = self.row, self.col
-        if dim == -2:
-            row = row[..., start:stop]
-        else:
-            col = col[..., start:stop]
+        row, col = _sliced(self.row, self.col, dim, start, stop)
         return row[..., :, None] - col[..., None, :] if self.lhs_row else col[..., None, :] - row[..., :, None]
 
     def relabelled(self, labels: frozenset) -> Difference:
@@ -186,3 +178,9 @@ def outer_operands(lhs, rhs):
     if lhs.shape[-2] == 1 and rhs.shape[-1] == 1:
         return rhs[..., 0], lhs[..., 0, :], False
     return None
+
+
+def _sliced(row: torch.Tensor, col: torch.Tensor, dim: int, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two vectors of an outer block with the slab ``start:stop`` of its rows (``dim`` -2) or
+    of its columns taken."""
+    return (row[..., start:stop], col) if dim == -2 else (row, col[..., start:stop])
