@@ -90,7 +90,8 @@ class Binaries:
             return own[0] if len(own) == 1 else torch.cat(own, -1)
         if configuration.dim() == 1:  # index_select reads a 1-d index a few times faster than indexing
             return configuration.index_select(0, self.live)
-        return configuration[..., self.live]
+        # gather: about 3x faster than advanced indexing of a bool matrix's columns on the CPU
+        return configuration.gather(-1, self.live.expand(*configuration.shape[:-1], -1))
 
     def complete(self, live_configurations: torch.Tensor) -> torch.Tensor:
         """[A, live] bool -> [A, K] bool: dead binaries at their (constant) hard values, twins
@@ -101,13 +102,13 @@ class Binaries:
             own = iter(live_configurations.split([n for n, t in zip(self.sizes, self.twin_blocks) if t is None], 1))
             return torch.cat(self._with_twins(lambda: next(own)), 1)
         full = self.hard.expand(live_configurations.shape[0], -1).clone()
-        full.masked_scatter_(~self._not_live, live_configurations)  # row by row, in order
+        full.scatter_(1, self.live.expand(live_configurations.shape[0], -1), live_configurations)
         if self.twin_blocks:
             parts = list(full.split(self.sizes, 1))
             for part, twin in zip(parts, self.twin_blocks):
                 if twin is not None:
                     part.copy_(~parts[twin[0]] if twin[1] else parts[twin[0]])
-            full = torch.where(self.dead, self.hard, full)  # a dead twin keeps its own constant
+            full = self.pin_dead(full)  # a dead twin keeps its own constant
         return full
 
     def _with_twins(self, own_block) -> list:
@@ -122,4 +123,21 @@ class Binaries:
         return blocks
 
     def pin_dead(self, configuration: torch.Tensor) -> torch.Tensor:
-        return configuration if self.dead is None else torch.where(self.dead, self.hard, configuration)
+        """``configuration`` with the dead binaries at their hard values: ``(c & ~dead) | (hard &
+        dead)``, two bool passes where ``torch.where`` on bools costs about three."""
+        if self.dead is None:
+            return configuration
+        keep, pinned = self._pinning
+        return (configuration & keep) | pinned
+
+    @functools.cached_property
+    def _pinning(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return ~self.dead, self.hard & self.dead
+
+    def pin_dead_bytes(self, words: torch.Tensor) -> torch.Tensor:
+        """Bytes of eight configurations each ([..., K] uint8, one bit per configuration) with the
+        dead binaries' bits at their hard values, for all eight at once."""
+        if self.dead is None:
+            return words
+        keep, pinned = self._pinning
+        return (words & (keep.to(torch.uint8) * 255)) | (pinned.to(torch.uint8) * 255)

@@ -232,7 +232,7 @@ def _face(binaries: Binaries, perfect: tuple[torch.Tensor, torch.Tensor]) -> tup
         free = free & ~binaries.dead
     if not bool(free.any()):
         return hard.new_zeros(0, hard.numel()), None
-    return torch.where(free & (differences != 0), ~hard, hard)[None], free  # ties stay ties
+    return (hard ^ (free & (differences != 0)))[None], free  # ties stay ties
 
 
 def _is_index(target: torch.Tensor) -> bool:

@@ -235,14 +235,13 @@ class RandomAnchors:
 
     def configurations(self, start: int, stop: int) -> torch.Tensor:
         bits = self._unpacked(start, stop)
-        return bits if self.live is None else bits[:, self.live]
+        return bits if self.live is None else bits.gather(1, self.live.expand(bits.shape[0], -1))
 
     def full_rows(self, binaries: Binaries) -> Callable[[int, int], torch.Tensor]:
         if self.live is None:
             return lambda start, stop: binaries.complete(self._unpacked(start, stop))
         # Over every binary: the dead ones pinned in the bytes, for all eight anchors of a byte at once.
-        pinned = self.words if binaries.dead is None else torch.where(
-            binaries.dead, binaries.hard.to(torch.uint8) * 255, self.words)
+        pinned = binaries.pin_dead_bytes(self.words)
         return lambda start, stop: self._unpacked(start, stop, pinned)
 
     def _spread(self, values: torch.Tensor) -> torch.Tensor:
