@@ -9,9 +9,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score
 
 import metricloss as ml
+from metricloss.compiler.preimages import softmax_logit
 
 BINARY = ["auc", "average_precision", "f1", "precision_at_k"]
 MULTICLASS = ["accuracy", "topk_accuracy"]
@@ -330,3 +333,23 @@ def test_gradcheck_in_float64(name, sizes):
     assert torch.autograd.gradcheck(loss_at, (scores,), eps=1e-6, atol=1e-6, rtol=1e-4)
     if sizes is not None:
         assert loss_fn.last.path == "statistics"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.one_of(st.integers(-3, 3).map(float), st.floats(-1e4, 1e4, width=32)),
+                         min_size=1, max_size=6).filter(lambda row: len(row) > 0), min_size=1, max_size=4)
+       .filter(lambda rows: len({len(r) for r in rows}) == 1), st.integers(0, 1))
+def test_softmax_preimage_is_each_entry_minus_the_log_sum_exp_of_the_others(rows, dim):
+    """The O(C) pre-image of softmax entries equals its definition written over every pair, for
+    dominant entries (differences up to 2e4), ties at the maximum and single classes."""
+    values = torch.tensor(rows, dtype=torch.float32)
+    moved = values.movedim(dim, -1).double()
+    size = moved.shape[-1]
+    others = moved.unsqueeze(-2).expand(*moved.shape[:-1], size, size)
+    rest = others.masked_fill(torch.eye(size, dtype=torch.bool), float("-inf")).logsumexp(-1)
+    expected = (moved - rest).movedim(-1, dim)
+    got = softmax_logit(values, dim)
+    assert got.dtype == torch.float32
+    finite = torch.isfinite(expected)
+    assert torch.equal(torch.isfinite(got), finite)
+    assert torch.allclose(got[finite].double(), expected[finite], rtol=1e-6, atol=1e-5)

@@ -57,13 +57,23 @@ def exp_then_logit(threshold):
 
 
 def softmax_logit(values: torch.Tensor, dim: int) -> torch.Tensor:
-    """``logit(softmax(values, dim))``, stably: each entry minus the log-sum-exp of the others."""
+    """``logit(softmax(values, dim))``: each entry minus the log-sum-exp of the others, in O(C).
+
+    Subtracting one term from the log-sum-exp of all would cancel catastrophically for the entry
+    that dominates it, so the others' sum is taken around the maximum m: for the arg-max itself it
+    is the log-sum-exp of the rest (m masked out); for any other entry, ``m + log1p(R - e_i)``
+    with ``R`` the rest's sum of ``exp(x - m)`` and ``e_i = exp(x_i - m) <= 1``: ``R - e_i`` is a
+    sum of terms up to one, whose rounding the leading ``m`` makes negligible. Float64 inside.
+    """
     moved = values.movedim(dim, -1)
-    size = moved.shape[-1]
-    others = moved.unsqueeze(-2).expand(*moved.shape[:-1], size, size)
-    itself = torch.eye(size, dtype=torch.bool, device=values.device)
-    rest = others.masked_fill(itself, float("-inf")).logsumexp(-1)
-    return (moved - rest).movedim(-1, dim)
+    work = moved.double()
+    top, at = work.max(-1, keepdim=True)
+    without_top = work.scatter(-1, at, float("-inf"))
+    rest_sum = (without_top - top).exp().sum(-1, keepdim=True)  # R, in [0, C - 1]
+    others = top + torch.log1p((rest_sum - (work - top).exp()).clamp_min(0))
+    for_top = without_top.logsumexp(-1, keepdim=True)
+    others = others.scatter(-1, at, for_top)
+    return (work - others).to(moved.dtype).movedim(-1, dim)
 
 
 def unchanged(values: torch.Tensor, dim=None) -> torch.Tensor:
