@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import metricloss as ml
 from collection import batch
@@ -134,3 +136,18 @@ def test_every_built_in_loss_is_zero_at_perfect_scores_with_ordinary_separation(
     loss = ml.UniLoss(metric, generator=torch.Generator().manual_seed(seed))(scores, *targets)
     assert abs(float(loss)) < 0.02
 
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 40), st.integers(2, 8), st.integers(0, 10_000))
+def test_a_pattern_contradicts_itself_exactly_when_two_binaries_claim_opposite_wins(count, elements, seed):
+    from metricloss.compiler.patterns import contradicts
+
+    generator = torch.Generator().manual_seed(seed)
+    left = torch.randint(-1, elements, (count,), generator=generator)  # -1: a constant, not an element
+    right = torch.randint(-1, elements, (count,), generator=generator)
+    configuration = torch.rand(count, generator=generator) < 0.5
+    claims = {(int(a), int(b)) if bit else (int(b), int(a))
+              for a, b, bit in zip(left, right, configuration) if a >= 0 and b >= 0 and a != b}
+    expected = any((loser, winner) in claims for winner, loser in claims)
+    assert contradicts(configuration, left, right) == expected

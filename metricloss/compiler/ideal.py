@@ -126,7 +126,7 @@ def find_ideal(program: Program, binaries: Binaries, scores: torch.Tensor, targe
         index = max(range(len(candidates)), key=lambda i: (goal.key(values[i]), -i))
         best = Ideal(configurations[index], values[index], None, candidates[index][1])
     if best is None or (goal.best is not None and not goal.reaches(best.value)):
-        pattern = best_pattern(program, binaries, scores, targets, goal)
+        pattern = best_pattern(program, binaries, scores, targets, goal, None if best is None else best.value)
         if pattern is not None and (best is None or goal.key(pattern.value) > goal.key(best.value)):
             return pattern
     if best is None:

@@ -38,8 +38,10 @@ def pattern_configuration(pattern: tuple[bool | None, ...], binaries: Binaries,
     return configuration
 
 
-def best_pattern(program, binaries, scores, targets, goal: Goal) -> Ideal | None:
-    """The best self-consistent all-true/all-false block pattern, blocks that cannot move g free."""
+def best_pattern(program, binaries, scores, targets, goal: Goal, to_beat: float | None = None) -> Ideal | None:
+    """The best self-consistent all-true/all-false block pattern, blocks that cannot move g free;
+    None when none is better than ``to_beat`` (the value the caller already has): patterns are
+    tried best first, and the check for contradictions, a sort of every binary, stops there."""
     if not has_patterns(binaries):
         return None
     patterns = list(itertools.product((True, False), repeat=len(binaries.shapes)))
@@ -49,7 +51,7 @@ def best_pattern(program, binaries, scores, targets, goal: Goal) -> Ideal | None
     order = sorted(range(len(patterns)), key=lambda i: -goal.key(float(values[i])))
     for index in order:
         value = float(values[index])
-        if goal.key(value) == -math.inf:
+        if goal.key(value) == -math.inf or (to_beat is not None and goal.key(value) <= goal.key(to_beat)):
             return None
         if elements is not None and contradicts(binaries.restrict(configurations[index]), *elements):
             continue
@@ -74,8 +76,10 @@ def contradicts(configuration: torch.Tensor, left: torch.Tensor, right: torch.Te
     winner = torch.where(configuration, left[both], right[both])
     loser = torch.where(configuration, right[both], left[both])
     span = int(torch.maximum(left.max(), right.max())) + 1
-    claims = torch.unique(winner * span + loser)
-    return bool(torch.isin(loser * span + winner, claims).any())
+    claims = (winner * span + loser).sort().values  # one sort; each reversed claim is a search in it
+    reversed_claims = loser * span + winner
+    found = claims[torch.searchsorted(claims, reversed_claims).clamp_max(claims.numel() - 1)]
+    return bool((found == reversed_claims).any())
 
 
 def free_blocks(program: Program, binaries: Binaries, pattern: tuple[bool, ...], best: float):
