@@ -254,3 +254,25 @@ def test_random_anchors_over_every_binary_pin_the_dead_ones():
     assert anchors.words.shape[1] == binaries.count
     full = anchors.full_rows(binaries)(0, 10)
     assert torch.equal(full, binaries.complete(anchors.configurations(0, 10)))
+
+
+def test_a_split_of_g_whose_shapes_follow_the_data_is_kept_under_its_nodes_shapes():
+    # mrr keeps the queries with a relevant item by a mask: the split holds for batches whose mask
+    # keeps as many, and another count gets its own, whose anchor values are still g's
+    mrr = ml.get_metric("mrr")
+    program = mrr.compiled.program
+    splits, batches = [], []
+    for seed, without in ((0, 0), (1, 0), (2, 2)):
+        scores, (relevance,) = _ranking(seed)
+        relevance[:without] = 0  # queries without a relevant item
+        binaries = mrr.binaries(scores, relevance)
+        splits.append(program.analysis(binaries).rows)
+        batches.append((scores, relevance))
+    assert all(split is not None for split in splits)
+    assert splits[0] is splits[1] and splits[2] is not splits[0]
+    scores, relevance = batches[2]
+    program, binaries, leading, sets, _ = _anchors(mrr, scores, (relevance,), 2)
+    values = values_by_rows(program, binaries, splits[2], leading, sets, ml.Sizes(), {})
+    direct = [program.values(binaries, leading)] + [
+        program.values(binaries, binaries.complete(a.configurations(0, a.distinct))) for a in sets]
+    torch.testing.assert_close(values, torch.cat(direct), rtol=0, atol=0, equal_nan=True)

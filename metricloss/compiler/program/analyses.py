@@ -2,8 +2,10 @@
 
 Both are read off one evaluation of ``g`` on the hard binaries (``rows.record``), the first time
 a signature of shapes is seen, and kept for the next batches of that signature, up to
-``CACHED_ANALYSES`` of them. A ``g`` whose node shapes follow the data (``rows.cacheable``) is
-analysed on every batch. Nothing here changes the compiled metric: the cache only saves work.
+``CACHED_ANALYSES`` of them. A ``g`` whose node shapes follow the data (``rows.cacheable``: a
+mask selects the queries with a relevant item) is recorded on every batch, and its analysis kept
+under the shapes every node gave as well. Nothing here changes the compiled metric: the cache
+only saves work.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import torch.fx as fx
 
 from ..affine_split import AffineSplit
 from ..binaries import Binaries
-from ..rows import RowSplit, cacheable, record, row_split, signature
+from ..rows import RowSplit, cacheable, record, recorded_shapes, row_split, signature
 from .layout import split_blocks
 
 # Analyses of g kept per program: one per signature of block and target shapes.
@@ -50,11 +52,16 @@ class AnalysisCache:
         for the shapes of its nodes, the first time these shapes are seen."""
         blocks = split_blocks(binaries.hard, binaries.shapes)
         key = signature(blocks, binaries.target_values)
+        seen = None
+        if not self._cacheable:  # the shapes of its nodes are part of the key: g runs for them
+            seen = record(self.g_module, blocks, binaries.target_values)
+            key = (key, None if seen is None else recorded_shapes(seen))
         found = self._found.get(key)
         if found is not None:
             self._found.move_to_end(key)
             return found
-        seen = record(self.g_module, blocks, binaries.target_values)
+        if self._cacheable:
+            seen = record(self.g_module, blocks, binaries.target_values)
         if seen is None:
             found = Analysis(None, False)
         else:
@@ -64,8 +71,7 @@ class AnalysisCache:
             split = row_split(self.g_module, len(self.twins), blocks, seen,
                               tuple(t is not None for t in self.twins))
             found = Analysis(split, scalar)
-        if self._cacheable:
-            self._found[key] = found
-            while len(self._found) > CACHED_ANALYSES:
-                self._found.popitem(last=False)
+        self._found[key] = found
+        while len(self._found) > CACHED_ANALYSES:
+            self._found.popitem(last=False)
         return found

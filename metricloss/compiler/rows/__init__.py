@@ -35,9 +35,9 @@ The parts, in the order a split is made:
 
 from .frontier import FRONTIER_SHARE, RowSplit, row_split
 from .part_ops import all_along, any_along, expand_rows, reshape_rows, select_rows
-from .recording import cacheable, record, signature
+from .recording import cacheable, record, recorded_shapes, signature
 
 __all__ = [
-    "FRONTIER_SHARE", "RowSplit", "all_along", "any_along", "cacheable", "expand_rows", "record",
+    "FRONTIER_SHARE", "RowSplit", "all_along", "any_along", "cacheable", "expand_rows", "record", "recorded_shapes",
     "reshape_rows", "row_split", "select_rows", "signature",
 ]

@@ -3,7 +3,10 @@
 The row split is read off shapes, so it holds for every batch whose blocks and target values
 have the shapes (and types) of the one it was read from: ``signature`` is the key a program
 caches it under. That is only true when no node's shape follows the data (``cacheable``): a
-``nonzero`` or a boolean mask gives a different shape on the next batch of the same sizes.
+``nonzero`` or a boolean mask gives a different shape on the next batch of the same sizes. Such
+a ``g`` is still recorded on every batch, but its split is kept under the shapes every node gave
+(``recorded_shapes``): the walk reads nothing else, and batches whose masks select as many
+entries share it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,20 @@ def signature(blocks, target_values) -> tuple:
         return ("object", type(value).__name__)
     device = blocks[0].device if blocks else None
     return device, tuple(tuple(b.shape) for b in blocks), tuple(one(v) for v in target_values)
+
+
+def recorded_shapes(seen: dict) -> tuple:
+    """Every node's shape and dtype (and the value of a Python number) as ``record`` saw them:
+    what a split of a ``g`` whose shapes follow the data is kept under, beside ``signature``."""
+    def one(value):
+        if isinstance(value, torch.Tensor):
+            return tuple(value.shape), value.dtype
+        if isinstance(value, (tuple, list)):
+            return tuple(one(v) for v in value)
+        if isinstance(value, (int, float, bool, str, type(None), torch.dtype, torch.device)):
+            return type(value).__name__, value
+        return type(value).__name__
+    return tuple(one(value) for value in seen.values())
 
 
 def cacheable(g_module: fx.GraphModule) -> bool:
