@@ -20,6 +20,7 @@ from ...errors import InputError, MetricLossError, MetricLossWarning
 from .. import exact
 from ..affine_split import AffineSplit, affine_split
 from ..binaries import Binaries
+from ..byte_casts import with_byte_casts
 from ..codegen import elements_graph, g_graph, pairs_graph, twin_blocks, values_graph
 from ..partition import Partition
 from ..rows import RowSplit
@@ -48,6 +49,7 @@ class Program:
         self.pairs_module = fx.GraphModule(root, pairs_graph(graph, part, self.twins))
         self.comparisons_module = fx.GraphModule(root, pairs_graph(graph, part, self.twins, False))
         self.g_module = fx.GraphModule(root, g_graph(part))
+        self._g_run = with_byte_casts(self.g_module)  # what evaluates g: casts of bools by their bytes
         self.values_module = fx.GraphModule(root, values_graph(graph, part))
         elements = elements_graph(graph, part)
         self.elements_module = None if elements is None else fx.GraphModule(root, elements)
@@ -131,7 +133,7 @@ class Program:
         blocks = split_blocks(configuration, binaries.shapes)
         arguments = (*blocks, *binaries.target_values)
         try:
-            result = self.g_module.forward(*arguments)
+            result = self._g_run.forward(*arguments)
         except InputError as error:  # a check of the compiled code's own (a one-hot too narrow)
             raise InputError(f"metric `{self.name}`: {error}", metric=self.name) from None
         except (RuntimeError, IndexError, TypeError, ValueError) as error:
@@ -213,7 +215,7 @@ class Program:
         blocks = split_batched(configurations, binaries.shapes)
 
         def g(*blocks):
-            return metric_value(self.g_module.forward(*blocks, *binaries.target_values), configurations.device)
+            return metric_value(self._g_run.forward(*blocks, *binaries.target_values), configurations.device)
 
         try:
             return vmap(g)(*blocks).to(torch.float32)

@@ -1,0 +1,73 @@
+"""Casts of bool tensors through their bytes give exactly what the cast as written gives."""
+
+import pytest
+import torch
+import torch.fx as fx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import metricloss as ml
+from metricloss.compiler.byte_casts import cast, with_byte_casts
+
+CALLS = [("float", (), {}), ("double", (), {}), ("half", (), {}), ("bfloat16", (), {}), ("long", (), {}),
+         ("int", (), {}), ("short", (), {}), ("byte", (), {}), ("char", (), {}),
+         ("to", (torch.float32,), {}), ("to", (), {"dtype": torch.float64}), ("to", (torch.int64,), {}),
+         ("to", (torch.bool,), {}), ("to", (torch.complex64,), {}), ("to", ("cpu",), {}),
+         ("type", (torch.float32,), {}), ("type", (torch.int32,), {})]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(CALLS), st.sampled_from([torch.bool, torch.float32, torch.int64, torch.uint8]),
+       st.lists(st.integers(1, 5), min_size=0, max_size=3), st.booleans(), st.integers(0, 1000))
+def test_a_cast_through_the_bytes_equals_the_cast_as_written(call, dtype, shape, strided, seed):
+    method, args, kwargs = call
+    generator = torch.Generator().manual_seed(seed)
+    values = (torch.rand(*shape, 2, generator=generator) < 0.5).to(dtype)
+    if strided:
+        values = values.transpose(0, -1)
+    expected = getattr(values, method)(*args, **kwargs)
+    got = cast(values, method, *args, **kwargs)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert torch.equal(got, expected)
+    if expected.data_ptr() != values.data_ptr():  # the cast as written made a new tensor: so does ours
+        assert got.data_ptr() != values.data_ptr()
+
+
+def test_type_as_reads_the_other_tensors_dtype():
+    flags = torch.tensor([True, False, True])
+    assert torch.equal(cast(flags, "type_as", torch.zeros(1, dtype=torch.float64)), flags.double())
+
+
+def test_a_module_with_byte_casts_gives_the_same_values_under_vmap():
+    def g(b0, b1):
+        return (b0.float() + b1.to(torch.float32)).mean() + b0.sum(-1).double().max() + b1.type(torch.int64).sum()
+
+    module = fx.symbolic_trace(g)
+    fast = with_byte_casts(module)
+    assert "cast" in fast.code and "cast" not in module.code  # the original graph keeps its spelling
+    blocks = [torch.rand(7, 5, 6) < 0.5, torch.rand(7, 5, 6) < 0.5]
+    expected = torch.func.vmap(module)(*blocks)
+    assert torch.equal(torch.func.vmap(fast)(*blocks), expected)
+    strided = [b.transpose(0, 1) for b in blocks]  # configurations cut from rows are strided
+    assert torch.equal(torch.func.vmap(fast, in_dims=1)(*strided), torch.func.vmap(module, in_dims=1)(*strided))
+
+
+@pytest.mark.parametrize("name", ["auc", "accuracy", "average_precision", "f1"])
+def test_built_ins_keep_their_graph_and_their_values(name):
+    metric = ml.get_metric(name)
+    generator = torch.Generator().manual_seed(0)
+    if name == "accuracy":
+        scores, targets = torch.randint(0, 3, (40, 5), generator=generator).float(), (torch.randint(0, 5, (40,)),)
+    else:
+        scores, targets = torch.randint(0, 4, (40,), generator=generator).float(), ((torch.arange(40) % 3 == 0).long(),)
+    binaries = metric.binaries(scores, *targets)
+    program = metric.compiled.program
+    configurations = binaries.pin_dead(torch.rand(9, binaries.count, generator=generator) < 0.5)
+
+    def as_written(configuration):  # g's own graph, casts as the user spelled them
+        blocks = [p.reshape(s) for p, s in zip(configuration.split(binaries.sizes), binaries.shapes)]
+        return program.g_module.forward(*blocks, *binaries.target_values).float()
+
+    assert "cast" not in program.g_module.code
+    expected = torch.stack([as_written(c) for c in configurations])
+    assert torch.equal(program.values(binaries, configurations), expected)
