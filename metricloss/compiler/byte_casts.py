@@ -37,6 +37,14 @@ def cast(values, method: str, *args, **kwargs):
     return converted.clone() if dtype == torch.uint8 else converted  # a cast gives a new tensor
 
 
+def as_numbers(bits: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``bits.to(dtype)`` for a bool tensor, through its bytes (the loss's own casts of
+    configurations to weights and signs); any other tensor as ``.to`` does it."""
+    if bits.dtype != torch.bool or dtype == torch.bool:
+        return bits.to(dtype)
+    return bits.contiguous().view(torch.uint8).to(dtype)
+
+
 def with_byte_casts(module: fx.GraphModule) -> fx.GraphModule:
     """A copy of ``module`` whose dtype casts go through ``cast``; ``module`` itself is unchanged."""
     graph = fx.Graph()

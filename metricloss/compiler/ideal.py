@@ -182,7 +182,8 @@ def _one_hot_levels(target: torch.Tensor, classes: int, dim: int) -> torch.Tenso
     them, reaches its best on the rest.
     """
     named = (target >= 0) & (target < classes)
-    levels = torch.nn.functional.one_hot(torch.where(named, target, 0).long(), classes) * named.unsqueeze(-1)
+    levels = torch.zeros(*target.shape, classes, dtype=torch.long, device=target.device)
+    levels.scatter_(-1, torch.where(named, target, 0).long().unsqueeze(-1), named.long().unsqueeze(-1))
     return levels.movedim(-1, dim)
 
 
@@ -198,12 +199,13 @@ def perfect_scores(levels: torch.Tensor, order: torch.Tensor | None) -> torch.Te
     level, in the order of ``order`` (ties kept), within a band of width 1 above the level, so
     that a threshold anywhere between two bands separates them."""
     top = levels.max() if levels.numel() else levels.new_zeros(())
-    perfect = (levels * 2 - top).to(torch.float64) * (_LEVEL_GAP / 2)
+    # In place on two float64 buffers: a chain of fresh temporaries of this size costs page faults.
+    perfect = levels.to(torch.float64).mul_(2).sub_(top).mul_(_LEVEL_GAP / 2)
     if order is None:
         return perfect
-    current = order.detach().to(torch.float64)
+    current = order.detach().to(torch.float64, copy=True)
     low, high = current.aminmax() if current.numel() else (perfect.new_zeros(()),) * 2
-    return perfect + (current - low) / (high - low).clamp_min(1e-300)
+    return perfect.add_(current.sub_(low).div_((high - low).clamp_min(1e-300)))
 
 
 def _orders_inside_levels(scores: torch.Tensor):

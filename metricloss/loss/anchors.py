@@ -18,13 +18,14 @@ from torch.utils.checkpoint import checkpoint
 
 from .sizes import DEFAULT, Sizes
 from ..compiler.binaries import Binaries
+from ..compiler.byte_casts import as_numbers
 from .affine_statistics import Statistics
 from .packed import true_sums
 
 
 def signs(configuration: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """bool -> +1/-1 (true -> +1)."""
-    return configuration.to(dtype) * 2 - 1
+    return as_numbers(configuration, dtype) * 2 - 1
 
 
 @runtime_checkable
@@ -110,10 +111,10 @@ class FlipAnchors:
             shared["x"] = (relaxed.square().sum(), relaxed.sum())
         squares, total = shared["x"]
         if self.fixed is None:
-            on_true = self.base.to(relaxed.dtype) @ relaxed
+            on_true = as_numbers(self.base, relaxed.dtype) @ relaxed
             return (squares + relaxed.numel() - 2 * (2 * on_true - total)).clamp_min(0)
-        counted = (~self.fixed).to(relaxed.dtype)
-        on_true, on_counted = torch.stack([(self.base & ~self.fixed).to(relaxed.dtype), counted]) @ relaxed
+        counted = as_numbers(~self.fixed, relaxed.dtype)
+        on_true, on_counted = torch.stack([as_numbers(self.base & ~self.fixed, relaxed.dtype), counted]) @ relaxed
         return (counted @ relaxed.square() + counted.sum() - 2 * (2 * on_true - on_counted)).clamp_min(0)
 
     def squared_distances(self, relaxed: torch.Tensor, shared: dict | None = None) -> torch.Tensor:
@@ -267,5 +268,5 @@ class RandomAnchors:
 
 def _over_true(points: torch.Tensor, relaxed: torch.Tensor) -> torch.Tensor:
     """Per row of ``points``, the sum of ``relaxed`` over its true bits."""
-    return points.to(relaxed.dtype) @ relaxed
+    return as_numbers(points, relaxed.dtype) @ relaxed
 

@@ -17,9 +17,9 @@ def pack_rows(points: torch.Tensor) -> torch.Tensor:
     count = points.shape[0]
     words = []
     for start in range(0, count, 8):  # a pass per row, eight rows to a byte
-        word = points[start].to(torch.uint8)
+        word = points[start].contiguous().view(torch.uint8)  # bool bytes are 0 or 1
         for p in range(1, min(8, count - start)):
-            word = word | (points[start + p].to(torch.uint8) << p)
+            word = word | (points[start + p].contiguous().view(torch.uint8) << p)
         words.append(word)
     return torch.stack(words) if words else points.new_zeros(0, points.shape[1], dtype=torch.uint8)
 

@@ -22,6 +22,7 @@ from typing import Sequence
 import torch
 
 from ..compiler.binaries import Binaries
+from ..compiler.byte_casts import as_numbers
 from ..compiler.goals import Ideal
 from ..compiler.metric import Compiled, Metric
 from ..errors import InputError
@@ -215,7 +216,7 @@ def uniloss_terms(
 
 def _toward_ideal(ideal_bits, ideal, binaries, dtype) -> torch.Tensor:
     """+1 where b* is true, -1 where it is false, 0 where b* leaves a binary free."""
-    toward = ideal_bits.to(dtype) * 2 - 1
+    toward = as_numbers(ideal_bits, dtype) * 2 - 1
     if ideal.free is not None:
         toward = toward * ~binaries.restrict(ideal.free)
     return toward
@@ -226,7 +227,7 @@ def _relax(relaxation, differences, ideal, hard, selection, generator) -> tuple[
     if selection is None:
         return relaxation(differences), None
     chosen = selection(differences, ideal, generator)
-    held = hard.to(differences.dtype) * 2 - 1
+    held = as_numbers(hard, differences.dtype) * 2 - 1
     return held.index_put((chosen,), relaxation(differences[chosen])), chosen
 
 

@@ -76,8 +76,18 @@ def assigned(tensor: torch.Tensor, index, value) -> torch.Tensor:
 
 def broadcast_with(scores: torch.Tensor, labels: torch.Tensor) -> torch.Size:
     """The shape of ``scores`` [..., C] broadcast against class indices ``labels``: what
-    ``scores.argmax(-1) == labels`` compares, with the classes last. Reads only shapes."""
-    return torch.Size((*torch.broadcast_shapes(scores.shape[:-1], labels.shape), scores.shape[-1]))
+    ``scores.argmax(-1) == labels`` compares, with the classes last. Reads only shapes (by hand:
+    ``torch.broadcast_shapes`` is Python-level reference code, a tenth of a small loss's call)."""
+    return torch.Size((*_broadcast(tuple(scores.shape[:-1]), tuple(labels.shape)), scores.shape[-1]))
+
+
+def _broadcast(left: tuple, right: tuple) -> tuple:
+    """Two shapes broadcast together, as torch does; a RuntimeError (as torch raises) where not."""
+    width = max(len(left), len(right))
+    left, right = (1,) * (width - len(left)) + left, (1,) * (width - len(right)) + right
+    if any(a != b and a != 1 and b != 1 for a, b in zip(left, right)):
+        raise RuntimeError(f"shapes {left} and {right} do not broadcast")
+    return tuple(b if a == 1 else a for a, b in zip(left, right))
 
 
 # Functions the tracer records as single nodes rather than tracing through.
