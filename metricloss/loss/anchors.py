@@ -18,7 +18,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .sizes import DEFAULT, Sizes
 from ..compiler.binaries import Binaries
-from ..compiler.byte_casts import as_numbers
+from ..compiler.bool_ops import as_numbers
 from .affine_statistics import Statistics
 from .packed import true_sums
 

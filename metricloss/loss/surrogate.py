@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 
 from ..compiler.binaries import Binaries
-from ..compiler.byte_casts import as_numbers
+from ..compiler.bool_ops import as_numbers
 from ..compiler.goals import Ideal
 from ..compiler.metric import Compiled, Metric
 from ..errors import InputError

@@ -20,7 +20,7 @@ from ...errors import InputError, MetricLossError, MetricLossWarning
 from .. import exact
 from ..affine_split import AffineSplit, affine_split
 from ..binaries import Binaries
-from ..byte_casts import with_byte_casts
+from ..bool_ops import with_fast_bools
 from ..codegen import elements_graph, g_graph, pairs_graph, twin_blocks, values_graph
 from ..partition import Partition
 from ..rows import RowSplit
@@ -49,7 +49,7 @@ class Program:
         self.pairs_module = fx.GraphModule(root, pairs_graph(graph, part, self.twins))
         self.comparisons_module = fx.GraphModule(root, pairs_graph(graph, part, self.twins, False))
         self.g_module = fx.GraphModule(root, g_graph(part))
-        self._g_run = with_byte_casts(self.g_module)  # what evaluates g: casts of bools by their bytes
+        self._g_run = with_fast_bools(self.g_module)  # what evaluates g: bools cast and counted fast
         self.values_module = fx.GraphModule(root, values_graph(graph, part))
         elements = elements_graph(graph, part)
         self.elements_module = None if elements is None else fx.GraphModule(root, elements)

@@ -15,7 +15,7 @@ import torch
 import torch.fx as fx
 
 from .. import ops
-from ..byte_casts import with_byte_casts
+from ..bool_ops import with_fast_bools
 from .dimensions import RowDimensions, RowSplitRefused
 from .op_kinds import op_key
 from .part_ops import FASTER, select_rows
@@ -71,8 +71,8 @@ def _cut(walk: RowDimensions, g_module: fx.GraphModule, blocks, own) -> RowSplit
     return RowSplit(
         rows=walk.rows,
         row_sizes=tuple(b.numel() // walk.rows for b in blocks),
-        part=with_byte_casts(fx.GraphModule(g_module, _part_graph(walk, frontier))),
-        rest=with_byte_casts(fx.GraphModule(g_module, _rest_graph(walk, frontier, output))),
+        part=with_fast_bools(fx.GraphModule(g_module, _part_graph(walk, frontier))),
+        rest=with_fast_bools(fx.GraphModule(g_module, _rest_graph(walk, frontier, output))),
         frontier_shapes=shapes,
     )
 

@@ -1,4 +1,4 @@
-"""Casts of bool tensors through their bytes give exactly what the cast as written gives."""
+"""Bool tensors cast through their bytes and counted in int32 give exactly what the call as written gives."""
 
 import pytest
 import torch
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import metricloss as ml
-from metricloss.compiler.byte_casts import cast, with_byte_casts
+from metricloss.compiler.bool_ops import cast, count, with_fast_bools
 
 CALLS = [("float", (), {}), ("double", (), {}), ("half", (), {}), ("bfloat16", (), {}), ("long", (), {}),
          ("int", (), {}), ("short", (), {}), ("byte", (), {}), ("char", (), {}),
@@ -38,13 +38,36 @@ def test_type_as_reads_the_other_tensors_dtype():
     assert torch.equal(cast(flags, "type_as", torch.zeros(1, dtype=torch.float64)), flags.double())
 
 
-def test_a_module_with_byte_casts_gives_the_same_values_under_vmap():
+COUNTS = [("sum", (), {}), ("sum", (1,), {}), ("sum", (-1, True), {}), ("sum", (), {"dim": (0, 1)}),
+          ("sum", (), {"dim": 0, "keepdim": True}), ("sum", (), {"dtype": torch.float32}),
+          ("count_nonzero", (), {}), ("count_nonzero", (1,), {}), ("count_nonzero", (), {"dim": (0, 2)}),
+          ("sum", (2,), {}), ("count_nonzero", (0,), {})]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(COUNTS), st.sampled_from([torch.bool, torch.float32, torch.int64]), st.booleans(),
+       st.integers(0, 1000))
+def test_a_count_in_int32_equals_the_sum_as_written(call, dtype, strided, seed):
+    reduction, args, kwargs = call
+    generator = torch.Generator().manual_seed(seed)
+    values = (torch.rand(3, 4, 5, generator=generator) < 0.5).to(dtype)
+    if strided:
+        values = values.transpose(0, 2)
+    expected = getattr(torch, reduction)(values, *args, **kwargs)
+    assert torch.equal(expected, getattr(values, reduction)(*args, **kwargs))
+    got = count(reduction, values, *args, **kwargs)
+    assert got.dtype == expected.dtype and got.shape == expected.shape and torch.equal(got, expected)
+
+
+def test_a_module_with_fast_bools_gives_the_same_values_under_vmap():
     def g(b0, b1):
-        return (b0.float() + b1.to(torch.float32)).mean() + b0.sum(-1).double().max() + b1.type(torch.int64).sum()
+        return ((b0.float() + b1.to(torch.float32)).mean() + b0.sum(-1).double().max() + b1.type(torch.int64).sum()
+                + torch.count_nonzero(b0 & b1, -1).max() + torch.sum(b1, 1).float().mean())
 
     module = fx.symbolic_trace(g)
-    fast = with_byte_casts(module)
-    assert "cast" in fast.code and "cast" not in module.code  # the original graph keeps its spelling
+    fast = with_fast_bools(module)
+    assert "cast" in fast.code and "count" in fast.code  # the original graph keeps its spelling:
+    assert "cast" not in module.code and "bool_ops" not in module.code
     blocks = [torch.rand(7, 5, 6) < 0.5, torch.rand(7, 5, 6) < 0.5]
     expected = torch.func.vmap(module)(*blocks)
     assert torch.equal(torch.func.vmap(fast)(*blocks), expected)
@@ -68,6 +91,6 @@ def test_built_ins_keep_their_graph_and_their_values(name):
         blocks = [p.reshape(s) for p, s in zip(configuration.split(binaries.sizes), binaries.shapes)]
         return program.g_module.forward(*blocks, *binaries.target_values).float()
 
-    assert "cast" not in program.g_module.code
+    assert "bool_ops" not in program.g_module.code
     expected = torch.stack([as_written(c) for c in configurations])
     assert torch.equal(program.values(binaries, configurations), expected)
