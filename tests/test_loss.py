@@ -146,6 +146,20 @@ def test_nearby_anchors_flip_only_bits_that_disagree_with_the_ideal():
     assert bool((anchors.base == current).all())
 
 
+def test_nearby_anchors_draw_every_disagreeing_bit_alike():
+    from metricloss.loss.samplers import SamplingContext, nearby
+
+    generator = torch.Generator().manual_seed(1)
+    ideal = torch.zeros(100_000, dtype=torch.bool)
+    disagree = torch.randperm(100_000, generator=generator)[:50]
+    current = ideal.clone()
+    current[disagree] = True
+    flips = nearby(20_000)(SamplingContext(ideal=ideal, current=current, generator=generator)).flips.flatten()
+    counts = torch.bincount(flips, minlength=100_000)
+    assert set(flips.unique().tolist()) == set(disagree.tolist())  # each of them, and nothing else
+    assert 250 <= int(counts[disagree].min()) and int(counts[disagree].max()) <= 560  # 400 each, +-7 sd
+
+
 def test_lower_is_better_metric_gives_a_loss_that_falls_with_the_metric():
     @ml.metric(best=0.0, higher_is_better=False, name="inversions")
     def inversions(scores, labels):
