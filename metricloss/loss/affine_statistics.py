@@ -15,6 +15,7 @@ import torch
 
 from ..compiler.affine_split import AffineSplit
 from ..compiler.binaries import Binaries
+from ..compiler.bool_ops import as_numbers
 from .packed import pack_rows, true_sums
 from .sizes import DEFAULT, Sizes
 
@@ -57,7 +58,7 @@ class Statistics:
                     sources.append(sources[twin[0]])
                     block = 1 - sources[-1] if twin[1] else sources[-1]
                 if dead is not None:  # dead binaries sit at their hard values in every anchor
-                    block = torch.where(dead[index].view(shape), hard[index].view(shape).to(torch.float64), block)
+                    block = torch.where(dead[index].view(shape), as_numbers(hard[index].view(shape), torch.float64), block)
                 blocks.append(block)
             values = split.statistics.forward(*blocks, *binaries.target_values)
         if any(not isinstance(v, torch.Tensor) or v.dim() != 0 or not v.is_floating_point() or not v.requires_grad
@@ -84,7 +85,7 @@ class Statistics:
         except where ``kept`` ([A, f] bool) says the flip leaves the bit as it is."""
         key = id(base)
         if key not in self._bases:
-            self._bases[key] = (base, self.constant + self.weights @ base.to(torch.float64))
+            self._bases[key] = (base, self.constant + self.weights @ as_numbers(base, torch.float64))
         at_base = self._bases[key][1]
         step = 1 - 2 * base[flips].to(torch.float64)  # +1 where a false bit turns true
         if kept is not None:
