@@ -260,6 +260,15 @@ add(uniloss_row("uniloss_mrr", "mrr", kinds=("queries",), default=True,
 add(uniloss_row("uniloss_ndcg_tau03", "ndcg_at_k", kinds=("queries",), relaxation=ml.sigmoid(tau=0.3)))
 add(uniloss_row("uniloss_ndcg_anchors4", "ndcg_at_k", kinds=("queries",),
                 samplers=[ml.ideal(count=4), ml.good(count=4), ml.nearby(count=4), ml.random(count=4)]))
+add(uniloss_row("uniloss_ndcg_tau05", "ndcg_at_k", kinds=("queries",), relaxation=ml.sigmoid(tau=0.5)))
+add(uniloss_row("uniloss_ndcg_tau2", "ndcg_at_k", kinds=("queries",), relaxation=ml.sigmoid(tau=2.0)))
+# The peers' own scale parameters over the same kind of grid, so that no method is tuned alone.
+for _name, _loss, _text in [
+        ("lambda_loss_sigma05", functools.partial(ranking.lambda_loss, sigma=0.5), "LambdaLoss NDCG-Loss2++, sigma 0.5"),
+        ("lambda_loss_sigma2", functools.partial(ranking.lambda_loss, sigma=2.0), "LambdaLoss NDCG-Loss2++, sigma 2"),
+        ("approx_ndcg_t03", functools.partial(ranking.approx_ndcg, temperature=0.3), "1 - ApproxNDCG, temperature 0.3"),
+        ("approx_ndcg_t3", functools.partial(ranking.approx_ndcg, temperature=3.0), "1 - ApproxNDCG, temperature 3")]:
+    add(Method(_name, _text, ("queries",), functools.partial(_ranking_peer, _loss), default=False))
 add(uniloss_row("uniloss_mrr_tau01", "mrr", kinds=("queries",), relaxation=ml.sigmoid(tau=0.1)))
 add(uniloss_row("uniloss_mrr_anchors64", "mrr", kinds=("queries",),
                 samplers=[ml.ideal(count=64), ml.good(count=64), ml.nearby(count=64), ml.random(count=64)]))
