@@ -200,7 +200,7 @@ def perfect_scores(levels: torch.Tensor, order: torch.Tensor | None) -> torch.Te
     that a threshold anywhere between two bands separates them."""
     top = levels.max() if levels.numel() else levels.new_zeros(())
     # In place on two float64 buffers: a chain of fresh temporaries of this size costs page faults.
-    perfect = levels.to(torch.float64).mul_(2).sub_(top).mul_(_LEVEL_GAP / 2)
+    perfect = levels.to(torch.float64, copy=True).mul_(2).sub_(top).mul_(_LEVEL_GAP / 2)
     if order is None:
         return perfect
     current = order.detach().to(torch.float64, copy=True)
