@@ -256,14 +256,15 @@ def test_random_anchors_over_every_binary_pin_the_dead_ones():
     assert torch.equal(full, binaries.complete(anchors.configurations(0, 10)))
 
 
-def test_a_split_of_g_whose_shapes_follow_the_data_is_kept_under_its_nodes_shapes():
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
+def test_a_split_of_g_whose_shapes_follow_the_data_is_kept_under_its_nodes_shapes(ties):
     # mrr keeps the queries with a relevant item by a mask: the split holds for batches whose mask
     # keeps as many, and another count gets its own, whose anchor values are still g's
     mrr = ml.get_metric("mrr")
     program = mrr.compiled.program
     splits, batches = [], []
     for seed, without in ((0, 0), (1, 0), (2, 2)):
-        scores, (relevance,) = _ranking(seed)
+        scores, (relevance,) = _ranking(seed, ties)
         relevance[:without] = 0  # queries without a relevant item
         binaries = mrr.binaries(scores, relevance)
         splits.append(program.analysis(binaries).rows)
