@@ -119,19 +119,12 @@ def uniloss_row(name: str, metric: str, *, sampler: str = "shuffle", default: bo
                   default=default, warm_start=warm_start, details={"metric": metric, "options": {k: repr(v) for k, v in options.items()}})
 
 
-def _ranking_peer(loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], setup: Setup) -> Trainer:
-    """A published learning-to-rank loss (``ranking.py``) of the batch's ``[Q, D]`` scores and
-    relevance, with the problem's optimizer."""
+def _loss_of_scores(loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], setup: Setup) -> Trainer:
+    """A published loss of the batch's scores and targets (``ranking.py``'s on ``[Q, D]`` scores and
+    relevance, the Lovász hinge on pixels), with the problem's optimizer."""
     problem = setup.problem
     optimizer, label = problem_optimizer(setup)
     return Trainer(lambda output, labels, index: loss_fn(problem.scores(output), problem.targets(labels)),
-                   optimizer, label)
-
-
-def _lovasz(setup: Setup) -> Trainer:
-    problem = setup.problem
-    optimizer, label = problem_optimizer(setup)
-    return Trainer(lambda output, labels, index: lovasz_hinge(problem.scores(output), problem.targets(labels)),
                    optimizer, label)
 
 
@@ -231,7 +224,7 @@ add(Method("libauc_ap_adam", "LibAUC APLoss with SOAP in its default mode 'adam'
            functools.partial(_libauc_ap, mode="adam"), needs="libauc", default=False))
 # Segmentation.
 add(Method("lovasz_hinge", "the Lovász hinge (Berman et al., CVPR 2018) on the batch's pixels; SGD",
-           ("segmentation",), _lovasz))
+           ("segmentation",), functools.partial(_loss_of_scores, lovasz_hinge)))
 add(uniloss_row("uniloss_auc_warm", "auc", warm_start=5))
 add(uniloss_row("uniloss_ap_warm", "average_precision", warm_start=5))
 add(uniloss_row("uniloss_auc_margin", "auc", margin=1.0))
@@ -245,33 +238,39 @@ add(uniloss_row("uniloss_iou", "iou", kinds=("segmentation",), default=True,
 add(Method("listnet", "the usual loss: ListNet's top-one cross-entropy, the ltr task's own", ("queries",),
            _baseline))
 add(Method("approx_ndcg", "1 - ApproxNDCG (Qin, Liu & Li 2010), whole list, temperature 1", ("queries",),
-           functools.partial(_ranking_peer, ranking.approx_ndcg)))
+           functools.partial(_loss_of_scores, ranking.approx_ndcg)))
 add(Method("neural_ndcg", "-NeuralNDCG (Pobrotyn & Białobrzeski 2021), whole list, temperature 1, 50 Sinkhorn "
-                          "rounds", ("queries",), functools.partial(_ranking_peer, ranking.neural_ndcg)))
+                          "rounds", ("queries",), functools.partial(_loss_of_scores, ranking.neural_ndcg)))
 add(Method("lambda_loss", "LambdaLoss NDCG-Loss2++ (Wang et al. 2018), mu 5, sigma 1", ("queries",),
-           functools.partial(_ranking_peer, ranking.lambda_loss)))
+           functools.partial(_loss_of_scores, ranking.lambda_loss)))
 add(uniloss_row("uniloss_ndcg", "ndcg_at_k", kinds=("queries",), default=True,
                 description="UniLoss('ndcg_at_k'), NDCG@10 with gain 2^rel - 1, on the [queries, items] scores, "
                             "its default parts, with the problem's optimizer"))
 add(uniloss_row("uniloss_mrr", "mrr", kinds=("queries",), default=True,
                 description="UniLoss('mrr') on the [queries, items] scores, its default parts, with the "
                             "problem's optimizer"))
-# Variants that `metricloss diagnose --task ltr` pointed at (docs/results.md, Learning-to-rank peers).
-add(uniloss_row("uniloss_ndcg_tau03", "ndcg_at_k", kinds=("queries",), relaxation=ml.sigmoid(tau=0.3)))
-add(uniloss_row("uniloss_ndcg_anchors4", "ndcg_at_k", kinds=("queries",),
-                samplers=[ml.ideal(count=4), ml.good(count=4), ml.nearby(count=4), ml.random(count=4)]))
-add(uniloss_row("uniloss_ndcg_tau05", "ndcg_at_k", kinds=("queries",), relaxation=ml.sigmoid(tau=0.5)))
-add(uniloss_row("uniloss_ndcg_tau2", "ndcg_at_k", kinds=("queries",), relaxation=ml.sigmoid(tau=2.0)))
+# Variants that `metricloss diagnose --task ltr` and the scale search pointed at (docs/results.md,
+# Learning-to-rank peers): tau, the anchors' counts, the interpolator's power.
+for _name, _metric, _options in [
+        ("uniloss_ndcg_tau03", "ndcg_at_k", {"relaxation": ml.sigmoid(tau=0.3)}),
+        ("uniloss_ndcg_anchors4", "ndcg_at_k",
+         {"samplers": [ml.ideal(count=4), ml.good(count=4), ml.nearby(count=4), ml.random(count=4)]}),
+        ("uniloss_ndcg_tau05", "ndcg_at_k", {"relaxation": ml.sigmoid(tau=0.5)}),
+        ("uniloss_ndcg_tau2", "ndcg_at_k", {"relaxation": ml.sigmoid(tau=2.0)}),
+        ("uniloss_mrr_tau01", "mrr", {"relaxation": ml.sigmoid(tau=0.1)}),
+        ("uniloss_mrr_anchors64", "mrr",
+         {"samplers": [ml.ideal(count=64), ml.good(count=64), ml.nearby(count=64), ml.random(count=64)]}),
+        ("uniloss_mrr_power4", "mrr", {"interpolator": ml.inverse_distance(power=4.0)}),
+        ("uniloss_mrr_power4_tau2", "mrr",
+         {"interpolator": ml.inverse_distance(power=4.0), "relaxation": ml.sigmoid(tau=2.0)})]:
+    add(uniloss_row(_name, _metric, kinds=("queries",), **_options))
 # The peers' own scale parameters over the same kind of grid, so that no method is tuned alone.
 for _name, _loss, _text in [
         ("lambda_loss_sigma05", functools.partial(ranking.lambda_loss, sigma=0.5), "LambdaLoss NDCG-Loss2++, sigma 0.5"),
         ("lambda_loss_sigma2", functools.partial(ranking.lambda_loss, sigma=2.0), "LambdaLoss NDCG-Loss2++, sigma 2"),
         ("approx_ndcg_t03", functools.partial(ranking.approx_ndcg, temperature=0.3), "1 - ApproxNDCG, temperature 0.3"),
         ("approx_ndcg_t3", functools.partial(ranking.approx_ndcg, temperature=3.0), "1 - ApproxNDCG, temperature 3")]:
-    add(Method(_name, _text, ("queries",), functools.partial(_ranking_peer, _loss), default=False))
-add(uniloss_row("uniloss_mrr_tau01", "mrr", kinds=("queries",), relaxation=ml.sigmoid(tau=0.1)))
-add(uniloss_row("uniloss_mrr_anchors64", "mrr", kinds=("queries",),
-                samplers=[ml.ideal(count=64), ml.good(count=64), ml.nearby(count=64), ml.random(count=64)]))
+    add(Method(_name, _text, ("queries",), functools.partial(_loss_of_scores, _loss), default=False))
 
 
 def methods_for(kind: str, names: list[str] | None) -> list[Method]:
