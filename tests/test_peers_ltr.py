@@ -64,6 +64,23 @@ def test_every_ltr_method_runs_and_is_tabled_with_its_time_per_epoch(tiny, tmp_p
     assert "| uniloss_ndcg |" in capsys.readouterr().out
 
 
+def test_select_on_chooses_every_method_s_lr_on_that_validation_metric(tiny, tmp_path):
+    out = tmp_path / "mrr"
+    assert main(["peers", "--problem", "ltr", "--methods", "lambda_loss,uniloss_mrr_power4", "--lrs", "1e-3,3e-2",
+                 "--seeds", "1", "--epochs", "1", "--select-on", "MRR", "--out", str(out)]) == 0
+    results, table = _outputs(out)
+    problem = results["problems"]["ltr"]
+    assert problem["select_on"] == "MRR" and problem["details"]["lr chosen on"] == "validation MRR"
+    assert "--select-on MRR" in results["command"]
+    assert "Validation MRR by learning rate" in table and "Validation NDCG@10 by learning rate" not in table
+    for method in ("lambda_loss", "uniloss_mrr_power4"):
+        runs = {r["lr"]: r for r in results["runs"] if r["method"] == method}
+        best = max(runs, key=lambda lr: (runs[lr]["validation"]["MRR"], -lr))
+        rows = [row for row in results["selected"] if row["method"] == method]
+        assert {row["lr"] for row in rows} == {best}  # one lr, MRR's choice, for every reported metric
+        assert {row["metric"] for row in rows} == REPORTED
+
+
 def write_letor(folder, queries=12):
     """LETOR text files of ``queries`` queries of 3 to 6 items, 3 features each, grades 0-4."""
     lines = "".join(f"{(q + i) % 5} qid:{q} 1:{q * 0.1 + i} 2:{i % 3} 3:{(q * i) % 7}\n"
@@ -160,6 +177,9 @@ def test_time_per_epoch_is_each_method_s_mean_epoch_over_its_runs_against_the_re
     (["--problem", "ltr", "--data-dir", "no/such/folder"], "--data-dir no/such/folder is not a folder"),
     (["--problem", "ltr", "--methods", "bce,uniloss_auc"], "method(s) bce, uniloss_auc do not apply to --problem ltr"),
     (["--problem", "digits", "--methods", "lambda_loss"], "method(s) lambda_loss do not apply to --problem digits"),
+    (["--problem", "digits", "--select-on", "MRR"], "--select-on applies to --problem ltr"),
+    (["--problem", "ltr", "--select-on", "AUC"],
+     "--select-on AUC: not a metric the ltr task reports; choose one of NDCG@1, NDCG@5, NDCG@10, MRR"),
 ])
 def test_options_the_ltr_problem_does_not_use_are_refused(options, message, tmp_path, capsys):
     refused_before_writing(options, message, tmp_path / "unused", capsys)

@@ -19,7 +19,7 @@ import torch
 from metricloss.arguments import check_folder, path_text, thread_count
 
 from . import methods as method_table
-from .ltr_problem import LTR_LRS, LTR_SMOKE_LR
+from .ltr_problem import LTR_LRS, LTR_SMOKE_LR, SELECT_ON, ltr_reports
 from .methods import LIBAUC_INSTALL, METHODS
 from .options import DEFAULT_CLASSES, DEFAULT_SEEDS, SMOKE_TRAIN, command_line, plan_from
 from .problems import SGD_LRS, SGD_SMOKE_LR, Problem
@@ -44,7 +44,8 @@ batch 16, 30 epochs, SGD with momentum 0.5. 'blobs' is a generated binary segmen
 on noise), a tiny conv net, judged by IoU. 'ltr' is the ltr task's learning to rank (its generated
 set, or LETOR files with --data-dir; its MLP scorer, batches of queries, epochs and Adam), ListNet,
 ApproxNDCG, NeuralNDCG and LambdaLoss beside UniLoss on NDCG@10 and on MRR, each lr chosen on
-validation NDCG@10, judged by test NDCG@1, @5, @10 and MRR.
+validation NDCG@10 (--select-on MRR chooses on validation MRR instead), judged by test NDCG@1, @5,
+@10 and MRR.
 
 {textwrap.fill("Methods: " + ", ".join(METHODS) + ".", 100)}
 By default, digits: {', '.join(m.name for m in method_table.methods_for('ranking', None))};
@@ -89,6 +90,9 @@ def peers_command(commands) -> None:
     peers.add_argument("--batch-size", type=int, default=None,
                        help="batch size, in queries on ltr (default: the problem's, 16 on digits and on ltr's "
                             "generated set)")
+    peers.add_argument("--select-on", default=None,
+                       help="ltr: the validation metric that chooses every method's lr, one of "
+                            f"{', '.join(ltr_reports())} (default: {SELECT_ON})")
     peers.add_argument("--out", type=path_text, default="runs/peers", help="output directory (default: %(default)s)")
     peers.add_argument("--jobs", type=int, default=1,
                        help="worker processes, one (problem, method, seed) each at a time (default: 1)")
@@ -115,18 +119,21 @@ def _describe_problem(problem: Problem, plan: Plan, methods: list[str]) -> dict[
     the schedule where the problem reads it from the data, and names the data's source)."""
     data = problem.load(plan.seeds[0])
     schedule = problem.schedule_for(data)
+    select_on, details = problem.select_on, problem.details
+    if select_on is not None and plan.select_on is not None:  # the run's choice replaces the problem's
+        select_on, details = plan.select_on, {**details, "lr chosen on": f"validation {plan.select_on}"}
     if problem.optimizer is not None:
         optimizer = problem.optimizer_label
     else:
         optimizer = f"SGD with momentum {schedule.momentum:g}"
     return {
         "label": problem.label, "kind": problem.kind, "metrics": list(problem.metrics), "methods": methods,
-        "lrs": list(plan.lrs_for(problem)), "select_on": problem.select_on,
+        "lrs": list(plan.lrs_for(problem)), "select_on": select_on,
         "time_reference": problem.time_reference, "optimizer": optimizer,
         "schedule": {"epochs": plan.epochs or schedule.epochs,
                      "batch_size": plan.batch_size or schedule.batch_size,
                      "momentum": schedule.momentum},
-        "source": data.source, "details": problem.details,
+        "source": data.source, "details": details,
     }
 
 

@@ -7,8 +7,9 @@ to the batch's longest list (relevance -1), its epochs and batch size for that d
 (``Task.settings_for``), its optimizer (Adam) for every method, and its usual loss (ListNet) as
 the baseline. The reported metrics are the task's reports (NDCG@1, @5, @10, MRR).
 
-The learning rate of every method is chosen on one metric, validation NDCG@10, and every metric
-is reported at that learning rate: a method is one trained model per seed, not one per metric.
+The learning rate of every method is chosen on one metric, validation NDCG@10 unless the run
+names another of the task's reports (``--select-on MRR``), and every metric is reported at that
+learning rate: a method is one trained model per seed, not one per metric.
 The default grid brackets the task's own choices on the generated set (3e-3 for ListNet, 1e-3 for
 UniLoss, docs/results.md) by a factor of about 3 on each side, at Adam's scale.
 """
@@ -26,6 +27,11 @@ LTR_SMOKE_LR = 1e-3
 SELECT_ON = "NDCG@10"
 
 
+def ltr_reports() -> tuple[str, ...]:
+    """The labels of the ltr task's reports: the metrics a run can choose learning rates on."""
+    return tuple(report.label for report in get_task("ltr").reports)
+
+
 def ltr_problem(data_dir: str | None = None) -> Problem:
     """The ``ltr`` task's problem: its generated set, or the LETOR files in ``data_dir``."""
     task = get_task("ltr")
@@ -38,7 +44,7 @@ def ltr_problem(data_dir: str | None = None) -> Problem:
         settings = task.settings_for(data)
         return Schedule(epochs=settings.epochs, batch_size=settings.batch_size, momentum=None)
 
-    labels = tuple(report.label for report in task.reports)
+    labels = ltr_reports()
     if SELECT_ON not in labels:  # the task's reports changed: say so rather than select on nothing
         raise ValueError(f"the ltr task no longer reports {SELECT_ON}; it reports {', '.join(labels)}")
     where = "the ltr task's generated set" if folder is None else f"LETOR files in {folder}"

@@ -17,6 +17,7 @@ from metricloss.arguments import FLOAT32_MAX, most_workers
 from metricloss.errors import InputError
 
 from . import methods as method_table
+from .ltr_problem import ltr_reports
 from .methods import METHODS
 from .problems import DIGITS
 from .runner import Plan, ProblemSpec
@@ -80,6 +81,13 @@ def _check_combination(args) -> None:
             if value is not None:
                 raise InputError(f"{option} applies to the digits problem only; --problem {args.problem} does not "
                                  f"use it: leave {option} out, or use --problem digits")
+    if args.select_on is not None:
+        if "ltr" not in chosen:
+            raise InputError(f"--select-on applies to --problem ltr (the digits and blobs problems choose the lr on "
+                             f"each metric in turn); --problem {args.problem} does not use it: leave --select-on out")
+        if args.select_on not in ltr_reports():
+            raise InputError(f"--select-on {args.select_on}: not a metric the ltr task reports; choose one of "
+                             f"{', '.join(ltr_reports())}")
     if args.data_dir is not None:
         if "ltr" not in chosen:
             raise InputError(f"--data-dir applies to --problem ltr (LETOR files such as MSLR-WEB10K's Fold1); "
@@ -126,9 +134,9 @@ def plan_from(args) -> Plan:
         raise InputError("--device cuda: no CUDA device is available here; use --device cpu")
     if args.smoke:
         return Plan(tuple(problems), names, None, (0,), epochs=1, batch_size=args.batch_size,
-                    device=args.device, limit_train=SMOKE_TRAIN, smoke=True)
+                    device=args.device, limit_train=SMOKE_TRAIN, smoke=True, select_on=args.select_on)
     return Plan(tuple(problems), names, lrs, tuple(range(args.seeds)), epochs=args.epochs,
-                batch_size=args.batch_size, device=args.device)
+                batch_size=args.batch_size, device=args.device, select_on=args.select_on)
 
 
 def command_line(args, plan: Plan) -> str:
@@ -142,6 +150,8 @@ def command_line(args, plan: Plan) -> str:
         parts.append(f"--data-dir {args.data_dir}")
     if plan.methods is not None:
         parts.append(f"--methods {','.join(plan.methods)}")
+    if plan.select_on is not None:
+        parts.append(f"--select-on {plan.select_on}")
     if args.smoke:
         parts.append("--smoke")
     else:

@@ -73,6 +73,7 @@ class Plan:
     device: str = "cpu"
     limit_train: int | None = None  # keep only the first N training samples (the smoke mode)
     smoke: bool = False
+    select_on: str | None = None  # ltr: the validation metric that chooses the lr (None: the problem's)
 
     def lrs_for(self, problem: Problem) -> tuple[float, ...]:
         if self.lrs is not None:
