@@ -94,7 +94,7 @@ def test_each_task_runs_end_to_end_through_the_training_loop(name, tmp_path):
         for loss in ("uniloss", "baseline"):
             run = train(task, loss=loss, metric=metric, epochs=1, device="cpu", progress=False,
                         out=tmp_path / f"{metric}-{loss}")
-            settings = task.settings_for(task.load(None, 0))
+            settings = task.settings_for(task.load(None, 0), metric)
             lr = settings.uniloss_lr if loss == "uniloss" and settings.uniloss_lr else settings.lr
             assert (run.config.batch_size, run.config.lr) == (settings.batch_size, lr)
             assert run.config.synthetic == (name in GENERATED) and len(run.history) == 1
@@ -119,6 +119,24 @@ def test_each_task_describes_itself_and_its_data(name):
         model = task.model(data).eval()
         scores = task.scores(model(data.test.inputs[:8]))
     ml.get_metric(task.metrics[0])(scores, *(t[:8] for t in data.test.targets))
+
+
+def test_a_metric_s_own_settings_replace_the_task_s_for_runs_of_that_metric(tmp_path):
+    # The ltr task's generated set trains UniLoss of MRR with its own interpolator and lr; NDCG@10
+    # keeps the set's general settings (tau 2, lr 1e-3), and an unknown name changes nothing.
+    task = _shrunk(make("ltr"), 16)
+    data = task.load(None, 0)
+    general = task.settings_for(data)
+    assert task.settings_for(data, "ndcg_at_k") is general and task.settings_for(data, "no_such_metric") is general
+    own = task.settings_for(data, "mrr")
+    assert own.uniloss_lr == general.per_metric["mrr"]["uniloss_lr"] != general.uniloss_lr
+    assert own.uniloss == general.per_metric["mrr"]["uniloss"] and "relaxation" not in own.uniloss  # replaced whole
+    assert (own.epochs, own.batch_size, own.lr) == (general.epochs, general.batch_size, general.lr)
+    runs = {metric: train(task, metric=metric, epochs=1, device="cpu", progress=False, out=tmp_path / metric)
+            for metric in ("mrr", "ndcg_at_k")}
+    assert "inverse_distance" in runs["mrr"].config.uniloss and "'power': 4.0" in runs["mrr"].config.uniloss
+    assert "'power': 1.0" in runs["ndcg_at_k"].config.uniloss and "'tau': 2.0" in runs["ndcg_at_k"].config.uniloss
+    assert (runs["mrr"].config.lr, runs["ndcg_at_k"].config.lr) == (own.uniloss_lr, general.uniloss_lr)
 
 
 def test_the_papers_settings_are_the_defaults_on_real_data():

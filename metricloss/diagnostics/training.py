@@ -90,7 +90,7 @@ def short_run(
                         warm_start=0)  # UniLoss from the first step: its tracking is what is measured
     run = build_run(task, config, data)
     given = {name: value for name, value in (parts or {}).items() if value is not None}
-    task_parts = task.settings_for(data).uniloss
+    task_parts = task.settings_for(data, chosen.name).uniloss
     run.metric = chosen
     run.loss_fn = ml.UniLoss(chosen, **{**task_parts, **given, "generator": run.generators["uniloss"]})
 

@@ -66,7 +66,14 @@ def run_config(task: Task, data: Data, *, loss: str, metric: str | None, epochs:
     """The caller's options, checked, with every unset one taken from ``task.settings_for(data)``."""
     if loss not in LOSSES:
         raise InputError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-    settings = task.settings_for(data)  # the data's defaults (bundled digits, synthetic pose) first
+    if metric is not None and not isinstance(metric, str):
+        raise InputError(
+            f"metric must be a registered metric's name (a checkpoint records it by name), got "
+            f"{type(metric).__name__}; @metricloss.metric registers yours under its function's name"
+        )
+    name = metric or task.metrics[0]
+    # the data's defaults (bundled digits, synthetic pose) first, and the metric's own where it has some
+    settings = task.settings_for(data, name)
     if epochs is None:
         epochs = settings.uniloss_epochs if loss == "uniloss" and settings.uniloss_epochs else settings.epochs
     if epochs is not None and epochs < 1:
@@ -79,12 +86,6 @@ def run_config(task: Task, data: Data, *, loss: str, metric: str | None, epochs:
     check_seed(seed)
     if lr is not None and not (math.isfinite(lr) and 0 < lr <= torch.finfo(torch.float32).max):
         raise InputError(f"lr must be a positive number that float32 can hold, got {lr}")
-    if metric is not None and not isinstance(metric, str):
-        raise InputError(
-            f"metric must be a registered metric's name (a checkpoint records it by name), got "
-            f"{type(metric).__name__}; @metricloss.metric registers yours under its function's name"
-        )
-    name = metric or task.metrics[0]
     sampler = sampler if sampler is not None else settings.sampler
     parse_sampler(sampler)
     warm_start = settings.warm_start if warm_start is None else warm_start

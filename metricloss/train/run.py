@@ -70,7 +70,7 @@ def build_run(task: Task, config: RunConfig, data: Data, processes: Processes | 
     if config.loss == "uniloss":
         generators["uniloss"] = torch.Generator(device=device).manual_seed(config.seed)
         # The loop owns the anchors' generator: it is part of the checkpoint.
-        parts = {**task.settings_for(data).uniloss, "generator": generators["uniloss"]}
+        parts = {**task.settings_for(data, config.metric).uniloss, "generator": generators["uniloss"]}
         if config.margin is not None:
             parts["margin"] = config.margin
         if processes.size > 1:

@@ -9,6 +9,7 @@ what lets one loop, one checkpoint format and one comparison serve all the paper
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,10 @@ class Settings:
     # keyword arguments for the task's network: the paper's on the real data, a smaller one (or
     # fewer classes) on the bundled and synthetic data. Task.model reads those of settings_for(data).
     model: dict[str, Any] = field(default_factory=dict)
+    # Fields that differ when a run trains one of the task's metrics, by the metric's name: a field
+    # named here replaces the one above whole (a ``uniloss`` dict is not merged into the other).
+    # UniLoss of MRR on the generated ranking set wants a sharper interpolator than NDCG@10 does.
+    per_metric: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,9 +126,12 @@ class Task:
     score_scale: str = ""  # how scores meet the relaxation (raw logits and tau, or a sigmoid)
     reports: tuple[Report, ...] = ()  # further test metrics logged every epoch and shown by compare
 
-    def settings_for(self, data: Data) -> Settings:
-        """The defaults a run on ``data`` starts from: the data's own, else the task's (the paper's)."""
-        return data.settings if data.settings is not None else self.settings
+    def settings_for(self, data: Data, metric: str | None = None) -> Settings:
+        """The defaults a run on ``data`` starts from: the data's own, else the task's (the paper's),
+        with those its ``per_metric`` gives for ``metric`` (a metric's name) in their place."""
+        settings = data.settings if data.settings is not None else self.settings
+        changed = settings.per_metric.get(metric) if metric is not None else None
+        return dataclasses.replace(settings, **changed) if changed else settings
 
 
 def get_task(task: Task | str) -> Task:
