@@ -72,9 +72,10 @@ def test_dead_binaries_and_twins_keep_their_hard_values(monkeypatch):
     seen = []
     values = Program.values
 
-    def recording(self, binaries, configurations, *args, **kwargs):
-        seen.append(configurations)
-        return values(self, binaries, configurations, *args, **kwargs)
+    def recording(self, binaries, configurations, pinned=False, **kwargs):
+        # what g sees: the configurations as given when pinned, else after values() pins them
+        seen.append(configurations if pinned else binaries.pin_dead(configurations))
+        return values(self, binaries, configurations, pinned, **kwargs)
 
     monkeypatch.setattr(Program, "values", recording)
     track(graded_concordance, [(scores, grades)], draws=8)
@@ -86,7 +87,7 @@ def test_dead_binaries_and_twins_keep_their_hard_values(monkeypatch):
 def test_any_parts_and_an_interpolator_vmap_cannot_batch():
     def idw_one_at_a_time(power: float = 1.0):
         def interpolate(squared_distances, values):
-            assert squared_distances.dim() == 1 and float(squared_distances.min()) >= 0  # .item(): no vmap
+            assert squared_distances.dim() == 1 and float(squared_distances.detach().min()) >= 0  # .item(): no vmap
             weights = (squared_distances.sqrt() + 1e-8).pow(-power)
             return (weights * values).sum() / weights.sum()
 
@@ -164,6 +165,10 @@ def test_command_writes_the_table_the_json_and_the_plot(tmp_path, capsys):
     (["--steps", "0"], "steps must be a positive whole number"),
     (["--anchors", "1,2"], "--anchors takes"),
     (["--anchors", "0"], "no anchor at all"),
+    (["--interpolator", "inverse_distance:power"], "'power' in 'inverse_distance:power' is not KEY=VALUE"),
+    (["--interpolator", "inverse_distance:pow=4"], "interpolator 'inverse_distance' does not take these parameters"),
+    (["--interpolator", "spline"], "no interpolator named 'spline'"),
+    (["--relaxation", "sigmoid:tau=fast"], "sigmoid"),
 ])
 def test_bad_options_are_metricloss_errors_with_exit_code_2(options, message, tmp_path, capsys):
     assert main(["diagnose", *options, "--out", str(tmp_path)]) == 2
@@ -181,14 +186,14 @@ def test_anchor_settings():
         parse_anchors("nowhere=3")
 
 
-def _block(tau, signs, gaps, stuck=math.nan, near_zero=0.0):
+def _block(tau, signs, gaps, stuck=math.nan, near_zero=0.0, pulls=()):
     from types import SimpleNamespace
 
     from metricloss.diagnostics.tracking import Row, fraction_label
 
     rows = [Row(f, fraction_label(f), 1.0, 8, gap, 0.5, 0.5, sign, 8) for f, sign, gap in zip(FRACTIONS, signs, gaps)]
     loss_fn = ml.UniLoss("auc", relaxation=ml.sigmoid(tau=tau))
-    return SimpleNamespace(tau=tau, tracking=SimpleNamespace(rows=rows, stuck=stuck, near_zero=near_zero),
+    return SimpleNamespace(tau=tau, tracking=SimpleNamespace(rows=rows, stuck=stuck, near_zero=near_zero, pulls=pulls),
                            run=SimpleNamespace(loss_fn=loss_fn))
 
 
@@ -234,3 +239,60 @@ def test_collect_is_checked_before_any_training():
 
     with pytest.raises(ml.InputError, match="collect must be a positive int .* got 0"):
         diagnose("binary", metric="auc", tau="auto", collect=0, steps=1)
+
+
+def test_a_gradient_that_sharpens_the_current_order_gets_a_caution():
+    from metricloss.diagnostics.pulls import WHOLE, Pull
+    from metricloss.diagnostics.recommend import recommend
+
+    def whole(toward_ideal, toward_hard):
+        return (Pull(WHOLE, 1.0, 0.8, 1.0, toward_ideal, toward_hard),)
+
+    sharpening = recommend([_block(1.0, [0.9] * 6, [0.2] * 6, pulls=whole(0.46, 0.65))])
+    assert "points more toward the current hard binaries (cosine 0.65) than toward b* (0.46)" in sharpening.caution
+    assert "--interpolator inverse_distance:power=4" in sharpening.caution
+    for ideal, hard in ((0.93, 0.20), (0.99, 0.99), (0.40, 0.45)):  # toward b*, b is b*, within the margin
+        assert not recommend([_block(1.0, [0.9] * 6, [0.2] * 6, pulls=whole(ideal, hard))]).caution
+
+
+def test_the_samplers_pulls_add_up_to_the_loss_s_own_gradient():
+    """Each sampler's pull holds the other samplers' distances fixed, so together they are the whole
+    gradient of the loss's estimate in x: the "all" row's cosine is that gradient's, computed here
+    through the loss's own interpolation. Weights and shares each sum to one over the samplers."""
+    from metricloss.diagnostics.pulls import WHOLE, batch_pulls
+    from metricloss.loss import interpolate, prepare_batch
+    from metricloss.loss.samplers import default_samplers
+
+    metric = ml.get_metric("auc")
+    (scores, labels), = auc_batches(2, count=1)
+    parts = dict(relaxation=ml.sigmoid(), samplers=default_samplers(), interpolator=ml.inverse_distance(power=2.0),
+                 selection=None, sizes=ml.Sizes(), margin=0.0)
+    pulls = batch_pulls(metric, scores, labels, generator=torch.Generator().manual_seed(3), **parts)
+    assert [p.sampler for p in pulls] == ["ideal", "good", "nearby", "random", WHOLE]
+    assert sum(p.weight for p in pulls[:-1]) == pytest.approx(1.0, rel=1e-5)
+    assert sum(p.share for p in pulls[:-1]) == pytest.approx(1.0, rel=1e-6)
+    assert pulls[0].value == 1.0 and pulls[0].toward_ideal == pytest.approx(1.0)  # b*'s copies pull straight at it
+    interpolator = parts.pop("interpolator")
+    batch = prepare_batch(metric, scores, labels, generator=torch.Generator().manual_seed(3),
+                          **{**parts, "sizes": ml.Sizes(dense=0)})
+    assert batch.ideal.free is None
+    point = batch.relaxed.detach().requires_grad_(True)
+    estimate = interpolate(batch.anchor_sets, batch.anchor_values, point, interpolator)
+    gradient, = torch.autograd.grad(estimate, point)
+    toward = batch.binaries.restrict(batch.ideal.configuration).double() * 2 - 1 - point.detach().double()
+    cosine = float(gradient.double() @ toward / (gradient.double().norm() * toward.norm()))
+    assert pulls[-1].toward_ideal == pytest.approx(cosine, abs=1e-6)
+    assert pulls[-1].value == pytest.approx(float(estimate.detach()), abs=1e-6)
+
+
+def test_several_interpolators_are_a_block_each_with_where_the_gradient_comes_from(tmp_path, capsys):
+    out = tmp_path / "interpolators"
+    assert main(["diagnose", "--metric", "auc", "--steps", "2", "--collect", "2", "--draws", "4", "--interpolator",
+                 "inverse_distance:power=1", "inverse_distance:power=4", "--out", str(out)]) == 0
+    blocks = json.loads((out / "diagnosis.json").read_text())["blocks"]
+    assert [b["interpolator"] for b in blocks] == ["inverse_distance(power=1, eps=1e-08)",
+                                                   "inverse_distance(power=4, eps=1e-08)"]
+    assert blocks[0]["label"] != blocks[1]["label"]  # the tables tell the two apart
+    for block in blocks:
+        assert [p["sampler"] for p in block["pulls"]] == ["ideal", "good", "nearby", "random", "all"]
+    assert capsys.readouterr().out.count("where the gradient comes from") == 2

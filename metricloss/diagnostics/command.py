@@ -46,9 +46,13 @@ def diagnose_command(commands) -> None:
                         help="anchor counts per sampler, one setting per argument (one table each): N (N of "
                              "each of ideal, good, nearby, random), four numbers a,b,c,d for those four, or "
                              "name=N,... for any registered samplers (default: the task's, else 16 each)")
-    parser.add_argument("--relaxation", help="a registered relaxation with its default parameters, instead of --tau")
-    parser.add_argument("--interpolator", help="a registered interpolator with its default parameters "
-                                               "(default: inverse_distance)")
+    parser.add_argument("--relaxation", metavar="NAME[:KEY=VALUE,...]",
+                        help="a registered relaxation, with parameters after a colon (sigmoid:tau=2), "
+                             "instead of --tau")
+    parser.add_argument("--interpolator", nargs="+", metavar="NAME[:KEY=VALUE,...]",
+                        help="registered interpolators, one setting per argument (one table each), each with "
+                             "parameters after a colon: inverse_distance:power=1 inverse_distance:power=4 "
+                             "(default: the task's, else inverse_distance)")
     parser.add_argument("--margin", type=real_number(0, strict=False, hint="a score difference"),
                         help="UniLoss's margin (default: the task's, else 0)")
     parser.add_argument("--seed", type=seed_number, default=0, help="seeds the runs and the draws (default: 0)")
@@ -79,14 +83,17 @@ def run_diagnose(args) -> int:
 
     taus = parse_taus(args.tau)
     anchors = None if args.anchors is None else [parse_anchors(text) for text in args.anchors]
+    relaxation = None if args.relaxation is None else parse_part("relaxation", args.relaxation, "--relaxation")
+    interpolators = None if args.interpolator is None else [
+        parse_part("interpolator", text, "--interpolator") for text in args.interpolator]
     task = get_task(args.task)
     metric = args.metric or task.metrics[0]
     out = check_folder(args.out if args.out else Path("runs") / f"diagnose-{task.name}-{metric}", "--out")
     json_path = check_file(args.json, "--json") if args.json else None
     try:
         diagnosis = diagnose(
-            task, metric=metric, tau=taus, anchors=anchors, relaxation=args.relaxation,
-            interpolator=args.interpolator, margin=args.margin, steps=args.steps, epochs=args.epochs, collect=args.collect,
+            task, metric=metric, tau=taus, anchors=anchors, relaxation=relaxation,
+            interpolator=interpolators, margin=args.margin, steps=args.steps, epochs=args.epochs, collect=args.collect,
             draws=args.draws, seed=args.seed, sampler=args.sampler, device=args.device, data_dir=args.data_dir, say=_say,
         )
     except KeyboardInterrupt:
@@ -116,6 +123,31 @@ def parse_taus(text: str | None) -> float | list[float] | str | None:
                              f"scale), got {item.strip()}: try --tau 0.3,1,3")
         values.append(value)
     return values
+
+
+def parse_part(kind: str, text: str, option: str):
+    """``inverse_distance`` or ``inverse_distance:power=4,eps=1e-6``: a registered part made with those
+    parameters (numbers, True/False/None, or text)."""
+    import ast
+
+    import metricloss as ml
+
+    name, _, given = text.partition(":")
+    parameters = {}
+    for item in (i.strip() for i in given.split(",") if i.strip()):
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip() or not value.strip():
+            raise InputError(f"{option} takes NAME or NAME:KEY=VALUE,...; {item!r} in {text!r} is not KEY=VALUE "
+                             f"(e.g. {option} inverse_distance:power=4)")
+        try:
+            parameters[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            parameters[key.strip()] = value.strip()
+    factory = ml.get_plugin(kind, name.strip())  # a PluginError names the registered ones
+    try:
+        return factory(**parameters)
+    except TypeError as error:
+        raise InputError(f"{option} {text}: {kind} {name.strip()!r} does not take these parameters ({error})") from None
 
 
 def parse_anchors(text: str):

@@ -78,7 +78,7 @@ def diagnose(
     anchors: Sequence[Sequence[ml.Sampler] | None] | None = None,
     relaxation: ml.Relaxation | str | None = None,
     samplers: Sequence[ml.Sampler | str] | None = None,
-    interpolator: ml.Interpolator | str | None = None,
+    interpolator: ml.Interpolator | str | Sequence[ml.Interpolator | str] | None = None,
     selection: ml.Selection | None = None,
     sizes: ml.Sizes | None = None,
     margin: float | None = None,
@@ -105,7 +105,8 @@ def diagnose(
     temperature and an anchor setting is a block. Each block's run trains for ``steps`` steps
     (or ``epochs`` epochs; ``STEPS`` steps when neither is given), its batches drawn by
     ``sampler`` (as ``metricloss train --sampler`` takes it); the batches of ``collect`` of its
-    steps are measured, ``draws`` configurations per batch and fraction. ``say`` gets a line as
+    steps are measured, ``draws`` configurations per batch and fraction. ``interpolator``: one,
+    or several (one block each, for every temperature and anchor setting). ``say`` gets a line as
     each block starts.
     """
     from metricloss.train.task import get_task
@@ -122,7 +123,10 @@ def diagnose(
     chosen = ml.get_metric(metric if metric is not None else task.metrics[0])
     if tau is not None and relaxation is not None:
         raise InputError("give tau (the sigmoid's temperature) or relaxation, not both")
-    interpolator = resolve("interpolator", interpolator) if interpolator is not None else None
+    interpolators = [None] if interpolator is None else [
+        resolve("interpolator", i) for i in (interpolator if isinstance(interpolator, (list, tuple)) else [interpolator])]
+    if not interpolators:
+        raise InputError("interpolator must hold at least one interpolator when it is a list")
     relaxation = resolve("relaxation", relaxation) if relaxation is not None else None
     base_samplers = None if samplers is None else [resolve("sampler", s) for s in samplers]
     settings = [base_samplers] if anchors is None else [
@@ -145,12 +149,14 @@ def diagnose(
         taus = [round_tau(multiple * scale) for multiple in AUTO_TAUS]
 
     blocks = []
-    combinations = list(itertools.product(taus, settings))
-    for number, (value, chosen_samplers) in enumerate(combinations, 1):
+    combinations = list(itertools.product(taus, settings, interpolators))
+    for number, (value, chosen_samplers, interpolator) in enumerate(combinations, 1):
         if say is not None:
             what = [] if value is None else [f"tau {value:g}"]
             if chosen_samplers is not None:
                 what.append(f"anchors {describe_anchors(anchor_counts(chosen_samplers))}")
+            if interpolator is not None:
+                what.append(describe(interpolator))
             say(f"block {number}/{len(combinations)}{': ' + ', '.join(what) if what else ''}: "
                 f"training {task.name} for {f'{steps} steps' if steps is not None else f'{epochs} epochs'}, "
                 "then measuring")

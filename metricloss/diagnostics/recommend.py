@@ -21,12 +21,16 @@ import math
 from dataclasses import dataclass
 
 from ..loss import NEARLY_SATURATED
+from .pulls import WHOLE
 from .tracking import NEAR_ZERO
 
 NEAR = 1 / 128  # fractions up to this count as "near the configurations met"
 MIN_SIGN = 0.75  # the sign agreement a recommended block needs there: three flips in four
 STUCK_WARNING = 0.25  # a share of stuck binaries worth a caution
 NEAR_ZERO_WARNING = 0.5  # a share of relaxed binaries near 0 worth a caution
+# How much closer to the hard binaries than to b* the gradient must point for a caution (where b is
+# b*, both cosines are one number).
+SHARPENING_MARGIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,12 @@ def recommend(blocks) -> Recommendation | None:
     if not math.isnan(stuck) and stuck > STUCK_WARNING:
         cautions.append(f"{stuck:.0%} of the binaries on the wrong side of b* are saturated "
                         f"(|h| > {NEARLY_SATURATED}): they get almost no gradient; a larger tau gives them some")
+    whole = next((p for p in block.tracking.pulls if p.sampler == WHOLE), None)
+    if whole is not None and whole.toward_hard > max(whole.toward_ideal, 0.0) + SHARPENING_MARGIN:
+        cautions.append(f"the loss's gradient points more toward the current hard binaries (cosine "
+                        f"{whole.toward_hard:.2f}) than toward b* ({whole.toward_ideal:.2f}): it sharpens the current "
+                        "order, right or wrong; compare a sharper interpolator, e.g. --interpolator "
+                        "inverse_distance:power=4, under which far anchors lend less")
     if near_zero > NEAR_ZERO_WARNING:
         cautions.append(f"{near_zero:.0%} of the relaxed binaries are near 0 (|h| < {NEAR_ZERO}): the loss is flat "
                         "there; a smaller tau sharpens it")

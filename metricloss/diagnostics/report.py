@@ -18,6 +18,7 @@ TABLE = "diagnosis.md"
 FIGURE = "diagnosis.png"
 COLUMNS = ("distance", "flips", "gap (RMS ĝ − g)", "Spearman", "Spearman within batch", "sign agreement",
            "single flips")
+PULL_COLUMNS = ("anchors", "weight in ĝ", "mean value", "share of the pull", "toward b*", "toward b")
 
 
 def short_label(diagnosis: Diagnosis, block: Block) -> str:
@@ -30,6 +31,8 @@ def short_label(diagnosis: Diagnosis, block: Block) -> str:
         parts.append(block.relaxation)
     if len(anchors) > 1:
         parts.append(f"anchors {describe_anchors(block.anchors)}")
+    if len({b.interpolator for b in diagnosis.blocks}) > 1:
+        parts.append(block.interpolator)
     return ", ".join(parts)
 
 
@@ -52,7 +55,10 @@ def text(diagnosis: Diagnosis) -> str:
     lines.append("distance: the Hamming distance of b' from the configuration met, as a fraction of the live binaries; "
                  "gap: root mean square of ĝ(x') − g(b'); Spearman: rank correlation of ĝ and g over every b' "
                  "(within batch: the mean of each batch's own); sign agreement: share of single flips from b' "
-                 "with Δg ≠ 0 where Δĝ has Δg's sign. —: undefined (g took one value, or no flip moved it).")
+                 "with Δg ≠ 0 where Δĝ has Δg's sign. —: undefined (g took one value, or no flip moved it). "
+                 "Where the gradient comes from: each sampler's share of ĝ's weights and of the norm of the "
+                 "loss's gradient on the relaxed binaries, and the cosine of its pull with b* − x and with "
+                 "b − x (a pull toward b and not b* sharpens the current order, right or wrong).")
     recommendation = d.recommendation
     if recommendation is not None:
         block = d.blocks[recommendation.index]
@@ -87,6 +93,12 @@ def block_text(diagnosis: Diagnosis, block: Block) -> str:
     for row in t.rows:
         lines.append(f"| {row.label} | {row.flips:.1f} | {_number(row.gap, 4)} | {_number(row.spearman, 3)} | "
                      f"{_number(row.spearman_within, 3)} | {_number(row.sign_agreement, 3)} | {row.sign_flips} |")
+    if t.pulls:
+        lines += ["", "where the gradient comes from, at the configurations met (mean over the batches):", "",
+                  "| " + " | ".join(PULL_COLUMNS) + " |", "|---|" + "---:|" * (len(PULL_COLUMNS) - 1)]
+        for pull in t.pulls:
+            lines.append(f"| {pull.sampler} | {_number(pull.weight, 3)} | {_number(pull.value, 4)} | "
+                         f"{_percent(pull.share)} | {_number(pull.toward_ideal, 3)} | {_number(pull.toward_hard, 3)} |")
     return "\n".join(lines)
 
 
@@ -113,6 +125,10 @@ def record(diagnosis: Diagnosis) -> dict[str, Any]:
                 "gap": r.gap, "spearman": r.spearman, "spearman_within": r.spearman_within,
                 "sign_agreement": r.sign_agreement, "sign_flips": r.sign_flips,
             } for r in b.tracking.rows],
+            "pulls": [{
+                "sampler": p.sampler, "weight": p.weight, "value": p.value, "share": p.share,
+                "toward_ideal": p.toward_ideal, "toward_hard": p.toward_hard,
+            } for p in b.tracking.pulls],
         } for b in d.blocks],
         "recommendation": None if recommendation is None else {
             "block": recommendation.index, "tau": recommendation.tau,
@@ -160,6 +176,10 @@ def write(diagnosis: Diagnosis, out: Path, json_path: Path | None = None) -> dic
     write_json(paths["json"], record(diagnosis))
     plot(diagnosis, paths["figure"])
     return paths
+
+
+def _percent(value: float) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:.0%}"
 
 
 def _number(value: float, digits: int) -> str:

@@ -55,6 +55,7 @@ from ..loss.samplers import Sampler, default_samplers
 from ..loss.sizes import DEFAULT, Sizes
 from ..loss.subsampling import Selection
 from .draws import Draws, Surface, draw_around
+from .pulls import Pull, batch_pulls, mean_pulls
 from .ranks import spearman
 
 FRACTIONS = (0.0, 1 / 512, 1 / 128, 1 / 32, 1 / 8, 1 / 2)
@@ -83,6 +84,7 @@ class BatchTracking:
     near_zero: float  # share with |x| < NEAR_ZERO
     wrong: int  # live binaries on the other side from b*
     stuck: int  # of those, how many are saturated: the loss has (nearly) no gradient left to move them
+    pulls: tuple[Pull, ...] | None = None  # each sampler's part of the gradient (``pulls.py``)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ class Tracking:
     near_zero: float  # mean share with |x| < NEAR_ZERO
     stuck: float  # share of the binaries on the wrong side of b* that are saturated (NaN: none wrong)
     per_batch: tuple[BatchTracking, ...] = field(default=(), repr=False)
+    pulls: tuple[Pull, ...] = ()  # each sampler's part of the gradient, the mean over the batches
 
     def row(self, fraction: float) -> Row:
         return next(r for r in self.rows if r.fraction == fraction)
@@ -178,7 +181,7 @@ def track(
         saturated=_mean([m.saturated for m in measured]),
         near_zero=_mean([m.near_zero for m in measured]), stuck=_ratio(sum(m.stuck for m in measured),
                                                                       sum(m.wrong for m in measured)),
-        per_batch=tuple(measured),
+        per_batch=tuple(measured), pulls=mean_pulls([m.pulls for m in measured]),
     )
 
 
@@ -206,6 +209,7 @@ def track_batch(
     generator: torch.Generator | None,
 ) -> BatchTracking | None:
     """One batch's draws; None when the metric is undefined on it or no binary is live."""
+    replay = None if generator is None else torch.Generator(device=generator.device).set_state(generator.get_state())
     # Exactly what uniloss_terms draws on this batch: b*, the anchors, g at [b, b*, *anchors], x = h(d - shift).
     batch = prepare_batch(metric, scores.detach(), *targets, relaxation=relaxation, samplers=samplers,
                           generator=generator, selection=selection, sizes=sizes, margin=margin)
@@ -226,10 +230,13 @@ def track_batch(
     if ideal.free is not None:  # the ideal's free face: either side is right
         wrong &= ~binaries.restrict(ideal.free)
     decided = size > NEARLY_SATURATED
+    pulls = batch_pulls(metric, scores, *targets, relaxation=relaxation, samplers=samplers, interpolator=interpolator,
+                        selection=selection, sizes=sizes, margin=margin, generator=replay)
     return BatchTracking(
         draws=measured, binaries=differences.numel(), anchors=int(batch.anchor_values.numel()),
         value=float(batch.value), scale=float(differences.abs().median()), saturated=float(decided.float().mean()),
         near_zero=float((size < NEAR_ZERO).float().mean()), wrong=int(wrong.sum()), stuck=int((wrong & decided).sum()),
+        pulls=pulls,
     )
 
 
