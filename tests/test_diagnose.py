@@ -253,6 +253,12 @@ def test_a_gradient_that_sharpens_the_current_order_gets_a_caution():
     assert "--interpolator inverse_distance:power=4" in sharpening.caution
     for ideal, hard in ((0.93, 0.20), (0.99, 0.99), (0.40, 0.45)):  # toward b*, b is b*, within the margin
         assert not recommend([_block(1.0, [0.9] * 6, [0.2] * 6, pulls=whole(ideal, hard))]).caution
+    # a block that passes the signs without sharpening is chosen over one that sharpens at a lower gap
+    steady = _block(4.0, [0.8] * 6, [0.25] * 6, pulls=whole(0.93, 0.20))
+    chosen = recommend([_block(1.0, [1.0] * 6, [0.15] * 6, pulls=whole(0.46, 0.65)), steady])
+    assert chosen.index == 1 and not chosen.caution
+    assert "whose gradient does not sharpen the current order (1 more reach 0.75 but do)" in chosen.reason
+    assert recommend([_block(1.0, [1.0] * 6, [0.15] * 6, pulls=whole(0.46, 0.65))]).index == 0  # none steadier
 
 
 def test_the_samplers_pulls_add_up_to_the_loss_s_own_gradient():
@@ -296,3 +302,33 @@ def test_several_interpolators_are_a_block_each_with_where_the_gradient_comes_fr
     for block in blocks:
         assert [p["sampler"] for p in block["pulls"]] == ["ideal", "good", "nearby", "random", "all"]
     assert capsys.readouterr().out.count("where the gradient comes from") == 2
+
+
+def test_every_diagnose_command_the_docs_give_parses():
+    # they train for seconds to minutes, so they are not run here; each must pass the command's own
+    # parsing as written (options, taus, anchor settings, parts with parameters)
+    import argparse
+    import re
+    import shlex
+    from pathlib import Path
+
+    from metricloss.diagnostics.command import diagnose_command, parse_part, parse_taus
+
+    root = Path(__file__).parent.parent
+    parser = argparse.ArgumentParser()
+    diagnose_command(parser.add_subparsers())
+    lines = [line for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+             for line in page.read_text(encoding="utf-8").splitlines()
+             if re.match(r"^(OMP_NUM_THREADS=\d+ )?metricloss diagnose ", line)]
+    assert len(lines) >= 10
+    for line in lines:
+        words = shlex.split(line.split("#")[0])
+        args = parser.parse_args(words[words.index("diagnose"):])
+        parse_taus(args.tau)
+        for text in args.anchors or ():
+            parse_anchors(text)
+        for text in args.interpolator or ():
+            parse_part("interpolator", text, "--interpolator")
+        if args.relaxation:
+            parse_part("relaxation", args.relaxation, "--relaxation")
+        ml.get_metric(args.metric or "auc")

@@ -3,9 +3,11 @@
 The loss trains along ĝ's slope, so a setting must first get the direction right: near the
 configurations met in training (``NEAR``: Hamming fractions up to 1/128), a single flip must move
 ĝ the way it moves g in at least ``MIN_SIGN`` of the flips that move g (the sign agreement).
-Among the blocks that do, the one whose ĝ is closest to g there (the lowest mean gap) is
-recommended: its loss value also means what the metric means. When no block reaches
-``MIN_SIGN``, the one with the best sign agreement is.
+Where some of those blocks have a gradient that points no more toward the hard binaries than
+toward b* (``pulls.py``), the others are left out: a gradient that sharpens the current order
+trains the order the model already has. Among the blocks left, the one whose ĝ is closest to g
+there (the lowest mean gap) is recommended: its loss value also means what the metric means.
+When no block reaches ``MIN_SIGN``, the one with the best sign agreement is.
 
 The two criteria pull the temperature from both sides. A temperature far below the scores'
 scale saturates the relaxed binaries: ĝ sits at the corners, where it is close to g, but a binary
@@ -58,10 +60,17 @@ def recommend(blocks) -> Recommendation | None:
     block = blocks[0]
     fractions = ", ".join(row.label for row in block.tracking.rows if row.fraction <= NEAR)
     passing = [s for s in scored if s[1] >= MIN_SIGN]
+    # Single flips that move g can be a handful (MRR moves with the comparisons above one item); the
+    # whole gradient's direction is measured over every binary, so a block whose gradient sharpens
+    # the current order gives way to one that passes the signs without doing so.
+    steady = [s for s in passing if sharpening(blocks[s[0]]) is None]
+    passing, left_out = (steady, len(passing) - len(steady)) if steady else (passing, 0)
     if passing:
         index, sign, gap = min(passing, key=lambda s: (s[2], s[0]))
         reason = (f"sign agreement {sign:.3f} (at least {MIN_SIGN}) and the lowest gap, {gap:.4f}, of the "
                   f"{len(passing)} of {len(blocks)} blocks that reach {MIN_SIGN} (means over distances {fractions})"
+                  + (f" and whose gradient does not sharpen the current order ({left_out} more reach "
+                     f"{MIN_SIGN} but do)" if left_out else "")
                   if len(blocks) > 1 else
                   f"sign agreement {sign:.3f} (at least {MIN_SIGN}) and gap {gap:.4f} (means over distances "
                   f"{fractions}); give several --tau values to compare")
@@ -75,8 +84,8 @@ def recommend(blocks) -> Recommendation | None:
     if not math.isnan(stuck) and stuck > STUCK_WARNING:
         cautions.append(f"{stuck:.0%} of the binaries on the wrong side of b* are saturated "
                         f"(|h| > {NEARLY_SATURATED}): they get almost no gradient; a larger tau gives them some")
-    whole = next((p for p in block.tracking.pulls if p.sampler == WHOLE), None)
-    if whole is not None and whole.toward_hard > max(whole.toward_ideal, 0.0) + SHARPENING_MARGIN:
+    whole = sharpening(block)
+    if whole is not None:
         cautions.append(f"the loss's gradient points more toward the current hard binaries (cosine "
                         f"{whole.toward_hard:.2f}) than toward b* ({whole.toward_ideal:.2f}): it sharpens the current "
                         "order, right or wrong; compare a sharper interpolator, e.g. --interpolator "
@@ -86,6 +95,15 @@ def recommend(blocks) -> Recommendation | None:
                         "there; a smaller tau sharpens it")
     return Recommendation(index=index, tau=block.tau, sign_agreement=sign, gap=gap, code=code_line(block),
                           reason=reason, caution="; ".join(cautions))
+
+
+def sharpening(block):
+    """The block's whole-gradient row when it points more toward the hard binaries than toward b*
+    (by ``SHARPENING_MARGIN``), else None."""
+    whole = next((p for p in getattr(block.tracking, "pulls", ()) if p.sampler == WHOLE), None)
+    if whole is not None and whole.toward_hard > max(whole.toward_ideal, 0.0) + SHARPENING_MARGIN:
+        return whole
+    return None
 
 
 def code_line(block) -> str:
