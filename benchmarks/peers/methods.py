@@ -142,11 +142,6 @@ def libauc_missing() -> str | None:
     return None
 
 
-def _positive_share(train: Split) -> float:
-    labels = train.targets[0]
-    return float((labels == 1).float().mean())
-
-
 def _libauc_aucm(setup: Setup, sampler_share: float | None = None) -> Trainer:
     """AUC-M loss (Yuan et al., ICCV 2021), its version 1 with the class prior ``p`` fixed to the
     training split's share of positives (``auto=False``: LibAUC would otherwise re-estimate ``p``
@@ -157,7 +152,7 @@ def _libauc_aucm(setup: Setup, sampler_share: float | None = None) -> Trainer:
     from libauc.optimizers import PESG
 
     problem = setup.problem
-    share = _positive_share(setup.train) if sampler_share is None else sampler_share
+    share = float((setup.train.targets[0] == 1).float().mean()) if sampler_share is None else sampler_share
     loss_fn = AUCMLoss(margin=1.0, imratio=share, device=setup.device)
     optimizer = PESG(setup.model.parameters(), loss_fn=loss_fn, lr=setup.lr, verbose=False, device=setup.device)
 
@@ -231,6 +226,8 @@ add(uniloss_row("uniloss_auc_margin", "auc", margin=1.0))
 add(uniloss_row("uniloss_auc_balanced25", "auc", sampler="balanced:0.25"))
 add(uniloss_row("uniloss_auc_tau4", "auc", sampler="balanced:0.25", relaxation=ml.sigmoid(tau=4.0)))
 add(uniloss_row("uniloss_auc_tau025", "auc", sampler="balanced:0.25", relaxation=ml.sigmoid(tau=0.25)))
+add(uniloss_row("uniloss_auc_power4", "auc", interpolator=ml.inverse_distance(power=4.0)))
+add(uniloss_row("uniloss_ap_power4", "average_precision", interpolator=ml.inverse_distance(power=4.0)))
 add(uniloss_row("uniloss_iou", "iou", kinds=("segmentation",), default=True,
                 description="UniLoss('iou') on the batch's per-pixel logits, flattened, with the problem's SGD"))
 # Learning to rank: every row with the ltr task's Adam; ``ranking.py`` has the losses' papers and
