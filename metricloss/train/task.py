@@ -68,7 +68,9 @@ class Settings:
     """A task's default hyper-parameters, overridable from the CLI.
 
     A task's own ``settings`` are the paper's for its real data set; the bundled and synthetic data
-    carry smaller ones (``Data.settings``). docs/results.md gives each task's and what they reach.
+    carry smaller ones (``Data.settings``). ``per_metric`` changes some of them for one metric the
+    task trains (``{"mrr": {"uniloss_lr": 3e-3}}``); ``Task.settings_for(data, metric)`` applies
+    it. docs/results.md gives each task's and what they reach.
     """
 
     epochs: int
