@@ -13,6 +13,7 @@ from metricloss.diagnostics import FRACTIONS, diagnose, track
 from metricloss.diagnostics.command import parse_anchors
 from metricloss.diagnostics.ranks import spearman
 from metricloss.diagnostics.draws import flip_count, flip_masks
+from doc_commands import documented_invocations
 
 
 def auc_batches(seed: int, count: int = 3, size: int = 24, margin: float = 1.5):
@@ -305,25 +306,12 @@ def test_several_interpolators_are_a_block_each_with_where_the_gradient_comes_fr
 
 
 def test_every_diagnose_command_the_docs_give_parses():
-    # they train for seconds to minutes, so they are not run here; each must pass the command's own
-    # parsing as written (options, taus, anchor settings, parts with parameters)
-    import argparse
-    import re
-    import shlex
-    from pathlib import Path
-
+    # each must pass the command's own parsing as written (taus, anchor settings, parts with parameters)
     from metricloss.diagnostics.command import diagnose_command, parse_part, parse_taus
 
-    root = Path(__file__).parent.parent
-    parser = argparse.ArgumentParser()
-    diagnose_command(parser.add_subparsers())
-    lines = [line for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]
-             for line in page.read_text(encoding="utf-8").splitlines()
-             if re.match(r"^(OMP_NUM_THREADS=\d+ )?metricloss diagnose ", line)]
-    assert len(lines) >= 10
-    for line in lines:
-        words = shlex.split(line.split("#")[0])
-        args = parser.parse_args(words[words.index("diagnose"):])
+    invocations = documented_invocations("diagnose", diagnose_command)
+    assert len(invocations) >= 10
+    for line, args in invocations:
         parse_taus(args.tau)
         for text in args.anchors or ():
             parse_anchors(text)

@@ -2,11 +2,7 @@
 validation, the Lovász hinge is the paper's, bad options are refused with exit code 2. LibAUC is
 optional: the tests that train its methods are skipped without it."""
 
-import argparse
 import json
-import re
-import shlex
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,6 +14,7 @@ from metricloss_benchmarks.peers.lovasz import jaccard_prefix_losses, lovasz_ext
 from metricloss_benchmarks.peers.options import plan_from
 from metricloss_benchmarks.peers.problems import blob_images, digits_problem, subsample_positives
 from metricloss_benchmarks.peers.runner import select
+from doc_commands import documented_invocations
 from peer_steps import refused_before_writing, step_moves_the_model
 
 
@@ -231,17 +228,8 @@ def test_a_warm_start_row_trains_its_first_epochs_with_the_usual_loss(tmp_path):
 
 
 def test_every_peers_command_the_docs_give_is_a_valid_plan():
-    # the commands that reproduce docs/results.md take minutes to hours: they are not run here, but
     # each must name existing methods and problems and pass the option checks as written
-    root = Path(__file__).parent.parent
-    parser = argparse.ArgumentParser()
-    peers_command(parser.add_subparsers())
-    lines = [line for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]
-             for line in page.read_text(encoding="utf-8").splitlines()
-             if re.match(r"^(OMP_NUM_THREADS=\d+ )?metricloss peers ", line)]
-    assert len(lines) >= 10
-    for line in lines:
-        words = shlex.split(line.split("#")[0])
-        arguments = words[words.index("peers"):]
-        plan = plan_from(parser.parse_args(arguments))
-        assert plan.problems, line
+    invocations = documented_invocations("peers", peers_command)
+    assert len(invocations) >= 10
+    for line, args in invocations:
+        assert plan_from(args).problems, line
