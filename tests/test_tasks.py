@@ -272,3 +272,15 @@ def _one_uniloss_epoch_of_the_binary_task(seed: int) -> tuple[float, float]:
 def test_uniloss_learns_the_binary_task_on_the_bundled_digits(seed):
     before, after = _one_uniloss_epoch_of_the_binary_task(seed)
     assert after > 0.9 and after > before + 0.5, (before, after)
+
+
+@pytest.mark.parametrize("per_metric, message", [
+    ({"mrr": {"uniloss_rate": 3e-3}}, "with uniloss_rate, which are not fields; the fields are batch_size, epochs"),
+    ({"mrr": 3e-3}, "must map a metric's name to a dict of Settings fields, got 0.003"),
+])
+def test_a_metric_s_own_settings_must_name_settings_fields(per_metric, message):
+    from metricloss.train.task import Settings
+
+    with pytest.raises(ml.InputError) as raised:
+        Settings(epochs=1, batch_size=2, lr=0.1, per_metric=per_metric)
+    assert message in str(raised.value)

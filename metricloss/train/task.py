@@ -89,6 +89,17 @@ class Settings:
     # UniLoss of MRR on the generated ranking set wants a sharper interpolator than NDCG@10 does.
     per_metric: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # A task author's typo would otherwise surface only when someone trains that metric.
+        own = {item.name for item in dataclasses.fields(self)} - {"per_metric"}
+        for metric, changed in self.per_metric.items():
+            unknown = sorted(set(changed) - own) if isinstance(changed, dict) else None
+            if unknown is None or unknown:
+                raise InputError(
+                    f"Settings(per_metric={{{metric!r}: ...}}) must map a metric's name to a dict of Settings "
+                    f"fields, got {changed!r}" + (f" with {', '.join(unknown)}, which are not fields" if unknown else "")
+                    + f"; the fields are {', '.join(sorted(own))}")
+
 
 @dataclass(frozen=True)
 class Report:
