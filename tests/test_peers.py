@@ -44,6 +44,25 @@ def test_smoke_run_writes_the_results_the_table_and_the_plot(tmp_path, capsys):
     assert "| uniloss_auc |" in capsys.readouterr().out
 
 
+def test_weight_decay_reaches_every_sgd_method_and_is_recorded(tmp_path):
+    out = tmp_path / "decay"
+    assert main(["peers", "--smoke", "--methods", "bce,uniloss_ap", "--weight-decay", "1e-3", "--out", str(out)]) == 0
+    results, table = _outputs(out)
+    assert {r["optimizer"] for r in results["runs"]} == {"SGD(momentum=0.5, weight_decay=0.001)"}
+    assert results["problems"]["digits-8"]["optimizer"] == "SGD with momentum 0.5 and weight decay 0.001"
+    assert "--weight-decay 0.001" in results["command"] and "weight decay 0.001" in table
+    # the decay is SGD's own: the trainer's optimizer holds it
+    from metricloss_benchmarks.peers.methods import METHODS, Setup
+
+    problem = digits_problem(8)
+    data = problem.load(0)
+    model = problem.model(data)
+    for decay in (0.0, 1e-3):
+        trainer = METHODS["uniloss_ap"].build(Setup(problem, model, data.train, lr=0.1, seed=0,
+                                                    device=torch.device("cpu"), weight_decay=decay))
+        assert [group["weight_decay"] for group in trainer.optimizer.param_groups] == [decay]
+
+
 def test_libauc_methods_are_skipped_with_a_note_when_it_does_not_import(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(method_table, "libauc_missing", lambda: "ModuleNotFoundError: No module named 'libauc'")
     out = tmp_path / "peers"
@@ -178,6 +197,10 @@ def test_the_positive_fraction_subsamples_the_training_positives():
     (["--positive-fraction", "1.5"], "--positive-fraction must be in (0, 1], got 1.5"),
     (["--seeds", "0"], "--seeds must be at least 1"),
     (["--problem", "blobs", "--methods", "libauc_ap"], "do not apply to --problem blobs"),
+    (["--weight-decay=-1e-3"], "--weight-decay must be a number of at least 0 (SGD's L2 penalty), got -0.001"),
+    (["--weight-decay", "nan"], "--weight-decay must be a number of at least 0"),
+    (["--problem", "ltr", "--weight-decay", "1e-3"], "--weight-decay applies to the problems trained by SGD"),
+    (["--problem", "all", "--weight-decay", "1e-3"], "--problem all includes ltr"),
 ])
 def test_bad_options_are_refused_with_exit_code_2(options, message, tmp_path, capsys):
     refused_before_writing(options, message, tmp_path / "unused", capsys)

@@ -90,6 +90,9 @@ def peers_command(commands) -> None:
     peers.add_argument("--batch-size", type=int, default=None,
                        help="batch size, in queries on ltr (default: the problem's, 16 on digits and on ltr's "
                             "generated set)")
+    peers.add_argument("--weight-decay", type=float, default=None,
+                       help="digits and blobs: SGD's weight decay for every method trained by SGD (LibAUC's "
+                            "optimizers keep their own; default: 0)")
     peers.add_argument("--select-on", default=None,
                        help="ltr: the validation metric that chooses every method's lr, one of "
                             f"{', '.join(ltr_reports())} (default: {SELECT_ON})")
@@ -125,7 +128,8 @@ def _describe_problem(problem: Problem, plan: Plan, methods: list[str]) -> dict[
     if problem.optimizer is not None:
         optimizer = problem.optimizer_label
     else:
-        optimizer = f"SGD with momentum {schedule.momentum:g}"
+        optimizer = f"SGD with momentum {schedule.momentum:g}" + (
+            f" and weight decay {plan.weight_decay:g}" if plan.weight_decay else "")
     return {
         "label": problem.label, "kind": problem.kind, "metrics": list(problem.metrics), "methods": methods,
         "lrs": list(plan.lrs_for(problem)), "select_on": select_on,

@@ -50,6 +50,7 @@ class Setup:
     lr: float
     seed: int
     device: torch.device
+    weight_decay: float = 0.0  # the SGD problems' (``--weight-decay``); LibAUC's optimizers keep their own
 
 
 # (output, labels, index) -> the batch's loss, or None when it is undefined on the batch
@@ -78,13 +79,14 @@ class Method:
 
 def problem_optimizer(setup: Setup) -> tuple[torch.optim.Optimizer, str]:
     """The problem's optimizer at the setup's learning rate: its own (the ltr task's Adam), else
-    SGD with its schedule's momentum."""
+    SGD with its schedule's momentum and the setup's weight decay."""
     problem = setup.problem
     if problem.optimizer is not None:
         return problem.optimizer(setup.model.parameters(), setup.lr), problem.optimizer_label
     momentum = problem.schedule.momentum
-    return (torch.optim.SGD(setup.model.parameters(), lr=setup.lr, momentum=momentum),
-            f"SGD(momentum={momentum:g})")
+    decay = f", weight_decay={setup.weight_decay:g}" if setup.weight_decay else ""
+    return (torch.optim.SGD(setup.model.parameters(), lr=setup.lr, momentum=momentum, weight_decay=setup.weight_decay),
+            f"SGD(momentum={momentum:g}{decay})")
 
 
 def _baseline(setup: Setup) -> Trainer:

@@ -81,6 +81,14 @@ def _check_combination(args) -> None:
             if value is not None:
                 raise InputError(f"{option} applies to the digits problem only; --problem {args.problem} does not "
                                  f"use it: leave {option} out, or use --problem digits")
+    if args.weight_decay is not None:
+        if "ltr" in chosen:
+            raise InputError(f"--weight-decay applies to the problems trained by SGD (digits, blobs); --problem "
+                             f"{args.problem} includes ltr, which trains with the ltr task's own Adam: leave "
+                             "--weight-decay out, or choose --problem digits or blobs")
+        if not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
+            raise InputError(f"--weight-decay must be a number of at least 0 (SGD's L2 penalty), got "
+                             f"{args.weight_decay:g}, e.g. --weight-decay 1e-3")
     if args.select_on is not None:
         if "ltr" not in chosen:
             raise InputError(f"--select-on applies to --problem ltr (the digits and blobs problems choose the lr on "
@@ -134,9 +142,11 @@ def plan_from(args) -> Plan:
         raise InputError("--device cuda: no CUDA device is available here; use --device cpu")
     if args.smoke:
         return Plan(tuple(problems), names, None, (0,), epochs=1, batch_size=args.batch_size,
-                    device=args.device, limit_train=SMOKE_TRAIN, smoke=True, select_on=args.select_on)
+                    device=args.device, limit_train=SMOKE_TRAIN, smoke=True, select_on=args.select_on,
+                    weight_decay=args.weight_decay or 0.0)
     return Plan(tuple(problems), names, lrs, tuple(range(args.seeds)), epochs=args.epochs,
-                batch_size=args.batch_size, device=args.device, select_on=args.select_on)
+                batch_size=args.batch_size, device=args.device, select_on=args.select_on,
+                weight_decay=args.weight_decay or 0.0)
 
 
 def command_line(args, plan: Plan) -> str:
@@ -152,6 +162,8 @@ def command_line(args, plan: Plan) -> str:
         parts.append(f"--methods {','.join(plan.methods)}")
     if plan.select_on is not None:
         parts.append(f"--select-on {plan.select_on}")
+    if plan.weight_decay:
+        parts.append(f"--weight-decay {plan.weight_decay:g}")
     if args.smoke:
         parts.append("--smoke")
     else:

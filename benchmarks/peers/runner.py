@@ -74,6 +74,7 @@ class Plan:
     limit_train: int | None = None  # keep only the first N training samples (the smoke mode)
     smoke: bool = False
     select_on: str | None = None  # ltr: the validation metric that chooses the lr (None: the problem's)
+    weight_decay: float = 0.0  # SGD's, on the digits and blobs problems
 
     def lrs_for(self, problem: Problem) -> tuple[float, ...]:
         if self.lrs is not None:
@@ -107,12 +108,13 @@ def evaluate(problem: Problem, model: torch.nn.Module, split: Split, device: tor
 
 
 def train_one(problem: Problem, data: Data, method: Method, lr: float, seed: int, epochs: int,
-              batch_size: int, device: torch.device) -> dict[str, Any]:
+              batch_size: int, device: torch.device, weight_decay: float = 0.0) -> dict[str, Any]:
     """One run: build, train for ``epochs``, evaluate; the record that results.json keeps."""
     started = time.perf_counter()
     torch.manual_seed(seed)
     model = problem.model(data).to(device)
-    trainer = method.build(Setup(problem=problem, model=model, train=data.train, lr=lr, seed=seed, device=device))
+    trainer = method.build(Setup(problem=problem, model=model, train=data.train, lr=lr, seed=seed, device=device,
+                                 weight_decay=weight_decay))
     generator = torch.Generator().manual_seed(seed)
     steps = skipped = 0
     losses: list[float] = []
@@ -174,6 +176,7 @@ class Unit:
     batch_size: int | None
     device: str
     limit_train: int | None
+    weight_decay: float = 0.0
 
 
 def run_unit(unit: Unit) -> list[dict[str, Any]]:
@@ -188,7 +191,7 @@ def run_unit(unit: Unit) -> list[dict[str, Any]]:
     epochs = unit.epochs or schedule.epochs
     batch_size = unit.batch_size or schedule.batch_size
     device = torch.device(unit.device)
-    return [train_one(problem, data, METHODS[unit.method], lr, unit.seed, epochs, batch_size, device)
+    return [train_one(problem, data, METHODS[unit.method], lr, unit.seed, epochs, batch_size, device, unit.weight_decay)
             for lr in unit.lrs]
 
 
@@ -199,7 +202,7 @@ def units(plan: Plan, methods_of: Callable[[Problem], list[Method]]) -> list[Uni
         for method in methods_of(problem):
             for seed in plan.seeds:
                 out.append(Unit(spec, method.name, seed, plan.lrs_for(problem), plan.epochs, plan.batch_size,
-                                plan.device, plan.limit_train))
+                                plan.device, plan.limit_train, plan.weight_decay))
     return out
 
 
