@@ -19,7 +19,7 @@ import torch
 from metricloss.arguments import check_folder, path_text, thread_count
 
 from . import methods as method_table
-from .ltr_problem import LTR_LRS, LTR_SMOKE_LR, SELECT_ON, ltr_reports
+from .ltr_problem import LTR_LRS, LTR_SMOKE_LR, SELECT_ON
 from .methods import LIBAUC_INSTALL, METHODS
 from .options import DEFAULT_CLASSES, DEFAULT_SEEDS, SMOKE_TRAIN, command_line, plan_from
 from .problems import SGD_LRS, SGD_SMOKE_LR, Problem
@@ -94,8 +94,8 @@ def peers_command(commands) -> None:
                        help="digits and blobs: SGD's weight decay for every method trained by SGD (LibAUC's "
                             "optimizers keep their own; default: 0)")
     peers.add_argument("--select-on", default=None,
-                       help="ltr: the validation metric that chooses every method's lr, one of "
-                            f"{', '.join(ltr_reports())} (default: {SELECT_ON})")
+                       help="ltr: the validation metric that chooses every method's lr, one of the ltr task's "
+                            f"reports, e.g. MRR (default: {SELECT_ON})")
     peers.add_argument("--out", type=path_text, default="runs/peers", help="output directory (default: %(default)s)")
     peers.add_argument("--jobs", type=int, default=1,
                        help="worker processes, one (problem, method, seed) each at a time (default: 1)")

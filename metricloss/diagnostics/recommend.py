@@ -100,7 +100,7 @@ def recommend(blocks) -> Recommendation | None:
 def sharpening(block):
     """The block's whole-gradient row when it points more toward the hard binaries than toward b*
     (by ``SHARPENING_MARGIN``), else None."""
-    whole = next((p for p in getattr(block.tracking, "pulls", ()) if p.sampler == WHOLE), None)
+    whole = next((p for p in block.tracking.pulls if p.sampler == WHOLE), None)
     if whole is not None and whole.toward_hard > max(whole.toward_ideal, 0.0) + SHARPENING_MARGIN:
         return whole
     return None
