@@ -262,7 +262,8 @@ def test_a_gradient_that_sharpens_the_current_order_gets_a_caution():
     assert recommend([_block(1.0, [1.0] * 6, [0.15] * 6, pulls=whole(0.46, 0.65))]).index == 0  # none steadier
 
 
-def test_the_samplers_pulls_add_up_to_the_loss_s_own_gradient():
+@pytest.mark.parametrize("selection", [None, ml.hardest(0.3)])
+def test_the_samplers_pulls_add_up_to_the_loss_s_own_gradient(selection):
     """Each sampler's pull holds the other samplers' distances fixed, so together they are the whole
     gradient of the loss's estimate in x: the "all" row's cosine is that gradient's, computed here
     through the loss's own interpolation. Weights and shares each sum to one over the samplers."""
@@ -273,7 +274,7 @@ def test_the_samplers_pulls_add_up_to_the_loss_s_own_gradient():
     metric = ml.get_metric("auc")
     (scores, labels), = auc_batches(2, count=1)
     parts = dict(relaxation=ml.sigmoid(), samplers=default_samplers(), interpolator=ml.inverse_distance(power=2.0),
-                 selection=None, sizes=ml.Sizes(), margin=0.0)
+                 selection=selection, sizes=ml.Sizes(), margin=0.0)
     pulls = batch_pulls(metric, scores, labels, generator=torch.Generator().manual_seed(3), **parts)
     assert [p.sampler for p in pulls] == ["ideal", "good", "nearby", "random", WHOLE]
     assert sum(p.weight for p in pulls[:-1]) == pytest.approx(1.0, rel=1e-5)
@@ -286,6 +287,8 @@ def test_the_samplers_pulls_add_up_to_the_loss_s_own_gradient():
     point = batch.relaxed.detach().requires_grad_(True)
     estimate = interpolate(batch.anchor_sets, batch.anchor_values, point, interpolator)
     gradient, = torch.autograd.grad(estimate, point)
+    if batch.selected is not None:  # what the selection holds at +-1 does not move
+        gradient = torch.zeros_like(gradient).index_copy_(0, batch.selected, gradient[batch.selected])
     toward = batch.binaries.restrict(batch.ideal.configuration).double() * 2 - 1 - point.detach().double()
     cosine = float(gradient.double() @ toward / (gradient.double().norm() * toward.norm()))
     assert pulls[-1].toward_ideal == pytest.approx(cosine, abs=1e-6)

@@ -15,6 +15,7 @@ Per batch, at the configuration met in training, for each sampler:
 - **toward b\\*** and **toward b**: the cosine of its pull, taken in the direction the loss
   descends, with ``b* - x`` and with ``b - x`` (b* and b as +-1; b*'s free face counts as
   reached). A pull toward b with little toward b* sharpens the current order, right or wrong.
+  Binaries a ``selection`` holds at their hard values get no pull: the loss cannot move them.
 
 A last row, ``all``, is the whole gradient: weight 1, ĝ as its value, and its own cosines.
 
@@ -95,6 +96,9 @@ def batch_pulls(metric: Metric, scores: torch.Tensor, *targets, relaxation: Rela
             alone = torch.cat([d if i == index else d.detach() for i, d in enumerate(distances)])[kept]
             moved = interpolator(alone, values[kept])
             pulls.append(descent * torch.autograd.grad(moved, point, retain_graph=True)[0])
+    if batch.selected is not None:  # binaries the selection holds at +-1 are constants: nothing moves them
+        movable = torch.zeros_like(point, dtype=torch.bool).index_fill_(0, batch.selected, True)
+        pulls = [pull * movable for pull in pulls]
     x = point.detach()
     toward_ideal = as_numbers(binaries.restrict(ideal.configuration), x.dtype) * 2 - 1 - x
     if ideal.free is not None:  # either side of a free binary is ideal: nothing to pull toward
