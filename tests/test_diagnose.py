@@ -263,33 +263,41 @@ def test_a_gradient_that_sharpens_the_current_order_gets_a_caution():
 
 
 @pytest.mark.parametrize("selection", [None, ml.hardest(0.3)])
-def test_the_samplers_pulls_add_up_to_the_loss_s_own_gradient(selection):
+@pytest.mark.parametrize("scores_kind", ["spread", "tied", "constant"])
+def test_the_samplers_pulls_add_up_to_the_loss_s_own_gradient(selection, scores_kind):
     """Each sampler's pull holds the other samplers' distances fixed, so together they are the whole
     gradient of the loss's estimate in x: the "all" row's cosine is that gradient's, computed here
-    through the loss's own interpolation. Weights and shares each sum to one over the samplers."""
+    through the loss's own interpolation. Weights and shares each sum to one over the samplers.
+    Scores as a collapsed model gives them too: integers from a small range, all equal."""
     from metricloss.diagnostics.pulls import WHOLE, batch_pulls
     from metricloss.loss import interpolate, prepare_batch
     from metricloss.loss.samplers import default_samplers
 
     metric = ml.get_metric("auc")
     (scores, labels), = auc_batches(2, count=1)
+    if scores_kind == "tied":
+        scores = torch.randint(0, 3, scores.shape, generator=torch.Generator().manual_seed(2)).float()
+    elif scores_kind == "constant":
+        scores = torch.zeros_like(scores)
     parts = dict(relaxation=ml.sigmoid(), samplers=default_samplers(), interpolator=ml.inverse_distance(power=2.0),
                  selection=selection, sizes=ml.Sizes(), margin=0.0)
     pulls = batch_pulls(metric, scores, labels, generator=torch.Generator().manual_seed(3), **parts)
     assert [p.sampler for p in pulls] == ["ideal", "good", "nearby", "random", WHOLE]
     assert sum(p.weight for p in pulls[:-1]) == pytest.approx(1.0, rel=1e-5)
     assert sum(p.share for p in pulls[:-1]) == pytest.approx(1.0, rel=1e-6)
-    assert pulls[0].value == 1.0 and pulls[0].toward_ideal == pytest.approx(1.0)  # b*'s copies pull straight at it
     interpolator = parts.pop("interpolator")
     batch = prepare_batch(metric, scores, labels, generator=torch.Generator().manual_seed(3),
                           **{**parts, "sizes": ml.Sizes(dense=0)})
-    assert batch.ideal.free is None
+    if batch.ideal.free is None and batch.selected is None:  # b*'s copies pull straight at it
+        assert pulls[0].value == 1.0 and pulls[0].toward_ideal == pytest.approx(1.0)
     point = batch.relaxed.detach().requires_grad_(True)
     estimate = interpolate(batch.anchor_sets, batch.anchor_values, point, interpolator)
     gradient, = torch.autograd.grad(estimate, point)
     if batch.selected is not None:  # what the selection holds at +-1 does not move
         gradient = torch.zeros_like(gradient).index_copy_(0, batch.selected, gradient[batch.selected])
     toward = batch.binaries.restrict(batch.ideal.configuration).double() * 2 - 1 - point.detach().double()
+    if batch.ideal.free is not None:
+        toward = toward * ~batch.binaries.restrict(batch.ideal.free)
     cosine = float(gradient.double() @ toward / (gradient.double().norm() * toward.norm()))
     assert pulls[-1].toward_ideal == pytest.approx(cosine, abs=1e-6)
     assert pulls[-1].value == pytest.approx(float(estimate.detach()), abs=1e-6)

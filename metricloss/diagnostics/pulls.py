@@ -33,9 +33,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..compiler.bool_ops import as_numbers
 from ..compiler.metric import Metric
 from ..loss import prepare_batch
+from ..loss.anchors import signs
 from ..loss.interpolators import Interpolator
 from ..loss.relaxations import Relaxation
 from ..loss.samplers import Sampler
@@ -87,33 +87,33 @@ def batch_pulls(metric: Metric, scores: torch.Tensor, *targets, relaxation: Rela
         distances = [anchors.squared_distances(point, shared) for anchors in batch.anchor_sets]
         owner = torch.cat([torch.full((d.numel(),), i, device=values.device) for i, d in enumerate(distances)])
         kept = usable.nonzero().squeeze(1)  # as the loss does: an anchor without a value lends none
-        lent = values[kept].clone().requires_grad_(True)
+        values, owner = values[kept], owner[kept]
+        lent = values.clone().requires_grad_(True)
         estimate = interpolator(torch.cat(distances)[kept], lent)
         weights = torch.autograd.grad(estimate, lent, retain_graph=True)[0]
         descent = 1.0 if metric.higher_is_better else -1.0
         pulls = []
-        for index in range(len(distances)):
+        for index in range(len(distances)):  # a handful of samplers
             alone = torch.cat([d if i == index else d.detach() for i, d in enumerate(distances)])[kept]
-            moved = interpolator(alone, values[kept])
+            moved = interpolator(alone, values)
             pulls.append(descent * torch.autograd.grad(moved, point, retain_graph=True)[0])
     if batch.selected is not None:  # binaries the selection holds at +-1 are constants: nothing moves them
         movable = torch.zeros_like(point, dtype=torch.bool).index_fill_(0, batch.selected, True)
         pulls = [pull * movable for pull in pulls]
     x = point.detach()
-    toward_ideal = as_numbers(binaries.restrict(ideal.configuration), x.dtype) * 2 - 1 - x
+    toward_ideal = signs(binaries.restrict(ideal.configuration), x.dtype) - x
     if ideal.free is not None:  # either side of a free binary is ideal: nothing to pull toward
         toward_ideal = toward_ideal * ~binaries.restrict(ideal.free)
-    toward_hard = as_numbers(binaries.restrict(binaries.hard), x.dtype) * 2 - 1 - x
+    toward_hard = signs(binaries.restrict(binaries.hard), x.dtype) - x
     norms = torch.stack([p.norm() for p in pulls])
     total = float(norms.sum())
-    kept_owner = owner[kept]
     whole = sum(pulls)
     result = []
     for index, (label, pull) in enumerate(zip(sampler_labels(samplers), pulls)):
-        mine = kept_owner == index
+        mine = owner == index
         result.append(Pull(
             sampler=label, weight=float(weights[mine].sum()),
-            value=float(values[kept][mine].mean()) if bool(mine.any()) else math.nan,
+            value=float(values[mine].mean()) if bool(mine.any()) else math.nan,
             share=float(norms[index]) / total if total > 0 else math.nan,
             toward_ideal=_cosine(pull, toward_ideal), toward_hard=_cosine(pull, toward_hard),
         ))
