@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import metricloss as ml
-from metricloss.compiler.bool_ops import cast, count, with_fast_bools
+from metricloss.compiler.bool_ops import cast, count, true_counts, with_fast_bools
 
 CALLS = [("float", (), {}), ("double", (), {}), ("half", (), {}), ("bfloat16", (), {}), ("long", (), {}),
          ("int", (), {}), ("short", (), {}), ("byte", (), {}), ("char", (), {}),
@@ -94,3 +94,17 @@ def test_built_ins_keep_their_graph_and_their_values(name):
     assert "bool_ops" not in program.g_module.code
     expected = torch.stack([as_written(c) for c in configurations])
     assert torch.equal(program.values(binaries, configurations), expected)
+
+
+@pytest.mark.parametrize("shape", [(3, 600_001), (2, 2040 * 300), (64, 100, 100), (4, 1000, 1000), (9000, 7), (5, 0)])
+@pytest.mark.parametrize("fraction", [0.0, 0.5, 1.0])
+def test_true_counts_are_the_sums_of_the_rows(shape, fraction):
+    bits = torch.rand(shape, generator=torch.Generator().manual_seed(len(shape))) < fraction
+    assert torch.equal(true_counts(bits), bits.sum(-1))
+    assert true_counts(bits).dtype == torch.int64
+
+
+def test_true_counts_of_views_that_are_not_whole_words():
+    bits = torch.rand(3, 700_003, generator=torch.Generator().manual_seed(0)) < 0.5
+    for view in (bits[:, 1:-2], bits[1:, 3:], bits.t()[5:600_000].t(), bits[:, ::2]):
+        assert torch.equal(true_counts(view), view.sum(-1))

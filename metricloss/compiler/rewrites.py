@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import torch.fx as fx
 
+from .bool_ops import true_counts
 from .ops import beats, broadcast_with, hard_only, zero_one
 
 # Recorded as single nodes (the compiler reads them), not traced through.
@@ -137,12 +138,13 @@ def _in_top_k(scores, labels, dim, k):
 def count_true(values: torch.Tensor) -> torch.Tensor:
     """``values.sum(-1)``, as a long tensor: how many entries of each row are true.
 
-    A bool row is summed in 32-bit integers (exact below 2^31 entries), which torch vectorises on
-    the CPU: two to four times faster than 16-bit sums and than widening every entry to 64 bits;
-    anything else (the float blocks of g's affine statistics) is summed as it is.
+    A bool row is counted by ``bool_ops.true_counts``: in 32-bit integers, which torch vectorises
+    on the CPU (two to four times faster than 16-bit sums and than widening every entry to 64
+    bits), or for large tensors eight bytes at a time; anything else (the float blocks of g's
+    affine statistics) is summed as it is.
     """
-    if values.dtype == torch.bool and values.shape[-1] < (1 << 31):
-        return values.sum(-1, dtype=torch.int32).long()
+    if values.dtype == torch.bool:
+        return true_counts(values)
     return values.sum(-1)
 
 
