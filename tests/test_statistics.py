@@ -25,6 +25,12 @@ def integer_counts_auc(scores, labels):
     return correct / (positives.numel() * negatives.numel())
 
 
+@ml.metric(name="every_pair_in_order")
+def every_pair_in_order(scores):
+    """A mean over every pair, the item against itself included (a dead binary)."""
+    return (scores[:, None] > scores[None, :]).float().mean()
+
+
 def _binary_batch(seed, n=120):
     generator = torch.Generator().manual_seed(seed)
     labels = (torch.rand(n, generator=generator) < 0.3).long()
@@ -56,11 +62,68 @@ def test_anchor_values_from_statistics_equal_g_on_the_anchors(name, seed):
     binaries, anchor_sets = _anchors(metric, scores, (labels,), samplers, seed)
     program = metric.compiled.program
     statistics = Statistics.of(program.affine, binaries)
-    assert statistics is not None and statistics.weights.shape[1] == binaries.restrict(binaries.hard).numel()
+    assert statistics is not None and _columns(statistics) == binaries.restrict(binaries.hard).numel()
     for anchors in anchor_sets:
         through_statistics = program.values_from_statistics(binaries, anchors.statistics(statistics))
         direct = program.values(binaries, binaries.complete(anchors.configurations(0, anchors.distinct)))
         torch.testing.assert_close(through_statistics, direct, rtol=1e-6, atol=1e-7, equal_nan=True)
+
+
+def _columns(statistics):
+    """How many live binaries ``statistics``' weights cover."""
+    return statistics.weights.shape[1] if statistics.segments is None else sum(statistics.segments)
+
+
+def _dense_weights(program, binaries):
+    """J entry by entry, by autograd on float64 copies of the own blocks (a twin reads its source)."""
+    twins = binaries.twin_blocks or (None,) * len(binaries.shapes)
+    leaves, blocks = [], []
+    for shape, twin in zip(binaries.shapes, twins):
+        if twin is None:
+            leaves.append(torch.zeros(shape, dtype=torch.float64, requires_grad=True))
+            blocks.append(leaves[-1])
+        else:
+            source = blocks[twin[0]]
+            blocks.append(1 - source if twin[1] else source)
+    values = program.affine.statistics(*blocks, *binaries.target_values)
+    rows = [torch.cat([(torch.zeros_like(leaf) if g is None else g).reshape(-1) for leaf, g in
+                       zip(leaves, torch.autograd.grad(v, leaves, retain_graph=True, allow_unused=True))])
+            for v in values]
+    return torch.stack([v.detach() for v in values]).double(), torch.stack(rows)
+
+
+# AUC is a mean of one block and its twin; the count metrics' TP, FP, FN and TN are sums over the
+# blocks of positives and of negatives, each a block of its own.
+UNIFORM = ["auc", "f1", "precision", "recall", "mcc", "balanced_accuracy"]
+
+
+@pytest.mark.parametrize("name", UNIFORM)
+@pytest.mark.parametrize("tied", [False, True])
+def test_one_weight_per_block_is_every_binary_weight(name, tied):
+    metric = get_metric(name)
+    scores, labels = _binary_batch(5)
+    if tied:  # integer scores from a small range: many comparisons are ties
+        scores = torch.randint(0, 3, scores.shape, generator=torch.Generator().manual_seed(5)).float()
+    binaries = metric.binaries(scores, labels)
+    statistics = Statistics.of(metric.compiled.program.affine, binaries)
+    assert statistics.segments is not None
+    constant, dense = _dense_weights(metric.compiled.program, binaries)
+    torch.testing.assert_close(statistics.constant, constant, rtol=0, atol=1e-15)
+    per_binary = torch.cat([w[:, None].expand(-1, n) for w, n in zip(statistics.weights.T, statistics.segments)], 1)
+    torch.testing.assert_close(per_binary, dense, rtol=1e-12, atol=0)
+
+
+def test_statistics_with_a_target_mask_or_dead_binaries_keep_a_weight_per_binary():
+    generator = torch.Generator().manual_seed(0)
+    scores, grades = torch.randn(30, generator=generator), torch.randint(0, 4, (30,), generator=generator)
+    binaries = graded_concordance.binaries(scores, grades)  # the mask varies from pair to pair
+    statistics = Statistics.of(graded_concordance.compiled.program.affine, binaries)
+    assert statistics.segments is None and statistics.weights.shape[1] == binaries.restrict(binaries.hard).numel()
+    scores, _ = _binary_batch(1, n=40)
+    binaries = every_pair_in_order.binaries(scores)
+    assert binaries.dead is not None  # an item against itself: a constant
+    statistics = Statistics.of(every_pair_in_order.compiled.program.affine, binaries)
+    assert statistics.segments is None and statistics.weights.shape[1] == binaries.restrict(binaries.hard).numel()
 
 
 def test_a_user_metric_with_a_target_mask_and_a_negation_has_statistics():

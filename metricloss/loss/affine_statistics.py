@@ -5,6 +5,11 @@ here, per batch, ``c`` and ``J`` come from autograd on the statistics module eva
 blocks, so they are exact for what the graph says. A base-plus-flips anchor then costs O(flips)
 (its base's statistics plus the flipped columns of ``J``) and a dense anchor one product with
 ``J``; the rest of ``g`` runs on the [A, F] statistics.
+
+When every binary of a block weighs the same (AUC: a mean), ``J`` is one weight per block
+(``compiler/affine_uniform.py``), found without a float copy of any block, and a dense anchor's
+statistics are its counts of true bits per block: a bool sum, or for packed anchors a histogram of
+their bytes without weights.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from dataclasses import dataclass, field
 import torch
 
 from ..compiler.affine_split import AffineSplit
+from ..compiler.affine_uniform import uniform_weights
 from ..compiler.binaries import Binaries
-from ..compiler.bool_ops import as_numbers
-from .packed import pack_rows, true_sums
+from ..compiler.bool_ops import as_numbers, true_counts
+from .packed import byte_bits, pack_rows, true_sums
 from .sizes import DEFAULT, Sizes
 
 @dataclass(frozen=True)
@@ -24,7 +30,10 @@ class Statistics:
     """One batch's affine statistics: ``s(a) = constant + weights @ a`` over the live binaries."""
 
     constant: torch.Tensor  # [F], float64
-    weights: torch.Tensor  # [F, live], float64
+    weights: torch.Tensor  # [F, live], float64; or [F, S] with ``segments``: one weight per segment
+    # The live binaries in segments of these sizes (the own blocks), each with one weight per
+    # statistic; None: ``weights`` has a column per binary.
+    segments: tuple[int, ...] | None = None
     # Statistics of the base configurations flip anchors start from, by the base's id: the ideal
     # and good anchors share b* (a pass over the binaries each time otherwise).
     _bases: dict = field(default_factory=dict, compare=False, repr=False)
@@ -34,6 +43,11 @@ class Statistics:
         """``c`` and ``J`` by autograd on float blocks, or None when a statistic is not one number
         (per-positive sums, as in AP) or the inputs refuse an op the split admitted."""
         try:
+            uniform = uniform_weights(split, binaries)
+            if uniform is not None:
+                own = [n for n, twin in zip(binaries.sizes, binaries.twin_blocks or (None,) * len(binaries.sizes))
+                       if twin is None]
+                return cls(*uniform, segments=tuple(own))
             return cls._of(split, binaries)
         except (RuntimeError, TypeError, IndexError):
             return None
@@ -85,12 +99,15 @@ class Statistics:
         except where ``kept`` ([A, f] bool) says the flip leaves the bit as it is."""
         key = id(base)
         if key not in self._bases:
-            self._bases[key] = (base, self.constant + self.weights @ as_numbers(base, torch.float64))
+            self._bases[key] = (base, self.at_points(base[None])[0])
         at_base = self._bases[key][1]
         step = 1 - 2 * base[flips].to(torch.float64)  # +1 where a false bit turns true
         if kept is not None:
             step = step.masked_fill(kept, 0)
-        return at_base + (self.weights[:, flips] * step).sum(-1).T
+        if self.segments is None:
+            return at_base + (self.weights[:, flips] * step).sum(-1).T
+        ends = torch.tensor(self.segments, device=flips.device).cumsum(0)
+        return at_base + (self.weights[:, torch.searchsorted(ends, flips, right=True)] * step).sum(-1).T
 
     def at_points(self, points: torch.Tensor, sizes: Sizes = DEFAULT) -> torch.Tensor:
         """[A, F] statistics of dense anchors ([A, live] bool): the anchors packed eight to a byte,
@@ -98,4 +115,18 @@ class Statistics:
         weights of 1/K each, as AUC's, is already off by 1e-5)."""
         if points.shape[0] == 0:
             return self.constant.expand(0, -1)
+        if self.segments is not None:
+            counts = torch.stack([true_counts(part) for part in points.split(self.segments, 1)], 1)
+            return self.constant + counts.to(torch.float64) @ self.weights.T
         return self.constant + true_sums(pack_rows(points), self.weights)[:points.shape[0]]
+
+    def at_packed(self, words: torch.Tensor, count: int, spread) -> torch.Tensor:
+        """[count, F] statistics of anchors packed eight to a byte (``packed.py``) over the live
+        binaries, or over every binary with ``spread`` putting ``J``'s columns at the live ones."""
+        if self.segments is None:
+            return self.constant + true_sums(words, spread(self.weights))[:count]
+        bits = byte_bits(words.device, torch.float64)
+        counts = torch.stack([  # [groups x 8, S]: true bits per anchor and segment, from byte counts
+            torch.cat([torch.bincount(group, minlength=256).to(torch.float64) @ bits for group in part])
+            for part in words.split(self.segments, 1)], 1)
+        return self.constant + counts[:count] @ self.weights.T

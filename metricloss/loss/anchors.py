@@ -263,7 +263,7 @@ class RandomAnchors:
 
     def statistics(self, statistics: Statistics) -> torch.Tensor:
         """[count, F]: ``c + J a`` per anchor, in float64."""
-        return statistics.constant + true_sums(self.words, self._spread(statistics.weights))[:self.count]
+        return statistics.at_packed(self.words, self.count, self._spread)
 
 
 def _over_true(points: torch.Tensor, relaxed: torch.Tensor) -> torch.Tensor:
