@@ -32,6 +32,7 @@ PY
 # METRICLOSS_TEST_DEVICE. -p no:cacheprovider: the tree may be read-only for .pytest_cache.
 METRICLOSS_TEST_DEVICE=cuda timeout 150 "$PYTHON" -m pytest -q -x -p no:cacheprovider -m "cuda or not cuda" \
     tests/test_exactness.py tests/test_exact_evaluator.py tests/test_loss.py tests/test_pckh.py tests/test_count_metrics.py \
+    tests/test_torch_compile.py \
     2>&1 | tail -n 5 | tee "$out/tests.txt"
 [[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "CUDA tests failed or timed out (see $out/tests.txt)"; status=1; }
 

@@ -19,6 +19,7 @@ from .samplers import Sampler, default_samplers
 from .sizes import DEFAULT, Sizes
 from ..compiler.goals import TOLERANCE
 from .subsampling import Selection
+from .compiled_call import compiled_loss, register
 from .gather import collective_device, gather_batch, world
 from .streams import check_same_everywhere, moved_generator, seed_from_state
 
@@ -132,6 +133,7 @@ class UniLoss(torch.nn.Module):
         self.gather = gather
         self._gather_generator: torch.Generator | None = None  # gather=True without a generator
         self._generators_checked = False
+        self.handle = register(self)  # how the compiled op finds this module
         self.reset()
 
     def reset(self) -> None:
@@ -150,7 +152,17 @@ class UniLoss(torch.nn.Module):
         (the exact metric, ``m*``, the estimate, counts). A batch on which the metric is undefined
         gives 0 (``undefined="zero"``) or raises (``"raise"``); under ``gather=True`` in a process
         group, the whole batch of every process is scored.
+
+        Under ``torch.compile`` the loss is one op of the compiled graph (``compiled_call.py``):
+        the graph around it compiles whole, even with ``fullgraph=True``, and the op runs
+        ``eager_loss``, so values, anchors and gradient are the eager ones.
         """
+        if torch.compiler.is_compiling():
+            return compiled_loss(self, scores, targets)
+        return self.eager_loss(scores, *targets)
+
+    def eager_loss(self, scores: torch.Tensor, *targets) -> torch.Tensor:
+        """``forward`` as it runs outside ``torch.compile``; the compiled op runs it too."""
         self.metric.check_tensors(scores, *targets, loss=True)  # before anything reads .device
         if self.gather and world()[1] > 1:
             scores, targets = gather_batch(scores, targets)
@@ -236,6 +248,10 @@ class UniLoss(torch.nn.Module):
         state["last"] = None  # the last batch's terms hold tensors of a graph: not part of the module
         return state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.handle = register(self)  # a copy is a module of its own
+
     def _shared_generator(self, device: torch.device) -> torch.Generator:
         """A generator in the same state on every process, so that they all draw the same anchors."""
         if self.generator is not None:
@@ -254,8 +270,8 @@ class UniLoss(torch.nn.Module):
         """Count a batch of one kind; warn on the first, so that a run is told once, not flooded."""
         setattr(self, counter, getattr(self, counter) + 1)
         if getattr(self, counter) == 1:
-            # _count <- forward <- _call_impl <- _wrapped_call_impl <- the caller's line
-            warnings.warn(message(), category, stacklevel=5)
+            # _count <- eager_loss <- forward <- _call_impl <- _wrapped_call_impl <- the caller's line
+            warnings.warn(message(), category, stacklevel=6)
 
     def extra_repr(self) -> str:
         samplers = ", ".join(f"{s.name}({', '.join(f'{k}={v}' for k, v in s.params.items())})" for s in self.samplers)
