@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import metricloss as ml
-from metricloss.compiler.bool_ops import cast, count, true_counts, with_fast_bools
+from metricloss.compiler.bool_ops import any_true, cast, count, true_counts, with_fast_bools
 
 CALLS = [("float", (), {}), ("double", (), {}), ("half", (), {}), ("bfloat16", (), {}), ("long", (), {}),
          ("int", (), {}), ("short", (), {}), ("byte", (), {}), ("char", (), {}),
@@ -108,3 +108,11 @@ def test_true_counts_of_views_that_are_not_whole_words():
     bits = torch.rand(3, 700_003, generator=torch.Generator().manual_seed(0)) < 0.5
     for view in (bits[:, 1:-2], bits[1:, 3:], bits.t()[5:600_000].t(), bits[:, ::2]):
         assert torch.equal(true_counts(view), view.sum(-1))
+
+
+def test_any_true_is_any_on_every_layout():
+    bits = torch.rand(4, 3001, generator=torch.Generator().manual_seed(1)) < 0.001
+    for view in (bits, bits[:, 1:], bits.t(), bits[::2, ::3], torch.zeros(0, dtype=torch.bool),
+                 torch.zeros(5, 7, dtype=torch.bool), torch.ones(3, dtype=torch.bool)):
+        got = any_true(view)
+        assert got.dtype == torch.bool and got.dim() == 0 and bool(got) == bool(view.any())

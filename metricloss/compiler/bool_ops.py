@@ -94,6 +94,13 @@ def true_counts(bits: torch.Tensor) -> torch.Tensor:
     return per_chunk.sum(-1).reshape(bits.shape[:-1])
 
 
+def any_true(bits: torch.Tensor) -> torch.Tensor:
+    """``bits.any()`` of a bool tensor, as a 0-d bool tensor, through its bytes: torch reduces
+    bools an element at a time on the CPU, about twenty times slower than bytes (3M: 2.5 ms
+    against 0.12 ms)."""
+    return bits.view(torch.uint8).any().view(torch.bool)
+
+
 def with_fast_bools(module: fx.GraphModule) -> fx.GraphModule:
     """A copy of ``module`` whose dtype casts go through ``cast`` and whose sums and counts
     through ``count``; ``module`` itself is unchanged (and returned when nothing is replaced)."""

@@ -38,6 +38,7 @@ from torch.func import vmap
 
 from ..errors import InputError
 from .binaries import Binaries
+from .bool_ops import any_true
 from .goals import TOLERANCE, Goal, Ideal
 from .patterns import best_pattern
 from .program import Program
@@ -229,11 +230,14 @@ def _face(binaries: Binaries, perfect: tuple[torch.Tensor, torch.Tensor]) -> tup
     gives it the ideal's value, the face stands. No rows and None when no binary is in-level.
     """
     hard, differences = perfect
+    none = hard.new_zeros(0, hard.numel()), None
+    if differences.numel() == 0 or bool(differences.abs().amin() >= 1.5):  # every level apart (AUC)
+        return none
     free = differences.abs() < 1.5
     if binaries.dead is not None:
         free = free & ~binaries.dead
-    if not bool(free.any()):
-        return hard.new_zeros(0, hard.numel()), None
+    if not bool(any_true(free)):
+        return none
     return (hard ^ (free & (differences != 0)))[None], free  # ties stay ties
 
 

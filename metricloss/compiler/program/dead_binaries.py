@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from ..bool_ops import any_true
 from .layout import flat
 
 
@@ -23,7 +24,7 @@ def dead_binaries(differences, hard, dead, twins, empty: torch.Tensor) -> torch.
     # A block's sum is finite when all its differences are (a sum that overflows only sends the
     # block to the full check), and a twin's differences are its source's.
     own = [d.detach().sum() for d, twin in zip(differences, twins) if twin is None]
-    found = [m.any() for m in dead if m is not None]
+    found = [any_true(m) for m in dead if m is not None]
     flags = torch.stack([~torch.isfinite(torch.stack(own)).all(), *found]).tolist() if own else [False]
     if not any(flags):  # one host sync: which binaries are dead
         return None
@@ -38,6 +39,6 @@ def dead_binaries(differences, hard, dead, twins, empty: torch.Tensor) -> torch.
     masks = [torch.zeros_like(h) if bad is None and mask is None else mask if bad is None
              else bad if mask is None else mask | bad for h, bad, mask in zip(hard, infinite, dead)]
     found_dead = flat(masks, empty)
-    if not any(flags[1:]) and not bool(found_dead.any()):  # a sum overflowed: every difference is finite
+    if not any(flags[1:]) and not bool(any_true(found_dead)):  # a sum overflowed: every difference is finite
         return None
     return found_dead
