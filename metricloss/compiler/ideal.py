@@ -231,9 +231,10 @@ def _face(binaries: Binaries, perfect: tuple[torch.Tensor, torch.Tensor]) -> tup
     """
     hard, differences = perfect
     none = hard.new_zeros(0, hard.numel()), None
-    if differences.numel() == 0 or bool(differences.abs().amin() >= 1.5):  # every level apart (AUC)
+    magnitude = differences.abs()
+    if differences.numel() == 0 or bool(magnitude.amin() >= 1.5):  # every level apart (AUC)
         return none
-    free = differences.abs() < 1.5
+    free = magnitude < 1.5
     if binaries.dead is not None:
         free = free & ~binaries.dead
     if not bool(any_true(free)):

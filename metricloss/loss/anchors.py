@@ -258,7 +258,10 @@ class RandomAnchors:
         if "x" not in shared:
             shared["x"] = (relaxed.square().sum(), relaxed.sum())
         squares, total = shared["x"]
-        over_true = true_sums(self.words, self._spread(relaxed))[:self.count]
+        # Over the live binaries' bytes alone: a gather of the bytes costs less than histograms of
+        # x spread over every binary (ranking batches: dead binaries are most of them).
+        words = self.words if self.live is None else self.words.index_select(1, self.live)
+        over_true = true_sums(words, relaxed)[:self.count]
         return (squares + relaxed.numel() - 2 * (2 * over_true - total)).clamp_min(0)
 
     def statistics(self, statistics: Statistics) -> torch.Tensor:
