@@ -72,6 +72,14 @@ def _pose(seed, ties=False):
     return heatmaps, (joints, torch.tensor([4.0, 6.0, 5.0]), torch.ones(3, 2, dtype=torch.bool))
 
 
+def _padded_ranking(seed, ties=False):
+    """Lists of unequal length, padded with relevance -1 (the built-ins' padding: dead binaries)."""
+    scores, (relevance,) = _ranking(seed, ties)
+    relevance[1, 5:] = -1
+    relevance[3, 7:] = -1
+    return scores, (relevance,)
+
+
 CASES = {
     "accuracy": ("accuracy", _classes),
     "topk_accuracy": ("topk_accuracy", _classes),
@@ -81,7 +89,11 @@ CASES = {
     "first_hit": (ml.metric(register=False)(first_hit), _ranking),
     "pairs_mostly_right": (ml.metric(register=False, best=1.0)(pairs_mostly_right), _ranking),
     "macro_f1_by_class": (ml.metric(register=False)(macro_f1_by_class), _classes),
+    "ndcg_at_k_padded": ("ndcg_at_k", _padded_ranking),
+    "mrr_padded": ("mrr", _padded_ranking),
 }
+# Their per-row part reads the blocks only through rank counts: flips update the counts.
+COUNTED = {"ndcg_at_5", "first_hit", "ndcg_at_k_padded", "mrr_padded", "topk_accuracy"}
 
 
 def _batch(name, seed, ties):
@@ -129,6 +141,7 @@ def test_anchor_values_through_rows_equal_g_on_the_same_anchors(name, seed, ties
     program, binaries, leading, sets, context = _anchors(metric, scores, targets, seed)
     split = program.analysis(binaries).rows
     assert split is not None, f"{name}: no row split"
+    assert (split.counted is not None) == (name in COUNTED)
     bases = {} if binaries.twin_blocks else {id(context.ideal): 1, id(context.current): 0}
     for chunk in (1 << 20, 1):  # one call of the per-row part, and one row per call
         values = values_by_rows(program, binaries, split, leading, sets, ml.Sizes(rows_chunk=chunk), bases)
@@ -274,6 +287,22 @@ def test_a_split_of_g_whose_shapes_follow_the_data_is_kept_under_its_nodes_shape
     scores, relevance = batches[2]
     program, binaries, leading, sets, _ = _anchors(mrr, scores, (relevance,), 2)
     values = values_by_rows(program, binaries, splits[2], leading, sets, ml.Sizes(), {})
+    direct = [program.values(binaries, leading)] + [
+        program.values(binaries, binaries.complete(a.configurations(0, a.distinct))) for a in sets]
+    torch.testing.assert_close(values, torch.cat(direct), rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("name", ["ndcg_at_5", "ndcg_at_k_padded"])
+def test_counts_take_a_repeated_flip_once_and_flips_of_one_row_together(name):
+    metric, scores, targets = _batch(name, 0, True)
+    program, binaries, leading, _, context = _anchors(metric, scores, targets, 0)
+    split = program.analysis(binaries).rows
+    assert split.counted is not None
+    live = binaries.live_count
+    per_row = live // split.rows if binaries.live is None else 3  # some flips share a row, some do not
+    flips = torch.tensor([[0, 0, 1], [1, 2, 1], [0, per_row, live - 1], [live - 1, live - 1, live - 1]])
+    sets = [FlipAnchors(context.current, flips), FlipAnchors(context.ideal, flips)]
+    values = values_by_rows(program, binaries, split, leading, sets, ml.Sizes(), {})
     direct = [program.values(binaries, leading)] + [
         program.values(binaries, binaries.complete(a.configurations(0, a.distinct))) for a in sets]
     torch.testing.assert_close(values, torch.cat(direct), rtol=0, atol=0, equal_nan=True)

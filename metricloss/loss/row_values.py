@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from ..compiler.binaries import Binaries
+from ..compiler.rewrites import count_true
 from ..compiler.rows import RowSplit
 from .anchors import FlipAnchors
 from .sizes import Sizes
@@ -56,6 +57,8 @@ class RowLayout:
                                         device=device, dtype=torch.long).reshape(len(sizes), slots)
         self._twin_negated = torch.tensor([[n for _, n in t] + [False] * (slots - len(t)) for t in twins],
                                           device=device, dtype=torch.bool).reshape(len(sizes), slots)
+        # Each block's last dimension: the binaries one count of ``count_true`` adds up.
+        self._last = torch.tensor([shape[-1] if len(shape) > 1 else 1 for shape in binaries.shapes], device=device)
 
     def to_rows(self, full: torch.Tensor) -> torch.Tensor:
         """[n, K] configurations -> [n * R, L] rows."""
@@ -101,6 +104,44 @@ class RowLayout:
         return changed[:, :self.width], owners, rows
 
 
+    def base_counts(self, base_full: torch.Tensor) -> list[torch.Tensor]:
+        """Per block, ``count_true`` of each of its rows for the completed configuration
+        ``base_full`` ([1, K]): [R, C] with C the block's counts per row."""
+        blocks = base_full[0].split(self.binaries.sizes)
+        return [count_true(block.reshape(shape)).reshape(self.split.rows, -1)
+                for block, shape in zip(blocks, self.binaries.shapes)]
+
+    def flipped_counts(self, base_counts: list[torch.Tensor], base_full: torch.Tensor,
+                       anchors: FlipAnchors) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The counts of the rows each anchor changes, as ``flipped_rows`` gives the rows:
+        ([P, C] per block, [P] anchor, [P] row), each row's counts the base's plus its anchor's
+        flips inside it (a flip turning a bit true adds one to the count of its item). Without
+        twins: a flip would have to reach its twins' counts too."""
+        binaries = self.binaries
+        flips = anchors.flips[:anchors.distinct]
+        count, per_anchor = flips.shape
+        new = anchors.flipped(flips)  # [A, f] the flipped bits' new values
+        full = flips if binaries.live is None else binaries.live[flips]
+        # A flip repeated within an anchor changes its bit once.
+        repeated = (flips[:, :, None] == flips[:, None, :]).tril(-1).any(2)
+        block = torch.searchsorted(self._ends, full, right=True)
+        local = full - self._starts[block]
+        per_row = self._per_row[block]
+        row, within = local // per_row, local % per_row
+        step = (new.long() - base_full[0, full].long()).masked_fill(repeated, 0)  # +1: a bit turns true
+        item = within // self._last[block]  # the count each flip changes, in its block's row
+        same_row = row[:, :, None] == row[:, None, :]  # [A, f (this row), f (every flip)]
+        rows = row.reshape(-1)
+        counts = []
+        for index, base in enumerate(base_counts):
+            mine = (block == index)[:, None] & same_row
+            changed = base[rows].reshape(count, per_anchor, -1)
+            changed.scatter_add_(2, torch.where(mine, item[:, None], 0), step[:, None] * mine)
+            counts.append(changed.reshape(count * per_anchor, -1))
+        owners = torch.arange(count, device=rows.device).repeat_interleave(per_anchor)
+        return counts, owners, rows
+
+
 def values_by_rows(program, binaries: Binaries, split: RowSplit, leading: torch.Tensor, anchor_sets, sizes: Sizes,
                    bases: dict[int, int]) -> torch.Tensor | None:
     """g at [*leading, *each set's distinct anchors] through the row split; None if its rest
@@ -123,6 +164,7 @@ def values_by_rows(program, binaries: Binaries, split: RowSplit, leading: torch.
 
     segments = [whole(binaries.pin_dead(leading))]
     base_frontiers: dict[int, tuple] = {}
+    base_counts: dict[int, list] = {}
     for anchors in anchor_sets:
         if not isinstance(anchors, FlipAnchors):
             full_rows = anchors.full_rows(binaries)
@@ -140,10 +182,17 @@ def values_by_rows(program, binaries: Binaries, split: RowSplit, leading: torch.
         if anchors.flips.shape[1] == 0:
             segments.append(tuple(v[None] for v in base))
             continue
-        changed, owners, rows = layout.flipped_rows(layout.to_rows(base_full), anchors)
-        parts = [program.frontier(binaries, split, changed[start:start + rows_per_call], rows[start:start + rows_per_call])
-                 for start in range(0, changed.shape[0], rows_per_call)]
-        changed_frontier = [torch.cat(v) for v in zip(*parts)]
+        if split.counted is not None and not binaries.twin_blocks:  # ranks: the base's counts plus the flips
+            if key not in base_counts:
+                base_counts[key] = layout.base_counts(base_full)
+            counts, owners, rows = layout.flipped_counts(base_counts[key], base_full, anchors)
+            changed_frontier = program.frontier_from_counts(binaries, split, counts, rows)
+        else:
+            changed, owners, rows = layout.flipped_rows(layout.to_rows(base_full), anchors)
+            parts = [program.frontier(binaries, split, changed[start:start + rows_per_call],
+                                      rows[start:start + rows_per_call])
+                     for start in range(0, changed.shape[0], rows_per_call)]
+            changed_frontier = [torch.cat(v) for v in zip(*parts)]
         frontier = []
         for base_value, new in zip(base, changed_frontier):
             value = base_value.expand(anchors.distinct, *base_value.shape).clone()

@@ -180,6 +180,15 @@ class Program:
         with torch.no_grad():
             return tuple(split.part.forward(*blocks, *binaries.target_values, rows))
 
+    def frontier_from_counts(self, binaries: Binaries, split: RowSplit, counts: list[torch.Tensor],
+                             rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """g's per-row part from each block's counts of the batch's rows ``rows`` ([P]; each
+        count tensor [P, C], C the block's ``count_true`` values per row): the frontier, as
+        ``frontier`` gives it from those rows' binaries (``split.counted``)."""
+        shaped = [c.reshape(c.shape[0], *shape[1:-1]) for c, shape in zip(counts, binaries.shapes)]
+        with torch.no_grad():
+            return tuple(split.counted.forward(*shaped, *binaries.target_values, rows))
+
     def values_from_frontier(self, binaries: Binaries, split: RowSplit,
                              frontier: tuple[torch.Tensor, ...]) -> torch.Tensor | None:
         """g at each of A configurations given by their frontiers ([A, R, ...] each) through the

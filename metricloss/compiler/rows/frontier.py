@@ -16,6 +16,7 @@ import torch.fx as fx
 
 from .. import ops
 from ..bool_ops import with_fast_bools
+from .counted import counted_part
 from .dimensions import RowDimensions, RowSplitRefused
 from .op_kinds import op_key
 from .part_ops import FASTER, select_rows
@@ -34,6 +35,9 @@ class RowSplit:
     part: fx.GraphModule  # (blocks [P, ...]..., targets..., rows [P] or None) -> frontier, rows first
     rest: fx.GraphModule  # (frontier [R, ...]..., targets...) -> the metric
     frontier_shapes: tuple[torch.Size, ...]  # each frontier value's shape for R rows, rows first
+    # ``part`` after its blocks' counts, when it reads each block only through ``count_true``
+    # (counted.py): (counts [P, ...]..., targets..., rows) -> the frontier. None otherwise.
+    counted: fx.GraphModule | None = None
 
 
 def row_split(g_module: fx.GraphModule, block_count: int, blocks: list[torch.Tensor],
@@ -68,12 +72,14 @@ def _cut(walk: RowDimensions, g_module: fx.GraphModule, blocks, own) -> RowSplit
         raise RowSplitRefused("the frontier is not much smaller than the binaries")
     shapes = tuple(torch.Size((walk.rows, *[s for i, s in enumerate(walk.seen[n].shape) if i != walk.row[n]]))
                    for n in frontier)
+    part = with_fast_bools(fx.GraphModule(g_module, _part_graph(walk, frontier)))
     return RowSplit(
         rows=walk.rows,
         row_sizes=tuple(b.numel() // walk.rows for b in blocks),
-        part=with_fast_bools(fx.GraphModule(g_module, _part_graph(walk, frontier))),
+        part=part,
         rest=with_fast_bools(fx.GraphModule(g_module, _rest_graph(walk, frontier, output))),
         frontier_shapes=shapes,
+        counted=counted_part(part, len(blocks)) if all(b.dim() >= 2 for b in blocks) else None,
     )
 
 
