@@ -260,7 +260,7 @@ class RandomAnchors:
         squares, total = shared["x"]
         # Over the live binaries' bytes alone: a gather of the bytes costs less than histograms of
         # x spread over every binary (ranking batches: dead binaries are most of them).
-        words = self.words if self.live is None else self.words.index_select(1, self.live)
+        words = self.words if self.live is None else self.words.gather(1, self.live.expand(self.words.shape[0], -1))
         over_true = true_sums(words, relaxed)[:self.count]
         return (squares + relaxed.numel() - 2 * (2 * over_true - total)).clamp_min(0)
 
