@@ -40,8 +40,9 @@ class Statistics:
 
     @classmethod
     def of(cls, split: AffineSplit, binaries: Binaries) -> Statistics | None:
-        """``c`` and ``J`` by autograd on float blocks, or None when a statistic is not one number
-        (per-positive sums, as in AP) or the inputs refuse an op the split admitted."""
+        """``c`` and ``J``: one weight per own block when every binary of a block weighs alike
+        (``uniform_weights``), else by autograd on float blocks; None when a statistic is not one
+        number (per-positive sums, as in AP) or the inputs refuse an op the split admitted."""
         try:
             uniform = uniform_weights(split, binaries)
             if uniform is not None:
@@ -125,6 +126,7 @@ class Statistics:
         binaries, or over every binary with ``spread`` putting ``J``'s columns at the live ones."""
         if self.segments is None:
             return self.constant + true_sums(words, spread(self.weights))[:count]
+        # Segments come only without dead binaries, and then the words cover the live ones alone.
         bits = byte_bits(words.device, torch.float64)
         counts = torch.stack([  # [groups x 8, S]: true bits per anchor and segment, from byte counts
             torch.cat([torch.bincount(group, minlength=256).to(torch.float64) @ bits for group in part])
