@@ -113,6 +113,19 @@ def test_one_weight_per_block_is_every_binary_weight(name, tied):
     torch.testing.assert_close(per_binary, dense, rtol=1e-12, atol=0)
 
 
+@pytest.mark.parametrize("name", UNIFORM)
+def test_every_block_weights_give_g_at_the_hard_binaries_ties_included(name):
+    metric = get_metric(name)
+    _, labels = _binary_batch(6)
+    scores = torch.randint(0, 3, labels.shape, generator=torch.Generator().manual_seed(6)).float()
+    binaries = metric.binaries(scores, labels)
+    program = metric.compiled.program
+    statistics = Statistics.of(program.affine, binaries)
+    hard = binaries.hard[None]
+    torch.testing.assert_close(program.values_from_statistics(binaries, statistics.at_configurations(hard)),
+                               program.values(binaries, hard), rtol=1e-6, atol=1e-7)
+
+
 def test_statistics_with_a_target_mask_or_dead_binaries_keep_a_weight_per_binary():
     generator = torch.Generator().manual_seed(0)
     scores, grades = torch.randn(30, generator=generator), torch.randint(0, 4, (30,), generator=generator)
@@ -158,9 +171,12 @@ def test_pckh_has_no_affine_split():
     assert get_metric("pckh").compiled.program.affine is None
 
 
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
 @pytest.mark.parametrize("name", ["auc", "f1", "graded_concordance"])
-def test_the_loss_is_the_same_through_statistics_as_through_g(name):
+def test_the_loss_is_the_same_through_statistics_as_through_g(name, ties):
     scores, labels = _binary_batch(3, n=60)
+    if ties:  # the hard configuration's twin blocks (AUC's > and >=) then differ from each other
+        scores = torch.randint(0, 3, (60,), generator=torch.Generator().manual_seed(3)).float()
     if name == "graded_concordance":
         labels = torch.randint(0, 4, (60,), generator=torch.Generator().manual_seed(3))
 
@@ -183,7 +199,8 @@ def test_statistics_that_disagree_with_g_are_not_used_on_that_batch(monkeypatch)
     )
     scores, labels = _binary_batch(4)
     reference = ml.UniLoss(metric, generator=torch.Generator().manual_seed(0))(scores, labels)
-    monkeypatch.setattr(Statistics, "at_points", lambda self, points, sizes: self.constant.expand(len(points), -1) + 0.25)
+    monkeypatch.setattr(Statistics, "at_points", lambda self, points, sizes=None: self.constant.expand(len(points), -1) + 0.25)
+    monkeypatch.setattr(Statistics, "at_configurations", lambda self, rows: self.constant.expand(len(rows), -1) + 0.25)
     loss_fn = ml.UniLoss(metric, generator=torch.Generator().manual_seed(0), sizes=ml.Sizes(dense=0))
     loss = loss_fn(scores, labels)
     assert loss_fn.last.path == "chunked"  # g itself saw every anchor

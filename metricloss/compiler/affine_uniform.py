@@ -11,7 +11,7 @@ and quotients by numbers, reshapes and expansions, and reductions over every ent
 whose entries all equal ``z`` stays a tensor whose entries all equal one number, and the graph
 can run on that number alone: a block is a ``Level`` (one 0-d value and the shape it stands
 for), and a full sum is the value times the number of entries. ``c`` is the statistics at
-``z = 0`` and the weight of each binary of block ``o`` is ``ds/dz_o`` over its size, by
+``z = 0`` and the weight of each binary of block ``b`` is ``ds/dz_b`` over its size, by
 autograd on a few 0-d leaves. Any other op on a block (indexing, a per-row sum, a product with a
 target mask) leaves ``J`` to the dense path.
 """
@@ -47,26 +47,17 @@ _FULL_REDUCTIONS = {"sum": lambda value, size: value * size, "mean": lambda valu
 
 
 def uniform_weights(split: AffineSplit, binaries) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(``c`` [F], weights [F, own blocks]) of ``binaries``' statistics, or None when a statistic
-    is not one number or weighs some block's binaries unequally. Only without dead binaries: a
-    dead binary sits at its hard value, and its twin's weight no longer adds to it."""
+    """(``c`` [F], weights [F, blocks]) of ``binaries``' statistics, every block a variable of its
+    own (a twin too: its bits differ from its source's at ties in the hard configuration), so
+    that ``s(a) = c + weights @ (true bits of each block of a)`` for any configuration ``a``; or
+    None when a statistic is not one number or weighs some block's binaries unequally. Only
+    without dead binaries: anchors pin those to their hard values, which this form does not see."""
     if binaries.dead is not None:
         return None
     device = binaries.hard.device
-    twins = binaries.twin_blocks or (None,) * len(binaries.shapes)
-    leaves: list[torch.Tensor] = []
-    sources: list[torch.Tensor] = []
-    blocks: list[Level] = []
-    sizes: list[int] = []
+    leaves = [torch.zeros((), dtype=torch.float64, device=device, requires_grad=True) for _ in binaries.shapes]
     with torch.enable_grad():  # the loss calls this under no_grad
-        for shape, twin in zip(binaries.shapes, twins):
-            if twin is None:
-                leaves.append(torch.zeros((), dtype=torch.float64, device=device, requires_grad=True))
-                sizes.append(math.prod(shape))
-                sources.append(leaves[-1])
-            else:
-                sources.append(1 - sources[twin[0]] if twin[1] else sources[twin[0]])
-            blocks.append(Level(sources[-1], torch.Size(shape)))
+        blocks = [Level(leaf, torch.Size(shape)) for leaf, shape in zip(leaves, binaries.shapes)]
         try:
             values = _Uniform(split.statistics).run(*blocks, *binaries.target_values)
         except NotUniform:
@@ -80,8 +71,8 @@ def uniform_weights(split: AffineSplit, binaries) -> tuple[torch.Tensor, torch.T
             grads = torch.autograd.grad(value, leaves, retain_graph=index + 1 < len(values), allow_unused=True)
             totals.append(torch.stack([torch.zeros((), dtype=torch.float64, device=device) if g is None else g
                                        for g in grads]))
-    weights = torch.stack(totals).to(torch.float64) / torch.tensor(sizes, dtype=torch.float64, device=device)
-    return torch.stack([v.detach() for v in values]).to(torch.float64), weights
+    sizes = torch.tensor([math.prod(shape) for shape in binaries.shapes], dtype=torch.float64, device=device)
+    return torch.stack([v.detach() for v in values]).to(torch.float64), torch.stack(totals).to(torch.float64) / sizes
 
 
 class _Uniform(fx.Interpreter):

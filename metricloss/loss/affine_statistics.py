@@ -34,6 +34,9 @@ class Statistics:
     # The live binaries in segments of these sizes (the own blocks), each with one weight per
     # statistic; None: ``weights`` has a column per binary.
     segments: tuple[int, ...] | None = None
+    # With segments: (constant [F], weights [F, blocks], block sizes) over every block, twins as
+    # variables of their own, for configurations given over all K binaries (``at_configurations``).
+    every_block: tuple | None = None
     # Statistics of the base configurations flip anchors start from, by the base's id: the ideal
     # and good anchors share b* (a pass over the binaries each time otherwise).
     _bases: dict = field(default_factory=dict, compare=False, repr=False)
@@ -46,12 +49,36 @@ class Statistics:
         try:
             uniform = uniform_weights(split, binaries)
             if uniform is not None:
-                own = [n for n, twin in zip(binaries.sizes, binaries.twin_blocks or (None,) * len(binaries.sizes))
-                       if twin is None]
-                return cls(*uniform, segments=tuple(own))
+                return cls._folded(*uniform, binaries)
             return cls._of(split, binaries)
         except (RuntimeError, TypeError, IndexError):
             return None
+
+    @classmethod
+    def _folded(cls, constant: torch.Tensor, weights: torch.Tensor, binaries: Binaries) -> Statistics:
+        """Per-block weights with each twin's folded into its source's: an anchor's twin copies its
+        source (negated: ``1 - b``, whose true bits are the block's size minus the source's)."""
+        twins = binaries.twin_blocks or (None,) * len(binaries.shapes)
+        own = [index for index, twin in enumerate(twins) if twin is None]
+        folded, shift = weights[:, own].clone(), constant.clone()
+        for index, twin in enumerate(twins):
+            if twin is not None:
+                source, negated = twin
+                folded[:, own.index(source)] += -weights[:, index] if negated else weights[:, index]
+                if negated:
+                    shift += weights[:, index] * binaries.sizes[index]
+        return cls(shift, folded, segments=tuple(binaries.sizes[i] for i in own),
+                   every_block=(constant, weights, tuple(binaries.sizes)))
+
+    def at_configurations(self, configurations: torch.Tensor) -> torch.Tensor | None:
+        """[A, F] statistics of configurations over all K binaries ([A, K] bool), twins as they are
+        (the hard configuration's twins differ from their sources at ties); None without
+        ``every_block``."""
+        if self.every_block is None:
+            return None
+        constant, weights, sizes = self.every_block
+        counts = torch.stack([true_counts(part) for part in configurations.split(sizes, 1)], 1)
+        return constant + counts.to(torch.float64) @ weights.T
 
     @classmethod
     def _of(cls, split: AffineSplit, binaries: Binaries) -> Statistics | None:

@@ -121,9 +121,11 @@ def _values_from_statistics(program, binaries, leading, head, anchor_sets, sizes
     statistics = None if program.affine is None else Statistics.of(program.affine, binaries)
     if statistics is None:
         return None
-    at_leading = statistics.at_points(binaries.restrict(leading), sizes)
-    for base, row in bases:  # flip sets based on the hard or ideal binaries start from these
-        statistics.share_base(base, at_leading[row])
+    at_leading = statistics.at_configurations(leading)  # twins as they are: ties in the hard binaries
+    if at_leading is None:  # a weight per live binary: the leading rows' own bits
+        at_leading = statistics.at_points(binaries.restrict(leading), sizes)
+        for base, row in bases:  # flip sets based on the hard or ideal binaries start from these
+            statistics.share_base(base, at_leading[row])
     rows = torch.cat([at_leading] + [anchors.statistics(statistics) for anchors in anchor_sets])
     values = program.values_from_statistics(binaries, rows)
     if values is None or not torch.allclose(values[:len(head)], head, rtol=1e-5, atol=1e-7, equal_nan=True):
