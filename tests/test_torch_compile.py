@@ -16,6 +16,12 @@ def _binary(seed, n):
     return torch.randn(n, generator=generator), labels
 
 
+def _tied(seed, n):
+    """Integer scores from a small range: most pairs are ties, which AUC counts one half."""
+    scores, labels = _binary(seed, n)
+    return torch.randint(0, 3, (n,), generator=torch.Generator().manual_seed(seed)).float(), labels
+
+
 def _ranking(seed):
     generator = torch.Generator().manual_seed(seed)
     relevance = torch.randint(0, 4, (16, 60), generator=generator)
@@ -33,6 +39,7 @@ def _loss_and_gradient(loss_fn, scores, *targets):
 @pytest.mark.parametrize("name, batch, path", [
     ("auc", lambda seed: _binary(seed, 300), "statistics"),  # B=300: anchors through the statistics
     ("auc", lambda seed: _binary(seed, 16), "dense"),
+    ("auc", lambda seed: _tied(seed, 300), "statistics"),
     ("average_precision", lambda seed: _binary(seed, 200), "rows"),
     ("ndcg_at_k", _ranking, "rows"),
 ])
@@ -82,10 +89,18 @@ def test_without_a_gradient_the_compiled_loss_computes_none():
 def test_copies_of_a_compiled_loss_are_losses_of_their_own():
     original = ml.UniLoss("auc", seed=0)
     for copied in (copy.deepcopy(original), pickle.loads(pickle.dumps(original))):
-        assert copied.handle != original.handle
+        assert int(copied.handle) != int(original.handle)
         scores, labels = _binary(1, 64)
         torch.compile(copied, fullgraph=True, backend="aot_eager")(scores, labels)
         assert copied.last is not None and original.last is None
+
+
+def test_many_losses_compile_without_compiling_the_loss_again_for_each():
+    """Dynamo compiles a function again for each new value it specialised on and stops after
+    eight: a module's handle must be data, not a constant of the graph."""
+    scores, labels = _binary(2, 64)
+    for seed in range(12):
+        torch.compile(ml.UniLoss("auc", seed=seed), fullgraph=True, backend="aot_eager")(scores, labels)
 
 
 def test_targets_that_are_not_tensors_are_refused_under_compile():
@@ -93,10 +108,15 @@ def test_targets_that_are_not_tensors_are_refused_under_compile():
         lambda scores, labels, shift: ((scores > shift) == labels.bool()).float().mean()
     )
     compiled = torch.compile(ml.UniLoss(metric, seed=0), fullgraph=True, backend="aot_eager")
-    # Dynamo reports the TypeError raised while tracing inside its own error, which quotes it.
-    with pytest.raises(Exception, match=r"UniLoss under torch.compile takes tensors: scores and targets; "
-                                        r"pass every target as a tensor \(got Tensor, Tensor, float\)"):
+    # Dynamo reports the TypeError raised while tracing inside errors of its own, which chain to it.
+    with pytest.raises(Exception) as raised:
         compiled(torch.randn(8), torch.arange(8) % 2, 0.5)
+    chain, error = [], raised.value
+    while error is not None:
+        chain.append(f"{type(error).__name__}: {error}")
+        error = error.__cause__ or error.__context__
+    assert any("UniLoss under torch.compile takes tensors: scores and targets; pass every target as a tensor "
+               "(got Tensor, Tensor, float)" in text for text in chain), chain
     # Without fullgraph, dynamo runs that frame eagerly, and the loss refuses the number as it always does.
     compiled = torch.compile(ml.UniLoss(metric, seed=0), backend="aot_eager")
     with pytest.raises(ml.InputError, match=r"shift \(argument 3\) must be a torch.Tensor, got the Python number 0.5"):

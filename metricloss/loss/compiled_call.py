@@ -28,11 +28,13 @@ _PLAIN_DISPATCH = (torch._C._dispatch_tls_local_include_set(), torch._C._dispatc
 _HANDLES = itertools.count()
 
 
-def register(module: torch.nn.Module) -> int:
-    """A handle by which the op finds ``module`` (a fresh one for every module, copies included)."""
+def register(module: torch.nn.Module) -> torch.Tensor:
+    """A handle by which the op finds ``module`` (a fresh one for every module, copies included):
+    a 0-d tensor, not a number, so that dynamo reads it as data instead of compiling the loss
+    again for each module (it stops after eight)."""
     handle = next(_HANDLES)
     _MODULES[handle] = module
-    return handle
+    return torch.tensor(handle)
 
 
 def loss_dtype(scores: torch.Tensor) -> torch.dtype:
@@ -41,11 +43,11 @@ def loss_dtype(scores: torch.Tensor) -> torch.dtype:
 
 
 @torch.library.custom_op("metricloss::uniloss", mutates_args=())
-def uniloss_op(scores: torch.Tensor, targets: list[torch.Tensor], module: int,
+def uniloss_op(scores: torch.Tensor, targets: list[torch.Tensor], module: torch.Tensor,
                gradient: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(the loss, d loss / d scores) of module ``module`` on this batch; zeros for the gradient
-    when ``gradient`` is false or the batch gives the scores none."""
-    loss_fn = _MODULES[module]
+    """(the loss, d loss / d scores) of the module whose handle is ``module`` on this batch; zeros
+    for the gradient when ``gradient`` is false or the batch gives the scores none."""
+    loss_fn = _MODULES[int(module)]
     # The dispatcher runs an op's implementation below autograd; the loss needs autograd (its
     # gradient, the affine statistics' J) and vmap as in any eager call: the dispatch state of a
     # plain call, as it was when this module was imported.
