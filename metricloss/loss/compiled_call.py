@@ -12,8 +12,8 @@ in the same call, when the scores need one, and the op's backward scales it by t
 gradient. The loss inside the op is not compiled: its speed is the eager loss's, and a CUDA graph
 can capture the model's part of a step but not the loss.
 
-The op reaches its module through a handle, an integer each ``UniLoss`` registers when it is made
-or unpickled (``register``); a registered module is held weakly.
+The op reaches its module through a handle each ``UniLoss`` registers when it is made or
+unpickled (``register``), passed as a 0-d tensor; a registered module is held weakly.
 """
 
 from __future__ import annotations
