@@ -103,8 +103,8 @@ def _apply(key, call, args, kwargs):
     if kwargs:
         raise NotUniform(key)
     if key in ops.REDUCTIONS:
-        if len(args) != 1:
-            raise NotUniform(key)  # a reduction over some dimensions: per-row sums differ in J
+        if len(args) != 1 or math.prod(first.shape) == 0:  # over some dimensions; or a mean of nothing
+            raise NotUniform(key)
         return _FULL_REDUCTIONS[getattr(key, "__name__", key)](first.value, math.prod(first.shape))
     if key in ops.RESHAPES and key not in (operator.getitem, "expand_as"):
         if not isinstance(first, Level) or len(levels) != 1:
