@@ -292,9 +292,12 @@ def test_a_split_of_g_whose_shapes_follow_the_data_is_kept_under_its_nodes_shape
     torch.testing.assert_close(values, torch.cat(direct), rtol=0, atol=0, equal_nan=True)
 
 
+@pytest.mark.parametrize("constant", [False, True], ids=["ties", "constant"])
 @pytest.mark.parametrize("name", ["ndcg_at_5", "ndcg_at_k_padded"])
-def test_counts_take_a_repeated_flip_once_and_flips_of_one_row_together(name):
+def test_counts_take_a_repeated_flip_once_and_flips_of_one_row_together(name, constant):
     metric, scores, targets = _batch(name, 0, True)
+    if constant:  # a collapsed model: every item of a list tied
+        scores = torch.zeros_like(scores)
     program, binaries, leading, _, context = _anchors(metric, scores, targets, 0)
     split = program.analysis(binaries).rows
     assert split.counted is not None

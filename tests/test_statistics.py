@@ -171,12 +171,14 @@ def test_pckh_has_no_affine_split():
     assert get_metric("pckh").compiled.program.affine is None
 
 
-@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
+@pytest.mark.parametrize("ties", ["distinct", "ties", "constant"])
 @pytest.mark.parametrize("name", ["auc", "f1", "graded_concordance"])
 def test_the_loss_is_the_same_through_statistics_as_through_g(name, ties):
     scores, labels = _binary_batch(3, n=60)
-    if ties:  # the hard configuration's twin blocks (AUC's > and >=) then differ from each other
+    if ties == "ties":  # the hard configuration's twin blocks (AUC's > and >=) then differ from each other
         scores = torch.randint(0, 3, (60,), generator=torch.Generator().manual_seed(3)).float()
+    elif ties == "constant":  # a collapsed model: every pair tied
+        scores = torch.full((60,), 0.25)
     if name == "graded_concordance":
         labels = torch.randint(0, 4, (60,), generator=torch.Generator().manual_seed(3))
 

@@ -40,6 +40,7 @@ def _loss_and_gradient(loss_fn, scores, *targets):
     ("auc", lambda seed: _binary(seed, 300), "statistics"),  # B=300: anchors through the statistics
     ("auc", lambda seed: _binary(seed, 16), "dense"),
     ("auc", lambda seed: _tied(seed, 300), "statistics"),
+    ("auc", lambda seed: (torch.zeros(300), _binary(seed, 300)[1]), "statistics"),  # a collapsed model
     ("average_precision", lambda seed: _binary(seed, 200), "rows"),
     ("ndcg_at_k", _ranking, "rows"),
 ])
