@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import metricloss as ml
-from metricloss.compiler.bool_ops import any_true, cast, count, true_counts, with_fast_bools
+from metricloss.compiler.bool_ops import any_true, bit_counts, cast, count, true_counts, with_fast_bools
 
 CALLS = [("float", (), {}), ("double", (), {}), ("half", (), {}), ("bfloat16", (), {}), ("long", (), {}),
          ("int", (), {}), ("short", (), {}), ("byte", (), {}), ("char", (), {}),
@@ -108,6 +108,33 @@ def test_true_counts_of_views_that_are_not_whole_words():
     bits = torch.rand(3, 700_003, generator=torch.Generator().manual_seed(0)) < 0.5
     for view in (bits[:, 1:-2], bits[1:, 3:], bits.t()[5:600_000].t(), bits[:, ::2]):
         assert torch.equal(true_counts(view), view.sum(-1))
+
+
+def _bits_counted_one_by_one(words):
+    """The definition: configuration 8g + p is bit p of every byte of group g, counted along the
+    last dimension."""
+    return torch.stack([((words[group] >> p) & 1).long().sum(-1) for group in range(words.shape[0])
+                        for p in range(8)])
+
+
+# Rows shorter than a word, around the word path's threshold, across whole words, across the
+# 255-word chunks that keep byte lanes from carrying, and empty ones.
+@pytest.mark.parametrize("shape", [(1, 5), (2, 31), (2, 32), (3, 4, 100), (2, 16, 96), (1, 3, 2040),
+                                   (1, 2, 2041), (2, 2, 5000), (1, 0, 40), (2, 3, 0)])
+@pytest.mark.parametrize("fill", ["random", "zeros", "ones"])
+def test_bit_counts_count_each_packed_configuration_along_the_last_dimension(shape, fill):
+    words = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(len(shape)))
+    if fill != "random":
+        words.fill_(0 if fill == "zeros" else 255)
+    counts = bit_counts(words)
+    assert counts.dtype == torch.int64 and counts.shape == (8 * shape[0], *shape[1:-1])
+    assert torch.equal(counts, _bits_counted_one_by_one(words))
+
+
+def test_bit_counts_of_views_that_are_not_whole_words():
+    words = torch.randint(0, 256, (2, 30, 301), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    for view in (words[:, :, 1:], words[:, 3:, :-5], words.transpose(1, 2), words[:, ::2, ::3]):
+        assert torch.equal(bit_counts(view), _bits_counted_one_by_one(view))
 
 
 def test_any_true_is_any_on_every_layout():

@@ -7,10 +7,10 @@ import torch
 import metricloss as ml
 from metricloss.compiler.rewrites import order_from_ranks
 from metricloss.compiler.rows import row_split
-from metricloss.loss.anchors import FlipAnchors, RandomAnchors, signs
+from metricloss.loss.anchors import DenseAnchors, FlipAnchors, RandomAnchors, signs
 from metricloss.loss.packed import pack_rows, true_sums
 from metricloss.loss.row_values import values_by_rows
-from metricloss.loss.samplers import SamplingContext, element_nearby, good, ideal, nearby, random
+from metricloss.loss.samplers import SamplingContext, element_nearby, good, ideal, nearby, random, random_words
 
 
 def ndcg_at_5(scores, relevance):
@@ -145,6 +145,26 @@ def test_anchor_values_through_rows_equal_g_on_the_same_anchors(name, seed, ties
     bases = {} if binaries.twin_blocks else {id(context.ideal): 1, id(context.current): 0}
     for chunk in (1 << 20, 1):  # one call of the per-row part, and one row per call
         values = values_by_rows(program, binaries, split, leading, sets, ml.Sizes(rows_chunk=chunk), bases)
+        direct = [program.values(binaries, leading)] + [
+            program.values(binaries, binaries.complete(a.configurations(0, a.distinct))) for a in sets]
+        torch.testing.assert_close(values, torch.cat(direct), rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("name", sorted(COUNTED))
+def test_counted_rows_take_anchors_given_bit_by_bit_and_random_ones_drawn_over_the_live_binaries(name):
+    # the counts of a configuration that is neither packed over every binary nor a flip set come
+    # from completing it: anchors given bit by bit, and packed ones whose bytes cover the live
+    # binaries alone (a sampler of one's own may draw them so even where some binaries are dead)
+    metric, scores, targets = _batch(name, 1, True)
+    program, binaries, leading, _, context = _anchors(metric, scores, targets, 1)
+    split = program.analysis(binaries).rows
+    generator = torch.Generator().manual_seed(5)
+    live = binaries.live_count
+    sets = [DenseAnchors(torch.rand(5, live, generator=generator) < 0.5),
+            RandomAnchors(random_words(9, live, generator, "cpu"), 9),
+            FlipAnchors(context.current, torch.tensor([[0, live - 1], [1, 1]]))]
+    for chunk in (1 << 20, 1):
+        values = values_by_rows(program, binaries, split, leading, sets, ml.Sizes(rows_chunk=chunk), {})
         direct = [program.values(binaries, leading)] + [
             program.values(binaries, binaries.complete(a.configurations(0, a.distinct))) for a in sets]
         torch.testing.assert_close(values, torch.cat(direct), rtol=0, atol=0, equal_nan=True)

@@ -76,28 +76,66 @@ _WORD_CHUNK = 2040  # bytes per word sum: each byte lane of an int64 then holds 
 def true_counts(bits: torch.Tensor) -> torch.Tensor:
     """``bits.sum(-1)`` of a bool tensor, as int64.
 
-    On the CPU, long rows are read eight bytes at a time: each row, padded with false to a
-    multiple of ``_WORD_CHUNK`` bytes, is summed as int64 words in chunks of 255 words, so that
-    each byte lane counts at most 255 ones and never carries into the next; the eight lanes of a
-    chunk's sum are then added by masks and one multiply. Three to five times faster than torch's
-    int32 sum of the bools for rows of 1,000 or more (int32 is what torch vectorises otherwise);
-    rows of 100 gain nothing.
+    On the CPU, long rows are read eight bytes at a time (``_row_words``): each chunk of a row is
+    summed as int64 words, every byte lane counting that byte's ones, and the lanes are then
+    added (``_lane_totals``). Three to five times faster than torch's int32 sum of the bools for
+    rows of 1,000 or more (int32 is what torch vectorises otherwise); rows of 100 gain nothing.
     """
     length = bits.shape[-1]
     if bits.device.type != "cpu" or length < _WORD_ROWS_FROM or bits.numel() < _WORD_COUNT_FROM:
         return bits.sum(-1, dtype=torch.int32).long() if length < _INT32_LIMIT else bits.sum(-1)
+    words = _row_words(bits.reshape(-1, length).view(torch.uint8))
+    return _lane_totals(words.sum(-1)).sum(-1).reshape(bits.shape[:-1])
+
+
+# Rows of packed configurations at least this long are counted a word at a time (``bit_counts``):
+# shorter ones would mostly count padding.
+_BIT_WORDS_FROM = 32
+_LOW_BITS = 0x0101010101010101  # bit 0 of each byte of a word
+
+
+def bit_counts(words: torch.Tensor) -> torch.Tensor:
+    """[G, ..., L] uint8 of configurations packed eight to a byte (bit p of ``words[g]`` belongs
+    to configuration 8g + p) -> [8G, ...] int64: each configuration's ``count_true`` along the
+    last dimension, all eight of a byte at once.
+
+    Unpacking the bits first makes eight bytes per packed byte and counts each; on the CPU the
+    rows are read as int64 words instead, each shifted by p and masked to bit p of every byte, so
+    a word sum counts configuration p's ones in eight byte lanes (``_lane_totals`` adds them):
+    about half the time of unpacking and counting, for rows of 100.
+    """
+    groups, length = words.shape[0], words.shape[-1]
+    rows = words.flatten(0, -2)
+    if words.device.type == "cpu" and length >= _BIT_WORDS_FROM and rows.shape[0]:
+        packed = _row_words(rows)  # [G x rows, chunks, words per chunk]
+        shifts = torch.arange(8, dtype=torch.int64, device=words.device).view(8, 1, 1, 1)
+        counts = _lane_totals(((packed[None] >> shifts) & _LOW_BITS).sum(-1)).sum(-1)  # [8, G x rows]
+    else:
+        shifts = torch.arange(8, dtype=torch.uint8, device=words.device).view(8, 1, 1)
+        counts = ((rows[None] >> shifts) & 1).sum(-1, dtype=torch.int32).long()
+    return counts.reshape(8, groups, -1).transpose(0, 1).reshape(8 * groups, *words.shape[1:-1])
+
+
+def _row_words(rows: torch.Tensor) -> torch.Tensor:
+    """[rows, length] uint8 -> [rows, chunks, words] int64: each row padded with zeros to whole
+    chunks of at most 255 words, so that a byte lane summed over a chunk holds at most 255 and
+    never carries into the next."""
+    length = rows.shape[1]
     chunk = min(_WORD_CHUNK, -(-length // 8) * 8)
     padding = -length % chunk
-    rows = bits.reshape(-1, length).view(torch.uint8)
     if padding or not rows.is_contiguous() or rows.storage_offset() % 8:
-        padded = torch.empty(rows.shape[0], length + padding, dtype=torch.uint8, device=bits.device)
+        padded = torch.empty(rows.shape[0], length + padding, dtype=torch.uint8, device=rows.device)
         padded[:, length:].zero_()  # only the padding is filled: a fill of the whole buffer is a pass more
         padded[:, :length].copy_(rows)
         rows = padded
-    lanes = rows.view(torch.int64).reshape(rows.shape[0], -1, chunk // 8).sum(-1)  # [rows, chunks]
-    pairs = (lanes & 0x00FF00FF00FF00FF) + ((lanes >> 8) & 0x00FF00FF00FF00FF)  # four 16-bit lanes
-    per_chunk = ((pairs * 0x0001000100010001) >> 48) & 0xFFFF  # their sum, in the top 16 bits
-    return per_chunk.sum(-1).reshape(bits.shape[:-1])
+    return rows.view(torch.int64).reshape(rows.shape[0], -1, chunk // 8)
+
+
+def _lane_totals(lanes: torch.Tensor) -> torch.Tensor:
+    """The sum of the eight byte lanes of each int64 word (each lane at most 255): pairs of
+    lanes into four 16-bit lanes, then one multiply gathers their sum in the top 16 bits."""
+    pairs = (lanes & 0x00FF00FF00FF00FF) + ((lanes >> 8) & 0x00FF00FF00FF00FF)
+    return ((pairs * 0x0001000100010001) >> 48) & 0xFFFF
 
 
 def any_true(bits: torch.Tensor) -> torch.Tensor:

@@ -238,6 +238,16 @@ class RandomAnchors:
         bits = self._unpacked(start, stop)
         return bits if self.live is None else bits.gather(1, self.live.expand(bits.shape[0], -1))
 
+    def packed(self, binaries: Binaries) -> torch.Tensor | None:
+        """[groups, K] uint8: the anchors' bits over every binary of the batch, the dead ones
+        pinned, still eight anchors to a byte; None where completing them takes more than pinning
+        (twins, or words drawn over the live binaries alone while some are dead)."""
+        if binaries.twin_blocks:
+            return None
+        if self.live is None:
+            return self.words if binaries.dead is None else None
+        return binaries.pin_dead_bytes(self.words)
+
     def full_rows(self, binaries: Binaries) -> Callable[[int, int], torch.Tensor]:
         if self.live is None:
             return lambda start, stop: binaries.complete(self._unpacked(start, stop))
