@@ -108,8 +108,12 @@ def bit_counts(words: torch.Tensor) -> torch.Tensor:
     rows = words.flatten(0, -2)
     if words.device.type == "cpu" and length >= _BIT_WORDS_FROM and rows.shape[0]:
         packed = _row_words(rows)  # [G x rows, chunks, words per chunk]
-        shifts = torch.arange(8, dtype=torch.int64, device=words.device).view(8, 1, 1, 1)
-        counts = _lane_totals(((packed[None] >> shifts) & _LOW_BITS).sum(-1)).sum(-1)  # [8, G x rows]
+        plane = torch.empty_like(packed)
+        lanes = packed.new_empty(8, *packed.shape[:-1])
+        for bit in range(8):  # a scalar shift a bit: torch shifts by a broadcast tensor several times slower
+            torch.bitwise_right_shift(packed, bit, out=plane)
+            torch.sum(plane.bitwise_and_(_LOW_BITS), -1, out=lanes[bit])
+        counts = _lane_totals(lanes).sum(-1)  # [8, G x rows]
     else:
         shifts = torch.arange(8, dtype=torch.uint8, device=words.device).view(8, 1, 1)
         counts = ((rows[None] >> shifts) & 1).sum(-1, dtype=torch.int32).long()

@@ -53,7 +53,7 @@ def values_by_counts(program, layout: RowLayout, leading: torch.Tensor, anchor_s
         if not isinstance(anchors, FlipAnchors):
             words = anchors.packed(binaries) if isinstance(anchors, RandomAnchors) else None
             if words is not None:
-                pieces = [piece(layout.packed_counts(words, anchors.count, binaries_per_call // 8),
+                pieces = [piece(layout.packed_counts(words, anchors.count, binaries_per_call),
                                 repeated_rows(split.rows, anchors.count, device))]
             else:
                 full_rows = anchors.full_rows(binaries)

@@ -108,7 +108,7 @@ class RowLayout:
         """Per block, ``count_true`` of each row of the first ``count`` configurations packed in
         ``words`` ([groups, K] uint8 over every binary, eight configurations to a byte): [count * R,
         C], as ``whole_counts`` gives unpacked ones, without unpacking a bit. ``chunk``:
-        packed bytes per call of ``bit_counts``, whose intermediate holds eight bytes for each."""
+        packed bytes per call of ``bit_counts`` (which holds about twice as many)."""
         groups, counts = words.shape[0], []
         for block, shape in zip(words.split(self.binaries.sizes, 1), self.binaries.shapes):
             lines = block.reshape(groups, -1, shape[-1] if len(shape) else 1)  # what count_true reduces
