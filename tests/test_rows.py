@@ -7,6 +7,7 @@ import torch
 import metricloss as ml
 from metricloss.compiler.rewrites import order_from_ranks
 from metricloss.compiler.rows import row_split
+from metricloss.compiler.rows.counted import stable_order
 from metricloss.loss.anchors import DenseAnchors, FlipAnchors, RandomAnchors, signs
 from metricloss.loss.packed import pack_rows, true_sums
 from metricloss.loss.row_values import values_by_rows
@@ -329,3 +330,16 @@ def test_counts_take_a_repeated_flip_once_and_flips_of_one_row_together(name, co
     direct = [program.values(binaries, leading)] + [
         program.values(binaries, binaries.complete(a.configurations(0, a.distinct))) for a in sets]
     torch.testing.assert_close(values, torch.cat(direct), rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("shape", [(350, 100), (4, 64, 100), (2000, 2), (3, 5)])
+@pytest.mark.parametrize("spread", [1, 3, 1000], ids=["constant", "tied", "wide"])
+@pytest.mark.parametrize("descending", [False, True])
+def test_the_counted_parts_stable_order_is_torchs_stable_argsort(shape, spread, descending):
+    # one flat sort of offset keys: rows kept apart, ties in index order, any dimension
+    values = torch.randint(-spread // 2, spread - spread // 2, shape, generator=torch.Generator().manual_seed(spread))
+    for dim in range(-len(shape), len(shape)):
+        assert torch.equal(stable_order(values, dim=dim, descending=descending),
+                           values.argsort(dim=dim, descending=descending, stable=True))
+    far = torch.tensor([[0, 1 << 40, -(1 << 40)]]).repeat(600, 1)  # offsets past int32
+    assert torch.equal(stable_order(far, descending=descending), far.argsort(dim=-1, descending=descending, stable=True))

@@ -43,11 +43,13 @@ def values_by_counts(program, layout: RowLayout, leading: torch.Tensor, anchor_s
         at.append(rows)
         return slice(start, start + len(rows))
 
-    def whole(full: torch.Tensor) -> slice:  # counting makes nothing larger than the counts
-        return piece(layout.whole_counts(full), repeated_rows(split.rows, len(full), device))
+    def whole(full: torch.Tensor) -> slice:  # counted a chunk at a time: torch widens the bools it sums
+        counted = [layout.whole_counts(chunk) for chunk in full.split(per_call)]
+        return piece([torch.cat(c) for c in zip(*counted)], repeated_rows(split.rows, len(full), device))
 
     pinned = binaries.pin_dead(leading)
     plans.append(("whole", [whole(pinned)], len(leading)))  # the first piece: _base reads it
+    pinned = {row: pinned[row:row + 1].clone() for row in set(bases.values())}  # the rest freed now
     bases_seen: dict[int, tuple] = {}
     for anchors in anchor_sets:
         if not isinstance(anchors, FlipAnchors):
@@ -76,7 +78,7 @@ def values_by_counts(program, layout: RowLayout, leading: torch.Tensor, anchor_s
     return program.values_from_frontier(binaries, split, tuple(torch.cat(v) for v in zip(*segments)))
 
 
-def _base(layout: RowLayout, base: torch.Tensor, pinned: torch.Tensor, counts: list, row: int | None,
+def _base(layout: RowLayout, base: torch.Tensor, pinned: dict[int, torch.Tensor], counts: list, row: int | None,
           whole) -> tuple:
     """A flip set's base: (completed [1, K], its counts per block, where its frontier's rows lie)."""
     rows = layout.split.rows
@@ -85,7 +87,7 @@ def _base(layout: RowLayout, base: torch.Tensor, pinned: torch.Tensor, counts: l
         return full, layout.whole_counts(full), whole(full)
     # A leading row: its counts and frontier rows are the leading piece's (the first piece).
     at = slice(row * rows, (row + 1) * rows)
-    return pinned[row:row + 1], [c[at] for c in counts[0]], at
+    return pinned[row], [c[at] for c in counts[0]], at
 
 
 def _counted(program, binaries: Binaries, split, counts, at, rows_per_call: int) -> tuple[torch.Tensor, ...]:
