@@ -86,6 +86,32 @@ def test_parts_are_injected_by_keyword():
     assert "sigmoid{'tau': 0.5}" in repr(loss_fn) and "good(count=8, flips=3)" in repr(loss_fn)
 
 
+def test_the_relaxation_and_the_interpolator_can_be_set_between_steps():
+    # a schedule of tau is an assignment in the loop: the next call is the loss built with the new
+    # parts, names resolve as in the constructor, wrong values say what is expected, pickles keep them
+    import pickle
+
+    scores, labels = seeded_binary_batch()
+    built = ml.UniLoss("auc", seed=0, relaxation=ml.sigmoid(tau=0.3), interpolator=ml.inverse_distance(power=2.0))
+    changed = ml.UniLoss("auc", seed=0)
+    changed.relaxation, changed.interpolator = ml.sigmoid(tau=0.3), ml.inverse_distance(power=2.0)
+    results = []
+    for loss_fn in (built, changed):
+        leaf = scores.detach().clone().requires_grad_()
+        loss = loss_fn(leaf, labels)
+        loss.backward()
+        results.append((loss.detach(), leaf.grad))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+    changed.relaxation = "gaussian_cdf"
+    assert changed.relaxation.name == "gaussian_cdf"
+    with pytest.raises(ml.InputError, match=r"relaxation must be a Relaxation .*call the factory: `sigmoid\(\)`"):
+        changed.relaxation = ml.sigmoid
+    with pytest.raises(ml.InputError, match="interpolator must be a Interpolator .* got int 3"):
+        changed.interpolator = 3
+    changed.relaxation = ml.sigmoid(tau=0.25)
+    assert pickle.loads(pickle.dumps(changed)).relaxation.params == {"tau": 0.25}
+
+
 def test_good_anchors_flip_distinct_bits():
     from metricloss.loss.samplers import distinct_indices
 

@@ -32,15 +32,13 @@ class UniLoss(torch.nn.Module):
 
     ``gather=True``, under ``torch.distributed`` (DDP launched by ``torchrun``): every process's
     scores and targets are concatenated along the batch dimension (``gather.gather_batch``), so a
-    pairwise metric sees the whole batch across processes, and every process returns the same
-    loss, that of the whole batch. Anchors are drawn alike everywhere: a ``generator`` must be
-    seeded alike on every process (checked on the first call); without one, the module seeds its
-    own from process 0. The gradient that reaches a process's own scores is exactly the one a
-    single process holding the whole batch would give them. DDP then *averages* the parameters'
-    gradients over the W processes, which makes them 1/W of that single process's; to train as
-    one process on the whole batch would, multiply the loss by W before ``backward()`` (what
-    ``metricloss train`` does) or the learning rate by W. Outside a process group, or in one of
-    a single process, ``gather=True`` changes nothing.
+    pairwise metric sees the whole batch across processes and every process returns its loss.
+    Anchors are drawn alike everywhere: a ``generator`` must be seeded alike on every process
+    (checked on the first call); without one, the module seeds its own from process 0. A
+    process's own scores get exactly the gradient a single process holding the whole batch would
+    give them; DDP then *averages* the parameters' gradients over the W processes: multiply the
+    loss by W before ``backward()`` (what ``metricloss train`` does) or the learning rate by W to
+    train as that process would. Outside a process group of several, ``gather=True`` does nothing.
 
     Parts are values (``relaxation=ml.sigmoid(tau=0.5)``) or registered names with default
     parameters (``relaxation="gaussian_cdf"``, ``samplers=["ideal", "random"]``).
@@ -105,14 +103,12 @@ class UniLoss(torch.nn.Module):
                 f"got {type(samplers).__name__} {samplers!r}"
             )
         if selection is not None and not isinstance(selection, Selection):
-            raise InputError(
-                f"selection must be a selection such as ml.hardest(0.2) or ml.random_fraction(0.2), got "
-                f"{type(selection).__name__} {selection!r}"
-            )
+            raise InputError(f"selection must be a selection such as ml.hardest(0.2) or ml.random_fraction(0.2), "
+                             f"got {type(selection).__name__} {selection!r}")
         if sizes is not None and not isinstance(sizes, Sizes):
             raise InputError(f"sizes must be an ml.Sizes(...), got {type(sizes).__name__} {sizes!r}")
         self.metric = get_metric(metric)
-        self.relaxation = resolve("relaxation", relaxation or sigmoid())
+        self.relaxation = relaxation or sigmoid()  # resolved by the setter, as later assignments are
         self.samplers = [resolve("sampler", s) for s in (default_samplers() if samplers is None else samplers)]
         if all(sampler.params.get("count", 1) == 0 for sampler in self.samplers):
             raise InputError(
@@ -120,7 +116,7 @@ class UniLoss(torch.nn.Module):
                 f"above 0 (got samplers={list(samplers) if samplers is not None else None}); the default "
                 "is 16 each of ideal, good, nearby and random"
             )
-        self.interpolator = resolve("interpolator", interpolator or inverse_distance())
+        self.interpolator = interpolator or inverse_distance()
         self.generator = generator
         self.selection = selection
         self.sizes = sizes or DEFAULT
@@ -135,6 +131,25 @@ class UniLoss(torch.nn.Module):
         self._generators_checked = False
         self.handle = register(self)  # how the compiled op finds this module
         self.reset()
+
+    @property
+    def relaxation(self) -> Relaxation:
+        """Settable between steps, as a value or a registered name (``loss_fn.relaxation =
+        ml.sigmoid(tau=t)``: a schedule of τ is a line of the training loop); pickled with it."""
+        return self._relaxation
+
+    @relaxation.setter
+    def relaxation(self, relaxation: Relaxation | str) -> None:
+        self._relaxation = resolve("relaxation", relaxation)
+
+    @property
+    def interpolator(self) -> Interpolator:
+        """Settable between steps, as ``relaxation`` is."""
+        return self._interpolator
+
+    @interpolator.setter
+    def interpolator(self, interpolator: Interpolator | str) -> None:
+        self._interpolator = resolve("interpolator", interpolator)
 
     def reset(self) -> None:
         """Forget the counts and the last batch's terms (the module's only state)."""
