@@ -139,6 +139,28 @@ def test_one_step_of_each_ltr_method_moves_the_scorer(tiny, name):
     step_moves_the_model(trainer, model, data.train, index)
 
 
+@pytest.mark.parametrize("name, taus", [("uniloss_ndcg_anneal", (4.0, 2.0, 1.0, 1.0)),
+                                        ("uniloss_mrr_power4_anneal", (2.0, 1.0, 0.5, 0.5))])
+def test_a_tau_schedule_runs_geometrically_over_the_runs_steps_then_holds(tiny, name, taus):
+    # over steps=3 the sigmoid's tau goes start, the geometric middle, end, and stays at the end:
+    # each call equals UniLoss with that tau set before it (the user's way to schedule tau)
+    problem = ltr_problem()
+    data = problem.load(0)
+    torch.manual_seed(0)
+    model = problem.model(data)
+    trainer = METHODS[name].build(Setup(problem, model, data.train, lr=1e-2, seed=0, device=torch.device("cpu"),
+                                        steps=3))
+    options = {"interpolator": ml.inverse_distance(power=4.0)} if "mrr" in name else {}
+    reference = ml.UniLoss("mrr" if "mrr" in name else "ndcg_at_k", generator=torch.Generator().manual_seed(0),
+                           **options)
+    batch = data.train.batch(torch.arange(8))
+    scores = model(batch.inputs).detach()
+    for tau in taus:
+        reference.relaxation = ml.sigmoid(tau=tau)
+        expected = reference(scores, batch.targets[0])
+        assert torch.equal(trainer.loss(scores, batch.targets[0], torch.arange(8)), expected)
+
+
 def _run(method, lr, seed, ndcg, mrr, test_mrr):
     return {"problem": "ltr", "method": method, "lr": lr, "seed": seed,
             "validation": {"NDCG@10": ndcg, "MRR": mrr}, "test": {"NDCG@10": ndcg, "MRR": test_mrr}}

@@ -1,22 +1,17 @@
 """The methods ``metricloss peers`` compares: each a loss, an optimizer and a batch sampler.
 
 A method is a row of ``METHODS``: ``build(setup)`` gives its ``Trainer`` (a loss of the network's
-output, the batch's labels and the batch's sample indices, and an optimizer over the model's
-parameters at the setup's learning rate: the problem's, SGD but on ``ltr``), and ``sampler`` says
-how batches are drawn (``"shuffle"``, or ``"balanced:SHARE"``, as
-``metricloss.train.sampling.parse_sampler`` reads it).
-A loss that returns ``None`` marks the batch undefined (no positive for AP, say): the step is
-skipped and counted.
+output, the batch's labels and sample indices, and the problem's optimizer at the setup's learning
+rate), ``sampler`` how batches are drawn (``"shuffle"`` or ``"balanced:SHARE"``, as
+``metricloss.train.sampling.parse_sampler`` reads it). A loss of ``None`` marks the batch undefined
+(no positive for AP, say): the step is skipped and counted.
 
-To add a UniLoss variant, add a row: ``uniloss_row("uniloss_f1", "f1")``, or with UniLoss's
-keyword arguments and a sampler, ``uniloss_row("uniloss_auc_tau2", "auc", relaxation=ml.sigmoid(tau=2))``.
-The rows call only UniLoss's public constructor and call; the loss's training behaviour is
-UniLoss's own.
+A UniLoss variant is a row: ``uniloss_row("uniloss_auc_tau2", "auc", relaxation=ml.sigmoid(tau=2))``
+(UniLoss's keyword arguments, a sampler, a τ schedule); it uses only UniLoss's public interface.
 
-LibAUC (Yuan et al., KDD 2023) is optional: its rows need ``import libauc.losses,
-libauc.optimizers`` to work, and are skipped with a note otherwise. They take
-``sigmoid(score)`` as the prediction, as LibAUC expects predictions in [0, 1], and use the
-optimizer LibAUC pairs with each loss, at its defaults but for the learning rate.
+LibAUC (Yuan et al., KDD 2023) is optional (its rows are skipped with a note without it); they
+predict ``sigmoid(score)``, in [0, 1] as LibAUC expects, with the optimizer LibAUC pairs with each
+loss at its defaults but for the learning rate.
 """
 
 from __future__ import annotations
@@ -51,6 +46,7 @@ class Setup:
     seed: int
     device: torch.device
     weight_decay: float = 0.0  # the SGD problems' (``--weight-decay``); LibAUC's optimizers keep their own
+    steps: int = 1  # the run's optimiser steps (epochs x batches an epoch), over which a τ schedule runs
 
 
 # (output, labels, index) -> the batch's loss, or None when it is undefined on the batch
@@ -95,12 +91,16 @@ def _baseline(setup: Setup) -> Trainer:
     return Trainer(lambda output, labels, index: problem.baseline(output, labels), optimizer, label)
 
 
-def _uniloss(metric: str, options: dict[str, Any], setup: Setup) -> Trainer:
+def _uniloss(metric: str, options: dict[str, Any], setup: Setup, tau: tuple[float, float] | None = None) -> Trainer:
     problem = setup.problem
     generator = torch.Generator(device=setup.device).manual_seed(setup.seed)
     loss_fn = ml.UniLoss(metric, generator=generator, **options)
+    calls = iter(range(1 << 62))
 
     def loss(output, labels, index):
+        if tau is not None:  # the sigmoid's tau from tau[0] to tau[1], geometrically over the run's steps
+            done = min(next(calls) / max(setup.steps - 1, 1), 1)
+            loss_fn.relaxation = ml.sigmoid(tau=tau[0] * (tau[1] / tau[0]) ** done)
         before = loss_fn.undefined_batches
         value = loss_fn(problem.scores(output), problem.targets(labels))
         return None if loss_fn.undefined_batches > before else value
@@ -111,14 +111,16 @@ def _uniloss(metric: str, options: dict[str, Any], setup: Setup) -> Trainer:
 
 def uniloss_row(name: str, metric: str, *, sampler: str = "shuffle", default: bool = False,
                 kinds: tuple[str, ...] = ("ranking",), description: str | None = None, warm_start: int = 0,
-                **options) -> Method:
-    """A row training ``UniLoss(metric, generator=..., **options)`` with the problem's optimizer."""
+                tau_schedule: tuple[float, float] | None = None, **options) -> Method:
+    """A row training ``UniLoss(metric, generator=..., **options)`` with the problem's optimizer;
+    ``tau_schedule=(start, end)``: its relaxation a sigmoid whose τ goes geometrically from start to end."""
     text = description or f"UniLoss({metric!r}{''.join(f', {k}={v!r}' for k, v in options.items())}) on the "\
                           "scores, with the problem's optimizer"
-    if warm_start:
-        text += f", after {warm_start} epochs of the usual loss"
-    return Method(name, text, kinds, functools.partial(_uniloss, metric, options), sampler=sampler,
-                  default=default, warm_start=warm_start, details={"metric": metric, "options": {k: repr(v) for k, v in options.items()}})
+    text += f", after {warm_start} epochs of the usual loss" if warm_start else ""
+    text += f", sigmoid tau from {tau_schedule[0]:g} to {tau_schedule[1]:g} over the run" if tau_schedule else ""
+    details = {"metric": metric, "options": {k: repr(v) for k, v in options.items()}, "tau_schedule": tau_schedule}
+    return Method(name, text, kinds, functools.partial(_uniloss, metric, options, tau=tau_schedule), sampler=sampler,
+                  default=default, warm_start=warm_start, details=details)
 
 
 def _loss_of_scores(loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], setup: Setup) -> Trainer:
@@ -145,11 +147,10 @@ def libauc_missing() -> str | None:
 
 
 def _libauc_aucm(setup: Setup, sampler_share: float | None = None) -> Trainer:
-    """AUC-M loss (Yuan et al., ICCV 2021), its version 1 with the class prior ``p`` fixed to the
-    training split's share of positives (``auto=False``: LibAUC would otherwise re-estimate ``p``
-    from each batch), margin 1.0, trained by PESG at LibAUC's defaults (momentum 0.9, epoch decay
-    2e-3, weight decay 1e-5, gradients clipped at 1) but for the learning rate. The learning rate
-    is constant, as for every method here: PESG's ``update_regularizer`` is not called."""
+    """AUC-M loss (Yuan et al., ICCV 2021), version 1, the class prior ``p`` fixed to the training
+    split's share of positives (``auto=False``: not re-estimated from each batch), margin 1.0, by
+    PESG at LibAUC's defaults (momentum 0.9, epoch decay 2e-3, weight decay 1e-5, gradients clipped
+    at 1) but for the learning rate, constant as for every method (no ``update_regularizer``)."""
     from libauc.losses import AUCMLoss
     from libauc.optimizers import PESG
 
@@ -260,8 +261,9 @@ for _name, _metric, _options in [
         ("uniloss_mrr_anchors64", "mrr",
          {"samplers": [ml.ideal(count=64), ml.good(count=64), ml.nearby(count=64), ml.random(count=64)]}),
         ("uniloss_mrr_power4", "mrr", {"interpolator": ml.inverse_distance(power=4.0)}),
-        ("uniloss_mrr_power4_tau2", "mrr",
-         {"interpolator": ml.inverse_distance(power=4.0), "relaxation": ml.sigmoid(tau=2.0)})]:
+        ("uniloss_mrr_power4_tau2", "mrr", {"interpolator": ml.inverse_distance(power=4.0), "relaxation": ml.sigmoid(tau=2.0)}),
+        ("uniloss_ndcg_anneal", "ndcg_at_k", {"tau_schedule": (4.0, 1.0)}),  # around the fixed tau chosen, 2
+        ("uniloss_mrr_power4_anneal", "mrr", {"interpolator": ml.inverse_distance(power=4.0), "tau_schedule": (2.0, 0.5)})]:
     add(uniloss_row(_name, _metric, kinds=("queries",), **_options))
 # The peers' own scale parameters over the same kind of grid, so that no method is tuned alone.
 for _name, _loss, _text in [

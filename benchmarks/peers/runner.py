@@ -114,7 +114,7 @@ def train_one(problem: Problem, data: Data, method: Method, lr: float, seed: int
     torch.manual_seed(seed)
     model = problem.model(data).to(device)
     trainer = method.build(Setup(problem=problem, model=model, train=data.train, lr=lr, seed=seed, device=device,
-                                 weight_decay=weight_decay))
+                                 weight_decay=weight_decay, steps=epochs * -(-len(data.train) // batch_size)))
     generator = torch.Generator().manual_seed(seed)
     steps = skipped = 0
     losses: list[float] = []
