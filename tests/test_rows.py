@@ -151,12 +151,15 @@ def test_anchor_values_through_rows_equal_g_on_the_same_anchors(name, seed, ties
         torch.testing.assert_close(values, torch.cat(direct), rtol=0, atol=0, equal_nan=True)
 
 
+@pytest.mark.parametrize("constant", [False, True], ids=["ties", "constant"])
 @pytest.mark.parametrize("name", sorted(COUNTED))
-def test_counted_rows_take_anchors_given_bit_by_bit_and_random_ones_drawn_over_the_live_binaries(name):
+def test_counted_rows_take_anchors_given_bit_by_bit_and_random_ones_drawn_over_the_live_binaries(name, constant):
     # the counts of a configuration that is neither packed over every binary nor a flip set come
     # from completing it: anchors given bit by bit, and packed ones whose bytes cover the live
     # binaries alone (a sampler of one's own may draw them so even where some binaries are dead)
     metric, scores, targets = _batch(name, 1, True)
+    if constant:  # a collapsed model: every score tied
+        scores = torch.zeros_like(scores)
     program, binaries, leading, _, context = _anchors(metric, scores, targets, 1)
     split = program.analysis(binaries).rows
     generator = torch.Generator().manual_seed(5)
