@@ -49,7 +49,8 @@ def values_by_counts(program, layout: RowLayout, leading: torch.Tensor, anchor_s
 
     pinned = binaries.pin_dead(leading)
     plans.append(("whole", [whole(pinned)], len(leading)))  # the first piece: _base reads it
-    pinned = {row: pinned[row:row + 1].clone() for row in set(bases.values())}  # the rest freed now
+    base_rows = {row: pinned[row:row + 1].clone() for row in set(bases.values())}  # the rest freed now
+    del pinned
     bases_seen: dict[int, tuple] = {}
     for anchors in anchor_sets:
         if not isinstance(anchors, FlipAnchors):
@@ -65,7 +66,7 @@ def values_by_counts(program, layout: RowLayout, leading: torch.Tensor, anchor_s
             continue
         key = id(anchors.base)
         if key not in bases_seen:
-            bases_seen[key] = _base(layout, anchors.base, pinned, counts, bases.get(key), whole)
+            bases_seen[key] = _base(layout, anchors.base, base_rows, counts, bases.get(key), whole)
         base_full, base_counts, base_at = bases_seen[key]
         if anchors.flips.shape[1] == 0:
             plans.append(("base", base_at))
@@ -78,7 +79,7 @@ def values_by_counts(program, layout: RowLayout, leading: torch.Tensor, anchor_s
     return program.values_from_frontier(binaries, split, tuple(torch.cat(v) for v in zip(*segments)))
 
 
-def _base(layout: RowLayout, base: torch.Tensor, pinned: dict[int, torch.Tensor], counts: list, row: int | None,
+def _base(layout: RowLayout, base: torch.Tensor, base_rows: dict[int, torch.Tensor], counts: list, row: int | None,
           whole) -> tuple:
     """A flip set's base: (completed [1, K], its counts per block, where its frontier's rows lie)."""
     rows = layout.split.rows
@@ -87,7 +88,7 @@ def _base(layout: RowLayout, base: torch.Tensor, pinned: dict[int, torch.Tensor]
         return full, layout.whole_counts(full), whole(full)
     # A leading row: its counts and frontier rows are the leading piece's (the first piece).
     at = slice(row * rows, (row + 1) * rows)
-    return pinned[row], [c[at] for c in counts[0]], at
+    return base_rows[row], [c[at] for c in counts[0]], at
 
 
 def _counted(program, binaries: Binaries, split, counts, at, rows_per_call: int) -> tuple[torch.Tensor, ...]:

@@ -32,13 +32,13 @@ class UniLoss(torch.nn.Module):
 
     ``gather=True``, under ``torch.distributed`` (DDP launched by ``torchrun``): every process's
     scores and targets are concatenated along the batch dimension (``gather.gather_batch``), so a
-    pairwise metric sees the whole batch across processes and every process returns its loss.
+    pairwise metric sees the whole batch and every process returns the same loss, the whole batch's.
     Anchors are drawn alike everywhere: a ``generator`` must be seeded alike on every process
     (checked on the first call); without one, the module seeds its own from process 0. A
     process's own scores get exactly the gradient a single process holding the whole batch would
     give them; DDP then *averages* the parameters' gradients over the W processes: multiply the
     loss by W before ``backward()`` (what ``metricloss train`` does) or the learning rate by W to
-    train as that process would. Outside a process group of several, ``gather=True`` does nothing.
+    train as that single process would. Outside a group of several processes it does nothing.
 
     Parts are values (``relaxation=ml.sigmoid(tau=0.5)``) or registered names with default
     parameters (``relaxation="gaussian_cdf"``, ``samplers=["ideal", "random"]``).
