@@ -346,3 +346,21 @@ def test_the_counted_parts_stable_order_is_torchs_stable_argsort(shape, spread, 
                            values.argsort(dim=dim, descending=descending, stable=True))
     far = torch.tensor([[0, 1 << 40, -(1 << 40)]]).repeat(600, 1)  # offsets past int32
     assert torch.equal(stable_order(far, descending=descending), far.argsort(dim=-1, descending=descending, stable=True))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_random_anchors_stay_packed_over_every_binary_where_completing_them_is_pinning(name):
+    # the counted walk counts random anchors from their bytes: those bytes, dead binaries pinned,
+    # are the anchors completed bit by bit; with twins (or words over the live binaries alone
+    # while some are dead) completing takes more than pinning, and the anchors are not packed
+    metric, scores, targets = _batch(name, 0, True)
+    program, binaries, leading, sets, context = _anchors(metric, scores, targets, 0)
+    drawn = next(a for a in sets if isinstance(a, RandomAnchors))
+    words = drawn.packed(binaries)
+    assert (words is None) == bool(binaries.twin_blocks)
+    if words is not None:
+        unpacked = RandomAnchors(words, drawn.count).configurations(0, drawn.count)
+        assert torch.equal(unpacked, drawn.full_rows(binaries)(0, drawn.count))
+    if binaries.dead is not None and not binaries.twin_blocks:
+        live_only = RandomAnchors(drawn.words[:, :binaries.live_count], drawn.count)
+        assert live_only.packed(binaries) is None
