@@ -77,8 +77,7 @@ class Statistics:
         if self.every_block is None:
             return None
         constant, weights, sizes = self.every_block
-        counts = torch.stack([true_counts(part) for part in configurations.split(sizes, 1)], 1)
-        return constant + counts.to(torch.float64) @ weights.T
+        return constant + _true_bits(configurations, sizes) @ weights.T
 
     @classmethod
     def _of(cls, split: AffineSplit, binaries: Binaries) -> Statistics | None:
@@ -144,8 +143,7 @@ class Statistics:
         if points.shape[0] == 0:
             return self.constant.expand(0, -1)
         if self.segments is not None:
-            counts = torch.stack([true_counts(part) for part in points.split(self.segments, 1)], 1)
-            return self.constant + counts.to(torch.float64) @ self.weights.T
+            return self.constant + _true_bits(points, self.segments) @ self.weights.T
         return self.constant + true_sums(pack_rows(points), self.weights)[:points.shape[0]]
 
     def at_packed(self, words: torch.Tensor, count: int, spread) -> torch.Tensor:
@@ -159,3 +157,8 @@ class Statistics:
             torch.cat([torch.bincount(group, minlength=256).to(torch.float64) @ bits for group in part])
             for part in words.split(self.segments, 1)], 1)
         return self.constant + counts[:count] @ self.weights.T
+
+
+def _true_bits(configurations: torch.Tensor, sizes) -> torch.Tensor:
+    """[A, S] float64: each configuration's true bits in each of its segments of ``sizes``."""
+    return torch.stack([true_counts(part) for part in configurations.split(sizes, 1)], 1).to(torch.float64)

@@ -85,7 +85,8 @@ def _base(layout: RowLayout, base: torch.Tensor, base_rows: dict[int, torch.Tens
     rows = layout.split.rows
     if row is None:
         full = layout.binaries.complete(base[None])
-        return full, layout.whole_counts(full), whole(full)
+        at = whole(full)  # a piece of its own: its counts are the last piece's
+        return full, counts[-1], at
     # A leading row: its counts and frontier rows are the leading piece's (the first piece).
     at = slice(row * rows, (row + 1) * rows)
     return base_rows[row], [c[at] for c in counts[0]], at
